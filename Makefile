@@ -1,0 +1,68 @@
+# Firebreak. `make run` and `make test` work on a fresh machine; see README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/pip --disable-pip-version-check
+FLASK := $(BIN)/flask --app wsgi
+HOST ?= 127.0.0.1
+PORT ?= 5000
+WORKERS ?= 2
+
+.PHONY: run test test-fast bench venv install install-test system-packages lock clean vendor engine
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Install when pyproject.toml or the lock file changed since the last install.
+$(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
+	$(PIP) install -q -c requirements.lock -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml requirements.lock $(VENV)/.installed
+	$(PIP) install -q -c requirements.lock -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+run: install
+	$(FLASK) db upgrade
+	$(FLASK) seed-demo --if-empty
+	@echo
+	@if [ -f instance/demo-login.txt ]; then read email password < instance/demo-login.txt; \
+	  echo "Firebreak on http://$(HOST):$(PORT)  — demo sign-in: $$email / $$password"; \
+	else echo "Firebreak on http://$(HOST):$(PORT)"; fi
+	@echo
+	ENGINE_IN_PROCESS=1 $(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) \
+	  --worker-class gthread --threads 8 --access-logfile - wsgi:app
+
+engine: install
+	$(FLASK) engine run
+
+system-packages:
+	@scripts/system-packages.sh
+
+# The whole suite: SQLite for everything, PostgreSQL again for the database-facing
+# tests, on a throwaway cluster that is stopped however the tests end.
+test: install-test system-packages
+	$(BIN)/python scripts/pgcluster.py run -- $(BIN)/python -m pytest -n $${PYTEST_WORKERS:-auto} $(PYTEST_ARGS)
+
+# Only SQLite, no PostgreSQL and no browser: the quick loop while writing code.
+test-fast: install-test
+	$(BIN)/python -m pytest -n $${PYTEST_WORKERS:-auto} -m "not browser" $(PYTEST_ARGS)
+
+bench: install-test system-packages
+	$(BIN)/python -m bench
+
+# Refresh requirements.lock from a clean environment (after changing pyproject.toml).
+lock:
+	rm -rf /tmp/firebreak-lock && $(PYTHON) -m venv /tmp/firebreak-lock
+	/tmp/firebreak-lock/bin/pip install -q -e ".[test]"
+	/tmp/firebreak-lock/bin/pip freeze --exclude-editable | grep -v '^firebreak' > requirements.lock
+
+vendor:
+	scripts/vendor.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

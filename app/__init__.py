@@ -1,0 +1,47 @@
+"""Firebreak: incident management in one small Flask application."""
+from __future__ import annotations
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app import config as settings
+from app.extensions import csrf, db, htmx, limiter, login_manager, migrate
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, template_folder="../templates", static_folder="../static",
+                instance_path=str(settings.INSTANCE))
+    app.config.update(settings.DEFAULTS)
+    app.config.update(settings.from_env())
+    app.config.update(config or {})
+
+    if app.config["PROXY_COUNT"]:
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(settings.ROOT / "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    limiter.init_app(app)
+
+    from app import cli, error_pages, models, security, templating, web  # noqa: F401 (models: every table)
+    from app.api.views import bp as api_bp
+    from app.audit.views import bp as audit_bp
+    from app.auth.views import bp as auth_bp
+    from app.home.views import bp as home_bp
+    from app.services.views import bp as services_bp
+
+    app.before_request(web.enforce_access)
+    security.init_app(app)
+    templating.init_app(app)
+    error_pages.init_app(app)
+    cli.init_app(app)
+
+    app.register_blueprint(home_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(services_bp)
+    app.register_blueprint(audit_bp)
+    app.register_blueprint(api_bp)
+    return app

@@ -1,0 +1,332 @@
+"""Sign-in, one's own profile and tokens, and the people and teams directory."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import Blueprint, current_app, flash, redirect, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+
+from app.auth import service
+from app.auth.forms import (
+    AdminPasswordForm, EmptyForm, LoginForm, MemberForm, NewPersonForm, PasswordForm, PersonForm,
+    ProfileForm, TeamForm, TokenForm,
+)
+from app.auth.models import ApiToken, Role, Team, User
+from app.errors import DomainError, NotFound
+from app.extensions import db, limiter
+from app.forms import add_error, choices_from
+from app.web import current_actor, public, render, requires, see_other
+
+bp = Blueprint("auth", __name__)
+
+
+def _signin_limit() -> str:
+    return current_app.config["SIGNIN_RATE_LIMIT"]
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only same-site paths: never let `next` send someone to another host."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+@limiter.limit(_signin_limit, methods=["POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("home.index"))
+    form = LoginForm(next=request.args.get("next", ""))
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = service.authenticate(form.email.data, form.password.data, ip=request.remote_addr)
+        except DomainError as error:
+            db.session.commit()  # keep the failure count
+            form.form_errors.append(error.message)
+            status = 401
+        else:
+            db.session.commit()
+            session.clear()  # a fresh session on sign-in: no fixation
+            login_user(user)
+            session.permanent = True
+            return redirect(_safe_next(form.next.data) or url_for("home.index"), code=303)
+    elif request.method == "POST":
+        status = 400
+    return render("auth/login.html", form=form, status=status)
+
+
+@bp.route("/logout", methods=["POST"])
+@requires(Role.VIEWER)
+def logout():
+    logout_user()
+    session.clear()
+    flash("You are signed out.", "info")
+    return see_other("auth.login")
+
+
+# --- one's own profile ----------------------------------------------------------
+
+@bp.route("/profile", methods=["GET", "POST"])
+@requires(Role.VIEWER)
+def profile():
+    user = current_user._get_current_object()
+    form = ProfileForm(obj=user)
+    if form.validate_on_submit():
+        try:
+            service.update_user(current_actor(), user, name=form.name.data, phone=form.phone.data,
+                                time_zone=form.time_zone.data.strip())
+        except DomainError as error:
+            db.session.rollback()
+            add_error(form, error)
+        else:
+            db.session.commit()
+            flash("Your profile is saved.", "success")
+            return see_other("auth.profile")
+    return _profile_page(form=form)
+
+
+def _profile_page(form=None, password_form=None, token_form=None, new_token: str | None = None, status=200):
+    user = current_user._get_current_object()
+    tokens = db.session.scalars(sa.select(ApiToken).where(ApiToken.user_id == user.id)
+                                .order_by(ApiToken.created_at.desc())).all()
+    return render("auth/profile.html", user=user, form=form or ProfileForm(obj=user),
+                  password_form=password_form or PasswordForm(), token_form=token_form or TokenForm(),
+                  tokens=tokens, new_token=new_token, revoke_form=EmptyForm(), status=status)
+
+
+@bp.route("/profile/password", methods=["POST"])
+@requires(Role.VIEWER)
+def change_password():
+    user = current_user._get_current_object()
+    form = PasswordForm()
+    if form.validate_on_submit():
+        try:
+            service.set_password(current_actor(), user, form.password.data, current=form.current_password.data)
+        except DomainError as error:
+            db.session.rollback()
+            add_error(form, error)
+        else:
+            db.session.commit()
+            login_user(user)  # the session id carries the new version
+            flash("Your password is changed; other sessions are signed out.", "success")
+            return see_other("auth.profile")
+    return _profile_page(password_form=form, status=400)
+
+
+@bp.route("/profile/tokens", methods=["POST"])
+@requires(Role.VIEWER)
+def create_token():
+    form = TokenForm()
+    if form.validate_on_submit():
+        try:
+            _, secret = service.create_api_token(current_actor(), current_user._get_current_object(),
+                                                 name=form.name.data, scope=form.scope.data)
+        except DomainError as error:
+            db.session.rollback()
+            add_error(form, error)
+        else:
+            db.session.commit()
+            # Shown on this one answer only; it is stored hashed.
+            return _profile_page(new_token=secret, status=201)
+    return _profile_page(token_form=form, status=400)
+
+
+@bp.route("/profile/tokens/<int:token_id>/revoke", methods=["POST"])
+@requires(Role.VIEWER)
+def revoke_token(token_id: int):
+    form = EmptyForm()
+    token = db.session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound("No such token.")
+    if form.validate_on_submit():
+        service.revoke_api_token(current_actor(), token)
+        db.session.commit()
+        flash(f"Token {token.name!r} is revoked.", "success")
+    if current_user.id != token.user_id:
+        return see_other("auth.show_person", user_id=token.user_id)
+    return see_other("auth.profile")
+
+
+# --- people ---------------------------------------------------------------------
+
+@bp.route("/people")
+@requires(Role.VIEWER)
+def people():
+    q = (request.args.get("q") or "").strip()
+    stmt = sa.select(User).order_by(User.active.desc(), User.name)
+    if q:
+        stmt = stmt.where(sa.or_(User.name.ilike(f"%{q}%"), User.email.ilike(f"%{q}%")))
+    users = db.session.scalars(stmt).all()
+    return render("auth/people.html", "results", users=users, q=q)
+
+
+@bp.route("/people/<int:user_id>")
+@requires(Role.VIEWER)
+def show_person(user_id: int):
+    user = service.get_user(user_id)
+    tokens = []
+    if current_user.can(Role.ADMIN):
+        tokens = db.session.scalars(sa.select(ApiToken).where(ApiToken.user_id == user.id)
+                                    .order_by(ApiToken.created_at.desc())).all()
+    return render("auth/person.html", user=user, tokens=tokens, revoke_form=EmptyForm(),
+                  password_form=AdminPasswordForm())
+
+
+@bp.route("/people/new", methods=["GET", "POST"])
+@requires(Role.ADMIN)
+def new_person():
+    form = NewPersonForm()
+    if form.validate_on_submit():
+        try:
+            user = service.create_user(current_actor(), email=form.email.data, name=form.name.data,
+                                       role=form.role.data, password=form.password.data or None,
+                                       phone=form.phone.data, time_zone=form.time_zone.data.strip())
+            if not form.active.data:
+                service.update_user(current_actor(), user, active=False)
+        except DomainError as error:
+            db.session.rollback()
+            add_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"{user.name} is added.", "success")
+            return see_other("auth.show_person", user_id=user.id)
+    return render("auth/person_form.html", form=form, user=None, status=400 if form.errors else 200)
+
+
+@bp.route("/people/<int:user_id>/edit", methods=["GET", "POST"])
+@requires(Role.ADMIN)
+def edit_person(user_id: int):
+    user = service.get_user(user_id)
+    form = PersonForm(obj=user)
+    if form.validate_on_submit():
+        try:
+            service.update_user(current_actor(), user, email=form.email.data, name=form.name.data,
+                                phone=form.phone.data, time_zone=form.time_zone.data.strip(),
+                                role=form.role.data, active=form.active.data)
+        except DomainError as error:
+            db.session.rollback()
+            user = service.get_user(user_id)
+            add_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"{user.name} is saved.", "success")
+            return see_other("auth.show_person", user_id=user.id)
+    return render("auth/person_form.html", form=form, user=user, status=400 if form.errors else 200)
+
+
+@bp.route("/people/<int:user_id>/password", methods=["POST"])
+@requires(Role.ADMIN)
+def set_person_password(user_id: int):
+    user = service.get_user(user_id)
+    form = AdminPasswordForm()
+    if form.validate_on_submit():
+        try:
+            service.set_password(current_actor(), user, form.password.data)
+        except DomainError as error:
+            db.session.rollback()
+            add_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"The password of {user.name} is set; their sessions are signed out.", "success")
+            return see_other("auth.show_person", user_id=user.id)
+    return render("auth/person.html", user=user, tokens=[], revoke_form=EmptyForm(),
+                  password_form=form, status=400)
+
+
+# --- teams ----------------------------------------------------------------------
+
+@bp.route("/teams")
+@requires(Role.VIEWER)
+def teams():
+    rows = db.session.scalars(sa.select(Team).order_by(Team.name)).all()
+    return render("auth/teams.html", teams=rows)
+
+
+def _member_form(team: Team, form: MemberForm | None = None) -> MemberForm:
+    form = form or MemberForm()
+    present = {m.user_id for m in team.memberships}
+    candidates = db.session.scalars(sa.select(User).where(User.active.is_(True)).order_by(User.name)).all()
+    form.user_id.choices = choices_from([u for u in candidates if u.id not in present])
+    return form
+
+
+@bp.route("/teams/<int:team_id>")
+@requires(Role.VIEWER)
+def show_team(team_id: int):
+    team = service.get_team(team_id)
+    return render("auth/team.html", team=team, form=TeamForm(obj=team), member_form=_member_form(team),
+                  remove_form=EmptyForm())
+
+
+@bp.route("/teams/new", methods=["GET", "POST"])
+@requires(Role.ADMIN)
+def new_team():
+    form = TeamForm()
+    if form.validate_on_submit():
+        try:
+            team = service.create_team(current_actor(), name=form.name.data, description=form.description.data)
+        except DomainError as error:
+            db.session.rollback()
+            add_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"Team {team.name} is created.", "success")
+            return see_other("auth.show_team", team_id=team.id)
+    return render("auth/team_form.html", form=form, status=400 if form.errors else 200)
+
+
+@bp.route("/teams/<int:team_id>/edit", methods=["POST"])
+@requires(Role.ADMIN)
+def edit_team(team_id: int):
+    team = service.get_team(team_id)
+    form = TeamForm()
+    if form.validate_on_submit():
+        try:
+            service.update_team(current_actor(), team, name=form.name.data, description=form.description.data)
+        except DomainError as error:
+            db.session.rollback()
+            add_error(form, error)
+        else:
+            db.session.commit()
+            flash("Team saved.", "success")
+            return see_other("auth.show_team", team_id=team.id)
+    team = service.get_team(team_id)
+    return render("auth/team.html", team=team, form=form, member_form=_member_form(team),
+                  remove_form=EmptyForm(), status=400)
+
+
+@bp.route("/teams/<int:team_id>/members", methods=["POST"])
+@requires(Role.ADMIN)
+def add_member(team_id: int):
+    team = service.get_team(team_id)
+    form = _member_form(team, MemberForm())
+    if form.validate_on_submit():
+        try:
+            service.add_member(current_actor(), team, service.get_user(form.user_id.data),
+                               is_manager=form.is_manager.data)
+        except DomainError as error:
+            db.session.rollback()
+            add_error(form, error)
+        else:
+            db.session.commit()
+            return see_other("auth.show_team", team_id=team.id)
+    team = service.get_team(team_id)
+    return render("auth/team.html", team=team, form=TeamForm(obj=team), member_form=form,
+                  remove_form=EmptyForm(), status=400)
+
+
+@bp.route("/teams/<int:team_id>/members/<int:user_id>/remove", methods=["POST"])
+@requires(Role.ADMIN)
+def remove_member(team_id: int, user_id: int):
+    team = service.get_team(team_id)
+    if EmptyForm().validate_on_submit():
+        service.remove_member(current_actor(), team, service.get_user(user_id))
+        db.session.commit()
+    return see_other("auth.show_team", team_id=team.id)
+

@@ -1,0 +1,123 @@
+"""Commands: `flask --app wsgi <command>`. Each is a thin wrapper over a service function."""
+from __future__ import annotations
+
+import sqlite3
+import sys
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+from flask import Flask, current_app
+
+from app.audit.service import Actor
+from app.auth import service as people
+from app.auth.models import Role, User
+from app.errors import DomainError
+from app.extensions import db
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(seed_demo_command)
+    app.cli.add_command(create_user_command)
+    app.cli.add_command(create_api_token_command)
+    app.cli.add_command(backup_command)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+@click.command("seed-demo")
+@click.option("--password", help="Password for the demo admin (default: a new random one).")
+@click.option("--if-empty", is_flag=True, help="Only when nobody exists yet (what `make run` uses).")
+def seed_demo_command(password: str | None, if_empty: bool) -> None:
+    """Add the demo organisation: teams, people, services (idempotent)."""
+    from app.demo import seed_demo
+    if if_empty and db.session.scalar(sa.select(User.id).limit(1)) is not None:
+        click.echo("The database has people in it; no demo data added.")
+        return
+    try:
+        result = seed_demo(password=password)
+    except DomainError as error:
+        db.session.rollback()
+        _fail(error.message)
+    db.session.commit()
+    made = ", ".join(f"{n} {k}" for k, n in result.created.items())
+    click.echo(f"Demo organisation ready ({made} added).")
+    if result.admin_password:
+        login_file = Path(current_app.instance_path) / "demo-login.txt"
+        login_file.parent.mkdir(parents=True, exist_ok=True)
+        login_file.write_text(f"{result.admin_email} {result.admin_password}\n")
+        login_file.chmod(0o600)
+        click.echo(f"Demo sign-in: {result.admin_email} / {result.admin_password}")
+
+
+@click.command("create-user")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.RESPONDER.value, show_default=True)
+@click.option("--password", help="At least 10 characters.")
+@click.option("--phone", help="E.164, e.g. +15551230001")
+@click.option("--time-zone", default="UTC", show_default=True)
+def create_user_command(email, name, role, password, phone, time_zone) -> None:
+    """Add a person."""
+    try:
+        user = people.create_user(Actor.system("command line"), email=email, name=name, role=role,
+                                  password=password, phone=phone, time_zone=time_zone)
+    except DomainError as error:
+        db.session.rollback()
+        _fail(error.message)
+    db.session.commit()
+    click.echo(f"Created {user.name} <{user.email}> ({user.role.value}).")
+
+
+@click.command("create-api-token")
+@click.option("--email", required=True, help="The person the token acts as.")
+@click.option("--name", required=True, help="What will use the token.")
+@click.option("--scope", type=click.Choice(["write", "read"]), default="write", show_default=True)
+def create_api_token_command(email, name, scope) -> None:
+    """Print a new API token for a person (shown only this once)."""
+    user = people.find_user_by_email(email)
+    if user is None:
+        _fail(f"No person has the email {email}.")
+    try:
+        _, secret = people.create_api_token(Actor.system("command line"), user, name=name, scope=scope)
+    except DomainError as error:
+        db.session.rollback()
+        _fail(error.message)
+    db.session.commit()
+    click.echo(secret)
+
+
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup_command(path: Path) -> None:
+    """Write a consistent copy of the SQLite database to PATH, safe while the app runs."""
+    url = db.engine.url
+    if url.get_backend_name() != "sqlite":
+        _fail("backup copies SQLite databases; for PostgreSQL use pg_dump.")
+    source_path = url.database
+    if not source_path or source_path == ":memory:":
+        _fail("the database is in memory; there is nothing on disk to copy.")
+    if path.exists():
+        _fail(f"{path} exists; give a new path so no backup is overwritten.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)
+    target = sqlite3.connect(partial)
+    try:
+        # One step of the online backup API copies every page inside one read
+        # transaction: under WAL that is a consistent snapshot and writers carry on.
+        with target:
+            source.backup(target)
+        target.execute("PRAGMA journal_mode=DELETE")
+        check = target.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        target.close()
+        source.close()
+    if check != "ok":
+        partial.unlink(missing_ok=True)
+        _fail(f"the copy failed its integrity check: {check}")
+    partial.rename(path)
+    click.echo(f"Backed up {source_path} to {path} ({path.stat().st_size:,} bytes).")

@@ -1,0 +1,91 @@
+"""Settings, all read from the environment, with defaults safe for one machine.
+
+`Config.from_env()` is the only place that reads `os.environ`; everything else
+reads `current_app.config`. Tests pass a dict of overrides to `create_app`.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = Path(os.environ.get("FIREBREAK_INSTANCE_PATH", ROOT / "instance"))
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else one made once and kept in instance/.
+
+    A key in a file under instance/ (never in the repo) keeps sessions valid across
+    restarts of a single-machine install without anyone having to invent a key.
+    """
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    INSTANCE.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{INSTANCE / 'firebreak.db'}"
+
+
+def from_env() -> dict:
+    public_base_url = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+    https = urlparse(public_base_url).scheme == "https"
+    return {
+        "SECRET_KEY": _secret_key(),
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL") or default_database_url(),
+        "PUBLIC_BASE_URL": public_base_url,
+        "TWILIO_ACCOUNT_SID": os.environ.get("TWILIO_ACCOUNT_SID", ""),
+        "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN", ""),
+        "TWILIO_FROM_NUMBER": os.environ.get("TWILIO_FROM_NUMBER", ""),
+        "TWILIO_API_BASE": os.environ.get("TWILIO_API_BASE", "https://api.twilio.com"),
+        "SMTP_URL": os.environ.get("SMTP_URL", ""),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "Firebreak <firebreak@localhost>"),
+        "ENGINE_IN_PROCESS": _flag("ENGINE_IN_PROCESS", False),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # How many proxies in front set X-Forwarded-For/-Proto (Fly.io: 1). 0 trusts none.
+        "PROXY_COUNT": int(os.environ.get("PROXY_COUNT", "0") or 0),
+        "SESSION_COOKIE_SECURE": https,
+        "REMEMBER_COOKIE_SECURE": https,
+        "PREFERRED_URL_SCHEME": "https" if https else "http",
+    }
+
+
+DEFAULTS = {
+    # 512 KB is PagerDuty's limit for an event; nothing we take is larger.
+    "MAX_CONTENT_LENGTH": 512 * 1024,
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_NAME": "firebreak_session",
+    "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+    "WTF_CSRF_CHECK_DEFAULT": False,  # app.web.enforce_access checks it, after sign-in
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_HEADERS_ENABLED": True,
+    "SIGNIN_RATE_LIMIT": "10 per minute",
+    # Failed sign-ins allowed per account before it is held back for SIGNIN_LOCK_MINUTES.
+    "SIGNIN_MAX_FAILURES": 5,
+    "SIGNIN_LOCK_MINUTES": 15,
+    "PASSWORD_HASH_METHOD": "scrypt",
+    "PAGE_SIZE": 50,
+    # The engine's cycle, its lease, and when /healthz calls its heartbeat stale.
+    "ENGINE_INTERVAL_SECONDS": 1.0,
+    "ENGINE_LEASE_SECONDS": 15,
+    "ENGINE_STALE_SECONDS": 45,
+}

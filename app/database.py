@@ -1,0 +1,72 @@
+"""Database plumbing shared by every domain: column types, SQLite pragmas, helpers."""
+from __future__ import annotations
+
+import sqlite3
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from app.extensions import db
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """A moment in time: stored as naive UTC on every backend, read back aware (UTC).
+
+    Refusing naive datetimes on the way in catches local-time bugs where they start.
+    """
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given where an aware one is needed")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+# Whether transactions begun in this context intend to write. On SQLite a deferred
+# transaction that reads and then writes fails at once with SQLITE_BUSY when another
+# connection wrote in between (busy_timeout cannot help), so writers take the write
+# lock up front with BEGIN IMMEDIATE and simply queue. Safe requests (GET, HEAD)
+# begin deferred, so readers never wait for writers under WAL.
+_write_intent: ContextVar[bool] = ContextVar("write_intent", default=True)
+
+
+def set_write_intent(value: bool) -> None:
+    _write_intent.set(value)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """Every SQLite connection: foreign keys on, WAL, a wait instead of 'locked'."""
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    # Let SQLAlchemy's "begin" event (below) emit BEGIN, not the sqlite3 module.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(connection):
+    if connection.dialect.name != "sqlite":
+        return
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
+
+
+def is_sqlite() -> bool:
+    return db.engine.dialect.name == "sqlite"

@@ -1,0 +1,60 @@
+"""The home page and the health check."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, current_app, jsonify
+from flask_login import current_user
+
+from app import clock
+from app.auth.models import Role, Team, User
+from app.engine.models import EngineLease
+from app.extensions import db
+from app.services.models import Service
+from app.web import public, render, requires
+
+bp = Blueprint("home", __name__)
+
+
+@bp.route("/")
+@requires(Role.VIEWER)
+def index():
+    counts = {
+        "teams": db.session.scalar(sa.select(sa.func.count()).select_from(Team)),
+        "people": db.session.scalar(sa.select(sa.func.count()).select_from(User).where(User.active.is_(True))),
+        "services": db.session.scalar(sa.select(sa.func.count()).select_from(Service).where(Service.active.is_(True))),
+    }
+    my_teams = current_user.teams
+    return render("home/index.html", counts=counts, my_teams=my_teams)
+
+
+@bp.route("/healthz")
+@public
+def healthz():
+    """200 when the database answers and the engine's heartbeat is fresh, else 503."""
+    now = clock.now()
+    body: dict = {"time": now.isoformat()}
+    healthy = True
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+        body["database"] = {"ok": True, "backend": db.engine.dialect.name}
+        lease = db.session.get(EngineLease, "engine")
+    except sa.exc.SQLAlchemyError as error:
+        db.session.rollback()
+        body["database"] = {"ok": False, "error": type(error).__name__}
+        body["engine"] = {"ok": False, "state": "unknown"}
+        return jsonify(body), 503
+    stale_after = current_app.config["ENGINE_STALE_SECONDS"]
+    if lease is None:
+        body["engine"] = {"ok": False, "state": "not running"}
+        healthy = False
+    else:
+        age = (now - lease.heartbeat_at).total_seconds()
+        ok = age <= stale_after
+        body["engine"] = {"ok": ok, "state": "running" if ok else "stale",
+                          "heartbeat_age_seconds": round(age, 3), "holder": lease.holder,
+                          "cycles": lease.cycles, "last_cycle_ms": round(lease.last_cycle_ms, 2)}
+        healthy = healthy and ok
+    response = jsonify(body)
+    response.status_code = 200 if healthy else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from app.forms import choices
+
+SEVERITY_CHOICES = choices([("1", "SEV-1"), ("2", "SEV-2"), ("3", "SEV-3"), ("4", "SEV-4"), ("none", "No incident")])
+
+
+def _optional_int(value):
+    if value in (None, "", "None"):
+        return None
+    return int(value)
+
+
+class ServiceForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    description = TextAreaField("Description", validators=[Optional(), Length(max=4000)])
+    team_id = SelectField("Owning team", coerce=_optional_int, validators=[Optional()])
+    sev_critical = SelectField("critical events open", choices=SEVERITY_CHOICES, default="2")
+    sev_error = SelectField("error events open", choices=SEVERITY_CHOICES, default="3")
+    sev_warning = SelectField("warning events open", choices=SEVERITY_CHOICES, default="4")
+    sev_info = SelectField("info events open", choices=SEVERITY_CHOICES, default="none")
+    active = BooleanField("Active (takes events)", default=True)
+
+    def mapping(self) -> dict:
+        return {"critical": self.sev_critical.data, "error": self.sev_error.data,
+                "warning": self.sev_warning.data, "info": self.sev_info.data}
+
+    def fill_mapping(self, mapping: dict) -> None:
+        for key in ("critical", "error", "warning", "info"):
+            value = mapping.get(key)
+            getattr(self, f"sev_{key}").data = "none" if value is None else str(value)
+
+
+class KeyForm(FlaskForm):
+    name = StringField("Key name", validators=[Optional(), Length(max=120)], default="Events API v2",
+                       description="What sends with it, e.g. 'Alertmanager prod'.")

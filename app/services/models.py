@@ -1,0 +1,71 @@
+"""Services: the things that break, who owns them, and the keys monitoring sends with."""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app import clock
+from app.auth.models import Team
+from app.database import UTCDateTime
+from app.extensions import db
+
+# PagerDuty severities → Firebreak severity (1 = SEV-1); None records the alert only.
+DEFAULT_SEVERITY_MAPPING: dict[str, int | None] = {
+    "critical": 2,
+    "error": 3,
+    "warning": 4,
+    "info": None,
+}
+EVENT_SEVERITIES = ("critical", "error", "warning", "info")
+
+
+class Service(db.Model):
+    __tablename__ = "services"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    team_id: Mapped[int | None] = mapped_column(sa.ForeignKey("teams.id", ondelete="SET NULL"), index=True)
+    severity_mapping: Mapped[dict] = mapped_column(sa.JSON, default=lambda: dict(DEFAULT_SEVERITY_MAPPING))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    team: Mapped[Team | None] = relationship()
+    integration_keys: Mapped[list["IntegrationKey"]] = relationship(
+        back_populates="service", cascade="all, delete-orphan", order_by="IntegrationKey.id")
+
+    @property
+    def active_keys(self) -> list["IntegrationKey"]:
+        return [k for k in self.integration_keys if k.revoked_at is None]
+
+    def severity_for(self, event_severity: str) -> int | None:
+        mapping = {**DEFAULT_SEVERITY_MAPPING, **(self.severity_mapping or {})}
+        return mapping.get(event_severity)
+
+    def __repr__(self) -> str:
+        return f"<Service {self.name}>"
+
+
+def new_integration_key() -> str:
+    """32 hexadecimal characters, the shape of a PagerDuty integration key."""
+    return secrets.token_hex(16)
+
+
+class IntegrationKey(db.Model):
+    __tablename__ = "integration_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(sa.ForeignKey("services.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_integration_key)
+    name: Mapped[str] = mapped_column(sa.String(120), default="Events API v2")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    service: Mapped[Service] = relationship(back_populates="integration_keys")
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

@@ -1,0 +1,89 @@
+"""Jinja filters and globals: times in the viewer's zone, Markdown, navigation."""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask, request
+from flask_login import current_user
+from markupsafe import Markup, escape
+
+from app import clock, text
+from app.auth.models import Role
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters["localtime"] = localtime
+    app.jinja_env.filters["markdown"] = text.markdown
+    app.jinja_env.filters["ago"] = ago
+    app.jinja_env.filters["duration"] = duration
+    app.jinja_env.globals["nav_items"] = nav_items
+    app.jinja_env.globals["Role"] = Role
+    app.jinja_env.globals["now"] = clock.now
+
+
+def viewer_zone() -> ZoneInfo:
+    name = getattr(current_user, "time_zone", None) if current_user else None
+    try:
+        return ZoneInfo(name or "UTC")
+    except (KeyError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def localtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M", zone: str | None = None) -> Markup:
+    """A <time> element in the viewer's zone, machine-readable in UTC."""
+    if value is None:
+        return Markup("—")
+    value = clock.utc(value)
+    local = value.astimezone(ZoneInfo(zone) if zone else viewer_zone())
+    label = local.strftime(fmt)
+    if fmt.endswith("%H:%M") and local.utcoffset() is not None:
+        label += " " + (local.tzname() or "")
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        value.isoformat(), value.strftime("%Y-%m-%d %H:%M:%S UTC"), escape(label.strip()))
+
+
+def duration(seconds: float | int | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(seconds)
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d {hours}h"
+    if hours:
+        return f"{sign}{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{sign}{minutes}m {secs:02d}s"
+    return f"{sign}{secs}s"
+
+
+def ago(value: datetime | None) -> str:
+    if value is None:
+        return "never"
+    delta = (clock.now() - clock.utc(value)).total_seconds()
+    if delta < 0:
+        return "in " + duration(-delta)
+    return duration(delta) + " ago"
+
+
+# (endpoint, label, least role, endpoints that count as being in that section)
+NAV = [
+    ("home.index", "Home", Role.VIEWER, ("home.",)),
+    ("services.index", "Services", Role.VIEWER, ("services.",)),
+    ("auth.teams", "Teams", Role.VIEWER, ("auth.teams", "auth.show_team", "auth.new_team")),
+    ("auth.people", "People", Role.VIEWER, ("auth.people", "auth.show_person", "auth.new_person", "auth.edit_person")),
+    ("audit.index", "Audit log", Role.ADMIN, ("audit.",)),
+]
+
+
+def nav_items() -> list[dict]:
+    """The navigation a signed-in person may use, with the current section marked."""
+    if not current_user or not current_user.is_authenticated:
+        return []
+    endpoint = request.endpoint or ""
+    return [{"endpoint": target, "label": label, "current": endpoint.startswith(match)}
+            for target, label, role, match in NAV if current_user.can(role)]

@@ -1,0 +1,143 @@
+"""What every view shares: who may see it, who is acting, page or fragment.
+
+Access is deny-by-default, and CSRF is checked here too (WTF_CSRF_CHECK_DEFAULT is off). `enforce_access` runs before every request: a view is
+public only when marked `@public`; otherwise it needs a signed-in person (or, under
+/api/v1, a bearer token) holding at least the view's role. Views that change
+things (any method but GET/HEAD/OPTIONS) need a responder unless marked otherwise.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from flask import (
+    abort, current_app, g, jsonify, make_response, redirect, render_template, request, url_for,
+)
+from flask_login import current_user
+from jinja2_fragments.flask import render_block
+
+from app.audit.service import Actor
+from app.auth.models import Role, TokenScope
+from app.auth.service import token_from_secret
+from app.database import set_write_intent
+from app.extensions import csrf, htmx
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Paths that answer machines: errors there are JSON, not pages.
+JSON_PREFIXES = ("/api/", "/v2/", "/integrations/", "/heartbeats/")
+
+
+def public(view: Callable) -> Callable:
+    """Anyone may call this view: the status page, health, integrations, sign-in."""
+    view._public = True
+    return view
+
+
+def no_csrf(view: Callable) -> Callable:
+    """A machine endpoint with its own proof of origin (a signature, a secret key)."""
+    view._no_csrf = True
+    return view
+
+
+def requires(role: Role) -> Callable[[Callable], Callable]:
+    """The least role a person needs for this view (enforced in `enforce_access`)."""
+    def decorate(view: Callable) -> Callable:
+        view._min_role = role
+        return view
+    return decorate
+
+
+def is_json_path(path: str | None = None) -> bool:
+    return (path or request.path).startswith(JSON_PREFIXES)
+
+
+def current_actor() -> Actor:
+    """The Actor behind this request (person on the web or API token)."""
+    actor = g.get("actor")
+    if actor is None:
+        if current_user.is_authenticated:
+            actor = Actor.for_user(current_user._get_current_object(), ip=request.remote_addr)
+        else:
+            raise RuntimeError("no actor on a public request")
+        g.actor = actor
+    return actor
+
+
+def needed_role(view: Callable, method: str) -> Role:
+    role = getattr(view, "_min_role", None)
+    if role is not None:
+        return role
+    return Role.VIEWER if method in SAFE_METHODS else Role.RESPONDER
+
+
+def enforce_access():
+    """before_request: deny unless the view is public or the caller has the role."""
+    # Reads begin deferred so they never queue behind writers (see app.database).
+    set_write_intent(request.method not in SAFE_METHODS or request.path.startswith("/api/v1"))
+    if request.endpoint is None or request.endpoint == "static":
+        return None
+    view = current_app.view_functions[request.endpoint]
+    if getattr(view, "_public", False):
+        _check_csrf(view)
+        return None
+    needed = needed_role(view, request.method)
+    if request.blueprint == "api":
+        header = request.headers.get("Authorization", "")
+        scheme, _, secret = header.partition(" ")
+        token = token_from_secret(secret.strip()) if scheme.lower() == "bearer" else None
+        if token is None:
+            response = json_error(401, "A valid API token is needed: send 'Authorization: Bearer <token>'.")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="firebreak"'
+            return response
+        if token.scope == TokenScope.READ and request.method not in SAFE_METHODS:
+            return json_error(403, "This token may only read.")
+        g.actor = Actor.for_token(token, ip=request.remote_addr)
+        if not token.user.can(needed):
+            return json_error(403, f"This needs the {needed.value} role.")
+        return None
+    if not current_user.is_authenticated:
+        if is_json_path():
+            return json_error(401, "Sign in first.")
+        target = url_for("auth.login", next=request.full_path.rstrip("?") if request.method == "GET" else None)
+        if htmx:
+            response = make_response("", 401)
+            response.headers["HX-Redirect"] = target
+            return response
+        return redirect(target)
+    if not current_user.can(needed):
+        abort(403, description=f"This page needs the {needed.value} role.")
+    _check_csrf(view)
+    return None
+
+
+def _check_csrf(view: Callable) -> None:
+    """Forms and htmx posts carry the session's CSRF token (checked after sign-in
+    and role, so an anonymous visitor is sent to sign in rather than told off)."""
+    if request.method not in SAFE_METHODS and not getattr(view, "_no_csrf", False):
+        csrf.protect()
+
+
+def json_error(status: int, message: str, **extra):
+    response = jsonify({"error": message, **extra})
+    response.status_code = status
+    return response
+
+
+def render(template: str, block: str | None = None, status: int = 200, **context):
+    """The whole page, or only `block` when htmx asks for it.
+
+    History-restore requests get the whole page. Responses say `Vary: HX-Request`
+    so no cache hands a fragment to a full-page load.
+    """
+    if block and htmx and not htmx.history_restore_request:
+        body = render_block(template, block, **context)
+    else:
+        body = render_template(template, **context)
+    response = make_response(body, status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def see_other(endpoint: str, **values):
+    """303 after a successful post, so a reload never repeats it."""
+    return redirect(url_for(endpoint, **values), code=303)
+

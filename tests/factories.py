@@ -1,0 +1,50 @@
+"""Small explicit factories: each makes one thing through the real service functions."""
+from __future__ import annotations
+
+import itertools
+
+from app.audit.service import Actor
+from app.auth import service as people
+from app.auth.models import Role, Team, User
+from app.extensions import db
+from app.services import service as services
+from app.services.models import Service
+
+PASSWORD = "correct horse battery"
+SYSTEM = Actor.system("tests")
+_seq = itertools.count(1)
+
+
+def make_user(role: Role | str = Role.RESPONDER, *, name: str | None = None, email: str | None = None,
+              password: str | None = PASSWORD, phone: str | None = None, time_zone: str = "UTC") -> User:
+    n = next(_seq)
+    user = people.create_user(SYSTEM, email=email or f"person{n}@example.com", name=name or f"Person {n}",
+                              role=role, password=password, phone=phone, time_zone=time_zone)
+    db.session.commit()
+    return user
+
+
+def make_team(name: str | None = None, members: list[User] = ()) -> Team:
+    team = people.create_team(SYSTEM, name=name or f"Team {next(_seq)}")
+    for member in members:
+        people.add_member(SYSTEM, team, member)
+    db.session.commit()
+    return team
+
+
+def make_service(name: str | None = None, team: Team | None = None, **kwargs) -> Service:
+    service = services.create_service(SYSTEM, name=name or f"service-{next(_seq)}",
+                                      team_id=team.id if team else None, **kwargs)
+    db.session.commit()
+    return service
+
+
+def login(client, user: User) -> None:
+    """Sign a test client in as `user` without going through the form."""
+    with client.session_transaction() as session:
+        session["_user_id"] = user.get_id()
+        session["_fresh"] = True
+
+
+def actor(user: User) -> Actor:
+    return Actor.for_user(user)
