@@ -27,6 +27,7 @@ def create_app(config: dict | None = None) -> Flask:
     limiter.init_app(app)
 
     from app import cli, error_pages, models, security, templating, web  # noqa: F401 (models: every table)
+    from app.alerts.views import bp as alerts_bp
     from app.api.views import bp as api_bp
     from app.audit.views import bp as audit_bp
     from app.auth.views import bp as auth_bp
@@ -43,5 +44,6 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(auth_bp)
     app.register_blueprint(services_bp)
     app.register_blueprint(audit_bp)
+    app.register_blueprint(alerts_bp)
     app.register_blueprint(api_bp)
     return app

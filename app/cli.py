@@ -21,6 +21,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(create_user_command)
     app.cli.add_command(create_api_token_command)
     app.cli.add_command(backup_command)
+    app.cli.add_command(engine_group)
 
 
 def _fail(message: str) -> None:
@@ -121,3 +122,46 @@ def backup_command(path: Path) -> None:
         _fail(f"the copy failed its integrity check: {check}")
     partial.rename(path)
     click.echo(f"Backed up {source_path} to {path} ({path.stat().st_size:,} bytes).")
+
+
+@click.group("engine")
+def engine_group() -> None:
+    """The engine: escalations, notifications, handovers, timeouts, reminders."""
+
+
+@engine_group.command("run")
+def engine_run_command() -> None:
+    """Run the engine in the foreground until stopped (SIGTERM or Ctrl-C)."""
+    from app.engine.runner import run_forever
+    click.echo("Engine running; Ctrl-C stops it.")
+    run_forever(current_app._get_current_object())
+
+
+@engine_group.command("tick")
+@click.option("--at", "at", help="Run the cycle as if the time were this (ISO 8601, e.g. 2026-11-27T03:12:00Z).")
+def engine_tick_command(at: str | None) -> None:
+    """Run one engine cycle now, or as if the time were --at."""
+    from app import clock
+    from app.alerts.ingest import parse_timestamp
+    from app.engine.core import Engine
+    from app.engine.jobs import all_jobs
+    moment = None
+    if at:
+        moment = parse_timestamp(at)
+        if moment is None:
+            _fail(f"--at {at!r} is not an ISO 8601 time.")
+    engine = Engine(all_jobs())
+    if moment is not None:
+        with clock.frozen_at(moment):
+            report = engine.cycle()
+    else:
+        report = engine.cycle()
+    engine.release()
+    if not report.active:
+        _fail("another engine holds the lease; nothing was done.")
+    done = ", ".join(f"{count} {name}" for name, count in report.done.items()) or "nothing due"
+    click.echo(f"Cycle at {report.at.isoformat()}: {done} ({report.elapsed_ms:.1f} ms).")
+    for error in report.errors:
+        click.echo(f"Error: {error}", err=True)
+    if report.errors:
+        sys.exit(1)

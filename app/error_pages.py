@@ -1,7 +1,7 @@
 """Error answers in the site's own style: pages for people, JSON for machines."""
 from __future__ import annotations
 
-from flask import Flask, current_app, make_response, render_template
+from flask import Flask, current_app, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -28,7 +28,11 @@ def init_app(app: Flask) -> None:
 
 
 def _answer(status: int, message: str, headers=None):
-    if is_json_path():
+    if request.path.startswith(("/v2/", "/integrations/")):
+        # Monitoring tools read PagerDuty's error shape.
+        response = jsonify({"status": "invalid event", "message": message, "errors": [message]})
+        response.status_code = status
+    elif is_json_path():
         response = json_error(status, message)
     else:
         body = render_template("errors/error.html", status=status,

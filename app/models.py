@@ -1,5 +1,7 @@
 """Every model, imported once so the metadata (and Alembic) sees every table."""
+from app.alerts.models import Alert, ChangeEvent, Heartbeat  # noqa: F401
 from app.audit.models import AuditEntry  # noqa: F401
 from app.auth.models import ApiToken, Team, TeamMembership, User  # noqa: F401
 from app.engine.models import EngineLease  # noqa: F401
-from app.services.models import IntegrationKey, Service  # noqa: F401
+from app.incidents.models import Incident, IncidentEvent  # noqa: F401
+from app.services.models import IntegrationKey, MaintenanceWindow, Service  # noqa: F401

@@ -16,6 +16,10 @@ PUBLIC_ENDPOINTS = {
     "static",
     "auth.login",
     "home.healthz",
+    "alerts.enqueue",
+    "alerts.change_enqueue",
+    "alerts.alertmanager",
+    "alerts.heartbeat_ping",
 }
 
 

@@ -6,12 +6,13 @@ from datetime import timedelta
 import pytest
 
 from app import clock
+from app.engine.core import wall_now
 from app.engine.models import EngineLease
 from app.extensions import db
 
 
 def lease(beat_age: timedelta) -> EngineLease:
-    now = clock.now()
+    now = wall_now()
     row = EngineLease(name="engine", holder="host:1", acquired_at=now - timedelta(hours=1),
                       expires_at=now - beat_age + timedelta(seconds=15), heartbeat_at=now - beat_age,
                       cycles=10, last_cycle_ms=3.5)
@@ -30,16 +31,15 @@ def test_healthz_is_public_and_reports_no_engine_as_unhealthy(client):
 
 @pytest.mark.db
 def test_healthz_is_200_with_a_fresh_engine_heartbeat(client):
-    clock.set(clock.now())
+    clock.set(clock.now() - timedelta(days=30))  # the app clock does not fool it
     lease(timedelta(seconds=2))
     answer = client.get("/healthz")
     assert answer.status_code == 200
     assert answer.json["engine"]["state"] == "running"
-    assert answer.json["engine"]["heartbeat_age_seconds"] == 2.0
+    assert 2.0 <= answer.json["engine"]["heartbeat_age_seconds"] < 10
 
 
 def test_healthz_is_503_when_the_heartbeat_is_stale(client, app):
-    clock.set(clock.now())
     lease(timedelta(seconds=app.config["ENGINE_STALE_SECONDS"] + 1))
     answer = client.get("/healthz")
     assert answer.status_code == 503 and answer.json["engine"]["state"] == "stale"

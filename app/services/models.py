@@ -1,6 +1,7 @@
 """Services: the things that break, who owns them, and the keys monitoring sends with."""
 from __future__ import annotations
 
+import enum
 import secrets
 from datetime import datetime
 
@@ -8,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app import clock
-from app.auth.models import Team
+from app.auth.models import Team, enum_column
 from app.database import UTCDateTime
 from app.extensions import db
 
@@ -32,6 +33,14 @@ class Service(db.Model):
     severity_mapping: Mapped[dict] = mapped_column(sa.JSON, default=lambda: dict(DEFAULT_SEVERITY_MAPPING))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    # Alerts each open their own incident ("per_alert") or join the service's open one ("grouped").
+    alert_grouping: Mapped[str] = mapped_column(sa.String(20), default="per_alert")
+    # Resolve an incident when every one of its alerts has resolved.
+    resolve_with_alerts: Mapped[bool] = mapped_column(default=True)
+    # An acknowledged incident returns to triggered after this long (PagerDuty's 30 min).
+    ack_timeout_minutes: Mapped[int | None] = mapped_column(default=30)
+    # An open incident resolves itself after this long; None: never.
+    auto_resolve_minutes: Mapped[int | None] = mapped_column()
 
     team: Mapped[Team | None] = relationship()
     integration_keys: Mapped[list["IntegrationKey"]] = relationship(
@@ -69,3 +78,42 @@ class IntegrationKey(db.Model):
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+maintenance_services = sa.Table(
+    "maintenance_services", db.metadata,
+    sa.Column("maintenance_id", sa.ForeignKey("maintenance_windows.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("service_id", sa.ForeignKey("services.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class MaintenanceState(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    IN_PROGRESS = "in_progress"
+    VERIFYING = "verifying"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class MaintenanceWindow(db.Model):
+    """Planned work. While in progress, alerts on its services open no incident."""
+
+    __tablename__ = "maintenance_windows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(sa.String(255))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[MaintenanceState] = enum_column(MaintenanceState, "maintenance_state",
+                                                  default=MaintenanceState.SCHEDULED)
+    # The engine's next move: the start while scheduled, the end while in progress.
+    next_transition_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    services: Mapped[list[Service]] = relationship(secondary=maintenance_services, order_by="Service.name")
+
+    def covers(self, at: datetime) -> bool:
+        return self.state not in (MaintenanceState.CANCELLED, MaintenanceState.COMPLETED) and \
+            clock.utc(self.starts_at) <= at < clock.utc(self.ends_at)

@@ -1,0 +1,456 @@
+"""Ingestion: PagerDuty Events API v2, Alertmanager webhooks, change events, heartbeats.
+
+`validate_event` and `parse_alertmanager` are pure: they turn a body into clean
+`AlertEvent`s or a list of errors. `process` applies one event in the caller's
+transaction: dedup against the open alert, open or group an incident, or
+acknowledge / resolve. Each accepted event is fully processed before it is answered.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from app.alerts.models import Alert, AlertStatus, ChangeEvent, Heartbeat, HeartbeatState
+from app.audit.service import Actor
+from app.errors import DomainError
+from app.extensions import db
+from app.incidents import service as incidents
+from app.incidents.models import EventKind, Incident, Status
+from app.incidents.timeline import record_event
+from app.services.models import EVENT_SEVERITIES, IntegrationKey, MaintenanceState, MaintenanceWindow, Service, maintenance_services
+
+ACTIONS = ("trigger", "acknowledge", "resolve")
+MAX_SUMMARY = 1024
+MAX_DEDUP_KEY = 255
+MAX_FIELD = 255
+
+
+@dataclass
+class AlertEvent:
+    """One alert event, validated and normalised, whatever format it came in."""
+
+    routing_key: str
+    action: str
+    dedup_key: str | None
+    summary: str = ""
+    source: str = ""
+    severity: str = "error"
+    timestamp: datetime | None = None
+    component: str | None = None
+    group: str | None = None
+    class_: str | None = None
+    custom_details: dict | None = None
+    links: list | None = None
+    images: list | None = None
+    client: str | None = None
+    client_url: str | None = None
+    origin: str = "events_v2"
+    occurrence_ref: str | None = None
+    raw: dict = field(default_factory=dict, repr=False)
+
+
+@dataclass
+class Outcome:
+    dedup_key: str
+    result: str  # created, folded, suppressed, acknowledged, resolved, ignored, duplicate
+    alert: Alert | None = None
+    incident: Incident | None = None
+
+
+class InvalidEvent(DomainError):
+    def __init__(self, errors: list[str], message: str = "Event object is invalid"):
+        super().__init__(message)
+        self.errors = errors
+
+
+def _str(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """ISO 8601 as PagerDuty takes it (2015-07-17T08:42:58.315+0000, …Z, or naive = UTC)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    if len(text) >= 5 and text[-5] in "+-" and text[-4:].isdigit() and ":" not in text[-5:]:
+        text = f"{text[:-2]}:{text[-2:]}"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _links(value: Any, errors: list[str]) -> list | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, dict) and isinstance(v.get("href"), str) for v in value):
+        errors.append("'links' must be a list of objects, each with an 'href'")
+        return None
+    return [{"href": v["href"][:2048], "text": str(v.get("text") or "")[:MAX_FIELD]} for v in value[:50]]
+
+
+def _images(value: Any, errors: list[str]) -> list | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, dict) and isinstance(v.get("src"), str) for v in value):
+        errors.append("'images' must be a list of objects, each with a 'src'")
+        return None
+    return [{"src": v["src"][:2048], "href": str(v.get("href") or "")[:2048], "alt": str(v.get("alt") or "")[:MAX_FIELD]}
+            for v in value[:20]]
+
+
+def validate_event(body: Any) -> AlertEvent:
+    """An Events API v2 body → AlertEvent, or InvalidEvent listing every problem."""
+    errors: list[str] = []
+    if not isinstance(body, dict):
+        raise InvalidEvent(["The event must be a JSON object"])
+    routing_key = body.get("routing_key")
+    if routing_key is None or routing_key == "":
+        errors.append("'routing_key' is missing or blank")
+    elif not isinstance(routing_key, str):
+        errors.append("'routing_key' must be a string")
+    elif len(routing_key) != 32:
+        errors.append("Length of 'routing_key' is incorrect (should be 32 characters)")
+    action = body.get("event_action")
+    if action is None or action == "":
+        errors.append("'event_action' is missing or blank")
+    elif action not in ACTIONS:
+        errors.append("'event_action' is invalid (must be one of: trigger, acknowledge, resolve)")
+    dedup_key = body.get("dedup_key")
+    if dedup_key is not None:
+        dedup_key = _str(dedup_key)
+        if dedup_key is None:
+            errors.append("'dedup_key' must be a string")
+        elif len(dedup_key) > MAX_DEDUP_KEY:
+            errors.append(f"'dedup_key' is too long (at most {MAX_DEDUP_KEY} characters)")
+        elif dedup_key == "":
+            dedup_key = None
+    if action in ("acknowledge", "resolve") and not dedup_key:
+        errors.append(f"'dedup_key' is required for '{action}' events")
+    event = AlertEvent(routing_key=routing_key if isinstance(routing_key, str) else "", action=action or "",
+                       dedup_key=dedup_key, raw=body)
+    if action == "trigger":
+        payload = body.get("payload")
+        if not isinstance(payload, dict):
+            errors.append("'payload' is missing or is not an object")
+            payload = {}
+        summary = _str(payload.get("summary"))
+        if summary is None or not summary.strip():
+            errors.append("'payload.summary' is missing or blank")
+        elif len(summary) > MAX_SUMMARY:
+            errors.append(f"'payload.summary' is too long (at most {MAX_SUMMARY} characters)")
+        source = _str(payload.get("source"))
+        if source is None or not source.strip():
+            errors.append("'payload.source' is missing or blank")
+        severity = payload.get("severity")
+        if severity not in EVENT_SEVERITIES:
+            errors.append("'payload.severity' is invalid (must be one of: critical, error, warning, info)")
+        timestamp = payload.get("timestamp")
+        parsed = parse_timestamp(timestamp)
+        if timestamp not in (None, "") and parsed is None:
+            errors.append("'payload.timestamp' is not an ISO 8601 timestamp")
+        details = payload.get("custom_details")
+        if details is not None and not isinstance(details, dict):
+            details = {"details": details}  # PagerDuty accepts a string here; keep it
+        event.summary = (summary or "").strip()
+        event.source = (source or "").strip()[:MAX_FIELD]
+        event.severity = severity if severity in EVENT_SEVERITIES else "error"
+        event.timestamp = parsed
+        event.component = (_str(payload.get("component")) or "")[:MAX_FIELD] or None
+        event.group = (_str(payload.get("group")) or "")[:MAX_FIELD] or None
+        event.class_ = (_str(payload.get("class")) or "")[:MAX_FIELD] or None
+        event.custom_details = details
+        event.links = _links(body.get("links"), errors)
+        event.images = _images(body.get("images"), errors)
+        event.client = (_str(body.get("client")) or "")[:MAX_FIELD] or None
+        event.client_url = (_str(body.get("client_url")) or "")[:1024] or None
+    if errors:
+        raise InvalidEvent(errors)
+    return event
+
+
+ALERTMANAGER_SEVERITIES = {"critical": "critical", "page": "critical", "high": "critical", "error": "error",
+                           "major": "error", "warning": "warning", "warn": "warning", "minor": "warning",
+                           "info": "info", "informational": "info", "none": "info", "low": "info"}
+
+
+def parse_alertmanager(body: Any, routing_key: str) -> list[AlertEvent]:
+    """An Alertmanager webhook (version 4) → one AlertEvent per alert.
+
+    Each alert's fingerprint is its dedup key; `firing` triggers, `resolved` resolves.
+    `startsAt` marks the occurrence, so a retried delivery of the same firing is the
+    same event and changes nothing.
+    """
+    errors: list[str] = []
+    if not isinstance(body, dict):
+        raise InvalidEvent(["The webhook body must be a JSON object"], "Webhook payload is invalid")
+    if str(body.get("version", "4")) != "4":
+        errors.append(f"Unsupported webhook version {body.get('version')!r} (expected \"4\")")
+    alerts = body.get("alerts")
+    if not isinstance(alerts, list) or not alerts:
+        errors.append("'alerts' must be a non-empty list")
+        alerts = []
+    common_labels = body.get("commonLabels") if isinstance(body.get("commonLabels"), dict) else {}
+    events = []
+    for index, alert in enumerate(alerts):
+        if not isinstance(alert, dict):
+            errors.append(f"alerts[{index}] must be an object")
+            continue
+        labels = alert.get("labels") if isinstance(alert.get("labels"), dict) else {}
+        annotations = alert.get("annotations") if isinstance(alert.get("annotations"), dict) else {}
+        fingerprint = _str(alert.get("fingerprint"))
+        status = alert.get("status")
+        if not fingerprint:
+            errors.append(f"alerts[{index}].fingerprint is missing")
+        elif len(fingerprint) > MAX_DEDUP_KEY:
+            errors.append(f"alerts[{index}].fingerprint is too long")
+        if status not in ("firing", "resolved"):
+            errors.append(f"alerts[{index}].status must be firing or resolved")
+        if errors:
+            continue
+        name = str(labels.get("alertname") or common_labels.get("alertname") or "Alert")
+        summary = str(annotations.get("summary") or annotations.get("description") or name).strip()
+        severity_label = str(labels.get("severity") or common_labels.get("severity") or "error").lower()
+        starts_at = _str(alert.get("startsAt"))
+        generator = _str(alert.get("generatorURL"))
+        events.append(AlertEvent(
+            routing_key=routing_key, action="trigger" if status == "firing" else "resolve",
+            dedup_key=fingerprint, summary=summary[:MAX_SUMMARY],
+            source=str(labels.get("instance") or labels.get("job") or body.get("externalURL") or "alertmanager")[:MAX_FIELD],
+            severity=ALERTMANAGER_SEVERITIES.get(severity_label, "error"),
+            timestamp=parse_timestamp(starts_at), component=_str(labels.get("job")), group=_str(labels.get("team")),
+            class_=name[:MAX_FIELD],
+            custom_details={"labels": labels, "annotations": annotations},
+            links=[{"href": generator[:2048], "text": "Source"}] if generator else None,
+            client="Alertmanager", client_url=_str(body.get("externalURL")),
+            origin="alertmanager", occurrence_ref=(starts_at or "")[:64] or None, raw=alert,
+        ))
+    if errors:
+        raise InvalidEvent(errors, "Webhook payload is invalid")
+    return events
+
+
+# --- applying events --------------------------------------------------------------
+
+def route(routing_key: str) -> tuple[Service, IntegrationKey] | None:
+    from app.services.service import service_for_key
+    return service_for_key(routing_key)
+
+
+def _open_alert(service_id: int, dedup_key: str) -> Alert | None:
+    return db.session.scalar(sa.select(Alert).where(
+        Alert.service_id == service_id, Alert.dedup_key == dedup_key, Alert.status != AlertStatus.RESOLVED))
+
+
+def in_maintenance(service_id: int, at: datetime) -> MaintenanceWindow | None:
+    return db.session.scalar(
+        sa.select(MaintenanceWindow).join(maintenance_services)
+        .where(maintenance_services.c.service_id == service_id,
+               MaintenanceWindow.state.notin_((MaintenanceState.CANCELLED, MaintenanceState.COMPLETED)),
+               MaintenanceWindow.starts_at <= at, MaintenanceWindow.ends_at > at)
+        .limit(1))
+
+
+def process(event: AlertEvent, service: Service, key: IntegrationKey | None, now: datetime, actor: Actor) -> Outcome:
+    """Apply one event in the current transaction."""
+    if event.action == "trigger":
+        return _trigger(event, service, key, now, actor)
+    alert = _open_alert(service.id, event.dedup_key)
+    if alert is None:
+        return Outcome(event.dedup_key, "ignored")
+    if event.action == "acknowledge":
+        return _acknowledge(alert, now, actor)
+    return _resolve(alert, now, actor)
+
+
+def _trigger(event: AlertEvent, service: Service, key: IntegrationKey | None, now: datetime, actor: Actor) -> Outcome:
+    dedup_key = event.dedup_key or uuid.uuid4().hex
+    existing = _open_alert(service.id, dedup_key) if event.dedup_key else None
+    if existing is not None:
+        incident = db.session.get(Incident, existing.incident_id) if existing.incident_id else None
+        if event.occurrence_ref and existing.occurrence_ref == event.occurrence_ref:
+            return Outcome(dedup_key, "duplicate", existing, incident)
+        existing.occurrences += 1
+        existing.last_seen_at = now
+        existing.summary = event.summary or existing.summary
+        existing.severity = event.severity
+        existing.custom_details = event.custom_details
+        existing.links = event.links or existing.links
+        existing.images = event.images or existing.images
+        existing.occurrence_ref = event.occurrence_ref or existing.occurrence_ref
+        if existing.suppressed == "maintenance" and in_maintenance(service.id, now) is None:
+            # Still firing after the window closed: now it is a real problem.
+            existing.suppressed = None
+            incident = _open_for(existing, event, service, now, actor)
+            return Outcome(dedup_key, "created", existing, incident)
+        return Outcome(dedup_key, "folded", existing, incident)
+    alert = Alert(
+        service_id=service.id, integration_key_id=key.id if key else None, dedup_key=dedup_key,
+        status=AlertStatus.TRIGGERED, origin=event.origin, severity=event.severity, summary=event.summary,
+        source=event.source, component=event.component, group=event.group, class_=event.class_,
+        custom_details=event.custom_details, links=event.links, images=event.images, client=event.client,
+        client_url=event.client_url, occurrence_ref=event.occurrence_ref, occurrences=1,
+        event_at=event.timestamp, created_at=now, last_seen_at=now,
+    )
+    db.session.add(alert)
+    severity = service.severity_for(event.severity)
+    if severity is None:
+        alert.suppressed = "info" if event.severity == "info" else "mapping"
+        db.session.flush()
+        return Outcome(dedup_key, "suppressed", alert)
+    window = in_maintenance(service.id, now)
+    if window is not None:
+        alert.suppressed = "maintenance"
+        db.session.flush()
+        return Outcome(dedup_key, "suppressed", alert)
+    return Outcome(dedup_key, "created", alert, _open_for(alert, event, service, now, actor))
+
+
+def _open_for(alert: Alert, event: AlertEvent, service: Service, now: datetime, actor: Actor) -> Incident:
+    """Open an incident for a new alert, or add it to the service's open one when grouped."""
+    incident = incidents.open_incident_for_service(service.id) if service.alert_grouping == "grouped" else None
+    if incident is None:
+        incident = incidents.open_incident(actor, service=service, title=alert.summary,
+                                           severity=service.severity_for(alert.severity), now=now,
+                                           source="alert", via=event.origin, impact_started_at=event.timestamp)
+    db.session.flush()
+    alert.incident_id = incident.id
+    record_event(incident, EventKind.ALERT_TRIGGERED, actor, via=event.origin, at=now,
+                 text=f"Alert from {alert.source}: {alert.summary}",
+                 data={"alert_id": alert.id, "severity": alert.severity, "dedup_key": alert.dedup_key})
+    return incident
+
+
+def _acknowledge(alert: Alert, now: datetime, actor: Actor) -> Outcome:
+    incident = db.session.get(Incident, alert.incident_id) if alert.incident_id else None
+    if alert.status == AlertStatus.TRIGGERED:
+        alert.status = AlertStatus.ACKNOWLEDGED
+        alert.acknowledged_at = now
+        if incident is not None:
+            record_event(incident, EventKind.ALERT_ACKNOWLEDGED, actor, via=alert.origin, at=now,
+                         text=f"Alert acknowledged by {actor.label}: {alert.summary}", data={"alert_id": alert.id})
+            incidents.acknowledge(actor, incident, now, via=alert.origin)
+    return Outcome(alert.dedup_key, "acknowledged", alert, incident)
+
+
+def _resolve(alert: Alert, now: datetime, actor: Actor) -> Outcome:
+    incident = db.session.get(Incident, alert.incident_id) if alert.incident_id else None
+    alert.status = AlertStatus.RESOLVED
+    alert.resolved_at = now
+    if incident is not None and incident.status != Status.RESOLVED:
+        record_event(incident, EventKind.ALERT_RESOLVED, actor, via=alert.origin, at=now,
+                     text=f"Alert resolved: {alert.summary}", data={"alert_id": alert.id})
+        if incident.service.resolve_with_alerts and not _has_open_alerts(incident.id):
+            incidents.resolve(actor, incident, now, via=alert.origin, note="every alert resolved")
+    return Outcome(alert.dedup_key, "resolved", alert, incident)
+
+
+def _has_open_alerts(incident_id: int) -> bool:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Alert).where(
+        Alert.incident_id == incident_id, Alert.status != AlertStatus.RESOLVED)) > 0
+
+
+# --- change events ----------------------------------------------------------------
+
+def validate_change(body: Any) -> dict:
+    errors: list[str] = []
+    if not isinstance(body, dict):
+        raise InvalidEvent(["The event must be a JSON object"])
+    routing_key = body.get("routing_key")
+    if not isinstance(routing_key, str) or not routing_key:
+        errors.append("'routing_key' is missing or blank")
+    elif len(routing_key) != 32:
+        errors.append("Length of 'routing_key' is incorrect (should be 32 characters)")
+    payload = body.get("payload")
+    if not isinstance(payload, dict):
+        errors.append("'payload' is missing or is not an object")
+        payload = {}
+    summary = _str(payload.get("summary"))
+    if summary is None or not summary.strip():
+        errors.append("'payload.summary' is missing or blank")
+    elif len(summary) > MAX_SUMMARY:
+        errors.append(f"'payload.summary' is too long (at most {MAX_SUMMARY} characters)")
+    timestamp = payload.get("timestamp")
+    parsed = parse_timestamp(timestamp)
+    if timestamp not in (None, "") and parsed is None:
+        errors.append("'payload.timestamp' is not an ISO 8601 timestamp")
+    details = payload.get("custom_details")
+    if details is not None and not isinstance(details, dict):
+        details = {"details": details}
+    links = _links(body.get("links"), errors)
+    if errors:
+        raise InvalidEvent(errors)
+    return {"routing_key": routing_key, "summary": summary.strip(), "timestamp": parsed,
+            "source": (_str(payload.get("source")) or "")[:MAX_FIELD] or None,
+            "custom_details": details, "links": links}
+
+
+# How near an incident's start a change must be to be shown on it.
+CHANGE_WINDOW = timedelta(hours=4)
+
+
+def record_change(change: dict, service: Service, key: IntegrationKey | None, now: datetime, actor: Actor) -> ChangeEvent:
+    at = min(change["timestamp"] or now, now)
+    row = ChangeEvent(service_id=service.id, integration_key_id=key.id if key else None, summary=change["summary"],
+                      source=change["source"], at=at, received_at=now, custom_details=change["custom_details"],
+                      links=change["links"])
+    db.session.add(row)
+    # Open incidents on the service that started shortly before hear of it at once.
+    open_now = db.session.scalars(sa.select(Incident).where(
+        Incident.service_id == service.id, Incident.status != Status.RESOLVED,
+        Incident.detected_at >= at - CHANGE_WINDOW)).all()
+    for incident in open_now:
+        record_event(incident, EventKind.CHANGE_EVENT, actor, via="events_v2", at=now,
+                     text=f"Change on {service.name}: {row.summary}", data={"summary": row.summary})
+    return row
+
+
+def changes_near(incident: Incident, limit: int = 20) -> list[ChangeEvent]:
+    """Changes on the incident's service from CHANGE_WINDOW before it began until it ended."""
+    start = (incident.impact_started_at or incident.detected_at) - CHANGE_WINDOW
+    stmt = sa.select(ChangeEvent).where(ChangeEvent.service_id == incident.service_id, ChangeEvent.at >= start)
+    if incident.resolved_at:
+        stmt = stmt.where(ChangeEvent.at <= incident.resolved_at)
+    return db.session.scalars(stmt.order_by(ChangeEvent.at.desc()).limit(limit)).all()
+
+
+# --- heartbeats --------------------------------------------------------------------
+
+def ping(heartbeat: Heartbeat, now: datetime) -> Outcome | None:
+    """A check-in: the heartbeat is up until interval + grace from now."""
+    outcome = None
+    if heartbeat.state == HeartbeatState.DOWN:
+        event = AlertEvent(routing_key="", action="resolve", dedup_key=heartbeat.dedup_key, origin="heartbeat")
+        outcome = process(event, heartbeat.service, None, now, Actor.integration(f"heartbeat {heartbeat.name}"))
+    heartbeat.state = HeartbeatState.UP
+    heartbeat.last_ping_at = now
+    heartbeat.due_at = now + timedelta(seconds=heartbeat.interval_seconds + heartbeat.grace_seconds)
+    return outcome
+
+
+def miss(heartbeat: Heartbeat, now: datetime) -> Outcome | None:
+    """The engine found silence past the grace: raise an alert on the service."""
+    if not heartbeat.active or heartbeat.due_at is None or heartbeat.due_at > now or heartbeat.state == HeartbeatState.DOWN:
+        return None
+    heartbeat.state = HeartbeatState.DOWN
+    heartbeat.due_at = None
+    silent_since = heartbeat.last_ping_at or heartbeat.created_at
+    event = AlertEvent(routing_key="", action="trigger", dedup_key=heartbeat.dedup_key, origin="heartbeat",
+                       summary=f"Heartbeat '{heartbeat.name}' missed: no check-in since {silent_since:%Y-%m-%d %H:%M} UTC",
+                       source=f"heartbeat:{heartbeat.name}", severity="critical", timestamp=silent_since,
+                       custom_details={"interval_seconds": heartbeat.interval_seconds,
+                                       "grace_seconds": heartbeat.grace_seconds})
+    return process(event, heartbeat.service, None, now, Actor.integration(f"heartbeat {heartbeat.name}"))

@@ -1,0 +1,180 @@
+"""Ingestion endpoints (public, authenticated by their keys) and the alert pages."""
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+from flask import Blueprint, jsonify, request
+
+from app import clock
+from app.alerts import ingest
+from app.alerts.models import Alert, AlertStatus, Heartbeat
+from app.audit.service import Actor
+from app.auth.models import Role
+from app.database import set_write_intent
+from app.errors import NotFound
+from app.extensions import db
+from app.services.models import Service
+from app.web import no_csrf, public, render, requires
+
+bp = Blueprint("alerts", __name__)
+
+# Concurrent triggers with one dedup key race for the open-alert unique index on
+# PostgreSQL; the loser retries and folds into the winner.
+ATTEMPTS = 3
+
+
+class BadBody(Exception):
+    pass
+
+
+def _json_body():
+    raw = request.get_data(cache=False)
+    if not raw:
+        raise BadBody("The request body is empty; send the event as JSON")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadBody("The request body is not valid UTF-8") from None
+    except RecursionError:
+        raise BadBody("The JSON is nested too deeply") from None
+    except ValueError as error:
+        raise BadBody(f"The request body is not valid JSON ({error.msg} at line {error.lineno} column {error.colno})") from None
+
+
+def _invalid(message: str, errors: list[str], status: int = 400):
+    response = jsonify({"status": "invalid event", "message": message, "errors": errors})
+    response.status_code = status
+    return response
+
+
+def _integration_actor(service: Service, key) -> Actor:
+    return Actor.integration(f"{key.name if key else 'integration'} ({service.name})", ip=request.remote_addr)
+
+
+def _apply(events: list[ingest.AlertEvent], service: Service, key) -> list[ingest.Outcome]:
+    actor = _integration_actor(service, key)
+    for attempt in range(ATTEMPTS):
+        try:
+            now = clock.now()
+            outcomes = [ingest.process(event, service, key, now, actor) for event in events]
+            db.session.commit()
+            return outcomes
+        except sa.exc.IntegrityError:
+            db.session.rollback()
+            if attempt == ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+@bp.route("/v2/enqueue", methods=["POST"])
+@public
+@no_csrf
+def enqueue():
+    """PagerDuty Events API v2: trigger, acknowledge, resolve."""
+    set_write_intent(True)
+    try:
+        event = ingest.validate_event(_json_body())
+    except BadBody as error:
+        return _invalid("Event object is invalid", [str(error)])
+    except ingest.InvalidEvent as error:
+        return _invalid(error.message, error.errors)
+    routed = ingest.route(event.routing_key)
+    if routed is None:
+        return _invalid("Event object is invalid", ["Invalid routing key: no active integration has this key"])
+    service, key = routed
+    [outcome] = _apply([event], service, key)
+    response = jsonify({"status": "success", "message": "Event processed", "dedup_key": outcome.dedup_key})
+    response.status_code = 202
+    return response
+
+
+@bp.route("/v2/change/enqueue", methods=["POST"])
+@public
+@no_csrf
+def change_enqueue():
+    """PagerDuty change events: deploys and other changes, for context."""
+    set_write_intent(True)
+    try:
+        change = ingest.validate_change(_json_body())
+    except BadBody as error:
+        return _invalid("Event object is invalid", [str(error)])
+    except ingest.InvalidEvent as error:
+        return _invalid(error.message, error.errors)
+    routed = ingest.route(change["routing_key"])
+    if routed is None:
+        return _invalid("Event object is invalid", ["Invalid routing key: no active integration has this key"])
+    service, key = routed
+    ingest.record_change(change, service, key, clock.now(), _integration_actor(service, key))
+    db.session.commit()
+    response = jsonify({"status": "success", "message": "Change event processed"})
+    response.status_code = 202
+    return response
+
+
+@bp.route("/integrations/alertmanager/<integration_key>", methods=["POST"])
+@public
+@no_csrf
+def alertmanager(integration_key: str):
+    """Prometheus Alertmanager webhook (version 4)."""
+    set_write_intent(True)
+    routed = ingest.route(integration_key)
+    if routed is None:
+        return _invalid("Webhook payload is invalid", ["Invalid integration key: no active integration has this key"], 404)
+    try:
+        events = ingest.parse_alertmanager(_json_body(), integration_key)
+    except BadBody as error:
+        return _invalid("Webhook payload is invalid", [str(error)])
+    except ingest.InvalidEvent as error:
+        return _invalid(error.message, error.errors)
+    service, key = routed
+    outcomes = _apply(events, service, key)
+    summary: dict[str, int] = {}
+    for outcome in outcomes:
+        summary[outcome.result] = summary.get(outcome.result, 0) + 1
+    return jsonify({"status": "success", "message": f"{len(outcomes)} alerts processed", "results": summary}), 200
+
+
+@bp.route("/heartbeats/<token>", methods=["POST", "GET", "HEAD"])
+@public
+@no_csrf
+def heartbeat_ping(token: str):
+    """A check-in from a scheduled job. GET works too, for `curl` in a crontab."""
+    set_write_intent(True)
+    heartbeat = db.session.scalar(sa.select(Heartbeat).where(Heartbeat.token == token)) if len(token) == 32 else None
+    if heartbeat is None or not heartbeat.active:
+        return jsonify({"error": "No active heartbeat has this token."}), 404
+    ingest.ping(heartbeat, clock.now())
+    db.session.commit()
+    return jsonify({"status": "ok", "heartbeat": heartbeat.name, "next_due": heartbeat.due_at.isoformat()})
+
+
+# --- pages ------------------------------------------------------------------------
+
+@bp.route("/alerts")
+@requires(Role.VIEWER)
+def index():
+    args = request.args
+    stmt = sa.select(Alert).order_by(Alert.last_seen_at.desc(), Alert.id.desc())
+    status = args.get("status", "open")
+    if status == "open":
+        stmt = stmt.where(Alert.status != AlertStatus.RESOLVED)
+    elif status in {s.value for s in AlertStatus}:
+        stmt = stmt.where(Alert.status == status)
+    if args.get("service", "").isdigit():
+        stmt = stmt.where(Alert.service_id == int(args["service"]))
+    q = (args.get("q") or "").strip()
+    if q:
+        stmt = stmt.where(sa.or_(Alert.summary.ilike(f"%{q}%"), Alert.dedup_key == q, Alert.source.ilike(f"%{q}%")))
+    page = db.paginate(stmt, per_page=50, error_out=False)
+    services = db.session.scalars(sa.select(Service).order_by(Service.name)).all()
+    return render("alerts/index.html", "results", page=page, services=services, args=args, status=status)
+
+
+@bp.route("/alerts/<int:alert_id>")
+@requires(Role.VIEWER)
+def show(alert_id: int):
+    alert = db.session.get(Alert, alert_id)
+    if alert is None:
+        raise NotFound("No such alert.")
+    return render("alerts/show.html", alert=alert)

@@ -1,0 +1,199 @@
+"""The engine: one idempotent cycle over due work, held by a lease.
+
+Due work lives in the domains' own tables as rows with a due time (an incident's
+acknowledgement timeout, a heartbeat's deadline, a maintenance window's next
+transition, …). A `Job` names how to find what is due (an indexed query, so a
+cycle's cost follows the due work, not the number of open incidents) and how to do
+one unit. Each unit runs in its own short transaction that first proves, by
+updating the lease row with our holder id and epoch, that this engine still holds
+the lease: if another engine has taken over, the unit is rolled back, so no unit is
+ever done by two engines. A unit re-checks its own condition, so running it again
+after a crash is harmless.
+
+The lease lives in the database (`engine_leases`), so it works across processes
+and machines on SQLite and PostgreSQL alike. Its times are wall-clock times, not
+the settable `app.clock`: `engine tick --at` moves the work's clock, never the
+lease's.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Callable
+
+import sqlalchemy as sa
+from flask import current_app
+
+from app import clock
+from app.database import set_write_intent
+from app.engine.models import EngineLease
+from app.extensions import db
+
+log = logging.getLogger("firebreak.engine")
+LEASE_NAME = "engine"
+
+
+def wall_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A kind of due work: `due(now, limit)` lists ids, `run(id, now)` does one."""
+
+    name: str
+    due: Callable[[datetime, int], list]
+    run: Callable[[object, datetime], bool]
+
+
+@dataclass
+class CycleReport:
+    holder: str
+    active: bool
+    at: datetime
+    done: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    lost_lease: bool = False
+    elapsed_ms: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return sum(self.done.values())
+
+
+class LeaseLost(Exception):
+    pass
+
+
+def make_holder_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class Engine:
+    def __init__(self, jobs: list[Job], *, holder: str | None = None, lease_seconds: float | None = None,
+                 batch: int = 500, wall: Callable[[], datetime] = wall_now):
+        self.jobs = jobs
+        self.holder = holder or make_holder_id()
+        self.lease_seconds = lease_seconds or current_app.config["ENGINE_LEASE_SECONDS"]
+        self.batch = batch
+        self.wall = wall
+        self.epoch: int | None = None
+
+    # --- the lease ------------------------------------------------------------------
+
+    def acquire(self) -> bool:
+        """Take or renew the lease. True when this engine holds it afterwards."""
+        set_write_intent(True)
+        now = self.wall()
+        expires = now + timedelta(seconds=self.lease_seconds)
+        table = EngineLease.__table__
+        try:
+            renewed = db.session.execute(
+                table.update()
+                .where(table.c.name == LEASE_NAME, table.c.holder == self.holder, table.c.epoch == (self.epoch or -1))
+                .values(expires_at=expires, heartbeat_at=now)).rowcount
+            if renewed:
+                db.session.commit()
+                return True
+            taken = db.session.execute(
+                table.update()
+                .where(table.c.name == LEASE_NAME, table.c.expires_at < now)
+                .values(holder=self.holder, epoch=table.c.epoch + 1, acquired_at=now, expires_at=expires,
+                        heartbeat_at=now, last_error=None)).rowcount
+            if not taken:
+                exists = db.session.scalar(sa.select(table.c.name).where(table.c.name == LEASE_NAME))
+                if exists is None:
+                    db.session.execute(table.insert().values(
+                        name=LEASE_NAME, holder=self.holder, epoch=1, acquired_at=now, expires_at=expires,
+                        heartbeat_at=now, cycles=0, last_cycle_ms=0.0))
+                    taken = 1
+            if not taken:
+                db.session.rollback()
+                self.epoch = None
+                return False
+            self.epoch = db.session.scalar(sa.select(table.c.epoch).where(table.c.name == LEASE_NAME))
+            db.session.commit()
+            log.info("engine %s holds the lease (epoch %s)", self.holder, self.epoch)
+            return True
+        except sa.exc.IntegrityError:  # another engine inserted the row first
+            db.session.rollback()
+            self.epoch = None
+            return False
+
+    def _fence(self) -> None:
+        """Inside a unit's transaction: prove the lease is still ours, and extend it."""
+        now = self.wall()
+        table = EngineLease.__table__
+        held = db.session.execute(
+            table.update()
+            .where(table.c.name == LEASE_NAME, table.c.holder == self.holder, table.c.epoch == self.epoch,
+                   table.c.expires_at >= now)
+            .values(expires_at=now + timedelta(seconds=self.lease_seconds), heartbeat_at=now)).rowcount
+        if not held:
+            raise LeaseLost(self.holder)
+
+    def release(self) -> None:
+        """Give the lease up (on a clean shutdown) so a standby takes over at once."""
+        if self.epoch is None:
+            return
+        table = EngineLease.__table__
+        set_write_intent(True)
+        db.session.execute(table.update().where(table.c.name == LEASE_NAME, table.c.holder == self.holder,
+                                                table.c.epoch == self.epoch)
+                           .values(expires_at=self.wall() - timedelta(seconds=1)))
+        db.session.commit()
+        self.epoch = None
+
+    # --- one cycle --------------------------------------------------------------------
+
+    def cycle(self) -> CycleReport:
+        started = time.perf_counter()
+        now = clock.now()
+        report = CycleReport(holder=self.holder, active=False, at=now)
+        if not self.acquire():
+            return report
+        report.active = True
+        for job in self.jobs:
+            try:
+                ids = job.due(now, self.batch)
+                db.session.rollback()  # end the read; each unit has its own transaction
+            except Exception as error:  # a broken query must not stop the other jobs
+                db.session.rollback()
+                log.exception("engine job %s: finding due work failed", job.name)
+                report.errors.append(f"{job.name}: {error}")
+                continue
+            for ident in ids:
+                try:
+                    set_write_intent(True)
+                    self._fence()
+                    if job.run(ident, now):
+                        report.done[job.name] = report.done.get(job.name, 0) + 1
+                    db.session.commit()
+                except LeaseLost:
+                    db.session.rollback()
+                    log.warning("engine %s lost its lease mid-cycle; stopping", self.holder)
+                    report.lost_lease = True
+                    self.epoch = None
+                    report.elapsed_ms = (time.perf_counter() - started) * 1000
+                    return report
+                except Exception as error:
+                    db.session.rollback()
+                    log.exception("engine job %s failed on %s", job.name, ident)
+                    report.errors.append(f"{job.name} {ident}: {error}")
+        report.elapsed_ms = (time.perf_counter() - started) * 1000
+        self._record(report)
+        return report
+
+    def _record(self, report: CycleReport) -> None:
+        table = EngineLease.__table__
+        set_write_intent(True)
+        db.session.execute(
+            table.update().where(table.c.name == LEASE_NAME, table.c.holder == self.holder, table.c.epoch == self.epoch)
+            .values(cycles=table.c.cycles + 1, last_cycle_ms=report.elapsed_ms, heartbeat_at=self.wall(),
+                    last_error="; ".join(report.errors)[:2000] if report.errors else None))
+        db.session.commit()

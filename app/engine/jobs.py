@@ -1,0 +1,15 @@
+"""Every kind of due work the engine does, in the order a cycle does it."""
+from __future__ import annotations
+
+from app.alerts.jobs import JOBS as ALERT_JOBS
+from app.engine.core import Job
+from app.incidents.jobs import JOBS as INCIDENT_JOBS
+from app.services import maintenance
+
+
+def all_jobs() -> list[Job]:
+    return [
+        Job("maintenance", maintenance.due, maintenance.run),
+        *ALERT_JOBS,
+        *INCIDENT_JOBS,
+    ]

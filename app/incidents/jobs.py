@@ -1,0 +1,33 @@
+"""The engine's incident work: acknowledgement timeouts and auto-resolution."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from app.engine.core import Job
+from app.extensions import db
+from app.incidents import service as incidents
+from app.incidents.models import Incident
+
+
+def _due(column):
+    def due(now: datetime, limit: int) -> list[int]:
+        return db.session.scalars(sa.select(Incident.id).where(column <= now).order_by(column).limit(limit)).all()
+    return due
+
+
+def _expire_ack(incident_id: int, now: datetime) -> bool:
+    incident = db.session.get(Incident, incident_id)
+    return incident is not None and incidents.expire_acknowledgement(incident, now)
+
+
+def _auto_resolve(incident_id: int, now: datetime) -> bool:
+    incident = db.session.get(Incident, incident_id)
+    return incident is not None and incidents.auto_resolve(incident, now)
+
+
+JOBS = [
+    Job("ack_timeouts", _due(Incident.ack_timeout_at), _expire_ack),
+    Job("auto_resolve", _due(Incident.auto_resolve_at), _auto_resolve),
+]

@@ -1,0 +1,295 @@
+"""The incident lifecycle: triggered → acknowledged → resolved, reopen, merge,
+severity, notes and milestones. Plain functions: explicit actor and time, the
+caller commits. Each writes its timeline event and its audit entry.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from app.alerts.models import Alert
+from app.audit import service as audit
+from app.audit.service import Actor
+from app.auth.models import Role
+from app.errors import Conflict, DomainError, Forbidden, NotFound
+from app.extensions import db
+from app.incidents.models import OPEN_STATUSES, EventKind, Incident, IncidentEvent, Status
+from app.incidents.timeline import record_event
+from app.services.models import Service
+from app.triage import levels
+
+MAX_TITLE = 1024
+MAX_NOTE = 20_000
+MILESTONES = ("impact_started_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at")
+MILESTONE_LABELS = {
+    "impact_started_at": "Impact started", "detected_at": "Detected", "acknowledged_at": "Acknowledged",
+    "mitigated_at": "Mitigated", "resolved_at": "Resolved",
+}
+
+
+def _may_act(actor: Actor) -> None:
+    if not actor.can(Role.RESPONDER):
+        raise Forbidden("Only responders act on incidents.")
+
+
+def get_incident(incident_id: int) -> Incident:
+    incident = db.session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound(f"There is no incident #{incident_id}.")
+    return incident
+
+
+def _audit(actor: Actor, action: str, incident: Incident, summary: str, before=None, after=None) -> None:
+    audit.record(actor, f"incident.{action}", incident, summary=f"#{incident.id} {summary}",
+                 before=before, after=after)
+
+
+def clean_title(title: str | None) -> str:
+    title = " ".join((title or "").split())
+    if not title:
+        raise DomainError("Give the incident a title.", "title")
+    if len(title) > MAX_TITLE:
+        raise DomainError(f"Keep the title under {MAX_TITLE} characters.", "title")
+    return title
+
+
+def clean_severity(value) -> int:
+    severity = levels.parse(value)
+    if severity is None:
+        raise DomainError("Severity must be SEV-1, SEV-2, SEV-3 or SEV-4.", "severity")
+    return severity
+
+
+def open_incident(actor: Actor, *, service: Service, title: str, severity, now: datetime,
+                  description: str = "", source: str = "web", via: str | None = None,
+                  impact_started_at: datetime | None = None, is_exercise: bool = False) -> Incident:
+    _may_act(actor)
+    severity = clean_severity(severity)
+    if impact_started_at is not None and impact_started_at > now:
+        impact_started_at = now
+    incident = Incident(
+        title=clean_title(title), description=description or "", service=service, service_id=service.id,
+        severity=severity, initial_severity=severity, status=Status.TRIGGERED, source=source,
+        is_exercise=is_exercise, created_at=now, updated_at=now, version=0,
+        impact_started_at=impact_started_at, detected_at=now,
+        declared_by_id=actor.user.id if actor.user and source != "alert" else None,
+    )
+    if service.auto_resolve_minutes:
+        incident.auto_resolve_at = now + timedelta(minutes=service.auto_resolve_minutes)
+    db.session.add(incident)
+    db.session.flush()
+    record_event(incident, EventKind.OPENED, actor, via=via or source, at=now,
+                 text=f"{levels.name(severity)} incident opened on {service.name}",
+                 data={"severity": severity, "source": source})
+    _audit(actor, "open", incident, f"opened ({levels.name(severity)}) on {service.name}: {incident.title}",
+           after={"severity": severity, "service_id": service.id, "title": incident.title})
+    return incident
+
+
+def acknowledge(actor: Actor, incident: Incident, now: datetime, *, via: str = "web") -> bool:
+    """Acknowledge; False (and nothing written) when it is not triggered."""
+    _may_act(actor)
+    if incident.status != Status.TRIGGERED:
+        return False
+    incident.status = Status.ACKNOWLEDGED
+    if incident.acknowledged_at is None:  # the first acknowledgement is the milestone
+        incident.acknowledged_at = now
+        incident.acknowledged_by_id = actor.user.id if actor.user else None
+    minutes = incident.service.ack_timeout_minutes
+    incident.ack_timeout_at = now + timedelta(minutes=minutes) if minutes else None
+    record_event(incident, EventKind.ACKNOWLEDGED, actor, via=via, at=now, text=f"Acknowledged by {actor.label}")
+    _audit(actor, "acknowledge", incident, f"acknowledged via {via}",
+           before={"status": "triggered"}, after={"status": "acknowledged"})
+    return True
+
+
+def resolve(actor: Actor, incident: Incident, now: datetime, *, via: str = "web", note: str | None = None) -> bool:
+    """Resolve from any open state; False (nothing written) when already resolved."""
+    _may_act(actor)
+    if incident.status == Status.RESOLVED:
+        return False
+    before = incident.status.value
+    incident.status = Status.RESOLVED
+    incident.resolved_at = now
+    incident.resolved_by_id = actor.user.id if actor.user else None
+    incident.ack_timeout_at = None
+    incident.auto_resolve_at = None
+    if incident.mitigated_at is None:
+        incident.mitigated_at = now
+    record_event(incident, EventKind.RESOLVED, actor, via=via, at=now,
+                 text=f"Resolved by {actor.label}" + (f": {note}" if note else ""))
+    _audit(actor, "resolve", incident, f"resolved via {via}", before={"status": before}, after={"status": "resolved"})
+    return True
+
+
+def reopen(actor: Actor, incident: Incident, now: datetime, *, reason: str = "", via: str = "web") -> bool:
+    _may_act(actor)
+    if incident.status != Status.RESOLVED:
+        return False
+    if incident.merged_into_id:
+        raise Conflict(f"#{incident.id} was merged into #{incident.merged_into_id}; reopen that one.")
+    incident.status = Status.TRIGGERED
+    incident.resolved_at = None
+    incident.resolved_by_id = None
+    if incident.service.auto_resolve_minutes:
+        incident.auto_resolve_at = now + timedelta(minutes=incident.service.auto_resolve_minutes)
+    record_event(incident, EventKind.REOPENED, actor, via=via, at=now,
+                 text=f"Reopened by {actor.label}" + (f": {reason}" if reason else ""))
+    _audit(actor, "reopen", incident, "reopened", before={"status": "resolved"}, after={"status": "triggered"})
+    return True
+
+
+def change_severity(actor: Actor, incident: Incident, severity, now: datetime, *, reason: str = "",
+                    via: str = "web") -> bool:
+    _may_act(actor)
+    new = clean_severity(severity)
+    reason = (reason or "").strip()
+    if new == incident.severity:
+        return False
+    if not reason:
+        raise DomainError("Say why the severity changes: it is kept for the review.", "reason")
+    old = incident.severity
+    incident.severity = new
+    direction = "raised" if new < old else "lowered"
+    record_event(incident, EventKind.SEVERITY_CHANGED, actor, via=via, at=now,
+                 text=f"Severity {direction} from {levels.name(old)} to {levels.name(new)}: {reason}",
+                 data={"old": old, "new": new, "reason": reason})
+    _audit(actor, "severity", incident, f"severity {levels.name(old)} → {levels.name(new)}: {reason}",
+           before={"severity": old}, after={"severity": new})
+    return True
+
+
+def add_note(actor: Actor, incident: Incident, text: str, now: datetime, *, via: str = "web") -> IncidentEvent:
+    _may_act(actor)
+    text = (text or "").strip()
+    if not text:
+        raise DomainError("The note is empty.", "text")
+    if len(text) > MAX_NOTE:
+        raise DomainError(f"Keep a note under {MAX_NOTE:,} characters.", "text")
+    event = record_event(incident, EventKind.NOTE, actor, via=via, at=now, text=text)
+    _audit(actor, "note", incident, "note added", after={"length": len(text)})
+    return event
+
+
+def rename(actor: Actor, incident: Incident, title: str, now: datetime, *, via: str = "web") -> bool:
+    _may_act(actor)
+    title = clean_title(title)
+    if title == incident.title:
+        return False
+    old = incident.title
+    incident.title = title
+    record_event(incident, EventKind.TITLE_CHANGED, actor, via=via, at=now, text=f"Title changed to “{title}”",
+                 data={"old": old, "new": title})
+    _audit(actor, "rename", incident, "title changed", before={"title": old}, after={"title": title})
+    return True
+
+
+def merge(actor: Actor, source: Incident, target: Incident, now: datetime, *, via: str = "web") -> None:
+    """Fold `source` into `target`: its alerts and timeline move, it resolves, a link remains."""
+    _may_act(actor)
+    if source.id == target.id:
+        raise DomainError("An incident cannot be merged into itself.", "target")
+    if target.merged_into_id:
+        raise DomainError(f"#{target.id} was itself merged into #{target.merged_into_id}.", "target")
+    if source.merged_into_id:
+        raise Conflict(f"#{source.id} is already merged into #{source.merged_into_id}.")
+    moved_alerts = db.session.execute(
+        sa.update(Alert).where(Alert.incident_id == source.id).values(incident_id=target.id)).rowcount
+    moved_events = db.session.execute(
+        sa.update(IncidentEvent).where(IncidentEvent.incident_id == source.id).values(incident_id=target.id)).rowcount
+    if source.status != Status.RESOLVED:
+        source.status = Status.RESOLVED
+        source.resolved_at = now
+        source.resolved_by_id = actor.user.id if actor.user else None
+    source.ack_timeout_at = source.auto_resolve_at = None
+    source.merged_into_id = target.id
+    # The earliest impact of the two is the merged incident's.
+    if source.impact_started_at and (target.impact_started_at is None or source.impact_started_at < target.impact_started_at):
+        target.impact_started_at = source.impact_started_at
+    record_event(source, EventKind.MERGED_INTO, actor, via=via, at=now, text=f"Merged into #{target.id}",
+                 data={"target": target.id})
+    record_event(target, EventKind.MERGED_FROM, actor, via=via, at=now,
+                 text=f"#{source.id} “{source.title}” merged in ({moved_alerts} alerts, {moved_events} timeline entries)",
+                 data={"source": source.id, "alerts": moved_alerts, "events": moved_events})
+    _audit(actor, "merge", source, f"merged into #{target.id}", after={"merged_into": target.id})
+
+
+def update_milestones(actor: Actor, incident: Incident, now: datetime, *, via: str = "web",
+                      **values: datetime | None) -> dict:
+    """Correct milestone times after the fact. Returns what changed.
+
+    Rules: nothing in the future; impact started is the earliest; acknowledged,
+    mitigated and resolved are not before detection; mitigated not after resolved;
+    resolved only on a resolved incident; detected cannot be cleared.
+    """
+    _may_act(actor)
+    unknown = set(values) - set(MILESTONES)
+    if unknown:
+        raise DomainError(f"Unknown milestone {sorted(unknown)[0]}.")
+    proposed = {name: getattr(incident, name) for name in MILESTONES}
+    proposed.update(values)
+    for name, value in proposed.items():
+        if value is not None and value > now:
+            raise DomainError(f"{MILESTONE_LABELS[name]} cannot be in the future.", name)
+    if proposed["detected_at"] is None:
+        raise DomainError("Detected cannot be empty.", "detected_at")
+    started = proposed["impact_started_at"]
+    if started is not None:
+        for name in MILESTONES[1:]:
+            if proposed[name] is not None and proposed[name] < started:
+                raise DomainError(f"{MILESTONE_LABELS[name]} cannot be before impact started.", name)
+    for name in ("acknowledged_at", "mitigated_at", "resolved_at"):
+        if proposed[name] is not None and proposed[name] < proposed["detected_at"]:
+            raise DomainError(f"{MILESTONE_LABELS[name]} cannot be before detection.", name)
+    if proposed["mitigated_at"] and proposed["resolved_at"] and proposed["mitigated_at"] > proposed["resolved_at"]:
+        raise DomainError("Mitigated cannot be after resolved.", "mitigated_at")
+    if incident.status != Status.RESOLVED and proposed["resolved_at"] is not None:
+        raise DomainError("Resolve the incident to set when it was resolved.", "resolved_at")
+    if incident.status == Status.RESOLVED and proposed["resolved_at"] is None:
+        raise DomainError("A resolved incident needs its resolved time.", "resolved_at")
+    changed = {name: (getattr(incident, name), proposed[name]) for name in MILESTONES
+               if getattr(incident, name) != proposed[name]}
+    if not changed:
+        return {}
+    for name, (_, new) in changed.items():
+        setattr(incident, name, new)
+    before = {name: old.isoformat() if old else None for name, (old, _) in changed.items()}
+    after = {name: new.isoformat() if new else None for name, (_, new) in changed.items()}
+    described = ", ".join(MILESTONE_LABELS[name].lower() for name in changed)
+    record_event(incident, EventKind.MILESTONE_CHANGED, actor, via=via, at=now,
+                 text=f"Corrected {described}", data={"before": before, "after": after})
+    _audit(actor, "milestones", incident, f"corrected {described}", before=before, after=after)
+    return changed
+
+
+# --- what the engine does -----------------------------------------------------------
+
+def expire_acknowledgement(incident: Incident, now: datetime) -> bool:
+    """An acknowledged incident nobody resolved in time returns to triggered."""
+    if incident.status != Status.ACKNOWLEDGED or incident.ack_timeout_at is None or incident.ack_timeout_at > now:
+        return False
+    incident.status = Status.TRIGGERED
+    incident.ack_timeout_at = None
+    actor = Actor.system()
+    record_event(incident, EventKind.ACK_TIMED_OUT, actor, via="engine", at=now,
+                 text="Acknowledgement timed out: back to triggered")
+    _audit(actor, "ack_timeout", incident, "acknowledgement timed out",
+           before={"status": "acknowledged"}, after={"status": "triggered"})
+    return True
+
+
+def auto_resolve(incident: Incident, now: datetime) -> bool:
+    if incident.status == Status.RESOLVED or incident.auto_resolve_at is None or incident.auto_resolve_at > now:
+        return False
+    minutes = incident.service.auto_resolve_minutes
+    return resolve(Actor.system(), incident, now, via="engine",
+                   note=f"auto-resolved after {minutes} minutes" if minutes else "auto-resolved")
+
+
+def open_incident_for_service(service_id: int) -> Incident | None:
+    """The service's newest open incident (for grouped alerts)."""
+    return db.session.scalar(
+        sa.select(Incident).where(Incident.service_id == service_id, Incident.status.in_(OPEN_STATUSES),
+                                  Incident.merged_into_id.is_(None))
+        .order_by(Incident.created_at.desc()).limit(1))

@@ -1,0 +1,29 @@
+"""The one way anything gets onto an incident's timeline."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from app import clock
+from app.audit.service import Actor
+from app.extensions import db
+from app.incidents.models import EventKind, Incident, IncidentEvent
+
+
+def record_event(incident: Incident, kind: EventKind, actor: Actor, *, text: str = "",
+                 via: str | None = None, data: dict | None = None, at: datetime | None = None) -> IncidentEvent:
+    """Add a timeline entry and mark the incident changed (live pages pick it up).
+
+    Called inside the same transaction as the change it records.
+    """
+    at = at or clock.now()
+    event = IncidentEvent(incident=incident, at=at, kind=EventKind(kind).value, actor_kind=actor.kind,
+                          actor_user_id=actor.user.id if actor.user else None, actor_label=actor.label[:200],
+                          via=via, text=text, data=data)
+    db.session.add(event)
+    touch(incident, at)
+    return event
+
+
+def touch(incident: Incident, at: datetime) -> None:
+    incident.updated_at = at
+    incident.version = (incident.version or 0) + 1

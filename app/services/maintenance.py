@@ -1,0 +1,95 @@
+"""Maintenance windows: planned work during which alerts on its services page nobody."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from app.audit import service as audit
+from app.audit.service import Actor
+from app.auth.models import Role
+from app.errors import DomainError, Forbidden, NotFound
+from app.extensions import db
+from app.services.models import MaintenanceState, MaintenanceWindow, Service
+
+ACTIVE = (MaintenanceState.SCHEDULED, MaintenanceState.IN_PROGRESS, MaintenanceState.VERIFYING)
+
+
+def get_window(window_id: int) -> MaintenanceWindow:
+    window = db.session.get(MaintenanceWindow, window_id)
+    if window is None:
+        raise NotFound("No such maintenance window.")
+    return window
+
+
+def schedule(actor: Actor, *, title: str, starts_at: datetime, ends_at: datetime, services: list[Service],
+             now: datetime, description: str = "") -> MaintenanceWindow:
+    if not actor.can(Role.RESPONDER):
+        raise Forbidden("Only responders schedule maintenance.")
+    title = (title or "").strip()
+    if not title:
+        raise DomainError("Give the maintenance a title.", "title")
+    if ends_at <= starts_at:
+        raise DomainError("The window must end after it starts.", "ends_at")
+    if ends_at <= now:
+        raise DomainError("The window has already ended.", "ends_at")
+    if not services:
+        raise DomainError("Choose at least one service.", "services")
+    window = MaintenanceWindow(title=title[:255], description=description or "", starts_at=starts_at,
+                               ends_at=ends_at, state=MaintenanceState.SCHEDULED, next_transition_at=starts_at,
+                               created_by_id=actor.user.id if actor.user else None, created_at=now)
+    window.services = list(services)
+    db.session.add(window)
+    db.session.flush()
+    audit.record(actor, "maintenance.schedule", window,
+                 summary=f"Scheduled maintenance “{window.title}” on {', '.join(s.name for s in services)}",
+                 after={"starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat(),
+                        "services": [s.id for s in services]})
+    advance(window, now)
+    return window
+
+
+def cancel(actor: Actor, window: MaintenanceWindow, now: datetime) -> None:
+    if not actor.can(Role.RESPONDER):
+        raise Forbidden("Only responders change maintenance.")
+    if window.state not in ACTIVE:
+        raise DomainError("That window is already over.")
+    before = window.state.value
+    if window.state == MaintenanceState.SCHEDULED:
+        window.state = MaintenanceState.CANCELLED
+    else:  # ending early
+        window.state = MaintenanceState.COMPLETED
+        window.ends_at = now
+    window.next_transition_at = None
+    audit.record(actor, "maintenance.cancel", window, summary=f"Ended maintenance “{window.title}”",
+                 before={"state": before}, after={"state": window.state.value})
+
+
+def advance(window: MaintenanceWindow, now: datetime) -> bool:
+    """Move a window along when its next transition is due (the engine's job)."""
+    if window.next_transition_at is None or window.next_transition_at > now:
+        return False
+    before = window.state
+    if window.state == MaintenanceState.SCHEDULED and now < window.ends_at:
+        window.state = MaintenanceState.IN_PROGRESS
+        window.next_transition_at = window.ends_at
+    elif window.state in ACTIVE:
+        window.state = MaintenanceState.COMPLETED
+        window.next_transition_at = None
+    else:
+        window.next_transition_at = None
+        return False
+    audit.record(Actor.system(), "maintenance.advance", window,
+                 summary=f"Maintenance “{window.title}” is {window.state.value.replace('_', ' ')}",
+                 before={"state": before.value}, after={"state": window.state.value})
+    return True
+
+
+def due(now: datetime, limit: int) -> list[int]:
+    return db.session.scalars(sa.select(MaintenanceWindow.id).where(MaintenanceWindow.next_transition_at <= now)
+                              .order_by(MaintenanceWindow.next_transition_at).limit(limit)).all()
+
+
+def run(window_id: int, now: datetime) -> bool:
+    window = db.session.get(MaintenanceWindow, window_id)
+    return window is not None and advance(window, now)

@@ -1,0 +1,331 @@
+"""Alerts in: PagerDuty Events API v2, Alertmanager webhooks, change events, heartbeats."""
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from app import clock
+from app.alerts.models import Alert, AlertStatus, ChangeEvent
+from app.audit.models import AuditEntry
+from app.extensions import db
+from app.incidents.models import EventKind, Incident, IncidentEvent, Status
+from app.services.models import IntegrationKey
+from tests.factories import make_service
+
+SAMPLES = Path(__file__).parent / "samples"
+KEY = "4e1c9f7a2b3d4c5e8f9a0b1c2d3e4f5a"
+T0 = datetime(2026, 11, 27, 3, 12, 50, tzinfo=UTC)
+
+
+def sample(name: str) -> dict:
+    return json.loads((SAMPLES / name).read_text())
+
+
+@pytest.fixture
+def service(app):
+    clock.set(T0)
+    service = make_service("checkout-api", with_key=False)
+    db.session.add(IntegrationKey(service=service, key=KEY, name="Prometheus", created_at=T0))
+    db.session.commit()
+    return service
+
+
+def enqueue(client, body, **kwargs):
+    return client.post("/v2/enqueue", data=json.dumps(body) if not isinstance(body, (str, bytes)) else body,
+                       content_type="application/json", **kwargs)
+
+
+def count(model, *where):
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
+
+
+def everything():
+    return tuple(count(m) for m in (Alert, Incident, IncidentEvent, AuditEntry, ChangeEvent))
+
+
+@pytest.mark.db
+def test_a_trigger_opens_an_alert_and_an_incident(client, service):
+    answer = enqueue(client, sample("events-v2-trigger.json"))
+    assert answer.status_code == 202
+    assert answer.json == {"status": "success", "message": "Event processed", "dedup_key": "checkout-api/http-5xx"}
+    alert = db.session.scalar(sa.select(Alert))
+    assert (alert.status, alert.severity, alert.occurrences) == (AlertStatus.TRIGGERED, "critical", 1)
+    assert alert.custom_details["region"] == "eu-west-1" and alert.links[0]["text"] == "Checkout dashboard"
+    assert alert.images[0]["alt"] == "5xx ratio" and alert.client == "Prometheus Alertmanager"
+    incident = db.session.get(Incident, alert.incident_id)
+    assert incident.title == "checkout-api: HTTP 5xx ratio 7.2% over 5m (threshold 5%)"
+    assert (incident.severity, incident.status, incident.source) == (2, Status.TRIGGERED, "alert")
+    assert incident.detected_at == T0
+    assert incident.impact_started_at == datetime(2026, 11, 27, 3, 12, 45, tzinfo=UTC)
+    kinds = db.session.scalars(sa.select(IncidentEvent.kind).where(IncidentEvent.incident_id == incident.id)).all()
+    assert kinds == [EventKind.OPENED, EventKind.ALERT_TRIGGERED]
+    assert db.session.scalar(sa.select(AuditEntry.action).where(AuditEntry.object_type == "incidents")) == "incident.open"
+
+
+@pytest.mark.db
+def test_a_repeated_trigger_folds_into_the_open_alert(client, service):
+    enqueue(client, sample("events-v2-trigger.json"))
+    clock.set(T0 + timedelta(minutes=1))
+    again = sample("events-v2-trigger.json")
+    again["payload"]["summary"] = "checkout-api: HTTP 5xx ratio 9.1% over 5m (threshold 5%)"
+    for _ in range(3):
+        assert enqueue(client, again).status_code == 202
+    assert (count(Alert), count(Incident)) == (1, 1)
+    alert = db.session.scalar(sa.select(Alert))
+    assert alert.occurrences == 4 and alert.last_seen_at == T0 + timedelta(minutes=1)
+    assert alert.summary.startswith("checkout-api: HTTP 5xx ratio 9.1%")
+    assert count(IncidentEvent) == 2  # folding writes nothing on the timeline
+
+
+@pytest.mark.db
+def test_a_trigger_without_dedup_key_gets_one_and_always_opens_a_new_alert(client, service):
+    body = sample("events-v2-trigger.json")
+    del body["dedup_key"]
+    first, second = enqueue(client, body).json, enqueue(client, body).json
+    assert len(first["dedup_key"]) == 32 and first["dedup_key"] != second["dedup_key"]
+    assert (count(Alert), count(Incident)) == (2, 2)
+    resolved = enqueue(client, {"routing_key": KEY, "event_action": "resolve", "dedup_key": first["dedup_key"]})
+    assert resolved.status_code == 202 and count(Incident, Incident.status == Status.RESOLVED) == 1
+
+
+@pytest.mark.db
+def test_acknowledge_and_resolve_act_on_the_open_alert_and_its_incident(client, service):
+    enqueue(client, sample("events-v2-trigger.json"))
+    clock.set(T0 + timedelta(minutes=2))
+    assert enqueue(client, sample("events-v2-acknowledge.json")).status_code == 202
+    incident = db.session.scalar(sa.select(Incident))
+    assert incident.status == Status.ACKNOWLEDGED and incident.acknowledged_at == T0 + timedelta(minutes=2)
+    clock.set(T0 + timedelta(minutes=9))
+    assert enqueue(client, sample("events-v2-resolve.json")).status_code == 202
+    db.session.expire_all()
+    incident = db.session.scalar(sa.select(Incident))
+    alert = db.session.scalar(sa.select(Alert))
+    assert alert.status == AlertStatus.RESOLVED and incident.status == Status.RESOLVED
+    assert incident.resolved_at == T0 + timedelta(minutes=9)
+    kinds = db.session.scalars(sa.select(IncidentEvent.kind).order_by(IncidentEvent.id)).all()
+    assert kinds == ["opened", "alert_triggered", "alert_acknowledged", "acknowledged", "alert_resolved", "resolved"]
+
+
+def test_acknowledge_and_resolve_without_an_open_alert_are_accepted_and_ignored(client, service):
+    before = everything()
+    assert enqueue(client, sample("events-v2-acknowledge.json")).status_code == 202
+    assert enqueue(client, sample("events-v2-resolve.json")).status_code == 202
+    assert everything() == before
+
+
+@pytest.mark.db
+def test_after_a_resolve_the_same_key_opens_a_new_alert(client, service):
+    enqueue(client, sample("events-v2-trigger.json"))
+    enqueue(client, sample("events-v2-resolve.json"))
+    enqueue(client, sample("events-v2-trigger.json"))
+    assert count(Alert) == 2 and count(Incident) == 2
+    assert count(Alert, Alert.status != AlertStatus.RESOLVED) == 1
+
+
+def test_every_validation_error_is_listed_and_nothing_is_written(client, service):
+    before = everything()
+    answer = enqueue(client, sample("events-v2-invalid.json"))
+    assert answer.status_code == 400
+    assert answer.json["status"] == "invalid event" and answer.json["message"] == "Event object is invalid"
+    assert answer.json["errors"] == [
+        "Length of 'routing_key' is incorrect (should be 32 characters)",
+        "'event_action' is invalid (must be one of: trigger, acknowledge, resolve)",
+    ]
+    body = sample("events-v2-trigger.json")
+    body["payload"].update(summary="", severity="catastrophic", source=None)
+    body["dedup_key"] = "k" * 256
+    errors = enqueue(client, body).json["errors"]
+    assert errors == [
+        "'dedup_key' is too long (at most 255 characters)",
+        "'payload.summary' is missing or blank",
+        "'payload.source' is missing or blank",
+        "'payload.severity' is invalid (must be one of: critical, error, warning, info)",
+    ]
+    body = sample("events-v2-trigger.json")
+    body["payload"]["summary"] = "x" * 1025
+    assert enqueue(client, body).json["errors"] == ["'payload.summary' is too long (at most 1024 characters)"]
+    assert enqueue(client, {"routing_key": KEY, "event_action": "resolve"}).json["errors"] == [
+        "'dedup_key' is required for 'resolve' events"]
+    assert everything() == before
+
+
+def test_the_1024_character_summary_and_255_character_key_are_accepted(client, service):
+    body = sample("events-v2-trigger.json")
+    body["payload"]["summary"] = "s" * 1024
+    body["dedup_key"] = "k" * 255
+    assert enqueue(client, body).status_code == 202
+
+
+def test_an_unknown_or_revoked_routing_key_is_refused(client, service):
+    body = sample("events-v2-trigger.json")
+    body["routing_key"] = "0" * 32
+    answer = enqueue(client, body)
+    assert answer.status_code == 400 and "Invalid routing key" in answer.json["errors"][0]
+    key = db.session.scalar(sa.select(IntegrationKey))
+    key.revoked_at = T0
+    db.session.commit()
+    assert enqueue(client, sample("events-v2-trigger.json")).status_code == 400
+    assert count(Alert) == 0
+
+
+@pytest.mark.parametrize("body,message", [
+    (b"", "empty"), (b"{not json", "not valid JSON"), (b"\xff\xfe{}", "not valid UTF-8"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"), (b"[1, 2]", "must be a JSON object"),
+])
+def test_bodies_that_are_not_events_get_clear_errors(client, service, body, message):
+    answer = enqueue(client, body)
+    assert answer.status_code == 400 and answer.json["status"] == "invalid event"
+    assert message in answer.json["errors"][0]
+    assert count(Alert) == 0
+
+
+def test_bodies_over_512_kb_get_413(client, service):
+    body = sample("events-v2-trigger.json")
+    body["payload"]["custom_details"] = {"blob": "x" * (513 * 1024)}
+    answer = enqueue(client, body)
+    assert answer.status_code == 413 and answer.json["status"] == "invalid event"
+    assert count(Alert) == 0
+
+
+@pytest.mark.db
+def test_severity_mapping_decides_the_incident_and_info_opens_none(client, service):
+    for severity, expected in [("critical", 2), ("error", 3), ("warning", 4)]:
+        body = sample("events-v2-trigger.json")
+        body["dedup_key"], body["payload"]["severity"] = severity, severity
+        enqueue(client, body)
+        alert = db.session.scalar(sa.select(Alert).where(Alert.dedup_key == severity))
+        assert db.session.get(Incident, alert.incident_id).severity == expected
+    body = sample("events-v2-trigger.json")
+    body["dedup_key"], body["payload"]["severity"] = "info", "info"
+    enqueue(client, body)
+    info = db.session.scalar(sa.select(Alert).where(Alert.dedup_key == "info"))
+    assert info.incident_id is None and info.suppressed == "info"
+    assert count(Incident) == 3
+
+
+@pytest.mark.db
+def test_grouped_services_put_alerts_into_their_open_incident(client, service):
+    service.alert_grouping = "grouped"
+    db.session.commit()
+    for n in range(3):
+        body = sample("events-v2-trigger.json")
+        body["dedup_key"] = f"alert-{n}"
+        enqueue(client, body)
+    assert (count(Alert), count(Incident)) == (3, 1)
+    for n in range(2):
+        enqueue(client, {"routing_key": KEY, "event_action": "resolve", "dedup_key": f"alert-{n}"})
+    assert db.session.scalar(sa.select(Incident.status)) == Status.TRIGGERED  # one alert still open
+    enqueue(client, {"routing_key": KEY, "event_action": "resolve", "dedup_key": "alert-2"})
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(Incident.status)) == Status.RESOLVED
+
+
+@pytest.mark.db
+def test_services_may_keep_incidents_open_when_alerts_resolve(client, service):
+    service.resolve_with_alerts = False
+    db.session.commit()
+    enqueue(client, sample("events-v2-trigger.json"))
+    enqueue(client, sample("events-v2-resolve.json"))
+    assert db.session.scalar(sa.select(Incident.status)) == Status.TRIGGERED
+
+
+@pytest.mark.db
+def test_alerts_in_a_maintenance_window_are_recorded_but_open_no_incident(client, service):
+    from app.services import maintenance
+    from tests.factories import SYSTEM
+    maintenance.schedule(SYSTEM, title="DB upgrade", starts_at=T0 - timedelta(minutes=5),
+                         ends_at=T0 + timedelta(hours=1), services=[service], now=T0)
+    db.session.commit()
+    enqueue(client, sample("events-v2-trigger.json"))
+    alert = db.session.scalar(sa.select(Alert))
+    assert alert.suppressed == "maintenance" and alert.incident_id is None and count(Incident) == 0
+    clock.set(T0 + timedelta(hours=2))  # still firing after the window: now it pages
+    enqueue(client, sample("events-v2-trigger.json"))
+    db.session.expire_all()
+    alert = db.session.scalar(sa.select(Alert))
+    assert alert.incident_id is not None and alert.suppressed is None and count(Incident) == 1
+
+
+@pytest.mark.db
+def test_alertmanager_webhook_maps_each_alert_by_fingerprint(client, service):
+    body = sample("alertmanager-webhook-firing.json")
+    answer = client.post(f"/integrations/alertmanager/{KEY}", json=body)
+    assert answer.status_code == 200 and answer.json["results"] == {"created": 2}
+    alerts = db.session.scalars(sa.select(Alert).order_by(Alert.id)).all()
+    assert [a.dedup_key for a in alerts] == ["a3f9c2d1e4b5f607", "b7e1d0c9a8f76543"]
+    assert alerts[0].summary == "Checkout 5xx ratio above 5% on checkout-1"
+    assert alerts[0].source == "checkout-1:8080" and alerts[0].severity == "critical"
+    assert alerts[0].links == [{"href": "http://prometheus.example.com:9090/graph?g0.expr=...", "text": "Source"}]
+    incident = db.session.get(Incident, alerts[0].incident_id)
+    assert incident.impact_started_at == datetime(2026, 11, 27, 3, 12, 15, 123000, tzinfo=UTC)
+
+    before = everything()
+    retried = client.post(f"/integrations/alertmanager/{KEY}", json=body)  # a retried delivery
+    assert retried.json["results"] == {"duplicate": 2} and everything() == before
+
+    resolved = copy.deepcopy(body)
+    resolved["status"] = "resolved"
+    resolved["alerts"][0]["status"] = "resolved"
+    resolved["alerts"] = resolved["alerts"][:1]
+    client.post(f"/integrations/alertmanager/{KEY}", json=resolved)
+    db.session.expire_all()
+    assert db.session.get(Alert, alerts[0].id).status == AlertStatus.RESOLVED
+    assert db.session.get(Alert, alerts[1].id).status == AlertStatus.TRIGGERED
+
+
+def test_alertmanager_errors(client, service):
+    assert client.post("/integrations/alertmanager/" + "0" * 32, json={"alerts": []}).status_code == 404
+    answer = client.post(f"/integrations/alertmanager/{KEY}", json={"version": "4", "alerts": [{"status": "firing"}]})
+    assert answer.status_code == 400 and answer.json["errors"] == ["alerts[0].fingerprint is missing"]
+    assert count(Alert) == 0
+
+
+@pytest.mark.db
+def test_change_events_are_recorded_and_shown_near_incidents(client, service):
+    enqueue(client, sample("events-v2-trigger.json"))
+    change = {"routing_key": KEY, "payload": {"summary": "Deploy checkout-api v2.14.0", "source": "ci",
+                                              "timestamp": "2026-11-27T03:10:00Z"},
+              "links": [{"href": "https://ci.example.com/builds/2", "text": "Build"}]}
+    answer = client.post("/v2/change/enqueue", json=change)
+    assert answer.status_code == 202 and answer.json == {"status": "success", "message": "Change event processed"}
+    row = db.session.scalar(sa.select(ChangeEvent))
+    assert row.at == datetime(2026, 11, 27, 3, 10, tzinfo=UTC) and row.links[0]["text"] == "Build"
+    from app.alerts.ingest import changes_near
+    incident = db.session.scalar(sa.select(Incident))
+    assert [c.summary for c in changes_near(incident)] == ["Deploy checkout-api v2.14.0"]
+    assert count(IncidentEvent, IncidentEvent.kind == "change_event") == 1
+    bad = client.post("/v2/change/enqueue", json={"routing_key": KEY, "payload": {}})
+    assert bad.status_code == 400 and bad.json["errors"] == ["'payload.summary' is missing or blank"]
+
+
+@pytest.mark.db
+def test_heartbeats_raise_an_alert_when_silent_and_resolve_it_on_the_next_ping(app, client, service):
+    from app.alerts.models import Heartbeat, HeartbeatState
+    from app.engine.core import Engine
+    from app.engine.jobs import all_jobs
+    heartbeat = Heartbeat(service=service, name="nightly-backup", interval_seconds=3600, grace_seconds=300,
+                          created_at=T0)
+    db.session.add(heartbeat)
+    db.session.commit()
+    assert client.post(f"/heartbeats/{heartbeat.token}").status_code == 200
+    assert client.post(f"/heartbeats/{'0' * 32}").status_code == 404
+    db.session.expire_all()
+    assert heartbeat.state == HeartbeatState.UP and heartbeat.due_at == T0 + timedelta(seconds=3900)
+    engine = Engine(all_jobs(), lease_seconds=30)
+    clock.set(T0 + timedelta(seconds=3899))
+    assert engine.cycle().total == 0
+    clock.set(T0 + timedelta(seconds=3901))
+    assert engine.cycle().done == {"missed_heartbeats": 1}
+    assert engine.cycle().total == 0  # once, not every cycle
+    alert = db.session.scalar(sa.select(Alert))
+    assert alert.origin == "heartbeat" and "nightly-backup" in alert.summary and alert.incident_id
+    clock.set(T0 + timedelta(seconds=4000))
+    assert client.get(f"/heartbeats/{heartbeat.token}").status_code == 200
+    db.session.expire_all()
+    assert db.session.get(Alert, alert.id).status == AlertStatus.RESOLVED
+    assert db.session.get(Incident, alert.incident_id).status == Status.RESOLVED
