@@ -38,6 +38,16 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
+def _seconds(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    seconds = float(value)
+    if not seconds > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+    return seconds
+
+
 def default_database_url() -> str:
     return f"sqlite:///{INSTANCE / 'firebreak.db'}"
 
@@ -59,6 +69,9 @@ def from_env() -> dict:
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         # How many proxies in front set X-Forwarded-For/-Proto (Fly.io: 1). 0 trusts none.
         "PROXY_COUNT": int(os.environ.get("PROXY_COUNT", "0") or 0),
+        # The engine's cycle and its lease (seconds); a standby takes over within a lease.
+        "ENGINE_INTERVAL_SECONDS": _seconds("ENGINE_INTERVAL_SECONDS", 1.0),
+        "ENGINE_LEASE_SECONDS": _seconds("ENGINE_LEASE_SECONDS", 15.0),
         "SESSION_COOKIE_SECURE": https,
         "REMEMBER_COOKIE_SECURE": https,
         "PREFERRED_URL_SCHEME": "https" if https else "http",
@@ -84,8 +97,6 @@ DEFAULTS = {
     "SIGNIN_LOCK_MINUTES": 15,
     "PASSWORD_HASH_METHOD": "scrypt",
     "PAGE_SIZE": 50,
-    # The engine's cycle, its lease, and when /healthz calls its heartbeat stale.
-    "ENGINE_INTERVAL_SECONDS": 1.0,
-    "ENGINE_LEASE_SECONDS": 15,
+    # When /healthz calls the engine's heartbeat stale (its cycle and lease: from_env).
     "ENGINE_STALE_SECONDS": 45,
 }
