@@ -1,10 +1,26 @@
 #!/usr/bin/env bash
-# Install, from the OS packages, what the tests need and the machine lacks:
-# Chromium for the browser tests and PostgreSQL for the database tests.
+# Install, from the OS packages, what the machine lacks for one purpose:
+#   scripts/system-packages.sh [test]   Chromium for the browser tests, PostgreSQL for the
+#                                       database tests, Prometheus Alertmanager as a real peer
+#   scripts/system-packages.sh bench    wrk, the load generator `make bench` drives
+# Each package is checked by the binary it brings, so an installed one is never touched.
 set -euo pipefail
+purpose="${1:-test}"
 missing=()
-[ -x /usr/bin/chromium ] || missing+=(chromium)
-compgen -G "/usr/lib/postgresql/*/bin/initdb" > /dev/null || missing+=(postgresql)
+case "$purpose" in
+  test)
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    compgen -G "/usr/lib/postgresql/*/bin/initdb" > /dev/null || missing+=(postgresql)
+    [ -x /usr/bin/prometheus-alertmanager ] || missing+=(prometheus-alertmanager)
+    ;;
+  bench)
+    command -v wrk > /dev/null || missing+=(wrk)
+    ;;
+  *)
+    echo "usage: $0 [test|bench]" >&2
+    exit 2
+    ;;
+esac
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
@@ -16,4 +32,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq || true
+# The Debian packages of daemons start their service on install where an init system
+# runs; the tests start their own instances, so the packaged one is stopped again.
 $sudo apt-get install -y -qq "${missing[@]}" > /dev/null
+if [[ " ${missing[*]} " == *" prometheus-alertmanager "* ]] && command -v systemctl > /dev/null \
+    && systemctl is-active --quiet prometheus-alertmanager 2> /dev/null; then
+  $sudo systemctl stop prometheus-alertmanager || true
+  $sudo systemctl disable --quiet prometheus-alertmanager || true
+fi
