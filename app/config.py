@@ -97,6 +97,8 @@ DEFAULTS = {
     "SIGNIN_LOCK_MINUTES": 15,
     "PASSWORD_HASH_METHOD": "scrypt",
     "PAGE_SIZE": 50,
+    # How often live pages (incident list, incident page) ask whether anything changed.
+    "LIVE_POLL_SECONDS": 3,
     # When /healthz calls the engine's heartbeat stale (its cycle and lease: from_env).
     "ENGINE_STALE_SECONDS": 45,
 }

@@ -73,6 +73,8 @@ def ago(value: datetime | None) -> str:
 # (endpoint, label, least role, endpoints that count as being in that section)
 NAV = [
     ("home.index", "Home", Role.VIEWER, ("home.",)),
+    ("incidents.index", "Incidents", Role.VIEWER, ("incidents.",)),
+    ("alerts.index", "Alerts", Role.VIEWER, ("alerts.",)),
     ("services.index", "Services", Role.VIEWER, ("services.",)),
     ("auth.teams", "Teams", Role.VIEWER, ("auth.teams", "auth.show_team", "auth.new_team")),
     ("auth.people", "People", Role.VIEWER, ("auth.people", "auth.show_person", "auth.new_person", "auth.edit_person")),

@@ -112,7 +112,8 @@ def enforce_access():
 def _check_csrf(view: Callable) -> None:
     """Forms and htmx posts carry the session's CSRF token (checked after sign-in
     and role, so an anonymous visitor is sent to sign in rather than told off)."""
-    if request.method not in SAFE_METHODS and not getattr(view, "_no_csrf", False):
+    if (request.method not in SAFE_METHODS and not getattr(view, "_no_csrf", False)
+            and current_app.config["WTF_CSRF_ENABLED"]):
         csrf.protect()
 
 
@@ -128,6 +129,8 @@ def render(template: str, block: str | None = None, status: int = 200, **context
     History-restore requests get the whole page. Responses say `Vary: HX-Request`
     so no cache hands a fragment to a full-page load.
     """
+    if not isinstance(status, int):
+        raise TypeError("render(status=…) is the HTTP status; name the template variable something else")
     if block and htmx and not htmx.history_restore_request:
         body = render_block(template, block, **context)
     else:

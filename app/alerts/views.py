@@ -168,7 +168,7 @@ def index():
         stmt = stmt.where(sa.or_(Alert.summary.ilike(f"%{q}%"), Alert.dedup_key == q, Alert.source.ilike(f"%{q}%")))
     page = db.paginate(stmt, per_page=50, error_out=False)
     services = db.session.scalars(sa.select(Service).order_by(Service.name)).all()
-    return render("alerts/index.html", "results", page=page, services=services, args=args, status=status)
+    return render("alerts/index.html", "results", page=page, services=services, args=args, status_filter=status)
 
 
 @bp.route("/alerts/<int:alert_id>")

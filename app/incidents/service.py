@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from app.alerts.models import Alert
+from app.alerts.models import Alert, AlertStatus
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.auth.models import Role
@@ -117,6 +117,10 @@ def resolve(actor: Actor, incident: Incident, now: datetime, *, via: str = "web"
     incident.auto_resolve_at = None
     if incident.mitigated_at is None:
         incident.mitigated_at = now
+    # As PagerDuty does: resolving the incident resolves its alerts, so a problem
+    # that fires again opens a new alert and a new incident.
+    db.session.execute(sa.update(Alert).where(Alert.incident_id == incident.id, Alert.status != AlertStatus.RESOLVED)
+                       .values(status=AlertStatus.RESOLVED, resolved_at=now))
     record_event(incident, EventKind.RESOLVED, actor, via=via, at=now,
                  text=f"Resolved by {actor.label}" + (f": {note}" if note else ""))
     _audit(actor, "resolve", incident, f"resolved via {via}", before={"status": before}, after={"status": "resolved"})

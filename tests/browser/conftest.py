@@ -46,7 +46,7 @@ class LiveServer:
 def live(sqlite_template, tmp_path_factory):
     path = tmp_path_factory.mktemp("live") / "firebreak.db"
     shutil.copyfile(sqlite_template, path)
-    app = make_app(f"sqlite:///{path}")
+    app = make_app(f"sqlite:///{path}", LIVE_POLL_SECONDS=1)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
