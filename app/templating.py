@@ -76,6 +76,7 @@ NAV = [
     ("incidents.index", "Incidents", Role.VIEWER, ("incidents.",)),
     ("alerts.index", "Alerts", Role.VIEWER, ("alerts.",)),
     ("services.index", "Services", Role.VIEWER, ("services.",)),
+    ("maintenance.index", "Maintenance", Role.VIEWER, ("maintenance.",)),
     ("auth.teams", "Teams", Role.VIEWER, ("auth.teams", "auth.show_team", "auth.new_team")),
     ("auth.people", "People", Role.VIEWER, ("auth.people", "auth.show_person", "auth.new_person", "auth.edit_person")),
     ("audit.index", "Audit log", Role.ADMIN, ("audit.",)),

@@ -20,6 +20,7 @@ PUBLIC_ENDPOINTS = {
     "alerts.change_enqueue",
     "alerts.alertmanager",
     "alerts.heartbeat_ping",
+    "api.openapi",
 }
 
 
@@ -78,10 +79,14 @@ def test_people_below_a_routes_role_are_refused(app, client, role):
     assert refused > 5
 
 
-def test_admin_pages_are_admin_only(app):
-    """Configuration lives under these paths; every route there needs an admin."""
+def test_configuration_is_admin_only(app):
+    """People, teams, services and the audit log are configuration: changing them,
+    or the pages for changing them, needs an admin."""
+    config_prefixes = ("/admin/", "/people/", "/teams/", "/services/")
     for endpoint, method, url, view in routes(app):
-        if url.startswith("/admin/") or url.endswith(("/new", "/edit")) or "/keys" in url:
+        if not url.startswith(config_prefixes):
+            continue
+        if url.startswith("/admin/") or method != "GET" or url.endswith(("/new", "/edit")):
             assert needed_role(view, method) == Role.ADMIN, (method, url)
 
 

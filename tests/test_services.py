@@ -103,3 +103,65 @@ def test_viewers_see_only_the_start_of_integration_keys(app, client):
     login(client, make_user(Role.VIEWER))
     page = client.get(f"/services/{service.id}").get_data(as_text=True)
     assert key not in page and key[:6] in page
+
+
+def test_service_settings_change_how_alerts_become_incidents(app, client):
+    service = make_service("checkout-api")
+    login(client, make_user(Role.ADMIN))
+    answer = client.post(f"/services/{service.id}/edit", data={
+        "name": "checkout-api", "team_id": "", "sev_critical": "1", "sev_error": "3", "sev_warning": "4",
+        "sev_info": "none", "alert_grouping": "grouped", "resolve_with_alerts": "", "ack_timeout_minutes": "",
+        "auto_resolve_minutes": "240", "active": "y"})
+    assert answer.status_code == 303
+    db.session.expire_all()
+    assert (service.alert_grouping, service.resolve_with_alerts, service.ack_timeout_minutes,
+            service.auto_resolve_minutes) == ("grouped", False, None, 240)
+    bad = client.post(f"/services/{service.id}/edit", data={
+        "name": "checkout-api", "sev_critical": "1", "sev_error": "3", "sev_warning": "4", "sev_info": "none",
+        "alert_grouping": "sometimes", "auto_resolve_minutes": "-5"})
+    assert bad.status_code == 400
+    with pytest.raises(DomainError, match="Between 1 and"):
+        services.clean_settings({"ack_timeout_minutes": 999_999})
+    with pytest.raises(DomainError, match="Unknown service setting"):
+        services.clean_settings({"page_everyone": True})
+
+
+def test_heartbeats_are_managed_on_the_service_page(app, client):
+    from app.alerts.models import Heartbeat
+    service = make_service("backups")
+    login(client, make_user(Role.ADMIN))
+    answer = client.post(f"/services/{service.id}/heartbeats", data={"name": "nightly-backup", "interval_minutes": "1440",
+                                                                     "grace_minutes": "30"})
+    assert answer.status_code == 303
+    heartbeat = db.session.scalar(sa.select(Heartbeat))
+    assert (heartbeat.interval_seconds, heartbeat.grace_seconds) == (86400, 1800)
+    page = client.get(f"/services/{service.id}").get_data(as_text=True)
+    assert f"/heartbeats/{heartbeat.token}" in page and "nightly-backup" in page
+    assert client.post(f"/heartbeats/{heartbeat.token}").status_code == 200
+    client.post(f"/services/{service.id}/heartbeats/{heartbeat.id}/remove")
+    assert client.post(f"/heartbeats/{heartbeat.token}").status_code == 404
+    refused = client.post(f"/services/{service.id}/heartbeats", data={"name": "", "interval_minutes": "0"})
+    assert refused.status_code == 400
+
+
+def test_maintenance_is_scheduled_and_ended_from_its_page(app, client):
+    from datetime import UTC, datetime
+
+    from app import clock
+    from app.services.models import MaintenanceState, MaintenanceWindow
+    clock.set(datetime(2026, 11, 27, 12, 0, tzinfo=UTC))
+    service = make_service("payments-db")
+    user = make_user(Role.RESPONDER, time_zone="UTC")
+    login(client, user)
+    answer = client.post("/maintenance/new", data={"title": "Postgres 16 upgrade", "service_ids": [str(service.id)],
+                                                   "starts_at": "2026-11-27T11:30", "ends_at": "2026-11-27T14:00"})
+    assert answer.status_code == 303
+    window = db.session.scalar(sa.select(MaintenanceWindow))
+    assert window.state == MaintenanceState.IN_PROGRESS  # it began already
+    assert "Postgres 16 upgrade" in client.get("/maintenance/").get_data(as_text=True)
+    client.post(f"/maintenance/{window.id}/end")
+    db.session.expire_all()
+    assert window.state == MaintenanceState.COMPLETED and window.ends_at == clock.now()
+    bad = client.post("/maintenance/new", data={"title": "Backwards", "service_ids": [str(service.id)],
+                                                "starts_at": "2026-11-27T15:00", "ends_at": "2026-11-27T14:00"})
+    assert bad.status_code == 400 and "end after it starts" in bad.get_data(as_text=True)

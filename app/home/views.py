@@ -9,6 +9,7 @@ from app.auth.models import Role, Team, User
 from app.engine.core import LEASE_NAME, wall_now
 from app.engine.models import EngineLease
 from app.extensions import db
+from app.incidents import queries
 from app.services.models import Service
 from app.web import public, render, requires
 
@@ -23,8 +24,9 @@ def index():
         "people": db.session.scalar(sa.select(sa.func.count()).select_from(User).where(User.active.is_(True))),
         "services": db.session.scalar(sa.select(sa.func.count()).select_from(Service).where(Service.active.is_(True))),
     }
-    my_teams = current_user.teams
-    return render("home/index.html", counts=counts, my_teams=my_teams)
+    open_incidents = db.session.scalars(queries.list_query(queries.IncidentFilter()).limit(10)).all()
+    return render("home/index.html", counts=counts, my_teams=current_user.teams, open_incidents=open_incidents,
+                  open_counts=queries.open_counts())
 
 
 @bp.route("/healthz")

@@ -11,7 +11,10 @@ from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
 from app.services.models import DEFAULT_SEVERITY_MAPPING, EVENT_SEVERITIES, IntegrationKey, Service
 
-SERVICE_FIELDS = ["name", "description", "team_id", "severity_mapping", "active"]
+SERVICE_FIELDS = ["name", "description", "team_id", "severity_mapping", "active", "alert_grouping",
+                  "resolve_with_alerts", "ack_timeout_minutes", "auto_resolve_minutes"]
+GROUPINGS = ("per_alert", "grouped")
+MAX_MINUTES = 7 * 24 * 60
 
 
 def get_service(service_id: int) -> Service:
@@ -66,12 +69,39 @@ def _check(name: str, team_id: int | None, exclude_id: int | None = None) -> str
     return name
 
 
+def clean_settings(settings: dict) -> dict:
+    """How a service turns alerts into incidents; unknown keys are refused."""
+    allowed = {"alert_grouping", "resolve_with_alerts", "ack_timeout_minutes", "auto_resolve_minutes"}
+    unknown = set(settings) - allowed
+    if unknown:
+        raise DomainError(f"Unknown service setting {sorted(unknown)[0]}.")
+    clean = dict(settings)
+    if "alert_grouping" in clean and clean["alert_grouping"] not in GROUPINGS:
+        raise DomainError("Alert grouping is per_alert or grouped.", "alert_grouping")
+    if "resolve_with_alerts" in clean:
+        clean["resolve_with_alerts"] = bool(clean["resolve_with_alerts"])
+    for name in ("ack_timeout_minutes", "auto_resolve_minutes"):
+        if name in clean:
+            value = clean[name]
+            if value in (None, "", 0, "0"):
+                clean[name] = None
+                continue
+            try:
+                value = int(value)
+            except (TypeError, ValueError):
+                raise DomainError("Give a whole number of minutes, or leave it empty for never.", name) from None
+            if not 1 <= value <= MAX_MINUTES:
+                raise DomainError(f"Between 1 and {MAX_MINUTES:,} minutes (a week), or empty for never.", name)
+            clean[name] = value
+    return clean
+
+
 def create_service(actor: Actor, *, name: str, description: str = "", team_id: int | None = None,
-                   severity_mapping: dict | None = None, with_key: bool = True) -> Service:
+                   severity_mapping: dict | None = None, with_key: bool = True, **settings) -> Service:
     _require_admin(actor)
     service = Service(name=_check(name, team_id), description=description or "", team_id=team_id,
                       severity_mapping=clean_severity_mapping(severity_mapping), active=True,
-                      created_at=clock.now())
+                      created_at=clock.now(), **clean_settings(settings))
     db.session.add(service)
     db.session.flush()
     audit.record(actor, "service.create", service, summary=f"Created service {service.name}",
@@ -82,7 +112,7 @@ def create_service(actor: Actor, *, name: str, description: str = "", team_id: i
 
 
 def update_service(actor: Actor, service: Service, *, name: str, description: str, team_id: int | None,
-                   severity_mapping: dict | None, active: bool = True) -> Service:
+                   severity_mapping: dict | None, active: bool = True, **settings) -> Service:
     _require_admin(actor)
     before = audit.snapshot(service, SERVICE_FIELDS)
     service.name = _check(name, team_id, exclude_id=service.id)
@@ -90,6 +120,8 @@ def update_service(actor: Actor, service: Service, *, name: str, description: st
     service.team_id = team_id
     service.severity_mapping = clean_severity_mapping(severity_mapping)
     service.active = active
+    for key, value in clean_settings(settings).items():
+        setattr(service, key, value)
     before, after = audit.changed(before, audit.snapshot(service, SERVICE_FIELDS))
     if after:
         audit.record(actor, "service.update", service, summary=f"Changed service {service.name}: {', '.join(after)}",

@@ -4,13 +4,17 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, flash, request
 
+from app import clock
+from app.alerts import heartbeats
+from app.alerts.models import ChangeEvent, Heartbeat
 from app.auth.forms import EmptyForm
 from app.auth.models import Role, Team
 from app.errors import DomainError, NotFound
 from app.extensions import db
 from app.forms import add_error, choices_from
+from app.incidents.models import Incident
 from app.services import service as services
-from app.services.forms import KeyForm, ServiceForm
+from app.services.forms import HeartbeatForm, KeyForm, ServiceForm
 from app.services.models import IntegrationKey, Service
 from app.web import current_actor, render, requires, see_other
 
@@ -30,11 +34,23 @@ def index():
     return render("services/index.html", services=rows)
 
 
+def _show(service: Service, key_form: KeyForm | None = None, heartbeat_form: HeartbeatForm | None = None,
+          status: int = 200):
+    recent = db.session.scalars(sa.select(Incident).where(Incident.service_id == service.id)
+                                .order_by(Incident.created_at.desc()).limit(10)).all()
+    changes = db.session.scalars(sa.select(ChangeEvent).where(ChangeEvent.service_id == service.id)
+                                 .order_by(ChangeEvent.at.desc()).limit(20)).all()
+    heartbeats = db.session.scalars(sa.select(Heartbeat).where(Heartbeat.service_id == service.id,
+                                                               Heartbeat.active.is_(True)).order_by(Heartbeat.name)).all()
+    return render("services/show.html", service=service, key_form=key_form or KeyForm(), revoke_form=EmptyForm(),
+                  heartbeat_form=heartbeat_form or HeartbeatForm(formdata=None), recent=recent, changes=changes,
+                  heartbeats=heartbeats, status=status)
+
+
 @bp.route("/<int:service_id>")
 @requires(Role.VIEWER)
 def show(service_id: int):
-    service = services.get_service(service_id)
-    return render("services/show.html", service=service, key_form=KeyForm(), revoke_form=EmptyForm())
+    return _show(services.get_service(service_id))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -44,7 +60,8 @@ def create():
     if form.validate_on_submit():
         try:
             service = services.create_service(current_actor(), name=form.name.data, description=form.description.data,
-                                              team_id=form.team_id.data, severity_mapping=form.mapping())
+                                              team_id=form.team_id.data, severity_mapping=form.mapping(),
+                                              **form.settings())
         except DomainError as error:
             db.session.rollback()
             add_error(form, error)
@@ -68,7 +85,7 @@ def edit(service_id: int):
         try:
             services.update_service(current_actor(), service, name=form.name.data, description=form.description.data,
                                     team_id=form.team_id.data, severity_mapping=form.mapping(),
-                                    active=form.active.data)
+                                    active=form.active.data, **form.settings())
         except DomainError as error:
             db.session.rollback()
             add_error(form, error)
@@ -90,7 +107,7 @@ def add_key(service_id: int):
         db.session.commit()
         flash(f"Integration key {row.name!r} added.", "success")
         return see_other("services.show", service_id=service.id)
-    return render("services/show.html", service=service, key_form=form, revoke_form=EmptyForm(), status=400)
+    return _show(service, key_form=form, status=400)
 
 
 @bp.route("/<int:service_id>/keys/<int:key_id>/revoke", methods=["POST"])
@@ -103,4 +120,36 @@ def revoke_key(service_id: int, key_id: int):
         services.revoke_integration_key(current_actor(), row)
         db.session.commit()
         flash(f"Integration key {row.name!r} is revoked; events sent with it are refused from now on.", "success")
+    return see_other("services.show", service_id=service_id)
+
+
+@bp.route("/<int:service_id>/heartbeats", methods=["POST"])
+@requires(Role.ADMIN)
+def add_heartbeat(service_id: int):
+    service = services.get_service(service_id)
+    form = HeartbeatForm()
+    if form.validate_on_submit():
+        try:
+            heartbeat = heartbeats.create(current_actor(), service, name=form.name.data,
+                                          interval_seconds=form.interval_minutes.data * 60,
+                                          grace_seconds=(form.grace_minutes.data or 0) * 60, now=clock.now())
+        except DomainError as error:
+            db.session.rollback()
+            add_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"Heartbeat {heartbeat.name!r} added: have the job call its URL.", "success")
+            return see_other("services.show", service_id=service.id)
+    return _show(services.get_service(service_id), heartbeat_form=form, status=400)
+
+
+@bp.route("/<int:service_id>/heartbeats/<int:heartbeat_id>/remove", methods=["POST"])
+@requires(Role.ADMIN)
+def remove_heartbeat(service_id: int, heartbeat_id: int):
+    heartbeat = heartbeats.get_heartbeat(heartbeat_id)
+    if heartbeat.service_id != service_id:
+        raise NotFound("No such heartbeat.")
+    heartbeats.remove(current_actor(), heartbeat)
+    db.session.commit()
+    flash(f"Heartbeat {heartbeat.name!r} removed.", "success")
     return see_other("services.show", service_id=service_id)

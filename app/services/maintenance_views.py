@@ -1,0 +1,94 @@
+"""Maintenance windows: schedule and end planned work on services."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, flash
+from flask_wtf import FlaskForm
+from wtforms import SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from app import clock
+from app.auth.forms import EmptyForm
+from app.auth.models import Role
+from app.errors import DomainError
+from app.extensions import db
+from app.forms import add_error, choices_from
+from app.incidents.forms import LocalTimeField
+from app.services import maintenance
+from app.services.models import MaintenanceState, MaintenanceWindow, Service
+from app.templating import viewer_zone
+from app.web import current_actor, render, requires, see_other
+
+bp = Blueprint("maintenance", __name__, url_prefix="/maintenance")
+
+
+class WindowForm(FlaskForm):
+    title = StringField("Title", validators=[DataRequired(), Length(max=255)], description="e.g. Database upgrade")
+    service_ids = SelectMultipleField("Services", coerce=int, validators=[DataRequired(message="Choose at least one service.")],
+                                      description="Alerts on these open no incident while the window is in progress.")
+    starts_at = LocalTimeField("Starts", description="Your time zone.")
+    ends_at = LocalTimeField("Ends")
+    description = TextAreaField("Details", validators=[Optional(), Length(max=4000)])
+
+
+def _form(form: WindowForm | None = None) -> WindowForm:
+    form = form or WindowForm()
+    form.service_ids.choices = choices_from(db.session.scalars(
+        sa.select(Service).where(Service.active.is_(True)).order_by(Service.name)))
+    return form
+
+
+def _page(form: WindowForm, status: int = 200):
+    now = clock.now()
+    current = db.session.scalars(sa.select(MaintenanceWindow).where(MaintenanceWindow.state.in_(maintenance.ACTIVE))
+                                 .order_by(MaintenanceWindow.starts_at)).all()
+    past = db.session.scalars(sa.select(MaintenanceWindow).where(MaintenanceWindow.state.notin_(maintenance.ACTIVE))
+                              .order_by(MaintenanceWindow.ends_at.desc()).limit(20)).all()
+    return render("maintenance/index.html", form=form, current=current, past=past, now=now,
+                  end_form=EmptyForm(), states=MaintenanceState, status=status)
+
+
+@bp.route("/")
+@requires(Role.VIEWER)
+def index():
+    return _page(_form(WindowForm(formdata=None)))
+
+
+@bp.route("/new", methods=["POST"])
+@requires(Role.RESPONDER)
+def schedule():
+    form = _form()
+    if form.validate_on_submit():
+        zone = viewer_zone()
+        if form.starts_at.data is None or form.ends_at.data is None:
+            form.form_errors.append("Give both the start and the end.")
+        else:
+            try:
+                services = db.session.scalars(sa.select(Service).where(Service.id.in_(form.service_ids.data))).all()
+                window = maintenance.schedule(current_actor(), title=form.title.data,
+                                              starts_at=form.starts_at.data.replace(tzinfo=zone),
+                                              ends_at=form.ends_at.data.replace(tzinfo=zone), services=services,
+                                              now=clock.now(), description=form.description.data or "")
+            except DomainError as error:
+                db.session.rollback()
+                add_error(form, error)
+            else:
+                db.session.commit()
+                flash(f"Maintenance “{window.title}” scheduled.", "success")
+                return see_other("maintenance.index")
+    return _page(form, status=400)
+
+
+@bp.route("/<int:window_id>/end", methods=["POST"])
+@requires(Role.RESPONDER)
+def end(window_id: int):
+    window = maintenance.get_window(window_id)
+    try:
+        maintenance.cancel(current_actor(), window, clock.now())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(f"Maintenance “{window.title}” is {window.state.value}.", "success")
+    return see_other("maintenance.index")
