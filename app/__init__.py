@@ -33,6 +33,8 @@ def create_app(config: dict | None = None) -> Flask:
     from app.auth.views import bp as auth_bp
     from app.home.views import bp as home_bp
     from app.incidents.views import bp as incidents_bp
+    from app.notify.twilio_views import bp as twilio_bp
+    from app.notify.views import bp as notify_bp
     from app.services.maintenance_views import bp as maintenance_bp
     from app.services.views import bp as services_bp
 
@@ -49,5 +51,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(maintenance_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(alerts_bp)
+    app.register_blueprint(notify_bp)
+    app.register_blueprint(twilio_bp)
     app.register_blueprint(api_bp)
     return app

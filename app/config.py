@@ -97,6 +97,8 @@ DEFAULTS = {
     "SIGNIN_LOCK_MINUTES": 15,
     "PASSWORD_HASH_METHOD": "scrypt",
     "PAGE_SIZE": 50,
+    # How long a provider (Twilio, SMTP) may take before a send counts as failed.
+    "NOTIFY_TIMEOUT_SECONDS": 10,
     # How often live pages (incident list, incident page) ask whether anything changed.
     "LIVE_POLL_SECONDS": 3,
     # When /healthz calls the engine's heartbeat stale (its cycle and lease: from_env).

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
@@ -44,6 +45,16 @@ _write_intent: ContextVar[bool] = ContextVar("write_intent", default=True)
 
 def set_write_intent(value: bool) -> None:
     _write_intent.set(value)
+
+
+@contextmanager
+def write_intent(value: bool = True):
+    """Transactions begun inside this block take the write lock up front (or not)."""
+    token = _write_intent.set(value)
+    try:
+        yield
+    finally:
+        _write_intent.reset(token)
 
 
 @event.listens_for(Engine, "connect")

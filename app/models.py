@@ -4,4 +4,5 @@ from app.audit.models import AuditEntry  # noqa: F401
 from app.auth.models import ApiToken, Team, TeamMembership, User  # noqa: F401
 from app.engine.models import EngineLease  # noqa: F401
 from app.incidents.models import Incident, IncidentEvent  # noqa: F401
+from app.notify.models import ContactMethod, InboundMessage, Notification, NotificationRule  # noqa: F401
 from app.services.models import IntegrationKey, MaintenanceWindow, Service  # noqa: F401

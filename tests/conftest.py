@@ -27,6 +27,7 @@ from flask_migrate import upgrade  # noqa: E402
 from itsdangerous import URLSafeTimedSerializer  # noqa: E402
 
 from app import clock, create_app  # noqa: E402
+from app.database import set_write_intent  # noqa: E402
 from app.extensions import db  # noqa: E402
 
 PG_URL = os.environ.get("FIREBREAK_TEST_POSTGRES_URL")
@@ -118,6 +119,9 @@ def app(database_url, backend, app_config):
     if backend == "postgresql":
         _empty_postgres(app)
     app.test_client_class = Client
+    # The test itself reads deferred, like a browser's GET: it must never hold the
+    # write lock while a live server thread or an engine it drives needs it.
+    set_write_intent(False)
     ctx = app.app_context()
     ctx.push()
     yield app
@@ -163,3 +167,58 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture(scope="session")
+def fake_twilio_server():
+    from tests.fakes import FakeTwilio
+    server = FakeTwilio()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def twilio(fake_twilio_server):
+    """The fake Twilio, emptied for this test."""
+    fake_twilio_server.reset()
+    return fake_twilio_server
+
+
+@pytest.fixture(scope="session")
+def mailbox_server():
+    from tests.fakes import Mailbox
+    server = Mailbox()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def mailbox(mailbox_server):
+    """A real SMTP server on loopback, emptied for this test."""
+    mailbox_server.reset()
+    return mailbox_server
+
+
+def provider_config(twilio, mailbox) -> dict:
+    """Settings that point the real twilio client and smtplib at the fakes."""
+    from tests.fakes import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
+    return {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_FROM_NUMBER": FROM_NUMBER,
+            "TWILIO_API_BASE": twilio.base_url, "SMTP_URL": mailbox.url, "NOTIFY_TIMEOUT_SECONDS": 2}
+
+
+@pytest.fixture
+def live_app(app):
+    """This test's app served over real HTTP on loopback (for peers that call it:
+    the fake Twilio, Alertmanager). PUBLIC_BASE_URL becomes its address."""
+    import threading
+
+    from werkzeug.serving import make_server
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    app.config["PUBLIC_BASE_URL"] = url
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield app, url
+    server.shutdown()
+    server.server_close()
+    thread.join()

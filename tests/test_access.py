@@ -21,6 +21,10 @@ PUBLIC_ENDPOINTS = {
     "alerts.alertmanager",
     "alerts.heartbeat_ping",
     "api.openapi",
+    "twilio.sms",
+    "twilio.voice",
+    "twilio.keypress",
+    "twilio.status",
 }
 
 
@@ -93,7 +97,9 @@ def test_configuration_is_admin_only(app):
 def test_changes_need_at_least_a_responder_unless_marked(app):
     """Default for any method that changes things: responder; only a person's own
     profile, tokens and sign-out are open to viewers."""
-    viewer_may_post = {"auth.logout", "auth.profile", "auth.change_password", "auth.create_token", "auth.revoke_token"}
+    viewer_may_post = {"auth.logout", "auth.profile", "auth.change_password", "auth.create_token", "auth.revoke_token",
+                       "notify.add_method", "notify.verify", "notify.resend", "notify.remove", "notify.set_rules",
+                       "notify.test_page"}
     for endpoint, method, url, view in routes(app):
         if method == "GET" or endpoint in PUBLIC_ENDPOINTS:
             continue

@@ -72,7 +72,6 @@ def _apply(events: list[ingest.AlertEvent], service: Service, key) -> list[inges
 @no_csrf
 def enqueue():
     """PagerDuty Events API v2: trigger, acknowledge, resolve."""
-    set_write_intent(True)
     try:
         event = ingest.validate_event(_json_body())
     except BadBody as error:
@@ -94,7 +93,6 @@ def enqueue():
 @no_csrf
 def change_enqueue():
     """PagerDuty change events: deploys and other changes, for context."""
-    set_write_intent(True)
     try:
         change = ingest.validate_change(_json_body())
     except BadBody as error:
@@ -117,7 +115,6 @@ def change_enqueue():
 @no_csrf
 def alertmanager(integration_key: str):
     """Prometheus Alertmanager webhook (version 4)."""
-    set_write_intent(True)
     routed = ingest.route(integration_key)
     if routed is None:
         return _invalid("Webhook payload is invalid", ["Invalid integration key: no active integration has this key"], 404)
@@ -140,7 +137,7 @@ def alertmanager(integration_key: str):
 @no_csrf
 def heartbeat_ping(token: str):
     """A check-in from a scheduled job. GET works too, for `curl` in a crontab."""
-    set_write_intent(True)
+    set_write_intent(True)  # a GET that writes: take the write lock up front
     heartbeat = db.session.scalar(sa.select(Heartbeat).where(Heartbeat.token == token)) if len(token) == 32 else None
     if heartbeat is None or not heartbeat.active:
         return jsonify({"error": "No active heartbeat has this token."}), 404

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, time
 
 import sqlalchemy as sa
 from flask_login import UserMixin
@@ -55,6 +55,9 @@ class User(UserMixin, db.Model):
     failed_signins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_signin_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The person's night, in their zone: low-urgency pages never ring or buzz then.
+    night_start: Mapped[time] = mapped_column(sa.Time, default=time(22, 0))
+    night_end: Mapped[time] = mapped_column(sa.Time, default=time(7, 0))
     # Bumped to sign a person out everywhere (password change, deactivation).
     session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

@@ -16,6 +16,7 @@ from app.auth.models import ApiToken, Role, Team, User
 from app.errors import DomainError, NotFound
 from app.extensions import db, limiter
 from app.forms import add_error, choices_from
+from app.notify.queries import log_for_user
 from app.web import current_actor, public, render, requires, see_other
 
 bp = Blueprint("auth", __name__)
@@ -175,7 +176,7 @@ def show_person(user_id: int):
         tokens = db.session.scalars(sa.select(ApiToken).where(ApiToken.user_id == user.id)
                                     .order_by(ApiToken.created_at.desc())).all()
     return render("auth/person.html", user=user, tokens=tokens, revoke_form=EmptyForm(),
-                  password_form=AdminPasswordForm())
+                  password_form=AdminPasswordForm(), log=log_for_user(user.id))
 
 
 @bp.route("/people/new", methods=["GET", "POST"])
@@ -236,7 +237,7 @@ def set_person_password(user_id: int):
             flash(f"The password of {user.name} is set; their sessions are signed out.", "success")
             return see_other("auth.show_person", user_id=user.id)
     return render("auth/person.html", user=user, tokens=[], revoke_form=EmptyForm(),
-                  password_form=form, status=400)
+                  password_form=form, log=log_for_user(user.id), status=400)
 
 
 # --- teams ----------------------------------------------------------------------

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app import clock
-from app.database import set_write_intent
+from app.database import write_intent
 from app.engine.models import EngineLease
 from app.extensions import db
 
@@ -88,7 +88,10 @@ class Engine:
 
     def acquire(self) -> bool:
         """Take or renew the lease. True when this engine holds it afterwards."""
-        set_write_intent(True)
+        with write_intent():
+            return self._acquire()
+
+    def _acquire(self) -> bool:
         now = self.wall()
         expires = now + timedelta(seconds=self.lease_seconds)
         table = EngineLease.__table__
@@ -102,7 +105,7 @@ class Engine:
                 return True
             taken = db.session.execute(
                 table.update()
-                .where(table.c.name == LEASE_NAME, table.c.expires_at < now)
+                .where(table.c.name == LEASE_NAME, sa.or_(table.c.expires_at < now, table.c.holder == self.holder))
                 .values(holder=self.holder, epoch=table.c.epoch + 1, acquired_at=now, expires_at=expires,
                         heartbeat_at=now, last_error=None)).rowcount
             if not taken:
@@ -142,16 +145,20 @@ class Engine:
         if self.epoch is None:
             return
         table = EngineLease.__table__
-        set_write_intent(True)
-        db.session.execute(table.update().where(table.c.name == LEASE_NAME, table.c.holder == self.holder,
-                                                table.c.epoch == self.epoch)
-                           .values(expires_at=self.wall() - timedelta(seconds=1)))
-        db.session.commit()
+        with write_intent():
+            db.session.execute(table.update().where(table.c.name == LEASE_NAME, table.c.holder == self.holder,
+                                                    table.c.epoch == self.epoch)
+                               .values(expires_at=self.wall() - timedelta(seconds=1)))
+            db.session.commit()
         self.epoch = None
 
     # --- one cycle --------------------------------------------------------------------
 
     def cycle(self) -> CycleReport:
+        with write_intent():
+            return self._cycle()
+
+    def _cycle(self) -> CycleReport:
         started = time.perf_counter()
         now = clock.now()
         report = CycleReport(holder=self.holder, active=False, at=now)
@@ -169,7 +176,6 @@ class Engine:
                 continue
             for ident in ids:
                 try:
-                    set_write_intent(True)
                     self._fence()
                     if job.run(ident, now):
                         report.done[job.name] = report.done.get(job.name, 0) + 1
@@ -191,7 +197,6 @@ class Engine:
 
     def _record(self, report: CycleReport) -> None:
         table = EngineLease.__table__
-        set_write_intent(True)
         db.session.execute(
             table.update().where(table.c.name == LEASE_NAME, table.c.holder == self.holder, table.c.epoch == self.epoch)
             .values(cycles=table.c.cycles + 1, last_cycle_ms=report.elapsed_ms, heartbeat_at=self.wall(),

@@ -124,6 +124,13 @@ class EventKind(enum.StrEnum):
     MERGED_INTO = "merged_into"
     MERGED_FROM = "merged_from"
     CHANGE_EVENT = "change_event"
+    PAGED = "paged"                      # a person's rules became outbox rows
+    UNREACHABLE = "unreachable"          # someone to page had no usable contact method
+    PAGE_SENT = "page_sent"              # one message left for one person (data: user_id, channel)
+    DELIVERED = "delivered"              # the provider says it arrived / the call was answered
+    DELIVERY_FAILED = "delivery_failed"  # a send failed (retried) or the provider says it never arrived
+    HELD_BACK = "held_back"              # a per-method throttle held a message back
+    FELL_THROUGH = "fell_through"        # a failing method handed over to the person's next one
 
 
 class IncidentEvent(db.Model):

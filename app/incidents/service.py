@@ -16,6 +16,7 @@ from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
 from app.incidents.models import OPEN_STATUSES, EventKind, Incident, IncidentEvent, Status
 from app.incidents.timeline import record_event
+from app.notify import paging
 from app.services.models import Service
 from app.triage import levels
 
@@ -98,7 +99,9 @@ def acknowledge(actor: Actor, incident: Incident, now: datetime, *, via: str = "
         incident.acknowledged_by_id = actor.user.id if actor.user else None
     minutes = incident.service.ack_timeout_minutes
     incident.ack_timeout_at = now + timedelta(minutes=minutes) if minutes else None
-    record_event(incident, EventKind.ACKNOWLEDGED, actor, via=via, at=now, text=f"Acknowledged by {actor.label}")
+    cancelled = paging.cancel_pages(incident)
+    record_event(incident, EventKind.ACKNOWLEDGED, actor, via=via, at=now,
+                 text=f"Acknowledged by {actor.label}" + (f"; {cancelled} pending pages stopped" if cancelled else ""))
     _audit(actor, "acknowledge", incident, f"acknowledged via {via}",
            before={"status": "triggered"}, after={"status": "acknowledged"})
     return True
@@ -117,6 +120,7 @@ def resolve(actor: Actor, incident: Incident, now: datetime, *, via: str = "web"
     incident.auto_resolve_at = None
     if incident.mitigated_at is None:
         incident.mitigated_at = now
+    paging.cancel_pages(incident)
     # As PagerDuty does: resolving the incident resolves its alerts, so a problem
     # that fires again opens a new alert and a new incident.
     db.session.execute(sa.update(Alert).where(Alert.incident_id == incident.id, Alert.status != AlertStatus.RESOLVED)

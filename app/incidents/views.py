@@ -24,6 +24,7 @@ from app.incidents.forms import (
 )
 from app.incidents.models import Incident, Status
 from app.incidents.objectives import objectives
+from app.notify import queries as notify_queries
 from app.services.models import Service
 from app.templating import viewer_zone
 from app.web import current_actor, render, requires, see_other
@@ -89,6 +90,7 @@ def _live_context(incident: Incident) -> dict:
         "responders": queries.responders(incident),
         "merged_from": queries.merged_from(incident),
         "changes": changes_near(incident),
+        "log": notify_queries.log_for_incident(incident.id),
         "poll": _poll(incident),
         "can_act": current_user.can(Role.RESPONDER),
     }

@@ -1,0 +1,209 @@
+"""A person's contact methods and notification rules: add, verify, order, test."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from app.audit import service as audit
+from app.audit.service import Actor
+from app.auth.models import Role, User
+from app.auth.service import normalise_email, normalise_phone
+from app.errors import Conflict, DomainError, Forbidden, NotFound
+from app.extensions import db
+from app.notify.models import Channel, ContactMethod, Notification, NotificationRule
+from app.notify.outbox import enqueue
+
+CODE_TTL = timedelta(minutes=15)
+CODE_ATTEMPTS = 5
+CODE_RESEND_AFTER = timedelta(seconds=60)
+MAX_RULES = 10
+MAX_DELAY = 120
+# A new person's rules, as PagerDuty proposes them: high urgency rings then falls back to email.
+DEFAULT_HIGH = [(Channel.SMS, 0), (Channel.VOICE, 2), (Channel.EMAIL, 5)]
+DEFAULT_LOW = [(Channel.EMAIL, 0)]
+
+
+def _may_manage(actor: Actor, user: User) -> None:
+    own = actor.user is not None and actor.user.id == user.id
+    if not own and not actor.can(Role.ADMIN):
+        raise Forbidden("Only the person or an admin may change their contact methods.")
+
+
+def get_method(method_id: int, user: User | None = None) -> ContactMethod:
+    method = db.session.get(ContactMethod, method_id)
+    if method is None or (user is not None and method.user_id != user.id):
+        raise NotFound("No such contact method.")
+    return method
+
+
+def normalise_address(channel: Channel, address: str) -> str:
+    if channel == Channel.EMAIL:
+        return normalise_email(address)
+    number = normalise_phone(address)
+    if number is None:
+        raise DomainError("Give a phone number.", "address")
+    return number
+
+
+def add_method(actor: Actor, user: User, channel: Channel | str, address: str, now: datetime, *,
+               label: str = "", verified: bool = False) -> ContactMethod:
+    """A new contact method. Unless an admin vouches for it, a code goes to it first."""
+    _may_manage(actor, user)
+    try:
+        channel = Channel(channel)
+    except ValueError:
+        raise DomainError("Choose SMS, voice or email.", "channel") from None
+    try:
+        address = normalise_address(channel, address)
+    except DomainError as error:
+        raise DomainError(error.message, "address") from None
+    exists = db.session.scalar(sa.select(ContactMethod).where(
+        ContactMethod.user_id == user.id, ContactMethod.channel == channel, ContactMethod.address == address))
+    if exists is not None:
+        if exists.active:
+            raise Conflict(f"{user.name} already has {channel.label} {address}.", "address")
+        exists.active = True
+        method = exists
+    else:
+        method = ContactMethod(user_id=user.id, channel=channel, address=address, label=(label or "")[:60],
+                               created_at=now, active=True)
+        db.session.add(method)
+        db.session.flush()
+    if verified:
+        if not actor.can(Role.ADMIN):
+            raise Forbidden("Only an admin may vouch for a contact method without a code.")
+        method.verified_at = now
+    audit.record(actor, "contact.add", method, summary=f"Added {channel.label} {address} for {user.name}",
+                 after={"user_id": user.id, "channel": channel.value, "address": address, "verified": verified})
+    if not method.verified:
+        send_code(actor, method, now)
+    return method
+
+
+def _code_hash(method: ContactMethod, code: str) -> str:
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, f"{method.id}:{method.address}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def send_code(actor: Actor, method: ContactMethod, now: datetime) -> Notification:
+    _may_manage(actor, method.user)
+    if method.verified:
+        raise DomainError("That contact method is already verified.")
+    if method.code_sent_at and now - method.code_sent_at < CODE_RESEND_AFTER:
+        wait = int((CODE_RESEND_AFTER - (now - method.code_sent_at)).total_seconds()) + 1
+        raise DomainError(f"A code was just sent. Wait {wait} seconds before asking for another.", "code")
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    method.code_hash = _code_hash(method, code)
+    method.code_sent_at = now
+    method.code_attempts = 0
+    words = " ".join(code)
+    body = {
+        Channel.SMS: f"Your Firebreak code is {code}. It expires in 15 minutes.",
+        Channel.VOICE: f"This is Firebreak. Your code is {words}. Again: {words}.",
+        Channel.EMAIL: f"Your Firebreak verification code is {code}.\n\nIt expires in 15 minutes. "
+                       f"If you did not ask for it, ignore this email.\n\n-- Firebreak\n",
+    }[method.channel]
+    return enqueue(key=f"verify:{method.id}:{int(now.timestamp())}", purpose="verify", channel=method.channel,
+                   to_address=method.address, body=body, subject="Your Firebreak verification code",
+                   user_id=method.user_id, contact_method_id=method.id, due=now)
+
+
+def verify(actor: Actor, method: ContactMethod, code: str, now: datetime) -> bool:
+    """True when the code is right. A wrong code counts an attempt (commit it) and is False."""
+    _may_manage(actor, method.user)
+    if method.verified:
+        return True
+    if method.code_hash is None or method.code_sent_at is None:
+        raise DomainError("Ask for a code first.", "code")
+    if now - method.code_sent_at > CODE_TTL:
+        raise DomainError("That code has expired. Ask for a new one.", "code")
+    if method.code_attempts >= CODE_ATTEMPTS:
+        raise DomainError("Too many wrong codes. Ask for a new one.", "code")
+    method.code_attempts += 1
+    if not hmac.compare_digest(method.code_hash, _code_hash(method, (code or "").strip().replace(" ", ""))):
+        return False
+    method.verified_at = now
+    method.code_hash = None
+    audit.record(actor, "contact.verify", method, summary=f"Verified {method.display} for {method.user.name}")
+    ensure_rules(method.user)
+    return True
+
+
+def remove_method(actor: Actor, method: ContactMethod) -> None:
+    _may_manage(actor, method.user)
+    method.active = False
+    db.session.execute(sa.delete(NotificationRule).where(NotificationRule.contact_method_id == method.id))
+    audit.record(actor, "contact.remove", method, summary=f"Removed {method.display} of {method.user.name}")
+
+
+def usable_methods(user: User) -> list[ContactMethod]:
+    return [m for m in user.contact_methods if m.usable]
+
+
+def rules_for(user: User, urgency: str) -> list[NotificationRule]:
+    return db.session.scalars(sa.select(NotificationRule).where(
+        NotificationRule.user_id == user.id, NotificationRule.urgency == urgency)
+        .order_by(NotificationRule.delay_minutes, NotificationRule.id)).all()
+
+
+def ensure_rules(user: User) -> None:
+    """Give a person the default rules for the urgencies they have none for."""
+    methods = usable_methods(user)
+    for urgency, steps in (("high", DEFAULT_HIGH), ("low", DEFAULT_LOW)):
+        if rules_for(user, urgency):
+            continue
+        for channel, delay in steps:
+            method = next((m for m in methods if m.channel == channel), None)
+            if method is not None:
+                db.session.add(NotificationRule(user_id=user.id, contact_method_id=method.id,
+                                                delay_minutes=delay, urgency=urgency))
+    db.session.flush()
+
+
+def set_rules(actor: Actor, user: User, urgency: str, steps: list[tuple[int, int]]) -> None:
+    """Replace a person's rules for one urgency with (contact method id, delay minutes) steps."""
+    _may_manage(actor, user)
+    if urgency not in ("high", "low"):
+        raise DomainError("Urgency is high or low.", "urgency")
+    if not steps:
+        raise DomainError("Keep at least one way to reach you.", "rules")
+    if len(steps) > MAX_RULES:
+        raise DomainError(f"At most {MAX_RULES} steps.", "rules")
+    mine = {m.id: m for m in user.contact_methods if m.active}
+    for method_id, delay in steps:
+        if method_id not in mine:
+            raise DomainError("That contact method is not yours.", "rules")
+        if not mine[method_id].verified:
+            raise DomainError(f"Verify {mine[method_id].display} before paging it.", "rules")
+        if not 0 <= delay <= MAX_DELAY:
+            raise DomainError(f"Delays are 0 to {MAX_DELAY} minutes.", "rules")
+    before = [(r.contact_method_id, r.delay_minutes) for r in rules_for(user, urgency)]
+    db.session.execute(sa.delete(NotificationRule).where(NotificationRule.user_id == user.id,
+                                                         NotificationRule.urgency == urgency))
+    for method_id, delay in sorted(steps, key=lambda s: s[1]):
+        db.session.add(NotificationRule(user_id=user.id, contact_method_id=method_id, delay_minutes=delay,
+                                        urgency=urgency))
+    audit.record(actor, "contact.rules", user, summary=f"Set {urgency}-urgency rules of {user.name}",
+                 before={"steps": before}, after={"steps": sorted(steps, key=lambda s: s[1])})
+
+
+def test_page(actor: Actor, user: User, now: datetime) -> list[Notification]:
+    """'Send me a test page': one message on every usable method, now."""
+    _may_manage(actor, user)
+    methods = usable_methods(user)
+    if not methods:
+        raise DomainError("Add and verify a contact method first.")
+    stamp = int(now.timestamp())
+    sent = []
+    for method in methods:
+        sent.append(enqueue(key=f"test:{method.id}:{stamp}", purpose="test", channel=method.channel,
+                            to_address=method.address, user_id=user.id, contact_method_id=method.id, due=now,
+                            subject="Firebreak test page",
+                            body="Firebreak test page: this is how a page reaches you. Nothing to do."))
+    audit.record(actor, "contact.test", user, summary=f"Test page for {user.name} on {len(methods)} methods")
+    return sent

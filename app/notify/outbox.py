@@ -1,0 +1,26 @@
+"""Putting messages in the outbox. Rows only: the engine sends them (see dispatch)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.notify.models import Channel, Notification, Status
+
+
+def enqueue(*, key: str, purpose: str, channel: Channel, to_address: str, body: str, due: datetime,
+            subject: str = "", user_id: int | None = None, contact_method_id: int | None = None,
+            incident_id: int | None = None, rule_id: int | None = None,
+            fallback_for_id: int | None = None, now: datetime | None = None) -> Notification:
+    """Add a message to the outbox, once: a second call with the same key returns the first row."""
+    existing = db.session.scalar(sa.select(Notification).where(Notification.key == key))
+    if existing is not None:
+        return existing
+    row = Notification(key=key[:200], purpose=purpose, channel=channel, to_address=to_address, body=body,
+                       subject=subject[:255], user_id=user_id, contact_method_id=contact_method_id,
+                       incident_id=incident_id, rule_id=rule_id, fallback_for_id=fallback_for_id,
+                       status=Status.QUEUED, attempts=0, next_attempt_at=due, created_at=now or due)
+    db.session.add(row)
+    db.session.flush()
+    return row
