@@ -4,6 +4,7 @@ from __future__ import annotations
 from app.alerts.jobs import JOBS as ALERT_JOBS
 from app.engine.core import Job
 from app.incidents.jobs import JOBS as INCIDENT_JOBS
+from app.oncall import handovers
 from app.services import maintenance
 
 
@@ -12,4 +13,6 @@ def all_jobs() -> list[Job]:
         Job("maintenance", maintenance.due, maintenance.run),
         *ALERT_JOBS,
         *INCIDENT_JOBS,
+        Job("handovers", handovers.due_handovers, handovers.run_handovers),
+        Job("shift_reminders", handovers.due_reminders, handovers.run_reminders),
     ]

@@ -283,6 +283,18 @@ def _layer_at(index: "_Index", layer: Layer, at: datetime):
     return None if user is None else (user, covering, layer)
 
 
+def shift_index(rotation: Rotation, zone: ZoneInfo, at: datetime) -> int | None:
+    """Which shift of `rotation` holds `at` (0 is the first), or None before it starts."""
+    if at < _shift_start(rotation, zone, 0):
+        return None
+    return _shift_index(rotation, zone, at)
+
+
+def shift_start_local(rotation: Rotation, k: int) -> datetime:
+    """The naive local wall-clock start of shift k."""
+    return rotation.start + k * rotation.step
+
+
 def _shift_index(rotation: Rotation, zone: ZoneInfo, at: datetime) -> int:
     """The k with start(k) <= at < start(k+1), for `at` at or after the rotation's start."""
     k = (to_local(at, zone) - rotation.start) // rotation.step
