@@ -33,6 +33,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.auth.views import bp as auth_bp
     from app.home.views import bp as home_bp
     from app.incidents.views import bp as incidents_bp
+    from app.oncall.views import bp as oncall_bp
     from app.services.maintenance_views import bp as maintenance_bp
     from app.services.views import bp as services_bp
 
@@ -45,6 +46,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(home_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(incidents_bp)
+    app.register_blueprint(oncall_bp)
     app.register_blueprint(services_bp)
     app.register_blueprint(maintenance_bp)
     app.register_blueprint(audit_bp)

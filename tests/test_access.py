@@ -21,6 +21,8 @@ PUBLIC_ENDPOINTS = {
     "alerts.alertmanager",
     "alerts.heartbeat_ping",
     "api.openapi",
+    "oncall.schedule_feed",
+    "oncall.person_feed",
 }
 
 

@@ -8,7 +8,7 @@ across daylight-saving changes; `app.oncall.compute` turns it into instants.
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -104,6 +104,28 @@ class RotationVersion(db.Model):
     def start_local(self) -> datetime:
         return datetime.combine(self.start_date, self.handoff_time)
 
+    @property
+    def restriction_labels(self) -> list[str]:
+        """["Mon–Fri 09:00–17:00", …]"""
+        return [f"{days_label(r['days'])} {r['start']}–{r['end']}" for r in self.restrictions or ()]
+
+
+DAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+def days_label(days) -> str:
+    """[0, 1, 2, 3, 4] → "Mon–Fri"; [0, 2] → "Mon, Wed"; all seven → "every day"."""
+    days = sorted({int(d) for d in days})
+    if len(days) == 7:
+        return "every day"
+    runs: list[list[int]] = []
+    for day in days:
+        if runs and day == runs[-1][-1] + 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return ", ".join(DAY_NAMES[r[0]] if len(r) == 1 else f"{DAY_NAMES[r[0]]}–{DAY_NAMES[r[-1]]}" for r in runs)
+
 
 class Override(db.Model):
     """A person covers a window; wins over every layer."""
@@ -191,6 +213,11 @@ class Holiday(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+    @property
+    def last_moment(self) -> datetime:
+        """Just before it ends: on the last day off."""
+        return self.ends_at - timedelta(microseconds=1)
 
 
 class OutboxState(enum.StrEnum):
