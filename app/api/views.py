@@ -1,13 +1,47 @@
 """The JSON API under /api/v1. Bearer tokens only (see app.web.enforce_access);
-no cookies, so no CSRF."""
+no cookies, so no CSRF.
+
+One blueprint, `bp`; its routes live in this package by resource (incidents,
+alerts, services, change events, the OpenAPI document), imported at the bottom so
+registering `bp` brings them all. Answers are JSON; errors are
+`{"error": "…"}` (plus `"errors": [...]` listing each problem with the input).
+"""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 
+from app.api.inputs import MAX_ID
 from app.auth.models import Role
-from app.web import current_actor, requires
+from app.errors import DomainError, NotFound
+from app.extensions import db
+from app.web import SAFE_METHODS, current_actor, json_error, requires
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@bp.errorhandler(DomainError)
+def domain_error(error: DomainError):
+    """A broken rule or bad input: nothing of the request is kept."""
+    db.session.rollback()
+    errors = getattr(error, "errors", None)
+    return json_error(error.status, error.message, **({"errors": errors} if errors else {}))
+
+
+@bp.after_request
+def keep_token_use(response):
+    """Reads change nothing but the token's `last_used_at` (see token_from_secret);
+    keep that too, or a read-only script would look unused."""
+    if request.method in SAFE_METHODS and response.status_code < 400 and db.session.dirty:
+        db.session.commit()
+    return response
+
+
+def load(model, object_id: int, message: str):
+    """The row with this id, or a 404 saying `message`."""
+    row = db.session.get(model, object_id) if 0 < object_id <= MAX_ID else None
+    if row is None:
+        raise NotFound(message)
+    return row
 
 
 @bp.route("/me")
@@ -21,3 +55,7 @@ def me():
         "time_zone": user.time_zone,
         "token": {"name": token.name, "scope": token.scope.value, "prefix": token.prefix},
     })
+
+
+# The routes, on this same blueprint.
+from app.api import alerts, change_events, incidents, openapi, services  # noqa: E402,F401
