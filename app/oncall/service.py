@@ -451,7 +451,7 @@ def remove_override(actor: Actor, override: Override, now: datetime) -> str:
     _responder(actor)
     schedule = override.schedule
     if override.ends_at <= now:
-        raise DomainError("That override is over; it stays in the record.")
+        raise Conflict("That override is over; it stays in the record.")
     before = {"override_id": override.id, "user_id": override.user_id, "starts_at": override.starts_at,
               "ends_at": override.ends_at}
     if override.starts_at < now:
