@@ -187,9 +187,9 @@ def _pieces(shifts, low: datetime, high: datetime, names, now: datetime, me: int
     for shift in shifts:
         if shift.end <= low or shift.start >= high:
             continue
-        result.append(Piece(shift, max(shift.start, low), min(shift.end, high), names.get(shift.user_id),
-                            describe(shift, names), shift.start < low, shift.end > high, shift.contains(now),
-                            shift.user_id == me))
+        start, end = max(shift.start, low), min(shift.end, high)
+        result.append(Piece(shift, start, end, names.get(shift.user_id), describe(shift, names), shift.start < low,
+                            shift.end > high, start <= now < end, shift.user_id == me))
     return result
 
 
