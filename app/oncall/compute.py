@@ -555,8 +555,14 @@ class _Index:
         for user, spans in by_user.items():
             merged = _union(spans)
             self._holidays[user] = ([s for s, _ in merged], [e for _, e in merged])
-        self._overrides = _flatten(spec.overrides)
-        self._override_starts = [s.start for s in self._overrides]
+        # Point lookups scan the overrides that start at most the longest override
+        # before the instant; lists of shifts use the flattened pieces, made once.
+        valid = sorted(((o.start, number) for number, o in enumerate(spec.overrides) if o.start < o.end))
+        self._override_list = spec.overrides
+        self._starts_sorted = [start for start, _ in valid]
+        self._numbers_sorted = [number for _, number in valid]
+        self._longest = max((o.end - o.start for o in spec.overrides if o.start < o.end), default=timedelta(0))
+        self._flat: list[_Piece] | None = None
         self._temporaries = spec.temporaries
         self._by_level: dict[int, list[Layer]] = {}
 
@@ -615,16 +621,29 @@ class _Index:
                 yield low, high, user, covering
 
     def override_at(self, at: datetime) -> Override | None:
-        i = bisect_right(self._override_starts, at) - 1
-        if i >= 0 and self._overrides[i].end > at:
-            return self._overrides[i].override
-        return None
+        """The override that wins at `at`: the latest made of those holding it."""
+        best = -1
+        i = bisect_right(self._starts_sorted, at) - 1
+        earliest = at - self._longest
+        while i >= 0 and self._starts_sorted[i] >= earliest:
+            number = self._numbers_sorted[i]
+            if number > best and self._override_list[number].end > at:
+                best = number
+            i -= 1
+        return self._override_list[best] if best >= 0 else None
+
+    def _pieces(self) -> list["_Piece"]:
+        if self._flat is None:
+            self._flat = _flatten(self._override_list)
+            self._flat_starts = [piece.start for piece in self._flat]
+        return self._flat
 
     def overrides_between(self, start: datetime, end: datetime) -> list[Shift]:
-        i = max(bisect_right(self._override_starts, start) - 1, 0)
+        pieces = self._pieces()
+        i = max(bisect_right(self._flat_starts, start) - 1, 0)
         result = []
-        while i < len(self._overrides) and self._overrides[i].start < end:
-            piece = self._overrides[i]
+        while i < len(pieces) and pieces[i].start < end:
+            piece = pieces[i]
             if piece.end > start:
                 o = piece.override
                 result.append(Shift(max(piece.start, start), min(piece.end, end), o.user_id, "override", o.label,
