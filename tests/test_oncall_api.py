@@ -35,9 +35,10 @@ def test_who_is_on_call_now_and_at_a_given_time_with_the_whole_shift(client, wor
     schedule, auth = world["schedule"], world["auth"]
     now = client.get(f"/api/v1/schedules/{schedule.id}/oncall", headers=auth).json
     assert now["at"] == "2026-03-04T12:00:00Z"
+    # From Monday 2 March 09:00 EST until Monday 9 March 09:00 EDT.
     assert now["on_call"] == {"user": {"id": world["ana"].id, "name": "Ana Ruiz"}, "kind": "layer",
                               "source": "Primary", "layer": "Primary", "covering_for": None,
-                              "since": "2026-03-02T14:00:00Z", "until": "2026-03-09T13:00:00Z"}  # 09:00 EST → 09:00 EDT
+                              "since": "2026-03-02T14:00:00Z", "until": "2026-03-09T13:00:00Z"}
     later = client.get(f"/api/v1/schedules/{schedule.id}/oncall?at=2026-03-10T08:00:00-04:00", headers=auth).json
     assert later["on_call"]["user"]["name"] == "Ben Cole" and later["at"] == "2026-03-10T12:00:00Z"
     everyone = client.get("/api/v1/oncall", headers=auth).json

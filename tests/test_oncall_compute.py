@@ -70,7 +70,8 @@ def test_a_daily_0900_handoff_stays_0900_in_london_across_both_changes():
 def test_twelve_hour_shifts_keep_0900_and_2100_local_across_a_change():
     twelve = Rotation(participants=(ALICE, BOB), start=datetime(2026, 3, 6, 9, 0), length=12, unit=HOURS)
     s = spec(Layer("Primary", (twelve,)))
-    local = [x.start.astimezone(NY).strftime("%d %H:%M") for x in final_shifts(s, utc(2026, 3, 7, 14), utc(2026, 3, 10, 2))]
+    shifts = final_shifts(s, utc(2026, 3, 7, 14), utc(2026, 3, 10, 2))
+    local = [x.start.astimezone(NY).strftime("%d %H:%M") for x in shifts]
     assert local == ["07 09:00", "07 21:00", "08 09:00", "08 21:00", "09 09:00", "09 21:00"]
     shifts = final_shifts(s, utc(2026, 3, 7, 14), utc(2026, 3, 9, 1))
     assert shifts[1].duration == timedelta(hours=11)  # the night the clocks go forward

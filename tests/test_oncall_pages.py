@@ -124,7 +124,7 @@ def test_a_quick_action_with_bad_times_changes_nothing(client, world):
     schedule = world["schedule"]
     answer = client.post(f"/schedules/{schedule.id}/cover", data={"starts_at": "yesterday", "ends_at": "x"},
                          headers=HX)
-    assert answer.status_code == 400 and "could not be read" in text(answer)
+    assert answer.status_code == 200 and "could not be read" in text(answer)  # htmx swaps no 4xx
     answer = client.post(f"/schedules/{schedule.id}/cover", data={
         "starts_at": (T0 - timedelta(days=2)).isoformat(), "ends_at": (T0 - timedelta(days=1)).isoformat()})
     assert answer.status_code == 303

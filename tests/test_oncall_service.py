@@ -291,7 +291,8 @@ def test_calendar_links_are_shown_once_revocable_and_scoped(app, people):
     feed, secret = oncall.create_feed(actor(ana), schedule=schedule, now=T0)
     mine, my_secret = oncall.create_feed(actor(ana), person=ana, now=T0, reminder_minutes=15)
     db.session.commit()
-    assert secret.startswith("fbcal_") and secret not in {f.token_hash for f in db.session.scalars(sa.select(CalendarFeed))}
+    stored = {f.token_hash for f in db.session.scalars(sa.select(CalendarFeed))}
+    assert secret.startswith("fbcal_") and secret not in stored
     assert oncall.feed_for(secret, schedule_id=schedule.id, now=T0) == feed
     assert oncall.feed_for(secret, schedule_id=schedule.id + 1, now=T0) is None
     assert oncall.feed_for(secret, user_id=ana.id, now=T0) is None

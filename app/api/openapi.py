@@ -588,8 +588,9 @@ def document() -> dict:
             "description": (
                 "Incidents, alerts, services, change events and on-call schedules. "
                 "Send `Authorization: Bearer <token>` (make one on your profile page or with "
-                "`flask --app wsgi create-api-token`). A read-scope token may only read; writes act with the token owner's role (viewers read, responders act on "
-                "incidents and make overrides, admins configure services).\n\n"
+                "`flask --app wsgi create-api-token`). A read-scope token may only read; writes act with "
+                "the token owner's role (viewers read, responders act on incidents and make overrides, "
+                "admins configure services).\n\n"
                 "Bodies are JSON objects; a field the operation does not take is refused. Errors answer "
                 "`{\"error\": \"…\"}` with the right status, plus `errors` listing each problem with the input. "
                 "Times are ISO 8601: answers give UTC with a `Z`; times you send need a zone. Lists take "

@@ -148,7 +148,8 @@ def report(schedules: list[Schedule], start: datetime, end: datetime) -> Report:
             load = person(shift.user_id)
             for name, seconds in split(shift.start, shift.end, ZoneInfo(load.user.time_zone or "UTC")).items():
                 load.hours[name] += seconds / 3600
-            load.by_schedule[schedule.id] = load.by_schedule.get(schedule.id, 0.0) + shift.duration.total_seconds() / 3600
+            hours = shift.duration.total_seconds() / 3600
+            load.by_schedule[schedule.id] = load.by_schedule.get(schedule.id, 0.0) + hours
     for user_id, at, _ in pages:
         if user_id in users:
             load = person(user_id)

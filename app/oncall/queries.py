@@ -47,8 +47,9 @@ class NowRow:
         return sum((b - a).total_seconds() for a, b in self.gaps) / 3600
 
 
-def on_call_now(schedules: list[Schedule], now: datetime, *, with_gaps: bool = True) -> list[NowRow]:
-    specs = load_specs(schedules, since=now - timedelta(days=1))
+def on_call_now(schedules: list[Schedule], now: datetime, *, with_gaps: bool = True,
+                with_since: bool = True) -> list[NowRow]:
+    specs = load_specs(schedules, since=now - (LOOK if with_since else timedelta(days=1)))
     rows = []
     for schedule in schedules:
         spec = specs[schedule.id]
@@ -57,7 +58,7 @@ def on_call_now(schedules: list[Schedule], now: datetime, *, with_gaps: bool = T
         following = [s for s in upcoming if s.start > now]
         holes = compute.gaps(spec, now, now + GAP_WARNING) if with_gaps else []
         row = NowRow(schedule, current, following[0] if following else None, holes)
-        if current is not None:
+        if current is not None and with_since:
             before = compute.final_shifts(spec, now - LOOK, now)
             joined = before and before[-1].end == now and before[-1].assignment == current.assignment
             row.since = before[-1].start if joined else now

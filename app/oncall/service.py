@@ -226,8 +226,8 @@ def update_schedule(actor: Actor, schedule: Schedule, *, now: datetime, **fields
     before, after = audit.changed(before, audit.snapshot(schedule, SCHEDULE_FIELDS))
     if after:
         _touch(schedule, now)
-        audit.record(actor, "schedule.update", schedule, summary=f"Changed schedule {schedule.name}: {', '.join(after)}",
-                     before=before, after=after)
+        audit.record(actor, "schedule.update", schedule,
+                     summary=f"Changed schedule {schedule.name}: {', '.join(after)}", before=before, after=after)
         replan(schedule, now)
     return schedule
 
@@ -438,7 +438,8 @@ def add_override(actor: Actor, schedule: Schedule, *, user_id: int, starts_at: d
     db.session.add(override)
     db.session.flush()
     audit.record(actor, "schedule.override_add", schedule,
-                 summary=f"{user.name} covers {schedule.name} from {starts_at:%Y-%m-%d %H:%M} to {ends_at:%Y-%m-%d %H:%M} UTC",
+                 summary=f"{user.name} covers {schedule.name} from {starts_at:%Y-%m-%d %H:%M} "
+                         f"to {ends_at:%Y-%m-%d %H:%M} UTC",
                  after={"override_id": override.id, "user_id": user.id, "starts_at": starts_at, "ends_at": ends_at})
     _touch(schedule, now)
     replan(schedule, now)
@@ -493,7 +494,8 @@ def add_swap(actor: Actor, schedule: Schedule, *, first_user_id: int, second_use
     db.session.flush()
     audit.record(actor, "schedule.swap_add", schedule,
                  summary=f"{second.name} takes {first.name}'s turns on {schedule.name} from "
-                         f"{first_starts_at:%Y-%m-%d %H:%M} UTC" + (" and the other way round later" if second_starts_at else ""),
+                         f"{first_starts_at:%Y-%m-%d %H:%M} UTC"
+                         + (" and the other way round later" if second_starts_at else ""),
                  after={"swap_id": swap.id, "first_user_id": first.id, "second_user_id": second.id,
                         "first": [first_starts_at, first_ends_at], "second": [second_starts_at, second_ends_at]})
     _touch(schedule, now)
@@ -579,7 +581,8 @@ def add_holiday(actor: Actor, user: User, *, first_day: date, last_day: date, no
                       created_at=now, created_by_id=actor.user.id if actor.user else None)
     db.session.add(holiday)
     db.session.flush()
-    audit.record(actor, "holiday.add", holiday, summary=f"{user.name} is off {first_day:%Y-%m-%d} to {last_day:%Y-%m-%d}",
+    audit.record(actor, "holiday.add", holiday,
+                 summary=f"{user.name} is off {first_day:%Y-%m-%d} to {last_day:%Y-%m-%d}",
                  after={"user_id": user.id, "first_day": first_day, "last_day": last_day})
     _replan_all(now)
     return holiday
@@ -707,7 +710,8 @@ def replan(schedule: Schedule, now: datetime) -> None:
     """Set when the engine next looks at this schedule: its next shift change
     after what has been handled, and its next reminder."""
     db.session.flush()
-    spec = load_spec(schedule, since=now - timedelta(days=1))
+    earliest = min(schedule.handovers_done_until or now, schedule.reminders_done_until or now, now)
+    spec = load_spec(schedule, since=earliest - timedelta(days=1))
     schedule.next_handover_at = next_handover(spec, schedule.handovers_done_until or now, now)
     schedule.next_reminder_at = next_reminder(spec, schedule.reminders_done_until or now, now,
                                               schedule.reminder_minutes)

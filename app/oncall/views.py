@@ -11,8 +11,9 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, make_response, request, url_for
+from flask import Blueprint, abort, current_app, flash, make_response, request
 from flask_login import current_user
+from sqlalchemy.orm import selectinload
 
 from app import clock
 from app.auth.forms import EmptyForm
@@ -131,13 +132,16 @@ def show(schedule_id: int):
 
 
 def _after_action(schedule: Schedule, message: str | None, *, error: bool = False, source=None):
-    """The live block for htmx (with the message on top), else 303 back to the page."""
+    """The live block for htmx (with the message on top), else 303 back to the page.
+
+    A refusal is answered 200 too when htmx asks: htmx 2 swaps no 4xx answer, and
+    the message must show where the person tapped.
+    """
     view, around, zone_choice = _calendar_args(source if source is not None else request.form)
     if htmx:
         context = _live_context(schedule, view, around, zone_choice)
         context["message"] = (message, "error" if error else "success") if message else None
-        response = render("oncall/show.html", "live", status=400 if error else 200, **context)
-        return response
+        return render("oncall/show.html", "live", **context)
     if message:
         flash(message, "error" if error else "success")
     args = {"view": view} if view != "week" else {}
@@ -500,10 +504,13 @@ def _mine_context(holiday_form: HolidayForm | None = None, feed_form: FeedForm |
     return {"shifts": shifts, "now": now, "on_call_now": on_call_now, "holidays": db.session.scalars(stmt).all(),
             "holiday_form": holiday_form, "feed_form": feed_form or FeedForm(formdata=None),
             "feeds": oncall.feeds_of(current_user), "new_feed": new_feed, "remove_form": EmptyForm(formdata=None),
-            "note_forms": {m.schedule.id: HandoverNoteForm(formdata=None, text=(
-                oncall.pending_note(m.schedule, current_user.id).text
-                if oncall.pending_note(m.schedule, current_user.id) else "")) for m in on_call_now},
+            "note_forms": {m.schedule.id: _note_form(m.schedule) for m in on_call_now},
             "is_admin": current_user.can(Role.ADMIN), "zone": viewer_zone()}
+
+
+def _note_form(schedule: Schedule) -> HandoverNoteForm:
+    note = oncall.pending_note(schedule, current_user.id)
+    return HandoverNoteForm(formdata=None, text=note.text if note else "")
 
 
 @bp.route("/oncall/me")
@@ -608,7 +615,8 @@ def revoke_feed(feed_id: int):
 @requires(Role.VIEWER)
 def handovers():
     schedules = oncall.all_schedules()
-    stmt = sa.select(Handover).order_by(Handover.at.desc())
+    stmt = sa.select(Handover).options(selectinload(Handover.schedule), selectinload(Handover.outgoing),
+                                       selectinload(Handover.incoming)).order_by(Handover.at.desc())
     chosen = request.args.get("schedule_id", type=int)
     if chosen:
         stmt = stmt.where(Handover.schedule_id == chosen)
