@@ -500,6 +500,21 @@ def shift_at(spec: ScheduleSpec, at: datetime, *, reach: timedelta = timedelta(d
     return None
 
 
+def next_shift_of(spec: ScheduleSpec, user_id: int, after: datetime,
+                  horizon: timedelta = timedelta(days=120)) -> Shift | None:
+    """A person's next whole shift that starts after `after` (within `horizon`)."""
+    for shift in final_shifts(spec, after, after + horizon):
+        if shift.user_id == user_id and shift.start > after:
+            return shift
+    return None
+
+
+def whole_shift(spec: ScheduleSpec, start: datetime, end: datetime) -> Shift | None:
+    """The whole final shift that holds [start, end) (say, one day's piece of it)."""
+    found = shift_at(spec, start, reach=timedelta(days=100))
+    return found if found is not None and found.end >= end else None
+
+
 def gaps(spec: ScheduleSpec, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
     """Where nobody is on call in [start, end)."""
     result = []

@@ -194,21 +194,6 @@ def _pieces(shifts, low: datetime, high: datetime, names, now: datetime, me: int
     return result
 
 
-def next_shift_of(spec: compute.ScheduleSpec, user_id: int, now: datetime,
-                  horizon: timedelta = timedelta(days=120)) -> compute.Shift | None:
-    """A person's next whole shift on a schedule that starts after now."""
-    for shift in compute.final_shifts(spec, now, now + horizon):
-        if shift.user_id == user_id and shift.start > now:
-            return shift
-    return None
-
-
-def whole_shift(spec: compute.ScheduleSpec, start: datetime, end: datetime) -> compute.Shift | None:
-    """The final shift that holds [start, end) (a day's piece of it), whole."""
-    found = compute.shift_at(spec, start, reach=timedelta(days=100))
-    return found if found is not None and found.end >= end else None
-
-
 # --- my shifts ----------------------------------------------------------------------------
 
 @dataclass

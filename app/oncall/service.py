@@ -503,6 +503,28 @@ def add_swap(actor: Actor, schedule: Schedule, *, first_user_id: int, second_use
     return swap
 
 
+def swap_for_my_next(actor: Actor, schedule: Schedule, *, starts_at: datetime, ends_at: datetime,
+                     now: datetime) -> Swap:
+    """The calendar's "swap for my shift": the acting person takes the shift that
+    holds [starts_at, ends_at) (a day's piece of it, from the calendar), and its
+    person takes the actor's next shift on this schedule in return."""
+    _responder(actor)
+    if actor.user is None:
+        raise Forbidden("Only a person swaps shifts.")
+    spec = load_spec(schedule, since=now - timedelta(days=1))
+    theirs = compute.whole_shift(spec, starts_at, ends_at)
+    if theirs is None:
+        raise DomainError("That shift has changed; look again.")
+    if theirs.user_id == actor.user.id:
+        raise DomainError("That is your own shift.")
+    mine = compute.next_shift_of(spec, actor.user.id, now)
+    if mine is None:
+        raise DomainError("You have no shift of your own on this schedule to give in return.")
+    return add_swap(actor, schedule, first_user_id=theirs.user_id, second_user_id=actor.user.id,
+                    first_starts_at=theirs.start, first_ends_at=theirs.end, second_starts_at=mine.start,
+                    second_ends_at=mine.end, now=now)
+
+
 def remove_swap(actor: Actor, swap: Swap, now: datetime) -> None:
     _responder(actor)
     schedule = swap.schedule

@@ -78,7 +78,7 @@ def _live_context(schedule: Schedule, view: str, around: date | None, zone_choic
     (row,) = queries.on_call_now([schedule], now)
     me = current_user.id if current_user.is_authenticated else None
     cal = queries.calendar(schedule, spec, view=view, around=around, zone=zone, now=now, me=me)
-    my_next = queries.next_shift_of(spec, me, now) if me else None
+    my_next = compute.next_shift_of(spec, me, now) if me else None
     state = f"{schedule.version}:{row.shift.start.isoformat() if row.shift else '-'}:{around.isoformat()}"
     return {"schedule": schedule, "row": row, "calendar": cal, "now": now, "view": view, "around": around,
             "zone_choice": zone_choice, "my_next": my_next, "state": state,
@@ -180,25 +180,14 @@ def swap(schedule_id: int):
     form = SwapForm()
     if not form.validate_on_submit():
         return _after_action(schedule, "That shift could not be read; reload the page.", error=True)
-    now = clock.now()
-    spec = load_spec(schedule, since=now - timedelta(days=1))
-    theirs = queries.whole_shift(spec, form.starts_at.instant, form.ends_at.instant)
-    mine = queries.next_shift_of(spec, current_user.id, now)
     try:
-        if theirs is None:
-            raise DomainError("That shift has changed; look again.")
-        if theirs.user_id == current_user.id:
-            raise DomainError("That is your own shift.")
-        if mine is None:
-            raise DomainError("You have no shift of your own on this schedule to give in return.")
-        oncall.add_swap(current_actor(), schedule, first_user_id=theirs.user_id, second_user_id=current_user.id,
-                        first_starts_at=theirs.start, first_ends_at=theirs.end, second_starts_at=mine.start,
-                        second_ends_at=mine.end, now=now)
+        swap = oncall.swap_for_my_next(current_actor(), schedule, starts_at=form.starts_at.instant,
+                                       ends_at=form.ends_at.instant, now=clock.now())
     except DomainError as error:
         db.session.rollback()
         return _after_action(oncall.get_schedule(schedule_id), error.message, error=True)
     db.session.commit()
-    other = db.session.get(User, theirs.user_id)
+    other = db.session.get(User, swap.first_user_id)
     return _after_action(schedule, f"Swapped: you take {other.name}'s shift, {other.name} takes yours.")
 
 
