@@ -35,6 +35,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.incidents.views import bp as incidents_bp
     from app.notify.twilio_views import bp as twilio_bp
     from app.notify.views import bp as notify_bp
+    from app.oncall.views import bp as oncall_bp
     from app.services.maintenance_views import bp as maintenance_bp
     from app.services.views import bp as services_bp
 
@@ -47,6 +48,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(home_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(incidents_bp)
+    app.register_blueprint(oncall_bp)
     app.register_blueprint(services_bp)
     app.register_blueprint(maintenance_bp)
     app.register_blueprint(audit_bp)

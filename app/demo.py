@@ -7,13 +7,19 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from app import clock
 from app.audit.service import Actor
 from app.auth import service as people
 from app.auth.models import Role, Team, User
 from app.extensions import db
+from app.oncall import compute
+from app.oncall import service as oncall
+from app.oncall.models import Schedule
 from app.services import service as services
 from app.services.models import IntegrationKey, Service
 
@@ -52,6 +58,19 @@ SERVICES = [
 ]
 
 
+# name, team, zone, weekly handoff weekday, people in rotation order (emails). Handoffs at 09:00 local.
+SCHEDULES = [
+    ("Payments on-call", "Payments", "America/New_York", 0,
+     ["dana@example.com", "lee@example.com", "priya@example.com", "marco@example.com"]),
+    ("Platform on-call", "Platform", "Europe/Lisbon", 2,
+     ["sam@example.com", "ines@example.com", "kwame@example.com"]),
+    ("Customer Experience on-call", "Customer Experience", "America/Denver", 0,
+     ["yuki@example.com", "noor@example.com", "elena@example.com"]),
+    # Paged for SEV-1 and SEV-2 by a later issue: keep the name.
+    ("Incident Commander", None, "UTC", 0, [ADMIN_EMAIL, "priya@example.com", "noor@example.com"]),
+]
+
+
 @dataclass
 class SeedResult:
     created: dict[str, int]
@@ -61,7 +80,7 @@ class SeedResult:
 
 def seed_demo(password: str | None = None) -> SeedResult:
     actor = Actor.system("demo seed")
-    created = {"teams": 0, "people": 0, "services": 0}
+    created = {"teams": 0, "people": 0, "services": 0, "schedules": 0}
     teams: dict[str, Team] = {}
     for name, description in TEAMS:
         team = db.session.scalar(sa.select(Team).where(Team.name == name))
@@ -90,7 +109,44 @@ def seed_demo(password: str | None = None) -> SeedResult:
         if key is not None and not db.session.scalar(sa.select(IntegrationKey).where(IntegrationKey.key == key)):
             services.add_integration_key(actor, service, name="Events API v2", key=key)
         created["services"] += 1
+
+    created["schedules"] = seed_schedules(actor, teams, clock.now())
     return SeedResult(created=created, admin_email=ADMIN_EMAIL, admin_password=admin_password)
+
+
+def seed_schedules(actor: Actor, teams: dict[str, Team], now: datetime) -> int:
+    """A weekly rotation per team (09:00 local handoff), a business-hours layer on
+    Payments with an override and a holiday, and the Incident Commander schedule.
+    Schedules that exist are left alone."""
+    made = 0
+    for name, team_name, zone, weekday, emails in SCHEDULES:
+        if db.session.scalar(sa.select(Schedule.id).where(Schedule.name == name)) is not None:
+            continue
+        people_in = [people.find_user_by_email(email) for email in emails]
+        if any(p is None for p in people_in):
+            continue
+        tz = ZoneInfo(zone)
+        started = compute.to_local(now, tz).date() - timedelta(days=42)
+        schedule = oncall.create_schedule(actor, name=name, time_zone=zone, now=now,
+                                          team_id=teams[team_name].id if team_name else None,
+                                          description=f"Weekly, handing over at 09:00 {zone} time.")
+        oncall.add_layer(actor, schedule, name="Weekly", start_date=started, participant_ids=[p.id for p in people_in],
+                         shift_unit="weeks", shift_length=1, handoff_time=time(9), handoff_weekday=weekday,
+                         restrictions=[], now=now)
+        if name == "Payments on-call":
+            day_people = [p.id for p in people_in[2:]]
+            oncall.add_layer(actor, schedule, name="Business hours", start_date=started, participant_ids=day_people,
+                             shift_unit="days", shift_length=1, handoff_time=time(9), handoff_weekday=None,
+                             restrictions=[{"days": [0, 1, 2, 3, 4], "start": "09:00", "end": "17:00"}], now=now)
+            tomorrow = compute.to_local(now, tz).date() + timedelta(days=1)
+            cover_from = compute.to_utc(datetime.combine(tomorrow, time(18)), tz)
+            oncall.add_override(actor, schedule, user_id=people_in[1].id, starts_at=cover_from,
+                                ends_at=cover_from + timedelta(hours=4), note="Covering a dinner", now=now)
+            away = compute.to_local(now, ZoneInfo(people_in[3].time_zone)).date() + timedelta(days=7)
+            oncall.add_holiday(actor, people_in[3], first_day=away, last_day=away + timedelta(days=1),
+                               note="Conference", now=now)
+        made += 1
+    return made
 
 
 def demo_people() -> list[User]:

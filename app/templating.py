@@ -75,6 +75,7 @@ NAV = [
     ("home.index", "Home", Role.VIEWER, ("home.",)),
     ("incidents.index", "Incidents", Role.VIEWER, ("incidents.",)),
     ("alerts.index", "Alerts", Role.VIEWER, ("alerts.",)),
+    ("oncall.index", "On-call", Role.VIEWER, ("oncall.",)),
     ("services.index", "Services", Role.VIEWER, ("services.",)),
     ("maintenance.index", "Maintenance", Role.VIEWER, ("maintenance.",)),
     ("auth.teams", "Teams", Role.VIEWER, ("auth.teams", "auth.show_team", "auth.new_team")),

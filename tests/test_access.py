@@ -25,6 +25,8 @@ PUBLIC_ENDPOINTS = {
     "twilio.voice",
     "twilio.keypress",
     "twilio.status",
+    "oncall.schedule_feed",
+    "oncall.person_feed",
 }
 
 

@@ -28,6 +28,7 @@ from app.incidents import service as lifecycle
 from app.incidents.models import EventKind, Incident, IncidentEvent, Status
 from app.services.models import IntegrationKey, Service
 from tests.factories import SYSTEM, make_service, make_team, make_user
+from tests.oncall_api_walk import walk_oncall
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SPEC = OpenAPI.from_dict(copy.deepcopy(document()))
@@ -248,6 +249,7 @@ def test_every_route_gives_every_status_it_documents_and_each_answer_matches_the
     w.as_admin.post("/services", {"name": 7})
     w.as_admin.post(f"/services/{w.service.id}/integration_keys", {"label": "typo"})
     w.as_admin.post(f"/services/{w.service.id}/integration_keys/{key.id}/revoke", data="not json")
+    oncall_values = walk_oncall(w)
 
     # Everyone else's refusals, route by route.
     for rule in client.application.url_map.iter_rules():
@@ -258,6 +260,8 @@ def test_every_route_gives_every_status_it_documents_and_each_answer_matches_the
             .replace("{key_id}", str(key.id)).replace("{alert_id}", str(alert.id))
         missing = path.replace("{incident_id}", "9999").replace("{service_id}", "9999") \
             .replace("{key_id}", "9999").replace("{alert_id}", "9999")
+        for name, (found, absent) in oncall_values.items():
+            real, missing = real.replace(name, found), missing.replace(name, absent)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert w.anonymous.call(method, real).status_code == 401
             if "{" in path:

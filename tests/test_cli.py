@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from app.auth.models import Role, Team, User
 from app.extensions import db
+from app.oncall.models import Schedule
 from app.services.models import Service
 
 
@@ -25,11 +26,14 @@ def test_seed_demo_builds_a_believable_organisation_once(app, runner, tmp_path):
     assert (count(Team), count(User), count(Service)) == (3, 12, 6)
     assert (tmp_path / "demo-login.txt").read_text().startswith("admin@example.com ")
     second = runner.invoke(args=["seed-demo"])
-    assert second.exit_code == 0 and "0 teams, 0 people, 0 services added" in second.output
+    assert second.exit_code == 0 and "0 teams, 0 people, 0 services, 0 schedules added" in second.output
     assert (count(Team), count(User), count(Service)) == (3, 12, 6)
     roles = {u.role for u in db.session.scalars(sa.select(User))}
     assert roles == {Role.ADMIN, Role.RESPONDER, Role.VIEWER}
     assert all(s.team_id and s.active_keys for s in db.session.scalars(sa.select(Service)))
+    names = set(db.session.scalars(sa.select(Schedule.name)))
+    assert len(names) == 4 and "Incident Commander" in names
+    assert all(s.next_handover_at for s in db.session.scalars(sa.select(Schedule)))
 
 
 def test_seed_demo_if_empty_leaves_a_used_database_alone(app, runner, tmp_path):

@@ -278,6 +278,144 @@ PAGE_PARAMETERS = [param("page"), param("per_page")]
 POST_ERRORS = (400, 401, 403, 413)
 
 
+# --- on-call --------------------------------------------------------------------------
+
+SHIFT_KIND = {"type": "string", "enum": ["layer", "temporary", "swap", "override"],
+              "description": "Where it comes from: a rotation layer, a temporary schedule, a swap or an override."}
+ROTATION = obj({
+    "starts_at": {**TIME, "description": "The version's first handoff."},
+    "start_local": {"type": "string", "examples": ["2026-03-02T09:00"],
+                    "description": "The same, as wall-clock time in the schedule's zone."},
+    "participants": {"type": "array", "items": ref("PersonRef"), "description": "In rotation order."},
+    "shift_length": {"type": "integer", "minimum": 1},
+    "shift_unit": {"type": "string", "enum": ["hours", "days", "weeks"]},
+    "handoff_time": {"type": "string", "examples": ["09:00"], "description": "Local time in the schedule's zone."},
+    "handoff_weekday": nullable({"type": "integer", "minimum": 0, "maximum": 6,
+                                 "description": "0 Monday … 6 Sunday, for weekly shifts."}),
+    "restrictions": {"type": "array", "description": "Windows the layer is on call in; empty: always.",
+                     "items": obj({"days": {"type": "array", "items": {"type": "integer", "minimum": 0,
+                                                                          "maximum": 6}},
+                                   "start": {"type": "string", "examples": ["09:00"]},
+                                   "end": {"type": "string", "examples": ["17:00"],
+                                           "description": "Not after `start`: the next day."}})},
+})
+LAYER = obj({
+    "id": ID, "name": {"type": "string"},
+    "level": {"type": "integer", "description": "A higher layer wins where layers overlap."},
+    "rotation": ref("Rotation"),
+    "pending": {"type": "array", "items": ref("Rotation"),
+                "description": "Changes made but not yet in force: each starts at a later handoff."},
+}, description="A rotation layer: the version in force now, and any waiting to start.")
+ON_CALL = obj({
+    "user": ref("PersonRef"), "kind": SHIFT_KIND,
+    "source": {"type": "string", "description": "The layer, temporary schedule, swap or override by name."},
+    "layer": nullable({"type": "string"}),
+    "covering_for": nullable(ref("PersonRef")),
+    "since": {**TIME, "description": "When this shift began (looking back at most 62 days)."},
+    "until": {**TIME, "description": "When it ends (looking ahead at most 62 days)."},
+})
+SCHEDULE = obj({
+    "id": ID, "name": {"type": "string"}, "description": {"type": "string"},
+    "time_zone": {"type": "string", "examples": ["Europe/London"],
+                  "description": "Handoffs are wall-clock times here, across daylight-saving changes."},
+    "team": nullable(ref("TeamRef")),
+    "reminder_minutes": {"type": "integer", "minimum": 0, "description": "0: no reminder before shifts."},
+    "layers": {"type": "array", "items": ref("Layer"), "description": "Highest first."},
+    "on_call_now": nullable(ref("OnCall")),
+    "created_at": TIME, "updated_at": TIME,
+})
+SHIFT = obj({
+    "starts_at": TIME, "ends_at": TIME, "user": ref("PersonRef"), "kind": SHIFT_KIND,
+    "source": {"type": "string"}, "layer": nullable({"type": "string"}),
+    "covering_for": nullable(ref("PersonRef")),
+})
+OVERRIDE = obj({
+    "id": ID, "schedule_id": ID, "user": ref("PersonRef"), "starts_at": TIME, "ends_at": TIME,
+    "note": {"type": "string"}, "created_at": TIME, "created_by": nullable(ref("PersonRef")),
+})
+ONCALL_SCHEMAS = {"Schedule": SCHEDULE, "ScheduleRef": REF, "Layer": LAYER, "Rotation": ROTATION,
+                  "OnCall": ON_CALL, "Shift": SHIFT, "Override": OVERRIDE}
+
+
+def oncall_paths() -> dict:
+    schedule_id = path_id("schedule_id", "The schedule's id.")
+    override_id = path_id("override_id", "The override's id.")
+    tag = "on-call"
+    at = query("at", TIME, "The instant to ask about (ISO 8601 with a zone); default now.")
+    return {
+        "/schedules": {
+            "get": operation("list_schedules", tag, "List schedules, by name, with who is on call now",
+                             answers(200, "Every schedule.", listing("schedules", "Schedule", paginated=False), 401)),
+        },
+        "/schedules/{schedule_id}": {
+            "get": operation("show_schedule", tag, "One schedule with its layers and who is on call now",
+                             answers(200, "The schedule.", ref("Schedule"), 401, 404), parameters=[schedule_id]),
+        },
+        "/schedules/{schedule_id}/layers": {
+            "get": operation("list_layers", tag, "A schedule's layers, highest first",
+                             answers(200, "The layers.", obj({"schedule": ref("ScheduleRef"), "layers": {
+                                 "type": "array", "items": ref("Layer")}}), 401, 404),
+                             parameters=[schedule_id]),
+        },
+        "/schedules/{schedule_id}/oncall": {
+            "get": operation(
+                "who_is_on_call", tag, "Who is on call on a schedule, now or at a given time",
+                answers(200, "The answer; `on_call` is null when nobody is.", obj({
+                    "schedule": ref("ScheduleRef"), "at": TIME, "on_call": nullable(ref("OnCall"))}), 400, 401, 404),
+                description="Overrides win over every layer; a higher layer over a lower one; holidays are "
+                            "covered by the next person in line.",
+                parameters=[schedule_id, at]),
+        },
+        "/oncall": {
+            "get": operation(
+                "everyone_on_call", tag, "Who is on call on every schedule, now or at a given time",
+                answers(200, "One answer per schedule, by name.", obj({"at": TIME, "schedules": {
+                    "type": "array", "items": obj({"schedule": ref("ScheduleRef"),
+                                                   "on_call": nullable(ref("OnCall"))})}}), 400, 401),
+                parameters=[at]),
+        },
+        "/schedules/{schedule_id}/shifts": {
+            "get": operation(
+                "list_shifts", tag, "The final shifts of a schedule between two instants",
+                answers(200, "Shifts in order, clipped to the window; gaps are gaps.", obj({
+                    "schedule": ref("ScheduleRef"), "start": TIME, "end": TIME,
+                    "shifts": {"type": "array", "items": ref("Shift")}}), 400, 401, 404),
+                description="At most 93 days at a time.",
+                parameters=[schedule_id, query("start", TIME, "From (default now)."),
+                            query("end", TIME, "Until (default a week after `start`).")]),
+        },
+        "/schedules/{schedule_id}/overrides": {
+            "get": operation(
+                "list_overrides", tag, "A schedule's overrides that are not over",
+                answers(200, "Overrides by start.", obj({"schedule": ref("ScheduleRef"), "overrides": {
+                    "type": "array", "items": ref("Override")}}), 400, 401, 404),
+                parameters=[schedule_id, query("since", TIME, "Only overrides ending after this (default now)."),
+                            query("until", TIME, "Only overrides starting before this.")]),
+            "post": operation(
+                "create_override", tag, "Make an override",
+                answers(201, "The new override.", ref("Override"), *POST_ERRORS, 404, location=True),
+                description="The person covers the window, over every layer. A start in the past is taken as "
+                            "now; the window must end in the future and last under a year. Writes the audit entry.",
+                role="responder", parameters=[schedule_id],
+                request_body=body({"user_id": ID, "starts_at": TIME, "ends_at": TIME, "note": text(500)},
+                                  required=("user_id", "starts_at", "ends_at"),
+                                  example={"user_id": 3, "starts_at": "2026-03-02T18:00:00Z",
+                                           "ends_at": "2026-03-02T22:00:00Z", "note": "Covering dinner"})),
+        },
+        "/schedules/{schedule_id}/overrides/{override_id}": {
+            "get": operation("show_override", tag, "One override",
+                             answers(200, "The override.", ref("Override"), 401, 404),
+                             parameters=[schedule_id, override_id]),
+            "delete": operation(
+                "delete_override", tag, "Delete an override",
+                answers(200, "Deleted if it had not started; ended now if it was under way.", obj({
+                    "outcome": {"type": "string", "enum": ["deleted", "ended"]}, "override": ref("Override")}),
+                    401, 403, 404, conflict="The override is over; it stays in the record."),
+                description="Writes the audit entry.", role="responder", parameters=[schedule_id, override_id]),
+        },
+    }
+
+
 @cache
 def document() -> dict:
     incident_id, service_id = param("incident_id"), param("service_id")
@@ -434,6 +572,7 @@ def document() -> dict:
                             query("since", TIME, "Only changes at or after this time (ISO 8601 with a zone)."),
                             *PAGE_PARAMETERS]),
         },
+        **oncall_paths(),
         "/openapi.json": {
             "get": {"operationId": "openapi", "tags": ["meta"], "summary": "This document", "security": [],
                     "description": "Public: no token needed.",
@@ -447,10 +586,11 @@ def document() -> dict:
             "title": "Firebreak API",
             "version": "1.0.0",
             "description": (
-                "Incidents, alerts, services and change events. Send `Authorization: Bearer <token>` "
-                "(make one on your profile page or with `flask --app wsgi create-api-token`). A read-scope "
-                "token may only read; writes act with the token owner's role (viewers read, responders act on "
-                "incidents, admins configure services).\n\n"
+                "Incidents, alerts, services, change events and on-call schedules. "
+                "Send `Authorization: Bearer <token>` (make one on your profile page or with "
+                "`flask --app wsgi create-api-token`). A read-scope token may only read; writes act with "
+                "the token owner's role (viewers read, responders act on incidents and make overrides, "
+                "admins configure services).\n\n"
                 "Bodies are JSON objects; a field the operation does not take is refused. Errors answer "
                 "`{\"error\": \"…\"}` with the right status, plus `errors` listing each problem with the input. "
                 "Times are ISO 8601: answers give UTC with a `Z`; times you send need a zone. Lists take "
@@ -459,7 +599,7 @@ def document() -> dict:
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
         "tags": [{"name": "incidents"}, {"name": "alerts"}, {"name": "services"}, {"name": "change events"},
-                 {"name": "meta"}],
+                 {"name": "on-call"}, {"name": "meta"}],
         "paths": paths,
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
@@ -489,6 +629,7 @@ def document() -> dict:
                 "ServiceRef": REF,
                 "TeamRef": REF,
                 "PersonRef": REF,
+                **ONCALL_SCHEMAS,
             },
         },
     }

@@ -5,6 +5,7 @@ from app.alerts.jobs import JOBS as ALERT_JOBS
 from app.engine.core import Job
 from app.incidents.jobs import JOBS as INCIDENT_JOBS
 from app.notify.dispatch import JOBS as NOTIFY_JOBS
+from app.oncall import handovers
 from app.services import maintenance
 
 
@@ -13,5 +14,7 @@ def all_jobs() -> list[Job]:
         Job("maintenance", maintenance.due, maintenance.run),
         *ALERT_JOBS,
         *INCIDENT_JOBS,
+        Job("handovers", handovers.due_handovers, handovers.run_handovers),
+        Job("shift_reminders", handovers.due_reminders, handovers.run_reminders),
         *NOTIFY_JOBS,
     ]

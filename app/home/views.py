@@ -5,11 +5,14 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify
 from flask_login import current_user
 
+from app import clock
 from app.auth.models import Role, Team, User
 from app.engine.core import LEASE_NAME, wall_now
 from app.engine.models import EngineLease
 from app.extensions import db
 from app.incidents import queries
+from app.oncall import queries as oncall_queries
+from app.oncall.service import all_schedules
 from app.services.models import Service
 from app.web import public, render, requires
 
@@ -25,8 +28,9 @@ def index():
         "services": db.session.scalar(sa.select(sa.func.count()).select_from(Service).where(Service.active.is_(True))),
     }
     open_incidents = db.session.scalars(queries.list_query(queries.IncidentFilter()).limit(10)).all()
+    on_call = oncall_queries.on_call_now(all_schedules(), clock.now(), with_gaps=False, with_since=False)
     return render("home/index.html", counts=counts, my_teams=current_user.teams, open_incidents=open_incidents,
-                  open_counts=queries.open_counts())
+                  open_counts=queries.open_counts(), on_call=on_call)
 
 
 @bp.route("/healthz")
