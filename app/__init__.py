@@ -31,6 +31,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.api.views import bp as api_bp
     from app.audit.views import bp as audit_bp
     from app.auth.views import bp as auth_bp
+    from app.escalation.views import bp as escalation_bp
     from app.home.views import bp as home_bp
     from app.incidents.views import bp as incidents_bp
     from app.notify.twilio_views import bp as twilio_bp
@@ -38,6 +39,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.oncall.views import bp as oncall_bp
     from app.services.maintenance_views import bp as maintenance_bp
     from app.services.views import bp as services_bp
+    from app.triage.views import bp as triage_bp
 
     app.before_request(web.enforce_access)
     security.init_app(app)
@@ -50,6 +52,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(incidents_bp)
     app.register_blueprint(oncall_bp)
     app.register_blueprint(services_bp)
+    app.register_blueprint(escalation_bp)
+    app.register_blueprint(triage_bp)
     app.register_blueprint(maintenance_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(alerts_bp)

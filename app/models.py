@@ -3,10 +3,12 @@ from app.alerts.models import Alert, ChangeEvent, Heartbeat  # noqa: F401
 from app.audit.models import AuditEntry  # noqa: F401
 from app.auth.models import ApiToken, Team, TeamMembership, User  # noqa: F401
 from app.engine.models import EngineLease  # noqa: F401
+from app.escalation.models import EscalationPolicy, EscalationStep, EscalationTarget, SeverityTrigger  # noqa: F401
 from app.incidents.models import Incident, IncidentEvent  # noqa: F401
 from app.notify.models import ContactMethod, InboundMessage, Notification, NotificationRule  # noqa: F401
 from app.oncall.models import (  # noqa: F401
     CalendarFeed, Handover, HandoverNote, Holiday, Override, RotationVersion, Schedule, ScheduleLayer, ShiftReminder,
     Swap, TemporarySchedule,
 )
+from app.triage.models import ImpactRule, SeverityLevel  # noqa: F401
 from app.services.models import IntegrationKey, MaintenanceWindow, Service  # noqa: F401

@@ -20,6 +20,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["nav_items"] = nav_items
     app.jinja_env.globals["Role"] = Role
     app.jinja_env.globals["now"] = clock.now
+    app.jinja_env.globals["target_name"] = target_name
 
 
 def viewer_zone() -> ZoneInfo:
@@ -76,7 +77,9 @@ NAV = [
     ("incidents.index", "Incidents", Role.VIEWER, ("incidents.",)),
     ("alerts.index", "Alerts", Role.VIEWER, ("alerts.",)),
     ("oncall.index", "On-call", Role.VIEWER, ("oncall.",)),
+    ("triage.guide", "Severity", Role.VIEWER, ("triage.",)),
     ("services.index", "Services", Role.VIEWER, ("services.",)),
+    ("escalation.index", "Escalation", Role.VIEWER, ("escalation.",)),
     ("maintenance.index", "Maintenance", Role.VIEWER, ("maintenance.",)),
     ("auth.teams", "Teams", Role.VIEWER, ("auth.teams", "auth.show_team", "auth.new_team")),
     ("auth.people", "People", Role.VIEWER, ("auth.people", "auth.show_person", "auth.new_person", "auth.edit_person")),
@@ -92,3 +95,8 @@ def nav_items() -> list[dict]:
     endpoint = request.endpoint or ""
     return [{"endpoint": target, "label": label, "current": endpoint.startswith(match)}
             for target, label, role, match in NAV if current_user.can(role)]
+
+
+def target_name(kind: str, ref: int) -> str:
+    from app.escalation.targets import name_of
+    return name_of(kind, ref)

@@ -203,7 +203,7 @@ def provider_config(twilio, mailbox) -> dict:
     """Settings that point the real twilio client and smtplib at the fakes."""
     from tests.fakes import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
     return {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_FROM_NUMBER": FROM_NUMBER,
-            "TWILIO_API_BASE": twilio.base_url, "SMTP_URL": mailbox.url, "NOTIFY_TIMEOUT_SECONDS": 2}
+            "TWILIO_API_BASE": twilio.base_url, "SMTP_URL": mailbox.url, "NOTIFY_TIMEOUT_SECONDS": 10}
 
 
 @pytest.fixture

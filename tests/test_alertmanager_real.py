@@ -32,7 +32,7 @@ from app.extensions import db
 from app.incidents.models import EventKind, Incident, IncidentEvent, Status
 from app.services.models import IntegrationKey, Service
 from tests.conftest import make_app
-from tests.factories import make_service
+from tests.factories import make_service, story
 
 ALERTMANAGER = Path("/usr/bin/prometheus-alertmanager")
 WEBHOOK_KEY = "a1" * 16
@@ -232,7 +232,7 @@ def test_alertmanager_webhook_opens_and_resolves_incidents_per_fingerprint(peers
         assert len(alerts_of("payments-api")) == 2  # resolved, not duplicated
         kinds = read(lambda: db.session.scalars(sa.select(IncidentEvent.kind).where(
             IncidentEvent.incident_id == incident1.id).order_by(IncidentEvent.id)).all())
-        assert kinds == [EventKind.OPENED, EventKind.ALERT_TRIGGERED, EventKind.ALERT_RESOLVED, EventKind.RESOLVED]
+        assert story(kinds) == [EventKind.OPENED, EventKind.ALERT_TRIGGERED, EventKind.ALERT_RESOLVED, EventKind.RESOLVED]
 
 
 def test_alertmanager_pagerduty_receiver_speaks_to_the_events_api(peers):

@@ -15,7 +15,7 @@ from app.extensions import db
 from app.incidents import service as incidents
 from app.incidents.models import EventKind, Incident, IncidentEvent, Status
 from app.incidents.objectives import objectives
-from tests.factories import SYSTEM, actor, make_service, make_user
+from tests.factories import SYSTEM, actor, make_service, make_user, story
 
 T0 = datetime(2026, 11, 27, 3, 12, tzinfo=UTC)
 
@@ -60,7 +60,7 @@ def test_declare_acknowledge_resolve_reopen(service, dana):
     assert incident.status == Status.TRIGGERED and incident.resolved_at is None
     assert incident.acknowledged_at == T0 + timedelta(minutes=3)
     db.session.commit()
-    assert kinds(incident) == ["opened", "acknowledged", "resolved", "reopened"]
+    assert story(kinds(incident)) == ["opened", "acknowledged", "resolved", "reopened"]
     assert audit_actions(incident) == ["incident.open", "incident.acknowledge", "incident.resolve", "incident.reopen"]
 
 

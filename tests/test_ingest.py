@@ -15,7 +15,7 @@ from app.audit.models import AuditEntry
 from app.extensions import db
 from app.incidents.models import EventKind, Incident, IncidentEvent, Status
 from app.services.models import IntegrationKey
-from tests.factories import make_service
+from tests.factories import make_service, story
 
 SAMPLES = Path(__file__).parent / "samples"
 KEY = "4e1c9f7a2b3d4c5e8f9a0b1c2d3e4f5a"
@@ -63,13 +63,14 @@ def test_a_trigger_opens_an_alert_and_an_incident(client, service):
     assert incident.detected_at == T0
     assert incident.impact_started_at == datetime(2026, 11, 27, 3, 12, 45, tzinfo=UTC)
     kinds = db.session.scalars(sa.select(IncidentEvent.kind).where(IncidentEvent.incident_id == incident.id)).all()
-    assert kinds == [EventKind.OPENED, EventKind.ALERT_TRIGGERED]
+    assert story(kinds) == [EventKind.OPENED, EventKind.ALERT_TRIGGERED]
     assert db.session.scalar(sa.select(AuditEntry.action).where(AuditEntry.object_type == "incidents")) == "incident.open"
 
 
 @pytest.mark.db
 def test_a_repeated_trigger_folds_into_the_open_alert(client, service):
     enqueue(client, sample("events-v2-trigger.json"))
+    events = count(IncidentEvent)
     clock.set(T0 + timedelta(minutes=1))
     again = sample("events-v2-trigger.json")
     again["payload"]["summary"] = "checkout-api: HTTP 5xx ratio 9.1% over 5m (threshold 5%)"
@@ -79,7 +80,7 @@ def test_a_repeated_trigger_folds_into_the_open_alert(client, service):
     alert = db.session.scalar(sa.select(Alert))
     assert alert.occurrences == 4 and alert.last_seen_at == T0 + timedelta(minutes=1)
     assert alert.summary.startswith("checkout-api: HTTP 5xx ratio 9.1%")
-    assert count(IncidentEvent) == 2  # folding writes nothing on the timeline
+    assert count(IncidentEvent) == events  # folding writes nothing on the timeline
 
 
 @pytest.mark.db
@@ -108,7 +109,7 @@ def test_acknowledge_and_resolve_act_on_the_open_alert_and_its_incident(client, 
     assert alert.status == AlertStatus.RESOLVED and incident.status == Status.RESOLVED
     assert incident.resolved_at == T0 + timedelta(minutes=9)
     kinds = db.session.scalars(sa.select(IncidentEvent.kind).order_by(IncidentEvent.id)).all()
-    assert kinds == ["opened", "alert_triggered", "alert_acknowledged", "acknowledged", "alert_resolved", "resolved"]
+    assert story(kinds) == ["opened", "alert_triggered", "alert_acknowledged", "acknowledged", "alert_resolved", "resolved"]
 
 
 def test_acknowledge_and_resolve_without_an_open_alert_are_accepted_and_ignored(client, service):

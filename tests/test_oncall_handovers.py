@@ -13,6 +13,7 @@ from app.engine.core import Engine
 from app.engine.jobs import all_jobs
 from app.extensions import db
 from app.incidents import service as incidents
+from app.notify.models import Notification, Status as NotificationStatus
 from app.oncall import handovers
 from app.oncall import service as oncall
 from app.oncall.handovers import ActionItemLine, IncidentLine, Recipient, handover_summary
@@ -70,7 +71,11 @@ def test_a_shift_change_writes_one_handover_with_the_summary_and_the_note(world)
     assert report.done.get("handovers") == 1
     (handover,) = rows(Handover)
     assert (handover.at, handover.outgoing_user_id, handover.incoming_user_id) == (MONDAY, ana.id, ben.id)
-    assert handover.state == OutboxState.PENDING and handover.open_incidents == 2
+    assert handover.state == OutboxState.ENQUEUED and handover.open_incidents == 2
+    outbox = {n.key: n for n in db.session.scalars(sa.select(Notification).where(Notification.purpose == "handover"))}
+    assert set(outbox) == {f"handover:{handover.id}:outgoing", f"handover:{handover.id}:incoming"}
+    assert outbox[f"handover:{handover.id}:incoming"].user_id == ben.id
+    assert outbox[f"handover:{handover.id}:incoming"].body == handover.incoming_body
     for body in (handover.incoming_body, handover.outgoing_body):
         assert f"#{world['critical'].id} SEV-1 triggered: Card payments fail (checkout-api)" in body
         assert f"#{world['minor'].id} SEV-3 acknowledged: Slow receipts" in body
@@ -98,7 +103,10 @@ def test_a_reminder_goes_out_before_a_shift_starts_once(world):
     (reminder,) = rows(ShiftReminder)
     assert (reminder.user_id, reminder.shift_starts_at, reminder.remind_at) == (ben.id, MONDAY,
                                                                                 MONDAY - timedelta(hours=1))
-    assert reminder.state == OutboxState.PENDING
+    assert reminder.state == OutboxState.ENQUEUED
+    message = db.session.scalar(sa.select(Notification).where(Notification.key == f"reminder:{reminder.id}"))
+    assert (message.user_id, message.subject) == (ben.id, reminder.subject)
+    assert message.status == NotificationStatus.SENT  # the engine sent it in the same cycle it came due
     assert reminder.subject == "On call in 60 min: Payments primary"
     assert reminder.body == ("Your shift on Payments primary starts at Mon 12 Jan 04:00 EST and runs until "
                              "Mon 19 Jan 04:00 EST.")
@@ -111,11 +119,11 @@ def test_after_the_engine_was_down_missed_handovers_are_logged_but_not_sent(worl
     cycle(MONDAY + timedelta(days=7, minutes=10))  # 12 and 19 January passed without an engine
     first, second = rows(Handover)
     assert (first.at, first.state) == (MONDAY, OutboxState.MISSED)
-    assert (second.at, second.state) == (MONDAY + timedelta(days=7), OutboxState.PENDING)
+    assert (second.at, second.state) == (MONDAY + timedelta(days=7), OutboxState.ENQUEUED)
     reminders = rows(ShiftReminder)
     assert [r.state for r in reminders] == [OutboxState.MISSED, OutboxState.MISSED]
-    assert [m["key"] for m in handovers.pending_messages()] == [f"handover:{second.id}:outgoing",
-                                                                 f"handover:{second.id}:incoming"]
+    keys = set(db.session.scalars(sa.select(Notification.key).where(Notification.purpose.in_(("handover", "reminder")))))
+    assert keys == {f"handover:{second.id}:outgoing", f"handover:{second.id}:incoming"}
 
 
 @pytest.mark.db
@@ -141,13 +149,14 @@ def test_action_items_due_soon_come_from_the_hook(world, monkeypatch):
 
 
 @pytest.mark.db
-def test_enqueued_rows_leave_the_pending_list(world):
+def test_handover_messages_reach_the_outbox_once(world):
     cycle(MONDAY)
     (handover,) = rows(Handover)
-    assert {m["user_id"] for m in handovers.pending_messages()} == {world["ana"].id, world["ben"].id}
-    handovers.mark_enqueued(handover, MONDAY)
+    assert handovers.pending_messages() == []
+    handovers.enqueue_messages(handover, due=MONDAY, now=MONDAY)  # a repeat is harmless
     db.session.commit()
-    assert [m for m in handovers.pending_messages() if m["purpose"] == "handover"] == []
+    sent = db.session.scalars(sa.select(Notification).where(Notification.purpose == "handover")).all()
+    assert sorted(n.user_id for n in sent) == sorted([world["ana"].id, world["ben"].id])
 
 
 def test_the_summary_is_a_pure_function_of_its_inputs():

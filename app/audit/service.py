@@ -51,18 +51,19 @@ class Actor:
 
 def snapshot(obj: Any, fields: list[str]) -> dict:
     """A JSON-safe picture of some of an object's fields, for before/after."""
-    return {name: _jsonable(getattr(obj, name)) for name in fields}
+    return {name: jsonable(getattr(obj, name)) for name in fields}
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """Enums, dates and containers made JSON-safe."""
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     return value
 
 
@@ -86,8 +87,8 @@ def record(actor: Actor, action: str, obj: Any = None, *, summary: str = "",
         object_type=object_type or "",
         object_id=object_id,
         summary=summary,
-        before=_jsonable(before) if before is not None else None,
-        after=_jsonable(after) if after is not None else None,
+        before=jsonable(before) if before is not None else None,
+        after=jsonable(after) if after is not None else None,
         ip=actor.ip,
     )
     db.session.add(entry)

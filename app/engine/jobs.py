@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from app.alerts.jobs import JOBS as ALERT_JOBS
 from app.engine.core import Job
+from app.escalation.jobs import JOBS as ESCALATION_JOBS
 from app.incidents.jobs import JOBS as INCIDENT_JOBS
 from app.notify.dispatch import JOBS as NOTIFY_JOBS
 from app.oncall import handovers
@@ -16,5 +17,6 @@ def all_jobs() -> list[Job]:
         *INCIDENT_JOBS,
         Job("handovers", handovers.due_handovers, handovers.run_handovers),
         Job("shift_reminders", handovers.due_reminders, handovers.run_reminders),
+        *ESCALATION_JOBS,
         *NOTIFY_JOBS,
     ]

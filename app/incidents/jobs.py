@@ -27,7 +27,16 @@ def _auto_resolve(incident_id: int, now: datetime) -> bool:
     return incident is not None and incidents.auto_resolve(incident, now)
 
 
+def _breach(which: str):
+    def run(incident_id: int, now: datetime) -> bool:
+        incident = db.session.get(Incident, incident_id)
+        return incident is not None and incidents.record_breach(incident, which, now)
+    return run
+
+
 JOBS = [
     Job("ack_timeouts", _due(Incident.ack_timeout_at), _expire_ack),
     Job("auto_resolve", _due(Incident.auto_resolve_at), _auto_resolve),
+    Job("response_breaches", _due(Incident.response_breach_at), _breach("response")),
+    Job("resolution_breaches", _due(Incident.resolution_breach_at), _breach("resolution")),
 ]

@@ -64,6 +64,20 @@ class Incident(db.Model):
     ack_timeout_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     auto_resolve_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
+    # Escalation: the policy as it was when escalation started, and where it is.
+    escalation_snapshot: Mapped[dict | None] = mapped_column(sa.JSON)
+    escalation_state: Mapped[str | None] = mapped_column(sa.String(12))  # active, stopped, exhausted
+    escalation_run: Mapped[int] = mapped_column(default=0)
+    escalation_round: Mapped[int] = mapped_column(default=0)
+    escalation_step: Mapped[int] = mapped_column(default=0)
+    next_escalation_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Objective breaches the engine has yet to record: cleared when met (acknowledged,
+    # resolved), moved when the severity changes.
+    response_breach_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    resolution_breach_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Set while nobody could be paged (shown in red on the incident page).
+    unreachable_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
     service: Mapped[Service] = relationship()
     declared_by: Mapped[User | None] = relationship(foreign_keys=[declared_by_id])
     acknowledged_by: Mapped[User | None] = relationship(foreign_keys=[acknowledged_by_id])
@@ -131,6 +145,10 @@ class EventKind(enum.StrEnum):
     DELIVERY_FAILED = "delivery_failed"  # a send failed (retried) or the provider says it never arrived
     HELD_BACK = "held_back"              # a per-method throttle held a message back
     FELL_THROUGH = "fell_through"        # a failing method handed over to the person's next one
+    ESCALATED = "escalated"              # an escalation step reached, or a severity trigger
+    NOBODY_REACHABLE = "nobody_reachable"  # no one on call / nobody could be paged: an alarm
+    OBJECTIVE_BREACHED = "objective_breached"  # the response or resolution objective passed
+    TRIAGED = "triaged"                  # the triage wizard's recommendation and what was chosen
 
 
 class IncidentEvent(db.Model):

@@ -16,6 +16,7 @@ from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
 from app.incidents.models import OPEN_STATUSES, EventKind, Incident, IncidentEvent, Status
 from app.incidents.timeline import record_event
+from app.escalation import service as escalation
 from app.notify import paging
 from app.services.models import Service
 from app.triage import levels
@@ -80,11 +81,14 @@ def open_incident(actor: Actor, *, service: Service, title: str, severity, now: 
         incident.auto_resolve_at = now + timedelta(minutes=service.auto_resolve_minutes)
     db.session.add(incident)
     db.session.flush()
+    watch_objectives(incident)
     record_event(incident, EventKind.OPENED, actor, via=via or source, at=now,
                  text=f"{levels.name(severity)} incident opened on {service.name}",
                  data={"severity": severity, "source": source})
     _audit(actor, "open", incident, f"opened ({levels.name(severity)}) on {service.name}: {incident.title}",
            after={"severity": severity, "service_id": service.id, "title": incident.title})
+    escalation.start(incident, now, actor)
+    escalation.apply_triggers(incident, severity, now, actor)
     return incident
 
 
@@ -100,6 +104,8 @@ def acknowledge(actor: Actor, incident: Incident, now: datetime, *, via: str = "
     minutes = incident.service.ack_timeout_minutes
     incident.ack_timeout_at = now + timedelta(minutes=minutes) if minutes else None
     cancelled = paging.cancel_pages(incident)
+    escalation.stop(incident)
+    incident.response_breach_at = None
     record_event(incident, EventKind.ACKNOWLEDGED, actor, via=via, at=now,
                  text=f"Acknowledged by {actor.label}" + (f"; {cancelled} pending pages stopped" if cancelled else ""))
     _audit(actor, "acknowledge", incident, f"acknowledged via {via}",
@@ -121,6 +127,8 @@ def resolve(actor: Actor, incident: Incident, now: datetime, *, via: str = "web"
     if incident.mitigated_at is None:
         incident.mitigated_at = now
     paging.cancel_pages(incident)
+    escalation.stop(incident)
+    incident.response_breach_at = incident.resolution_breach_at = None
     # As PagerDuty does: resolving the incident resolves its alerts, so a problem
     # that fires again opens a new alert and a new incident.
     db.session.execute(sa.update(Alert).where(Alert.incident_id == incident.id, Alert.status != AlertStatus.RESOLVED)
@@ -145,6 +153,8 @@ def reopen(actor: Actor, incident: Incident, now: datetime, *, reason: str = "",
     record_event(incident, EventKind.REOPENED, actor, via=via, at=now,
                  text=f"Reopened by {actor.label}" + (f": {reason}" if reason else ""))
     _audit(actor, "reopen", incident, "reopened", before={"status": "resolved"}, after={"status": "triggered"})
+    watch_objectives(incident)
+    escalation.start(incident, now, actor)
     return True
 
 
@@ -165,6 +175,9 @@ def change_severity(actor: Actor, incident: Incident, severity, now: datetime, *
                  data={"old": old, "new": new, "reason": reason})
     _audit(actor, "severity", incident, f"severity {levels.name(old)} → {levels.name(new)}: {reason}",
            before={"severity": old}, after={"severity": new})
+    watch_objectives(incident)
+    if new < old and incident.status != Status.RESOLVED:  # raised: the new severity's triggers page at once
+        escalation.apply_triggers(incident, new, now, actor)
     return True
 
 
@@ -211,6 +224,9 @@ def merge(actor: Actor, source: Incident, target: Incident, now: datetime, *, vi
         source.resolved_at = now
         source.resolved_by_id = actor.user.id if actor.user else None
     source.ack_timeout_at = source.auto_resolve_at = None
+    source.response_breach_at = source.resolution_breach_at = None
+    paging.cancel_pages(source)
+    escalation.stop(source)
     source.merged_into_id = target.id
     # The earliest impact of the two is the merged incident's.
     if source.impact_started_at and (target.impact_started_at is None or source.impact_started_at < target.impact_started_at):
@@ -271,6 +287,48 @@ def update_milestones(actor: Actor, incident: Incident, now: datetime, *, via: s
     return changed
 
 
+# --- objectives -------------------------------------------------------------------
+
+def _breach_recorded(incident: Incident, which: str) -> bool:
+    if incident.id is None:
+        return False
+    return db.session.scalar(sa.select(sa.func.count()).select_from(IncidentEvent).where(
+        IncidentEvent.incident_id == incident.id, IncidentEvent.kind == EventKind.OBJECTIVE_BREACHED,
+        IncidentEvent.data["objective"].as_string() == which)) > 0
+
+
+def watch_objectives(incident: Incident) -> None:
+    """Set when the engine must record a breach: the objectives not yet met nor recorded."""
+    waiting_response = incident.status == Status.TRIGGERED and incident.acknowledged_at is None
+    incident.response_breach_at = (incident.response_due_at if waiting_response
+                                   and not _breach_recorded(incident, "response") else None)
+    incident.resolution_breach_at = (incident.resolution_due_at if incident.status != Status.RESOLVED
+                                     and not _breach_recorded(incident, "resolution") else None)
+
+
+def record_breach(incident: Incident, which: str, now: datetime) -> bool:
+    """The engine found an objective passed: say so once, and page who the severity says."""
+    column = f"{which}_breach_at"
+    due = getattr(incident, column)
+    if due is None or due > now:
+        return False
+    setattr(incident, column, None)
+    if which == "response" and (incident.acknowledged_at is not None or incident.status != Status.TRIGGERED):
+        return False
+    if which == "resolution" and incident.status == Status.RESOLVED:
+        return False
+    level = incident.level
+    minutes = level.response_minutes if which == "response" else level.resolution_minutes
+    actor = Actor.system()
+    record_event(incident, EventKind.OBJECTIVE_BREACHED, actor, via="engine", at=now,
+                 text=f"{which.capitalize()} objective breached: not {'acknowledged' if which == 'response' else 'resolved'} "
+                      f"within {minutes} minutes ({level.name})",
+                 data={"objective": which, "severity": incident.severity, "due": due.isoformat()})
+    if which == "response":
+        escalation.apply_triggers(incident, incident.severity, now, actor, on="breach")
+    return True
+
+
 # --- what the engine does -----------------------------------------------------------
 
 def expire_acknowledgement(incident: Incident, now: datetime) -> bool:
@@ -284,6 +342,7 @@ def expire_acknowledgement(incident: Incident, now: datetime) -> bool:
                  text="Acknowledgement timed out: back to triggered")
     _audit(actor, "ack_timeout", incident, "acknowledgement timed out",
            before={"status": "acknowledged"}, after={"status": "triggered"})
+    escalation.repage(incident, now)
     return True
 
 

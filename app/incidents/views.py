@@ -23,6 +23,7 @@ from app.incidents.forms import (
     DeclareForm, MergeForm, MilestonesForm, NoteForm, RenameForm, ReopenForm, ResolveForm, SeverityForm, to_local,
 )
 from app.incidents.models import Incident, Status
+from app.escalation import service as escalation
 from app.incidents.objectives import objectives
 from app.notify import queries as notify_queries
 from app.services.models import Service
@@ -164,6 +165,15 @@ def reopen(incident_id: int):
     return _simple_action(incident_id, lambda i: incidents.reopen(current_actor(), i, clock.now(), via="web",
                                                                       reason=(request.form.get("reason") or "").strip()),
                           "Reopened.")
+
+
+@bp.route("/<int:incident_id>/escalate", methods=["POST"])
+@requires(Role.RESPONDER)
+def escalate(incident_id: int):
+    def escalate_now(incident: Incident) -> bool:
+        escalation.escalate_now(current_actor(), incident, clock.now(), via="web")
+        return True
+    return _simple_action(incident_id, escalate_now, "Escalated.")
 
 
 @bp.route("/<int:incident_id>/notes", methods=["POST"])

@@ -24,3 +24,19 @@ def enqueue(*, key: str, purpose: str, channel: Channel, to_address: str, body: 
     db.session.add(row)
     db.session.flush()
     return row
+
+
+def to_person(user, *, key: str, purpose: str, subject: str, body: str, due: datetime, now: datetime,
+              channels: tuple[Channel, ...] = (Channel.EMAIL,), incident_id: int | None = None) -> Notification | None:
+    """A message for a person on the first of `channels` they can be reached on;
+    email falls back to their sign-in address. None when nothing fits."""
+    for channel in channels:
+        method = next((m for m in user.contact_methods if m.usable and m.channel == channel), None)
+        if method is not None:
+            return enqueue(key=key, purpose=purpose, channel=channel, to_address=method.address, body=body,
+                           subject=subject, due=due, now=now, user_id=user.id, contact_method_id=method.id,
+                           incident_id=incident_id)
+    if Channel.EMAIL in channels and user.email:
+        return enqueue(key=key, purpose=purpose, channel=Channel.EMAIL, to_address=user.email, body=body,
+                       subject=subject, due=due, now=now, user_id=user.id, incident_id=incident_id)
+    return None

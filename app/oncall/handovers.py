@@ -23,6 +23,8 @@ import sqlalchemy as sa
 from app.auth.models import User
 from app.extensions import db
 from app.incidents.models import OPEN_STATUSES, Incident
+from app.notify.models import Channel
+from app.notify.outbox import to_person
 from app.oncall import compute
 from app.oncall.models import Handover, HandoverNote, OutboxState, Schedule, ShiftReminder
 from app.oncall.service import PLAN_HORIZON, next_handover, next_reminder
@@ -215,6 +217,8 @@ def run_handovers(schedule_id: int, now: datetime) -> bool:
             db.session.flush()
             if note is not None:
                 note.handover_id = handover.id
+            if handover.state == OutboxState.PENDING:
+                enqueue_messages(handover, due=now, now=now)
             written += 1
     schedule.handovers_done_until = handled_until
     schedule.next_handover_at = next_handover(spec, handled_until, now) if handled_until >= now else handled_until
@@ -257,9 +261,14 @@ def run_reminders(schedule_id: int, now: datetime) -> bool:
         subject, body = reminder_text(schedule=schedule.name, person=person, starts_at=change.at,
                                       until=_until(spec, change.at), minutes=minutes)
         timely = change.at > now and now - remind_at <= GRACE
-        db.session.add(ShiftReminder(schedule_id=schedule.id, user_id=change.incoming, shift_starts_at=change.at,
-                                     remind_at=remind_at, subject=subject, body=body, created_at=now,
-                                     state=OutboxState.PENDING if timely else OutboxState.MISSED))
+        reminder = ShiftReminder(schedule_id=schedule.id, user_id=change.incoming, shift_starts_at=change.at,
+                                 remind_at=remind_at, subject=subject, body=body, created_at=now,
+                                 state=OutboxState.PENDING if timely else OutboxState.MISSED)
+        db.session.add(reminder)
+        db.session.flush()
+        if reminder.state == OutboxState.PENDING:
+            # Due at the reminder time: the outbox holds it until then.
+            enqueue_messages(reminder, due=max(remind_at, now), now=now)
         written += 1
     schedule.reminders_done_until = now
     schedule.next_reminder_at = next_reminder(spec, now, now, minutes)
@@ -277,6 +286,19 @@ def pending_messages(limit: int = 500) -> list[dict]:
                                   .order_by(ShiftReminder.remind_at).limit(limit)):
         result.extend({**m, "row": row} for m in row.messages())
     return result
+
+
+def enqueue_messages(row: Handover | ShiftReminder, *, due: datetime, now: datetime) -> None:
+    """Hand a handover's or reminder's messages to the notification outbox, in the
+    transaction that wrote the row: by email, or by SMS for a reminder when the
+    person has one. The outbox keys make a repeat harmless."""
+    channels = (Channel.SMS, Channel.EMAIL) if row.__tablename__ == "shift_reminders" else (Channel.EMAIL,)
+    for message in row.messages():
+        user = db.session.get(User, message["user_id"])
+        if user is not None and user.active:
+            to_person(user, key=message["key"], purpose=message["purpose"], subject=message["subject"],
+                      body=message["body"], due=due, now=now, channels=channels)
+    mark_enqueued(row, now)
 
 
 def mark_enqueued(row: Handover | ShiftReminder, now: datetime) -> None:

@@ -41,8 +41,12 @@ class Service(db.Model):
     ack_timeout_minutes: Mapped[int | None] = mapped_column(default=30)
     # An open incident resolves itself after this long; None: never.
     auto_resolve_minutes: Mapped[int | None] = mapped_column()
+    escalation_policy_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("escalation_policies.id", ondelete="SET NULL"), index=True)
+    # Paged when nobody on the policy can be reached; None: every admin.
+    fallback_team_id: Mapped[int | None] = mapped_column(sa.ForeignKey("teams.id", ondelete="SET NULL"))
 
-    team: Mapped[Team | None] = relationship()
+    team: Mapped[Team | None] = relationship(foreign_keys=[team_id])
     integration_keys: Mapped[list["IntegrationKey"]] = relationship(
         back_populates="service", cascade="all, delete-orphan", order_by="IntegrationKey.id")
 

@@ -10,6 +10,8 @@ from app.alerts.models import ChangeEvent, Heartbeat
 from app.auth.forms import EmptyForm
 from app.auth.models import Role, Team
 from app.errors import DomainError, NotFound
+from app.escalation import policies
+from app.escalation.models import EscalationPolicy
 from app.extensions import db
 from app.forms import add_error, choices_from
 from app.incidents.models import Incident
@@ -42,7 +44,10 @@ def _show(service: Service, key_form: KeyForm | None = None, heartbeat_form: Hea
                                  .order_by(ChangeEvent.at.desc()).limit(20)).all()
     heartbeats = db.session.scalars(sa.select(Heartbeat).where(Heartbeat.service_id == service.id,
                                                                Heartbeat.active.is_(True)).order_by(Heartbeat.name)).all()
+    escalation_policies = db.session.scalars(sa.select(EscalationPolicy).order_by(EscalationPolicy.name)).all()
+    teams = db.session.scalars(sa.select(Team).order_by(Team.name)).all()
     return render("services/show.html", service=service, key_form=key_form or KeyForm(), revoke_form=EmptyForm(),
+                  escalation_policies=escalation_policies, teams=teams,
                   heartbeat_form=heartbeat_form or HeartbeatForm(formdata=None), recent=recent, changes=changes,
                   heartbeats=heartbeats, status=status)
 
@@ -152,4 +157,22 @@ def remove_heartbeat(service_id: int, heartbeat_id: int):
     heartbeats.remove(current_actor(), heartbeat)
     db.session.commit()
     flash(f"Heartbeat {heartbeat.name!r} removed.", "success")
+    return see_other("services.show", service_id=service_id)
+
+
+@bp.route("/<int:service_id>/escalation", methods=["POST"])
+@requires(Role.ADMIN)
+def set_escalation(service_id: int):
+    service = services.get_service(service_id)
+    policy = request.form.get("escalation_policy_id", "")
+    fallback = request.form.get("fallback_team_id", "")
+    try:
+        policies.set_service_policy(current_actor(), service, int(policy) if policy.isdigit() else None,
+                                    int(fallback) if fallback.isdigit() else None)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash("Escalation saved.", "success")
     return see_other("services.show", service_id=service_id)
