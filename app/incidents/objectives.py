@@ -18,7 +18,7 @@ class Objective:
         """met / breached (done late) / running (not done, time left) / overdue (not done, late)."""
         if self.done_at is not None:
             return "met" if self.done_at <= self.due_at else "breached"
-        return "running" if now < self.due_at else "overdue"
+        return "running" if now <= self.due_at else "overdue"
 
     def seconds_left(self, now: datetime) -> float:
         return (self.due_at - now).total_seconds()

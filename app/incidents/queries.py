@@ -113,3 +113,10 @@ def responders(incident: Incident) -> list[User]:
 def merged_from(incident: Incident) -> list[Incident]:
     return db.session.scalars(sa.select(Incident).where(Incident.merged_into_id == incident.id)
                               .order_by(Incident.id)).all()
+
+
+def severity_history(incident: Incident) -> list[IncidentEvent]:
+    """Every reclassification, oldest first: who, when, from what to what, why."""
+    return db.session.scalars(sa.select(IncidentEvent).where(
+        IncidentEvent.incident_id == incident.id, IncidentEvent.kind == "severity_changed")
+        .order_by(IncidentEvent.at, IncidentEvent.id)).all()

@@ -310,7 +310,7 @@ def record_breach(incident: Incident, which: str, now: datetime) -> bool:
     """The engine found an objective passed: say so once, and page who the severity says."""
     column = f"{which}_breach_at"
     due = getattr(incident, column)
-    if due is None or due > now:
+    if due is None or due >= now:  # at the due instant itself the objective still holds
         return False
     setattr(incident, column, None)
     if which == "response" and (incident.acknowledged_at is not None or incident.status != Status.TRIGGERED):

@@ -91,6 +91,7 @@ def _live_context(incident: Incident) -> dict:
         "responders": queries.responders(incident),
         "merged_from": queries.merged_from(incident),
         "changes": changes_near(incident),
+        "severity_history": queries.severity_history(incident),
         "log": notify_queries.log_for_incident(incident.id),
         "poll": _poll(incident),
         "can_act": current_user.can(Role.RESPONDER),

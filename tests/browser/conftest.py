@@ -15,7 +15,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from app.extensions import db
-from tests.conftest import make_app
+from tests.conftest import make_app, provider_config
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -43,14 +43,17 @@ class LiveServer:
 
 
 @pytest.fixture(scope="session")
-def live(sqlite_template, tmp_path_factory):
+def live(sqlite_template, tmp_path_factory, fake_twilio_server, mailbox_server):
+    """One live server per worker, paging through the fake Twilio and the real SMTP server."""
     path = tmp_path_factory.mktemp("live") / "firebreak.db"
     shutil.copyfile(sqlite_template, path)
-    app = make_app(f"sqlite:///{path}", LIVE_POLL_SECONDS=1)
+    app = make_app(f"sqlite:///{path}", LIVE_POLL_SECONDS=1, **provider_config(fake_twilio_server, mailbox_server))
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    app.config["PUBLIC_BASE_URL"] = url
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield LiveServer(app=app, url=f"http://127.0.0.1:{server.server_port}")
+    yield LiveServer(app=app, url=url)
     server.shutdown()
     thread.join()
     with app.app_context():
