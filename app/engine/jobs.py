@@ -5,6 +5,7 @@ from app.alerts.jobs import JOBS as ALERT_JOBS
 from app.engine.core import Job
 from app.incidents.jobs import JOBS as INCIDENT_JOBS
 from app.notify.dispatch import JOBS as NOTIFY_JOBS
+from app.postmortems.actions import JOBS as POSTMORTEM_JOBS
 from app.services import maintenance
 
 
@@ -13,5 +14,6 @@ def all_jobs() -> list[Job]:
         Job("maintenance", maintenance.due, maintenance.run),
         *ALERT_JOBS,
         *INCIDENT_JOBS,
+        *POSTMORTEM_JOBS,  # before notifications: a reminder made this cycle goes out this cycle
         *NOTIFY_JOBS,
     ]

@@ -133,8 +133,23 @@ class EventKind(enum.StrEnum):
     FELL_THROUGH = "fell_through"        # a failing method handed over to the person's next one
 
 
+class EventTag(enum.StrEnum):
+    """The phase a timeline entry belongs to, set in the review (app.postmortems)."""
+
+    DETECTION = "detection"
+    DIAGNOSIS = "diagnosis"
+    REPAIR = "repair"
+    KEY_MOMENT = "key_moment"
+
+    @property
+    def label(self) -> str:
+        return {"detection": "Detection", "diagnosis": "Diagnosis", "repair": "Repair",
+                "key_moment": "Key moment"}[self.value]
+
+
 class IncidentEvent(db.Model):
-    """One entry on an incident's timeline. Never edited; tags and stars come later."""
+    """One entry on an incident's timeline. What happened is never edited; the review
+    may tag it (Detection, Diagnosis, Repair, Key moment) and star it for the summary."""
 
     __tablename__ = "incident_events"
     __table_args__ = (sa.Index("ix_incident_events_incident_at", "incident_id", "at"),)
@@ -151,6 +166,9 @@ class IncidentEvent(db.Model):
     via: Mapped[str | None] = mapped_column(sa.String(20))
     text: Mapped[str] = mapped_column(sa.Text, default="")
     data: Mapped[dict | None] = mapped_column(sa.JSON)
+    # An EventTag's value, or None.
+    tag: Mapped[str | None] = mapped_column(sa.String(20))
+    starred: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     incident: Mapped[Incident] = relationship()
     actor_user: Mapped[User | None] = relationship()
