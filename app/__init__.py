@@ -35,6 +35,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.incidents.views import bp as incidents_bp
     from app.notify.twilio_views import bp as twilio_bp
     from app.notify.views import bp as notify_bp
+    from app.postmortems.views import bp as postmortems_bp
     from app.services.maintenance_views import bp as maintenance_bp
     from app.services.views import bp as services_bp
 
@@ -53,5 +54,6 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(alerts_bp)
     app.register_blueprint(notify_bp)
     app.register_blueprint(twilio_bp)
+    app.register_blueprint(postmortems_bp)
     app.register_blueprint(api_bp)
     return app

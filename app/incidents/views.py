@@ -25,6 +25,7 @@ from app.incidents.forms import (
 from app.incidents.models import Incident, Status
 from app.incidents.objectives import objectives
 from app.notify import queries as notify_queries
+from app.postmortems import views as postmortem_views
 from app.services.models import Service
 from app.templating import viewer_zone
 from app.web import current_actor, render, requires, see_other
@@ -75,6 +76,7 @@ def _page_context(incident: Incident, **forms) -> dict:
         "rename_form": forms.pop("rename_form", None) or RenameForm(formdata=None, title=incident.title),
         "milestones_form": milestones_form,
         **_live_context(incident),
+        **postmortem_views.incident_context(incident),
     }
 
 
@@ -93,6 +95,7 @@ def _live_context(incident: Incident) -> dict:
         "log": notify_queries.log_for_incident(incident.id),
         "poll": _poll(incident),
         "can_act": current_user.can(Role.RESPONDER),
+        "postmortem": postmortem_views.postmortem_of(incident),
     }
 
 

@@ -102,6 +102,7 @@ def _section_data(doc: Document, kind: SectionKind) -> list[str]:
                         [[r.user.name, ", ".join(r.roles), _utc(r.first_at), r.actions] for r in doc.responders])
     elif kind == SectionKind.TIMELINE:
         lines += _table(["Milestone", "Time"], [[label, _utc(at)] for label, at in doc.milestones])
+        lines += _table(["Duration", "Length"], [[f.label, f.value] for f in doc.durations])
         lines += _table(["Time (UTC)", "Tag", "Who", "What"],
                         [[_utc(e.at, "%Y-%m-%d %H:%M:%S"),
                           ("★ " if e.starred else "") + facts.tag_label(e.tag),
@@ -142,15 +143,15 @@ def markdown(pm: Postmortem, doc: Document | None = None) -> str:
     reviewers = ", ".join(r.user.name + (f" (approved {_utc(r.approved_at, '%Y-%m-%d')})" if r.approved_at else "")
                           for r in pm.reviewers) or "—"
     lines = [f"# Post-mortem: {pm.title}", ""]
-    lines += _table(["", ""], [
-        ["Incident", f"#{incident.id} {incident.title} ({levels.name(incident.severity)}, {incident.service.name})"],
-        ["Status", status],
-        ["Owner", pm.owner.name if pm.owner else "—"],
-        ["Due", pm.due_on.isoformat() if pm.due_on else "—"],
-        ["Template", pm.template_name],
-        ["Reviewers", reviewers],
-        ["Tags", ", ".join(pm.tag_list) or "—"],
-    ])
+    lines += [f"- **{label}**: {value}" for label, value in [
+        ("Incident", f"#{incident.id} {incident.title} ({levels.name(incident.severity)}, {incident.service.name})"),
+        ("Status", status),
+        ("Owner", pm.owner.name if pm.owner else "—"),
+        ("Due", pm.due_on.isoformat() if pm.due_on else "—"),
+        ("Template", pm.template_name),
+        ("Reviewers", reviewers),
+        ("Tags", ", ".join(pm.tag_list) or "—"),
+    ]] + [""]
     lines += ["*This review is blameless: it is about systems and decisions, not people.*", ""]
     for section in pm.sections:
         lines += [f"## {section.heading}", ""]
