@@ -28,6 +28,7 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
 @pytest.fixture
 def world(app, client):
     clock.set(T0)
+    postmortems.ensure_defaults()  # PostgreSQL tests start from empty tables, without migration 0007's rows
     dana = make_user(Role.RESPONDER, name="Dana Okafor")
     lee = make_user(Role.RESPONDER, name="Lee Tanaka")
     viewer = make_user(Role.VIEWER, name="Vic Viewer")

@@ -29,6 +29,7 @@ FRIDAY = datetime(2026, 3, 6, 14, 0, tzinfo=UTC)
 @pytest.fixture
 def people(app):
     clock.set(FRIDAY - timedelta(hours=1))
+    postmortems.ensure_defaults()  # PostgreSQL tests start from empty tables, without migration 0007's rows
     return {
         "dana": make_user(Role.RESPONDER, name="Dana Okafor"),
         "lee": make_user(Role.RESPONDER, name="Lee Tanaka"),
