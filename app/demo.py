@@ -57,6 +57,7 @@ class SeedResult:
     created: dict[str, int]
     admin_email: str
     admin_password: str | None  # only when this run created the admin
+    past_incidents: int = 0     # with their post-mortems and action items
 
 
 def seed_demo(password: str | None = None) -> SeedResult:
@@ -90,7 +91,10 @@ def seed_demo(password: str | None = None) -> SeedResult:
         if key is not None and not db.session.scalar(sa.select(IntegrationKey).where(IntegrationKey.key == key)):
             services.add_integration_key(actor, service, name="Events API v2", key=key)
         created["services"] += 1
-    return SeedResult(created=created, admin_email=ADMIN_EMAIL, admin_password=admin_password)
+    from app import clock
+    from app.postmortems.demo import seed_past_incidents
+    past = seed_past_incidents(now=clock.now())
+    return SeedResult(created=created, admin_email=ADMIN_EMAIL, admin_password=admin_password, past_incidents=past)
 
 
 def demo_people() -> list[User]:

@@ -203,3 +203,14 @@ def test_items_from_the_incident_page_and_status_by_plain_forms(world, client):
     assert (item.title, item.owner, item.priority.value) == ("Add a runbook for the pool", world.dana, "high")
     text = client.get(f"/action-items/{item.id}").get_data(as_text=True)
     assert "Add a runbook for the pool" in text and "https://tracker.example.com/OPS-1" in text
+
+
+@pytest.mark.db
+def test_after_an_outage_of_the_engine_only_the_latest_reminder_goes(world, mailbox):
+    add(world, due=date(2026, 3, 10))
+    engine = Engine(all_jobs(), holder="test")
+    clock.set(datetime(2026, 3, 20, 12, 0, tzinfo=UTC))  # soon, overdue and still_overdue are all due
+    report = engine.cycle()
+    assert report.done["action_item_reminders"] == 3
+    [message] = mailbox.messages
+    assert "is still overdue" in message["Subject"]

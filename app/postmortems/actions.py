@@ -274,8 +274,13 @@ def send_reminder(reminder_id: int, now: datetime) -> bool:
         return False
     item = reminder.action_item
     owner = item.owner
+    later_kinds = [kind for kind, days in REMINDERS.items() if days > REMINDERS[reminder.kind]]
+    overtaken = db.session.scalar(sa.select(Reminder.id).where(
+        Reminder.action_item_id == item.id, Reminder.for_due_on == reminder.for_due_on,
+        Reminder.kind.in_(later_kinds), Reminder.due_at <= now).limit(1)) is not None
     if (item.status not in OPEN_ACTION_STATUSES or item.due_on != reminder.for_due_on or owner is None
-            or not owner.active):
+            or not owner.active or overtaken):
+        # Not wanted any more; or a later reminder is due too (the engine was down): only the latest goes.
         reminder.due_at, reminder.cancelled_at = None, now
         return True
     when = f"{item.due_on:%A %d %B}" if reminder.kind == "soon" else item.due_on.isoformat()
