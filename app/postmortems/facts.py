@@ -230,6 +230,7 @@ def impact(incident: Incident, *, customers_affected: str = "", cost: str = "") 
         Figure("Customers affected", customers_affected or "not estimated yet"),
         Figure("Estimated cost", cost or "not estimated yet"),
         Figure("Alerts", f"{alerts} ({occurrences} events)" if alerts else "0"),
-        Figure("Pages sent", f"{pages} to {people_paged} {'person' if people_paged == 1 else 'people'}"),
+        Figure("Pages sent", f"{pages} to {people_paged} {'person' if people_paged == 1 else 'people'}" if pages
+               else "none"),
         Figure("Status updates sent", str(updates)),
     ]

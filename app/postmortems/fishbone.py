@@ -11,13 +11,13 @@ import textwrap
 
 from markupsafe import Markup, escape
 
-WIDTH = 960
-HEAD_WIDTH = 190
-MARGIN = 16
-LINE = 15          # text line height
-FONT = 12
+WIDTH = 800        # drawn at 100% of the text width: ~180 mm on paper, so FONT prints at about 8 pt
+HEAD_WIDTH = 170
+MARGIN = 14
+LINE = 16          # text line height
+FONT = 13
 LABEL_HEIGHT = 26
-CHAR_WIDTH = 6.6   # average glyph width at FONT, for wrapping
+CHAR_WIDTH = 7.2   # average glyph width at FONT, for wrapping
 MAX_LINES = 3
 
 
