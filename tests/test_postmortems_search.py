@@ -136,3 +136,28 @@ def test_the_search_page_links_to_what_it_found(world, client):
     body = fragment.get_data(as_text=True)
     assert body.lstrip().startswith('<section id="search-results"') and f"/incidents/{world.april.id}" in body
     assert client.get("/search", query_string={"q": "pool", "severity": "SEV-9", "service_id": "x"}).status_code == 200
+
+
+@pytest.mark.db
+def test_each_backend_answers_from_its_full_text_index(world, backend):
+    q = search.Filters(q="connection pool")
+    statements = []
+
+    def listen(conn, cursor, statement, parameters, *args):
+        statements.append((statement, parameters))
+
+    sa.event.listen(db.engine, "before_cursor_execute", listen)
+    try:
+        assert search.search(q)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", listen)
+    statement, parameters = statements[-1]
+    with db.engine.connect() as conn:
+        if backend == "postgresql":
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            plan = " ".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+            assert "ix_search_entries_fts" in plan, plan
+        else:
+            plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement,
+                                                                          parameters))
+            assert "VIRTUAL TABLE INDEX" in plan and "search_fts" in plan, plan

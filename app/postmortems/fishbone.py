@@ -11,7 +11,8 @@ import textwrap
 
 from markupsafe import Markup, escape
 
-WIDTH = 800        # drawn at 100% of the text width: ~180 mm on paper, so FONT prints at about 8 pt
+WIDTH = 800        # at least; drawn at 100% of the text width (~180 mm on paper: FONT prints at about 8 pt)
+COLUMN = 280       # room for one pair of bones (one above, one below the spine)
 HEAD_WIDTH = 170
 MARGIN = 14
 LINE = 16          # text line height
@@ -40,7 +41,8 @@ def _text(x: float, y: float, lines: list[str], *, anchor: str = "end", bold: bo
 def svg(problem: str, categories: list[tuple[str, list[str]]], *, title: str = "Fishbone diagram") -> Markup:
     """`categories`: (name, cause texts) in order; alternately drawn above and below the spine."""
     columns = max(1, (len(categories) + 1) // 2)
-    spine_left, spine_right = MARGIN + 8, WIDTH - HEAD_WIDTH - MARGIN
+    width = max(WIDTH, HEAD_WIDTH + 2 * MARGIN + 8 + columns * COLUMN)  # wider with custom categories
+    spine_left, spine_right = MARGIN + 8, width - HEAD_WIDTH - MARGIN
     column_width = (spine_right - spine_left) / columns
     slant = min(70.0, column_width * 0.3)
     text_width = column_width - slant - 24
@@ -58,7 +60,7 @@ def svg(problem: str, categories: list[tuple[str, list[str]]], *, title: str = "
     spine_y = MARGIN + max(half_top, head_height / 2)
     height = max(height, spine_y + max(half_bottom, head_height / 2) + MARGIN)
 
-    parts = [f'<rect x="0" y="0" width="{WIDTH}" height="{height:.0f}" fill="white"/>',
+    parts = [f'<rect x="0" y="0" width="{width}" height="{height:.0f}" fill="white"/>',
              f'<line x1="{spine_left}" y1="{spine_y:.1f}" x2="{spine_right}" y2="{spine_y:.1f}" '
              f'stroke="black" stroke-width="3"/>',
              f'<polygon points="{spine_right - 12},{spine_y - 7:.1f} {spine_right},{spine_y:.1f} '
@@ -100,6 +102,6 @@ def svg(problem: str, categories: list[tuple[str, list[str]]], *, title: str = "
 
     body = "".join(parts)
     return Markup(
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="fishbone" viewBox="0 0 {WIDTH} {height:.0f}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="fishbone" viewBox="0 0 {width} {height:.0f}" '
         f'width="100%" role="img" aria-label="{escape(title)}" font-family="DejaVu Sans, Arial, sans-serif" '
         f'font-size="{FONT}" fill="black"><title>{escape(title)}</title>{body}</svg>')

@@ -38,7 +38,7 @@ MAX_BODY = 200_000
 MARK_START, MARK_END = "\u27e6", "\u27e7"  # ⟦ ⟧: marks hits in snippets, then becomes <mark>
 FTS_TABLE = "search_fts"
 PG_INDEX = "ix_search_entries_fts"
-PG_VECTOR = "to_tsvector('english', search_entries.title || ' ' || search_entries.body)"
+PG_VECTOR = "to_tsvector('english'::regconfig, search_entries.title || ' ' || search_entries.body)"
 
 
 # --- keeping the index -----------------------------------------------------------------
@@ -197,7 +197,7 @@ def search(f: Filters, *, limit: int = 50) -> list[Hit]:
         return [_hit(row[:-1], escape(row[-1])) for row in rows]
     if db.engine.dialect.name == "postgresql":
         query = sa.func.websearch_to_tsquery("english", f.q)
-        vector = sa.func.to_tsvector("english", SearchEntry.title + " " + SearchEntry.body)
+        vector = sa.literal_column(PG_VECTOR)  # exactly the indexed expression, so the GIN index serves it
         headline = sa.func.ts_headline(
             "english", SearchEntry.body, query,
             f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=30, MinWords=10, MaxFragments=2, "

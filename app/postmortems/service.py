@@ -281,8 +281,12 @@ def on_incident_resolved(actor: Actor, incident: Incident, now: datetime) -> Pos
         return None
     if for_incident(incident) is not None:
         return None
+    template = proposed_template(incident.severity)
+    if template is None:  # every template retired: resolving must not fail for it
+        search.refresh(incident)
+        return None
     system = actor if actor.can(Role.RESPONDER) else Actor.system()
-    return create_postmortem(system, incident, now)
+    return create_postmortem(system, incident, now, template=template)
 
 
 def change_template(actor: Actor, pm: Postmortem, template: PostmortemTemplate, now: datetime) -> None:
