@@ -3,7 +3,9 @@ post-mortem or an incident, editing, moving through open → in progress → don
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import flash, request
+from datetime import timedelta
+
+from flask import flash, redirect, request
 from flask_login import current_user
 
 from app import clock
@@ -16,7 +18,7 @@ from app.postmortems import actions
 from app.postmortems import service as postmortems
 from app.postmortems.forms import ActionItemForm, StatusForm
 from app.postmortems.models import ActionStatus
-from app.postmortems.views import _prepare, bp
+from app.postmortems.views import _page, _prepare, bp
 from app.web import current_actor, render, requires, see_other
 
 
@@ -57,7 +59,6 @@ def board():
     if team_id is None and "team_id" not in request.args and current_user.teams:
         team_id = current_user.teams[0].id
     today = clock.now().date()
-    from datetime import timedelta
     columns = actions.board(team_id, today, closed_since=today - timedelta(days=30))
     return render("postmortems/board.html", columns=columns, teams=teams, team_id=team_id, today=today,
                   Status=ActionStatus)
@@ -106,7 +107,6 @@ def create_action_item():
             return see_other("postmortems.show", postmortem_id=postmortem.id, _anchor="action-items")
     # Shown again with its errors where it was filled in.
     if postmortem is not None and request.form.get("back") != "incident":
-        from app.postmortems.views import _page
         return _page(postmortem, status=400, failed=("action_item", None, form))
     return render("postmortems/action_item_new.html", form=form, incident=incident, status=400)
 
@@ -148,7 +148,6 @@ def set_action_item_status(item_id: int):
             flash(f"{item.ref} is {item.status.label.lower()}.", "success")
             back = request.form.get("next", "")
             if back.startswith("/") and not back.startswith("//"):
-                from flask import redirect
                 return redirect(back, code=303)
             return see_other("postmortems.action_item", item_id=item.id)
     return _item_page(actions.get_item(item_id), status=400, status_form=form)

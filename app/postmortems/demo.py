@@ -20,7 +20,7 @@ from app.incidents import service as incidents
 from app.incidents.models import EventTag, Incident, IncidentEvent
 from app.postmortems import actions
 from app.postmortems import service as postmortems
-from app.postmortems.models import FactorCategory, SectionKind
+from app.postmortems.models import FactorCategory
 from app.services.models import Service
 
 

@@ -22,6 +22,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from markupsafe import Markup, escape
 
+from app.alerts.models import Alert
 from app.extensions import db
 from app.incidents.models import Incident, IncidentEvent
 from app.postmortems.facts import PAGING_KINDS
@@ -90,7 +91,6 @@ def _entries_for(incident: Incident) -> list[SearchEntry]:
         sa.select(IncidentEvent.text).where(IncidentEvent.incident_id == incident.id,
                                             IncidentEvent.kind.notin_(QUIET_KINDS), IncidentEvent.text != "")
         .order_by(IncidentEvent.at.desc(), IncidentEvent.id.desc()).limit(MAX_EVENT_TEXTS)).all()
-    from app.alerts.models import Alert
     alerts = db.session.scalars(sa.select(Alert.summary).where(Alert.incident_id == incident.id)
                                 .group_by(Alert.summary).limit(20)).all()
     body = "\n".join([incident.description or "", incident.service.name, *alerts, *reversed(texts)])

@@ -790,7 +790,7 @@ def schedule_meeting(actor: Actor, pm: Postmortem, now: datetime, *, at: datetim
     pm.meeting_at, pm.meeting_location = at, location
     _changed(pm, now)
     people = ([pm.owner] if pm.owner else []) + [r.user for r in pm.reviewers if r.user_id != pm.owner_id]
-    from app.postmortems.export import agenda_text
+    from app.postmortems.export import agenda_text  # export reads this module: imported late
     for person in people:
         enqueue(key=f"pm-meeting:{pm.id}:{person.id}:{int(at.timestamp())}", purpose="review", channel=Channel.EMAIL,
                 to_address=person.email, user_id=person.id, incident_id=pm.incident_id, due=now, now=now,
@@ -857,7 +857,7 @@ def public_summaries(*, limit: int = 20, since: datetime | None = None) -> list[
 # --- history ----------------------------------------------------------------------------------
 
 def _keep_version(actor: Actor, pm: Postmortem, reason: str, now: datetime) -> Version:
-    from app.postmortems.export import markdown
+    from app.postmortems.export import markdown  # export reads this module: imported late
     number = (db.session.scalar(sa.select(sa.func.max(Version.number)).where(Version.postmortem_id == pm.id)) or 0) + 1
     version = Version(postmortem_id=pm.id, number=number, at=now, actor_label=actor.label[:200], reason=reason[:200],
                       markdown=markdown(pm))

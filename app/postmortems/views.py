@@ -7,10 +7,11 @@ Action items and search have their own modules on this blueprint.
 """
 from __future__ import annotations
 
+import difflib
 from typing import Callable
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, flash, redirect, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app import clock
@@ -18,11 +19,11 @@ from app.auth.forms import EmptyForm
 from app.auth.models import Role, Team, User
 from app.errors import DomainError
 from app.extensions import db, htmx
-from app.forms import add_error, choices, choices_from
+from app.forms import add_error, choices_from
 from app.incidents.forms import from_local
 from app.incidents.models import Incident, IncidentEvent
 from app.incidents.service import get_incident
-from app.postmortems import export, facts
+from app.postmortems import actions, export, facts
 from app.postmortems import service as postmortems
 from app.postmortems.forms import (
     ActionItemForm, CategoryForm, CauseForm, CommentForm, DetailsForm, EventTagForm, FactorForm, MeetingForm,
@@ -427,7 +428,6 @@ def public_summary(postmortem_id: int):
 # --- print, PDF, Markdown, history --------------------------------------------------------
 
 def _print_html(pm: Postmortem, *, for_pdf: bool, paper: str) -> str:
-    from flask import render_template
     return render_template("postmortems/print.html", pm=pm, doc=export.gather(pm), for_pdf=for_pdf, paper=paper,
                            kind_label=facts.kind_label, tag_label=facts.tag_label, printed_at=clock.now())
 
@@ -485,7 +485,6 @@ def history(postmortem_id: int):
 @bp.route("/postmortems/<int:postmortem_id>/versions/<int:number>")
 @requires(Role.VIEWER)
 def version(postmortem_id: int, number: int):
-    import difflib
     pm = postmortems.get_postmortem(postmortem_id)
     shown = postmortems.get_version(pm, number)
     previous = postmortems.get_version(pm, number - 1) if number > 1 else None
@@ -503,7 +502,6 @@ def postmortem_of(incident: Incident) -> Postmortem | None:
 def incident_context(incident: Incident) -> dict:
     """What the incident page shows of the review: the post-mortem (or how to start
     one) and the action items. Called by incidents.views."""
-    from app.postmortems import actions
     pm = postmortems.for_incident(incident)
     form = unique_ids(NewPostmortemForm(formdata=None, incident_id=incident.id), "postmortem", None)
     form.template_id.choices = choices_from(postmortems.active_templates(), blank="Proposed by severity")
