@@ -37,6 +37,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.notify.twilio_views import bp as twilio_bp
     from app.notify.views import bp as notify_bp
     from app.oncall.views import bp as oncall_bp
+    from app.postmortems.views import bp as postmortems_bp
     from app.services.maintenance_views import bp as maintenance_bp
     from app.services.views import bp as services_bp
     from app.triage.views import bp as triage_bp
@@ -59,5 +60,6 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(alerts_bp)
     app.register_blueprint(notify_bp)
     app.register_blueprint(twilio_bp)
+    app.register_blueprint(postmortems_bp)
     app.register_blueprint(api_bp)
     return app

@@ -46,6 +46,8 @@ def seed_demo_command(password: str | None, if_empty: bool) -> None:
     db.session.commit()
     made = ", ".join(f"{n} {k}" for k, n in result.created.items())
     click.echo(f"Demo organisation ready ({made} added).")
+    if result.past_incidents:
+        click.echo(f"Added {result.past_incidents} past incidents with their post-mortems and action items.")
     if result.admin_password:
         login_file = Path(current_app.instance_path) / "demo-login.txt"
         login_file.parent.mkdir(parents=True, exist_ok=True)

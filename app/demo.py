@@ -76,6 +76,7 @@ class SeedResult:
     created: dict[str, int]
     admin_email: str
     admin_password: str | None  # only when this run created the admin
+    past_incidents: int = 0     # with their post-mortems and action items
 
 
 def seed_demo(password: str | None = None) -> SeedResult:
@@ -111,7 +112,9 @@ def seed_demo(password: str | None = None) -> SeedResult:
         created["services"] += 1
 
     created["schedules"] = seed_schedules(actor, teams, clock.now())
-    return SeedResult(created=created, admin_email=ADMIN_EMAIL, admin_password=admin_password)
+    from app.postmortems.demo import seed_past_incidents
+    past = seed_past_incidents(now=clock.now())
+    return SeedResult(created=created, admin_email=ADMIN_EMAIL, admin_password=admin_password, past_incidents=past)
 
 
 def seed_schedules(actor: Actor, teams: dict[str, Team], now: datetime) -> int:

@@ -12,3 +12,7 @@ from app.oncall.models import (  # noqa: F401
 )
 from app.triage.models import ImpactRule, SeverityLevel  # noqa: F401
 from app.services.models import IntegrationKey, MaintenanceWindow, Service  # noqa: F401
+from app.postmortems.models import (  # noqa: F401
+    ActionItem, Comment, ContributingFactor, FactorCategory, FishboneCause, Postmortem, PostmortemSection,
+    PostmortemTemplate, Reminder, Reviewer, SearchEntry, TemplateSection, Version, WhyNode,
+)

@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
 # Install, from the OS packages, what the machine lacks for one purpose:
 #   scripts/system-packages.sh [test]   Chromium for the browser tests, PostgreSQL for the
-#                                       database tests, Prometheus Alertmanager as a real peer
+#                                       database tests, Prometheus Alertmanager as a real peer,
+#                                       and what `pdf` installs (the tests render PDFs)
+#   scripts/system-packages.sh pdf      pango and a font, which WeasyPrint needs for post-mortem PDFs
 #   scripts/system-packages.sh bench    wrk, the load generator `make bench` drives
 # Each package is checked by the binary it brings, so an installed one is never touched.
 set -euo pipefail
 purpose="${1:-test}"
 missing=()
+pdf_packages() {
+  ldconfig -p 2> /dev/null | grep -q 'libpango-1.0.so.0' || missing+=(libpango-1.0-0)
+  ldconfig -p 2> /dev/null | grep -q 'libpangoft2-1.0.so.0' || missing+=(libpangoft2-1.0-0)
+  [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+}
 case "$purpose" in
+  pdf)
+    pdf_packages
+    ;;
   test)
+    pdf_packages
     [ -x /usr/bin/chromium ] || missing+=(chromium)
     compgen -G "/usr/lib/postgresql/*/bin/initdb" > /dev/null || missing+=(postgresql)
     [ -x /usr/bin/prometheus-alertmanager ] || missing+=(prometheus-alertmanager)
@@ -17,7 +28,7 @@ case "$purpose" in
     command -v wrk > /dev/null || missing+=(wrk)
     ;;
   *)
-    echo "usage: $0 [test|bench]" >&2
+    echo "usage: $0 [test|pdf|bench]" >&2
     exit 2
     ;;
 esac

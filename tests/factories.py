@@ -66,9 +66,8 @@ def reachable(user: User, *, phone: str | None = None, email: bool = True) -> Us
 
 # Timeline kinds that paging and escalation add to any incident opened: tests about
 # something else compare the timeline without them.
-PAGING_KINDS = {"escalated", "nobody_reachable", "paged", "unreachable", "page_sent", "delivered",
-                "delivery_failed", "held_back", "fell_through"}
 
 
 def story(kinds) -> list[str]:
+    from app.incidents.models import PAGING_KINDS
     return [kind for kind in kinds if kind not in PAGING_KINDS]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -26,6 +26,8 @@ from app.auth.models import ApiToken, Role
 from app.extensions import db
 from app.incidents import service as lifecycle
 from app.incidents.models import EventKind, Incident, IncidentEvent, Status
+from app.postmortems import actions
+from app.postmortems import service as postmortems
 from app.services.models import IntegrationKey, Service
 from tests.factories import SYSTEM, make_service, make_team, make_user, story
 from tests.oncall_api_walk import walk_oncall
@@ -199,6 +201,9 @@ def test_every_route_gives_every_status_it_documents_and_each_answer_matches_the
     client.post("/v2/change/enqueue", json={"routing_key": "a" * 32, "payload": {"summary": "Deploy v42"}})
     db.session.commit()
     key = w.service.integration_keys[0]
+    postmortem = postmortems.for_incident(resolved)  # a SEV-2: resolving it made the draft
+    item = actions.create_item(SYSTEM, resolved, clock.now(), title="Alert sooner", due_on=date(2026, 3, 20))
+    db.session.commit()
 
     paths = {
         "/incidents/{incident_id}": f"/incidents/{incident.id}",
@@ -221,6 +226,12 @@ def test_every_route_gives_every_status_it_documents_and_each_answer_matches_the
     w.as_viewer.get(paths["/services/{service_id}/integration_keys"])
     w.as_viewer.get("/change_events", since="2026-03-01T00:00:00Z")
     w.as_viewer.get("/change_events", since="yesterday")
+    w.as_viewer.get("/postmortems", status="draft")
+    w.as_viewer.get("/postmortems", status="lost")
+    w.as_viewer.get(f"/postmortems/{postmortem.id}")
+    w.as_viewer.get("/action_items", status="all", overdue="true")
+    w.as_viewer.get("/action_items", overdue="maybe")
+    w.as_viewer.get(f"/action_items/{item.id}")
     w.anonymous.get("/openapi.json")
 
     # Writes that succeed.
@@ -236,6 +247,10 @@ def test_every_route_gives_every_status_it_documents_and_each_answer_matches_the
                                   "severity_mapping": {"critical": 1, "info": None}})
     new_key = w.as_admin.post(f"/services/{w.service.id}/integration_keys", {"name": "Grafana"}).json
     w.as_admin.post(f"/services/{w.service.id}/integration_keys/{new_key['id']}/revoke")
+    w.as_responder.post("/action_items", {"incident_id": resolved.id, "title": "Load test the pool",
+                                          "due_on": "2026-03-27", "owner_id": w.responder.id, "priority": "high",
+                                          "type": "preventive", "ticket_url": "https://tracker.example.com/PAY-1"})
+    w.as_responder.post(f"/action_items/{item.id}/status", {"status": "done"})
 
     # Bad input, conflicts.
     w.as_responder.post("/incidents", {"title": "", "severity": 9})
@@ -250,6 +265,8 @@ def test_every_route_gives_every_status_it_documents_and_each_answer_matches_the
     w.as_admin.post(f"/services/{w.service.id}/integration_keys", {"label": "typo"})
     w.as_admin.post(f"/services/{w.service.id}/integration_keys/{key.id}/revoke", data="not json")
     oncall_values = walk_oncall(w)
+    w.as_responder.post("/action_items", {"incident_id": resolved.id, "title": "", "due_on": "soon"})
+    w.as_responder.post(f"/action_items/{item.id}/status", {"status": "wont_do"})
 
     # Everyone else's refusals, route by route.
     for rule in client.application.url_map.iter_rules():
@@ -257,11 +274,12 @@ def test_every_route_gives_every_status_it_documents_and_each_answer_matches_the
             continue
         path = template(rule.rule)
         real = path.replace("{incident_id}", str(incident.id)).replace("{service_id}", str(w.service.id)) \
-            .replace("{key_id}", str(key.id)).replace("{alert_id}", str(alert.id))
-        missing = path.replace("{incident_id}", "9999").replace("{service_id}", "9999") \
-            .replace("{key_id}", "9999").replace("{alert_id}", "9999")
+            .replace("{key_id}", str(key.id)).replace("{alert_id}", str(alert.id)) \
+            .replace("{postmortem_id}", str(postmortem.id)).replace("{action_item_id}", str(item.id))
+        missing = path
         for name, (found, absent) in oncall_values.items():
             real, missing = real.replace(name, found), missing.replace(name, absent)
+        missing = re.sub(r"\{\w+\}", "9999", missing)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert w.anonymous.call(method, real).status_code == 401
             if "{" in path:

@@ -184,6 +184,72 @@ ME = obj({"id": ID, "name": {"type": "string"}, "email": {"type": "string"},
                         "prefix": {"type": "string"}})})
 
 
+DAY = {"type": "string", "format": "date", "description": "A calendar day, e.g. 2026-03-20"}
+ACTION_STATUS = {"type": "string", "enum": ["open", "in_progress", "done", "wont_do"]}
+ACTION_TYPE = {"type": "string", "enum": ["detective", "preventive", "corrective", "mitigating"]}
+PRIORITY = {"type": "string", "enum": ["high", "medium", "low"]}
+ACTION_ITEM = obj({
+    "id": ID,
+    "ref": {"type": "string", "examples": ["AI-12"]},
+    "incident_id": ID,
+    "postmortem_id": nullable(ID),
+    "title": {"type": "string"},
+    "description": {"type": "string", "description": "Markdown."},
+    "owner": nullable(ref("PersonRef")),
+    "team": nullable(ref("TeamRef")),
+    "due_on": DAY,
+    "priority": PRIORITY,
+    "type": ACTION_TYPE,
+    "ticket_url": nullable({"type": "string"}),
+    "status": ACTION_STATUS,
+    "wont_do_reason": nullable({"type": "string"}),
+    "overdue": {"type": "boolean", "description": "Open or in progress, and due before today (UTC)."},
+    "done_at": nullable(TIME),
+    "created_at": TIME,
+    "updated_at": TIME,
+})
+POSTMORTEM_FIELDS = {
+    "id": ID,
+    "incident_id": ID,
+    "title": {"type": "string"},
+    "status": {"type": "string", "enum": ["draft", "in_review", "published"]},
+    "template": {"type": "string", "examples": ["Detailed technical"]},
+    "required": {"type": "boolean", "description": "Its severity requires a post-mortem."},
+    "owner": nullable(ref("PersonRef")),
+    "due_on": nullable(DAY),
+    "tags": {"type": "array", "items": {"type": "string"}},
+    "public": {"type": "boolean", "description": "Its public summary is on the status page."},
+    "created_at": TIME,
+    "updated_at": TIME,
+    "published_at": nullable(TIME),
+}
+WHY = {"type": "object", "additionalProperties": False, "required": ["id", "why", "because", "root_cause", "children"],
+       "properties": {"id": ID, "why": {"type": "string"}, "because": {"type": "string"},
+                      "root_cause": {"type": "boolean"}, "children": {"type": "array", "items": ref("Why")}}}
+POSTMORTEM_DETAIL = obj({
+    **POSTMORTEM_FIELDS,
+    "problem_statement": {"type": "string"},
+    "customers_affected": {"type": "string"},
+    "cost": {"type": "string"},
+    "sections": {"type": "array", "items": obj({
+        "id": ID, "heading": {"type": "string"},
+        "kind": {"type": "string", "enum": ["text", "summary", "impact", "milestones", "responders", "timeline",
+                                            "factors", "rca", "lessons", "action_items"]},
+        "body": {"type": "string", "description": "Markdown."}})},
+    "reviewers": {"type": "array", "items": obj({"person": ref("PersonRef"), "requested_at": TIME,
+                                                 "approved_at": nullable(TIME)})},
+    "whys": {"type": "array", "items": ref("Why"), "description": "The 5 Whys: each a tree of why/because."},
+    "fishbone": {"type": "array", "items": obj({"category": {"type": "string"},
+                                                "causes": {"type": "array", "items": {"type": "string"}}})},
+    "contributing_factors": {"type": "array", "items": obj({"category": {"type": "string"},
+                                                            "description": {"type": "string"}})},
+    "action_items": {"type": "array", "items": ref("ActionItem")},
+    "meeting_at": nullable(TIME),
+    "meeting_location": nullable({"type": "string"}),
+    "public_summary": nullable({"type": "string"}),
+})
+
+
 def listing(name: str, item: str, *, paginated: bool = True) -> dict:
     properties = {name: {"type": "array", "items": ref(item)}}
     if paginated:
@@ -573,6 +639,72 @@ def document() -> dict:
                             *PAGE_PARAMETERS]),
         },
         **oncall_paths(),
+        "/postmortems": {
+            "get": operation(
+                "list_postmortems", "post-mortems", "List post-mortems, newest first",
+                answers(200, "A page of post-mortems.", listing("postmortems", "Postmortem"), 400, 401),
+                parameters=[query("status", {"type": "string", "enum": ["all", "draft", "in_review", "published"],
+                                             "default": "all"}, "Only post-mortems in this state."),
+                            query("incident_id", ID, "The post-mortem of this incident."), *PAGE_PARAMETERS]),
+        },
+        "/postmortems/{postmortem_id}": {
+            "get": operation(
+                "show_postmortem", "post-mortems", "One post-mortem, whole",
+                answers(200, "Its sections, reviewers, 5 Whys, fishbone, contributing factors and action items.",
+                        ref("PostmortemDetail"), 401, 404),
+                parameters=[path_id("postmortem_id", "The post-mortem's id.")]),
+        },
+        "/action_items": {
+            "get": operation(
+                "list_action_items", "action items", "List action items: open first, then by due date",
+                answers(200, "A page of action items.", listing("action_items", "ActionItem"), 400, 401),
+                parameters=[
+                    query("status", {"type": "string", "enum": ["open", "closed", "all", "in_progress", "done",
+                                                                "wont_do"], "default": "open"},
+                          "`open` is open and in progress; `closed` is done and won't do."),
+                    query("owner_id", ID, "Only this person's."),
+                    query("team_id", ID, "Only this team's."),
+                    query("incident_id", ID, "Only this incident's."),
+                    query("postmortem_id", ID, "Only this post-mortem's."),
+                    query("overdue", {"type": "string", "enum": ["true", "false"], "default": "false"},
+                          "Only overdue ones."),
+                    *PAGE_PARAMETERS]),
+            "post": operation(
+                "create_action_item", "action items", "Add an action item to an incident",
+                answers(201, "The new action item.", ref("ActionItem"), *POST_ERRORS, location=True),
+                description="It joins the incident's post-mortem, if there is one. The team defaults to the "
+                            "owner's first team, else the service's. Reminders go to the owner before and after the "
+                            "due date. Writes the audit entry. An unknown `incident_id` is a 400.",
+                role="responder",
+                request_body=body({
+                    "incident_id": ID,
+                    "title": text(300),
+                    "due_on": DAY,
+                    "owner_id": ID,
+                    "team_id": ID,
+                    "priority": PRIORITY,
+                    "type": ACTION_TYPE,
+                    "ticket_url": text(1000, "An http(s) link to the issue tracker."),
+                    "description": text(20_000, "Markdown."),
+                }, required=("incident_id", "title", "due_on"),
+                    example={"incident_id": 42, "title": "Alert on connection pool saturation", "due_on": "2026-03-20",
+                             "owner_id": 3, "priority": "high", "type": "detective"})),
+        },
+        "/action_items/{action_item_id}": {
+            "get": operation("show_action_item", "action items", "One action item",
+                             answers(200, "The action item.", ref("ActionItem"), 401, 404),
+                             parameters=[path_id("action_item_id", "The action item's id.")]),
+        },
+        "/action_items/{action_item_id}/status": {
+            "post": operation(
+                "set_action_item_status", "action items", "Move an action item: open, in progress, done, won't do",
+                answers(200, "The action item.", ref("ActionItem"), *POST_ERRORS, 404),
+                description="`done` records when; `wont_do` needs a `reason`. The status it already has changes "
+                            "nothing. Writes the audit entry.",
+                role="responder", parameters=[path_id("action_item_id", "The action item's id.")],
+                request_body=body({"status": ACTION_STATUS, "reason": text(5000, "Why it won't be done.")},
+                                  required=("status",), example={"status": "done"})),
+        },
         "/openapi.json": {
             "get": {"operationId": "openapi", "tags": ["meta"], "summary": "This document", "security": [],
                     "description": "Public: no token needed.",
@@ -586,8 +718,8 @@ def document() -> dict:
             "title": "Firebreak API",
             "version": "1.0.0",
             "description": (
-                "Incidents, alerts, services, change events and on-call schedules. "
-                "Send `Authorization: Bearer <token>` (make one on your profile page or with "
+                "Incidents, alerts, services, change events, on-call schedules, post-mortems and action "
+                "items. Send `Authorization: Bearer <token>` (make one on your profile page or with "
                 "`flask --app wsgi create-api-token`). A read-scope token may only read; writes act with "
                 "the token owner's role (viewers read, responders act on incidents and make overrides, "
                 "admins configure services).\n\n"
@@ -599,7 +731,7 @@ def document() -> dict:
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
         "tags": [{"name": "incidents"}, {"name": "alerts"}, {"name": "services"}, {"name": "change events"},
-                 {"name": "on-call"}, {"name": "meta"}],
+                 {"name": "on-call"}, {"name": "post-mortems"}, {"name": "action items"}, {"name": "meta"}],
         "paths": paths,
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
@@ -623,6 +755,10 @@ def document() -> dict:
                 "ServiceCreated": obj({**SERVICE_FIELDS, "integration_key": ref("IntegrationKey")}),
                 "IntegrationKey": INTEGRATION_KEY,
                 "ChangeEvent": CHANGE_EVENT,
+                "Postmortem": obj(POSTMORTEM_FIELDS),
+                "PostmortemDetail": POSTMORTEM_DETAIL,
+                "Why": WHY,
+                "ActionItem": ACTION_ITEM,
                 "Error": ERROR,
                 "Pagination": PAGINATION,
                 "Me": ME,

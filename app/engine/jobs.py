@@ -7,6 +7,7 @@ from app.escalation.jobs import JOBS as ESCALATION_JOBS
 from app.incidents.jobs import JOBS as INCIDENT_JOBS
 from app.notify.dispatch import JOBS as NOTIFY_JOBS
 from app.oncall import handovers
+from app.postmortems.actions import JOBS as POSTMORTEM_JOBS
 from app.services import maintenance
 
 
@@ -18,5 +19,6 @@ def all_jobs() -> list[Job]:
         Job("handovers", handovers.due_handovers, handovers.run_handovers),
         Job("shift_reminders", handovers.due_reminders, handovers.run_reminders),
         *ESCALATION_JOBS,
+        *POSTMORTEM_JOBS,  # before notifications: a reminder made this cycle goes out this cycle
         *NOTIFY_JOBS,
     ]

@@ -151,8 +151,29 @@ class EventKind(enum.StrEnum):
     TRIAGED = "triaged"                  # the triage wizard's recommendation and what was chosen
 
 
+class EventTag(enum.StrEnum):
+    """The phase a timeline entry belongs to, set in the review (app.postmortems)."""
+
+    DETECTION = "detection"
+    DIAGNOSIS = "diagnosis"
+    REPAIR = "repair"
+    KEY_MOMENT = "key_moment"
+
+    @property
+    def label(self) -> str:
+        return {"detection": "Detection", "diagnosis": "Diagnosis", "repair": "Repair",
+                "key_moment": "Key moment"}[self.value]
+
+
+# What paging and escalation write as they work: reviews and searches read past them.
+PAGING_KINDS = frozenset({EventKind.PAGED, EventKind.UNREACHABLE, EventKind.PAGE_SENT, EventKind.DELIVERED,
+                          EventKind.DELIVERY_FAILED, EventKind.HELD_BACK, EventKind.FELL_THROUGH,
+                          EventKind.ESCALATED, EventKind.NOBODY_REACHABLE})
+
+
 class IncidentEvent(db.Model):
-    """One entry on an incident's timeline. Never edited; tags and stars come later."""
+    """One entry on an incident's timeline. What happened is never edited; the review
+    may tag it (Detection, Diagnosis, Repair, Key moment) and star it for the summary."""
 
     __tablename__ = "incident_events"
     __table_args__ = (sa.Index("ix_incident_events_incident_at", "incident_id", "at"),)
@@ -169,6 +190,9 @@ class IncidentEvent(db.Model):
     via: Mapped[str | None] = mapped_column(sa.String(20))
     text: Mapped[str] = mapped_column(sa.Text, default="")
     data: Mapped[dict | None] = mapped_column(sa.JSON)
+    # An EventTag's value, or None.
+    tag: Mapped[str | None] = mapped_column(sa.String(20))
+    starred: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     incident: Mapped[Incident] = relationship()
     actor_user: Mapped[User | None] = relationship()

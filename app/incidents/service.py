@@ -18,6 +18,7 @@ from app.incidents.models import OPEN_STATUSES, EventKind, Incident, IncidentEve
 from app.incidents.timeline import record_event
 from app.escalation import service as escalation
 from app.notify import paging
+from app.postmortems import service as postmortems
 from app.services.models import Service
 from app.triage import levels
 
@@ -136,6 +137,8 @@ def resolve(actor: Actor, incident: Incident, now: datetime, *, via: str = "web"
     record_event(incident, EventKind.RESOLVED, actor, via=via, at=now,
                  text=f"Resolved by {actor.label}" + (f": {note}" if note else ""))
     _audit(actor, "resolve", incident, f"resolved via {via}", before={"status": before}, after={"status": "resolved"})
+    # A SEV-1/SEV-2 gets its post-mortem draft (app.postmortems.policy decides).
+    postmortems.on_incident_resolved(actor, incident, now)
     return True
 
 

@@ -7,11 +7,13 @@ from app import clock
 from app.audit.service import Actor
 from app.extensions import db
 from app.incidents.models import EventKind, Incident, IncidentEvent
+from app.postmortems import search
 
 
 def record_event(incident: Incident, kind: EventKind, actor: Actor, *, text: str = "",
                  via: str | None = None, data: dict | None = None, at: datetime | None = None) -> IncidentEvent:
     """Add a timeline entry and mark the incident changed (live pages pick it up).
+    Entries that say something about the incident re-index it for knowledge search.
 
     Called inside the same transaction as the change it records.
     """
@@ -21,6 +23,8 @@ def record_event(incident: Incident, kind: EventKind, actor: Actor, *, text: str
                           via=via, text=text, data=data)
     db.session.add(event)
     touch(incident, at)
+    if search.event_changes_text(event.kind, data):
+        search.refresh(incident)
     return event
 
 

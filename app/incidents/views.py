@@ -26,6 +26,7 @@ from app.incidents.models import Incident, Status
 from app.escalation import service as escalation
 from app.incidents.objectives import objectives
 from app.notify import queries as notify_queries
+from app.postmortems import views as postmortem_views
 from app.services.models import Service
 from app.templating import viewer_zone
 from app.web import current_actor, render, requires, see_other
@@ -76,6 +77,7 @@ def _page_context(incident: Incident, **forms) -> dict:
         "rename_form": forms.pop("rename_form", None) or RenameForm(formdata=None, title=incident.title),
         "milestones_form": milestones_form,
         **_live_context(incident),
+        **postmortem_views.incident_context(incident),
     }
 
 
@@ -95,6 +97,7 @@ def _live_context(incident: Incident) -> dict:
         "log": notify_queries.log_for_incident(incident.id),
         "poll": _poll(incident),
         "can_act": current_user.can(Role.RESPONDER),
+        "postmortem": postmortem_views.postmortem_of(incident),
     }
 
 
