@@ -219,7 +219,7 @@ def test_delivery_reports_are_recorded_and_failures_fall_through(client, twilio,
     post_signed(client, twilio, "/twilio/status", {"CallSid": call.sid, "CallStatus": "no-answer"})
     assert db.session.get(Notification, rows[1].id).status == Status.FAILED
     fallback = db.session.scalar(sa.select(Notification).where(Notification.fallback_for_id == rows[1].id))
-    assert fallback.channel == Channel.SMS
+    assert fallback.channel == Channel.EMAIL
     assert client.post("/twilio/status", data={"MessageSid": sms_sent.sid, "MessageStatus": "failed"},
                        csrf=False).status_code == 403
 

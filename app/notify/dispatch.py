@@ -222,8 +222,9 @@ def fall_through(row: Notification, now: datetime, why: str) -> Notification | N
         return None
     used = {row.contact_method_id}
     methods = [m for m in row.user.contact_methods if m.usable and m.id not in used]
-    # Prefer another channel on the same phone (SMS failed: call), then email, then anything else.
-    order = {Channel.SMS: [Channel.VOICE, Channel.EMAIL], Channel.VOICE: [Channel.SMS, Channel.EMAIL],
+    # Prefer another provider: when SMS fails, Twilio or the number is the trouble, and a
+    # call goes the same way; email does not. Then the other phone channel.
+    order = {Channel.SMS: [Channel.EMAIL, Channel.VOICE], Channel.VOICE: [Channel.EMAIL, Channel.SMS],
              Channel.EMAIL: [Channel.SMS, Channel.VOICE]}[row.channel]
     methods.sort(key=lambda m: order.index(m.channel) if m.channel in order else 9)
     if not methods:
