@@ -114,6 +114,7 @@ def seed_demo(password: str | None = None) -> SeedResult:
     created["schedules"] = seed_schedules(actor, teams, clock.now())
     from app.postmortems.demo import seed_past_incidents
     past = seed_past_incidents(now=clock.now())
+    seed_paging(actor, teams, clock.now())
     return SeedResult(created=created, admin_email=ADMIN_EMAIL, admin_password=admin_password, past_incidents=past)
 
 
@@ -150,6 +151,49 @@ def seed_schedules(actor: Actor, teams: dict[str, Team], now: datetime) -> int:
                                note="Conference", now=now)
         made += 1
     return made
+
+
+def seed_paging(actor: Actor, teams: dict[str, Team], now: datetime) -> None:
+    """Verified phones and email for the demo people (the demo vouches for them), an
+    escalation policy per team on its services, the severity model, its triggers and
+    a severity matrix for the core services. What exists is left alone."""
+    from app.escalation import policies
+    from app.escalation.models import EscalationPolicy
+    from app.escalation.service import seed_default_triggers
+    from app.notify import contacts
+    from app.notify.models import Channel
+    from app.triage import service as triage
+    for person in demo_people():
+        have = {(m.channel, m.address) for m in person.contact_methods}
+        for channel, address in ((Channel.SMS, person.phone), (Channel.VOICE, person.phone), (Channel.EMAIL, person.email)):
+            if address and (channel, address) not in have:
+                contacts.add_method(actor, person, channel, address, now, verified=True)
+        contacts.ensure_rules(person)
+    for team_name, team in teams.items():
+        name = f"{team_name} escalation"
+        if db.session.scalar(sa.select(EscalationPolicy.id).where(EscalationPolicy.name == name)) is not None:
+            continue
+        schedule = db.session.scalar(sa.select(Schedule).where(Schedule.name == f"{team_name} on-call"))
+        manager = next((m.user for m in team.memberships if m.is_manager), None)
+        if schedule is None or manager is None:
+            continue
+        policy = policies.create_policy(actor, name=name, repeat=1, team_id=team.id, now=now,
+                                        description=f"Whoever is on call for {team_name}, then its manager.")
+        first = policies.add_step(actor, policy, delay_minutes=10, mode="all", now=now)
+        policies.add_target(actor, first, "schedule", schedule.id, now)
+        second = policies.add_step(actor, policy, delay_minutes=15, mode="all", now=now)
+        policies.add_target(actor, second, "user", manager.id, now)
+        for service in db.session.scalars(sa.select(Service).where(Service.team_id == team.id)):
+            if service.escalation_policy_id is None:
+                policies.set_service_policy(actor, service, policy.id, service.fallback_team_id)
+    triage.seed_levels()
+    seed_default_triggers()
+    for service_name, cells in (("checkout-api", {"unavailable": 1, "degraded": 2}),
+                                ("payments-db", {"unavailable": 1, "degraded": 2}),
+                                ("auth-service", {"unavailable": 1})):
+        service = db.session.scalar(sa.select(Service).where(Service.name == service_name))
+        if service is not None and not triage.service_matrix(service):
+            triage.set_matrix(actor, service, {**{"unavailable": None, "degraded": None, "bug": None}, **cells})
 
 
 def demo_people() -> list[User]:

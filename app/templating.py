@@ -71,18 +71,21 @@ def ago(value: datetime | None) -> str:
     return duration(delta) + " ago"
 
 
-# (endpoint, label, least role, endpoints that count as being in that section)
+# (endpoint, label, least role, endpoints that count as being in that section).
+# The first group is always in view; the second sits under "More" on a desktop.
 NAV = [
     ("home.index", "Home", Role.VIEWER, ("home.",)),
     ("incidents.index", "Incidents", Role.VIEWER, ("incidents.",)),
-    ("alerts.index", "Alerts", Role.VIEWER, ("alerts.",)),
     ("oncall.index", "On-call", Role.VIEWER, ("oncall.",)),
-    ("triage.guide", "Severity", Role.VIEWER, ("triage.",)),
     ("postmortems.index", "Post-mortems", Role.VIEWER, ("postmortems.index", "postmortems.show", "postmortems.history",
                                                          "postmortems.version", "postmortems.agenda")),
     ("postmortems.my_action_items", "Action items", Role.VIEWER, ("postmortems.action_item", "postmortems.my_action",
                                                                    "postmortems.board")),
     ("postmortems.search_page", "Search", Role.VIEWER, ("postmortems.search",)),
+]
+MORE = [
+    ("alerts.index", "Alerts", Role.VIEWER, ("alerts.",)),
+    ("triage.guide", "Severity", Role.VIEWER, ("triage.",)),
     ("services.index", "Services", Role.VIEWER, ("services.",)),
     ("escalation.index", "Escalation", Role.VIEWER, ("escalation.",)),
     ("maintenance.index", "Maintenance", Role.VIEWER, ("maintenance.",)),
@@ -93,13 +96,22 @@ NAV = [
 ]
 
 
-def nav_items() -> list[dict]:
-    """The navigation a signed-in person may use, with the current section marked."""
-    if not current_user or not current_user.is_authenticated:
-        return []
+def _items(entries) -> list[dict]:
     endpoint = request.endpoint or ""
     return [{"endpoint": target, "label": label, "current": endpoint.startswith(match)}
-            for target, label, role, match in NAV if current_user.can(role)]
+            for target, label, role, match in entries if current_user.can(role)]
+
+
+def nav_items(group: str = "all") -> list[dict]:
+    """The navigation a signed-in person may use, with the current section marked:
+    `main`, `more`, or `all` of it."""
+    if not current_user or not current_user.is_authenticated:
+        return []
+    if group == "main":
+        return _items(NAV)
+    if group == "more":
+        return _items(MORE)
+    return _items(NAV + MORE)
 
 
 def target_name(kind: str, ref: int) -> str:

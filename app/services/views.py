@@ -16,6 +16,7 @@ from app.extensions import db
 from app.forms import add_error, choices_from
 from app.incidents.models import Incident
 from app.services import service as services
+from app.triage import service as triage
 from app.services.forms import HeartbeatForm, KeyForm, ServiceForm
 from app.services.models import IntegrationKey, Service
 from app.web import current_actor, render, requires, see_other
@@ -45,9 +46,10 @@ def _show(service: Service, key_form: KeyForm | None = None, heartbeat_form: Hea
     heartbeats = db.session.scalars(sa.select(Heartbeat).where(Heartbeat.service_id == service.id,
                                                                Heartbeat.active.is_(True)).order_by(Heartbeat.name)).all()
     escalation_policies = db.session.scalars(sa.select(EscalationPolicy).order_by(EscalationPolicy.name)).all()
+    matrix = triage.service_matrix(service)
     teams = db.session.scalars(sa.select(Team).order_by(Team.name)).all()
     return render("services/show.html", service=service, key_form=key_form or KeyForm(), revoke_form=EmptyForm(),
-                  escalation_policies=escalation_policies, teams=teams,
+                  escalation_policies=escalation_policies, teams=teams, matrix=matrix,
                   heartbeat_form=heartbeat_form or HeartbeatForm(formdata=None), recent=recent, changes=changes,
                   heartbeats=heartbeats, status=status)
 
