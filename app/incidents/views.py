@@ -46,7 +46,8 @@ def index():
     version = queries.list_version()
     if htmx and request.args.get("since") == version:
         return _unchanged()
-    page = db.paginate(queries.list_query(filters), per_page=50, error_out=False)
+    number = request.args.get("page", "1")
+    page = queries.list_page(filters, page=int(number) if number.isdigit() and 0 < int(number) < 100_000 else 1)
     services = db.session.scalars(sa.select(Service).order_by(Service.name)).all()
     teams = db.session.scalars(sa.select(Team).order_by(Team.name)).all()
     return render("incidents/index.html", "list", page=page, filters=filters, services=services, teams=teams,
