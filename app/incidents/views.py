@@ -181,56 +181,46 @@ def escalate(incident_id: int):
     return _simple_action(incident_id, escalate_now, "Escalated.")
 
 
-@bp.route("/<int:incident_id>/notes", methods=["POST"])
-@requires(Role.RESPONDER)
-def add_note(incident_id: int):
+def _form_post(incident_id: int, form_class, block: str, act, message):
+    """A form on the incident page: validate, act, commit, answer; or the form again
+    with its errors beside the fields. `message(incident, result)` says what happened."""
     incident = incidents.get_incident(incident_id)
-    form = NoteForm()
+    form = form_class()
     if form.validate_on_submit():
         try:
-            incidents.add_note(current_actor(), incident, form.text.data, clock.now(), via="web")
+            result = act(incident, form)
         except DomainError as error:
             db.session.rollback()
             add_error(form, error)
         else:
             db.session.commit()
-            return _answer(incident, "Note added.")
-    return _form_error(incidents.get_incident(incident_id), "note_form", note_form=form)
+            return _answer(incident, message(incident, result))
+    return _form_error(incidents.get_incident(incident_id), block, **{block: form})
+
+
+@bp.route("/<int:incident_id>/notes", methods=["POST"])
+@requires(Role.RESPONDER)
+def add_note(incident_id: int):
+    return _form_post(incident_id, NoteForm, "note_form",
+                      lambda i, f: incidents.add_note(current_actor(), i, f.text.data, clock.now(), via="web"),
+                      lambda i, _: "Note added.")
 
 
 @bp.route("/<int:incident_id>/severity", methods=["POST"])
 @requires(Role.RESPONDER)
 def change_severity(incident_id: int):
-    incident = incidents.get_incident(incident_id)
-    form = SeverityForm()
-    if form.validate_on_submit():
-        try:
-            changed = incidents.change_severity(current_actor(), incident, form.severity.data, clock.now(),
-                                                reason=form.reason.data, via="web")
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            return _answer(incident, f"Severity is now {incident.severity_name}." if changed else None)
-    return _form_error(incidents.get_incident(incident_id), "severity_form", severity_form=form)
+    return _form_post(incident_id, SeverityForm, "severity_form",
+                      lambda i, f: incidents.change_severity(current_actor(), i, f.severity.data, clock.now(),
+                                                             reason=f.reason.data, via="web"),
+                      lambda i, changed: f"Severity is now {i.severity_name}." if changed else None)
 
 
 @bp.route("/<int:incident_id>/title", methods=["POST"])
 @requires(Role.RESPONDER)
 def rename(incident_id: int):
-    incident = incidents.get_incident(incident_id)
-    form = RenameForm()
-    if form.validate_on_submit():
-        try:
-            incidents.rename(current_actor(), incident, form.title.data, clock.now(), via="web")
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            return _answer(incident, "Title changed.")
-    return _form_error(incidents.get_incident(incident_id), "rename_form", rename_form=form)
+    return _form_post(incident_id, RenameForm, "rename_form",
+                      lambda i, f: incidents.rename(current_actor(), i, f.title.data, clock.now(), via="web"),
+                      lambda i, _: "Title changed.")
 
 
 @bp.route("/<int:incident_id>/merge", methods=["POST"])
@@ -259,22 +249,16 @@ def merge(incident_id: int):
 @bp.route("/<int:incident_id>/milestones", methods=["POST"])
 @requires(Role.RESPONDER)
 def milestones(incident_id: int):
-    incident = incidents.get_incident(incident_id)
     zone = viewer_zone()
-    form = MilestonesForm()
-    if form.validate_on_submit():
+
+    def correct(incident: Incident, form: MilestonesForm) -> dict:
         # Inputs show minutes: a field left as shown keeps its stored seconds.
         values = {name: value for name, value in form.values(zone).items()
                   if to_local(value, zone) != to_local(getattr(incident, name), zone)}
-        try:
-            changed = incidents.update_milestones(current_actor(), incident, clock.now(), via="web", **values)
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            return _answer(incident, "Milestones corrected." if changed else None)
-    return _form_error(incidents.get_incident(incident_id), "milestones_form", milestones_form=form)
+        return incidents.update_milestones(current_actor(), incident, clock.now(), via="web", **values)
+
+    return _form_post(incident_id, MilestonesForm, "milestones_form", correct,
+                      lambda i, changed: "Milestones corrected." if changed else None)
 
 
 @bp.route("/new", methods=["GET", "POST"])
