@@ -112,11 +112,7 @@ def _images(value: Any, errors: list[str]) -> list | None:
             for v in value[:20]]
 
 
-def validate_event(body: Any) -> AlertEvent:
-    """An Events API v2 body → AlertEvent, or InvalidEvent listing every problem."""
-    errors: list[str] = []
-    if not isinstance(body, dict):
-        raise InvalidEvent(["The event must be a JSON object"])
+def _routing_key(body: dict, errors: list[str]) -> str:
     routing_key = body.get("routing_key")
     if routing_key is None or routing_key == "":
         errors.append("'routing_key' is missing or blank")
@@ -124,6 +120,47 @@ def validate_event(body: Any) -> AlertEvent:
         errors.append("'routing_key' must be a string")
     elif len(routing_key) != 32:
         errors.append("Length of 'routing_key' is incorrect (should be 32 characters)")
+    return routing_key if isinstance(routing_key, str) else ""
+
+
+def _payload(body: dict, errors: list[str]) -> dict:
+    payload = body.get("payload")
+    if not isinstance(payload, dict):
+        errors.append("'payload' is missing or is not an object")
+        return {}
+    return payload
+
+
+def _summary(payload: dict, errors: list[str]) -> str:
+    summary = _str(payload.get("summary"))
+    if summary is None or not summary.strip():
+        errors.append("'payload.summary' is missing or blank")
+    elif len(summary) > MAX_SUMMARY:
+        errors.append(f"'payload.summary' is too long (at most {MAX_SUMMARY} characters)")
+    return (summary or "").strip()
+
+
+def _timestamp(payload: dict, errors: list[str]) -> datetime | None:
+    timestamp = payload.get("timestamp")
+    parsed = parse_timestamp(timestamp)
+    if timestamp not in (None, "") and parsed is None:
+        errors.append("'payload.timestamp' is not an ISO 8601 timestamp")
+    return parsed
+
+
+def _details(payload: dict) -> dict | None:
+    details = payload.get("custom_details")
+    if details is not None and not isinstance(details, dict):
+        return {"details": details}  # PagerDuty accepts a string here; keep it
+    return details
+
+
+def validate_event(body: Any) -> AlertEvent:
+    """An Events API v2 body → AlertEvent, or InvalidEvent listing every problem."""
+    errors: list[str] = []
+    if not isinstance(body, dict):
+        raise InvalidEvent(["The event must be a JSON object"])
+    routing_key = _routing_key(body, errors)
     action = body.get("event_action")
     if action is None or action == "":
         errors.append("'event_action' is missing or blank")
@@ -140,32 +177,19 @@ def validate_event(body: Any) -> AlertEvent:
             dedup_key = None
     if action in ("acknowledge", "resolve") and not dedup_key:
         errors.append(f"'dedup_key' is required for '{action}' events")
-    event = AlertEvent(routing_key=routing_key if isinstance(routing_key, str) else "", action=action or "",
-                       dedup_key=dedup_key, raw=body)
+    event = AlertEvent(routing_key=routing_key, action=action or "", dedup_key=dedup_key, raw=body)
     if action == "trigger":
-        payload = body.get("payload")
-        if not isinstance(payload, dict):
-            errors.append("'payload' is missing or is not an object")
-            payload = {}
-        summary = _str(payload.get("summary"))
-        if summary is None or not summary.strip():
-            errors.append("'payload.summary' is missing or blank")
-        elif len(summary) > MAX_SUMMARY:
-            errors.append(f"'payload.summary' is too long (at most {MAX_SUMMARY} characters)")
+        payload = _payload(body, errors)
+        summary = _summary(payload, errors)
         source = _str(payload.get("source"))
         if source is None or not source.strip():
             errors.append("'payload.source' is missing or blank")
         severity = payload.get("severity")
         if severity not in EVENT_SEVERITIES:
             errors.append("'payload.severity' is invalid (must be one of: critical, error, warning, info)")
-        timestamp = payload.get("timestamp")
-        parsed = parse_timestamp(timestamp)
-        if timestamp not in (None, "") and parsed is None:
-            errors.append("'payload.timestamp' is not an ISO 8601 timestamp")
-        details = payload.get("custom_details")
-        if details is not None and not isinstance(details, dict):
-            details = {"details": details}  # PagerDuty accepts a string here; keep it
-        event.summary = (summary or "").strip()
+        parsed = _timestamp(payload, errors)
+        details = _details(payload)
+        event.summary = summary
         event.source = (source or "").strip()[:MAX_FIELD]
         event.severity = severity if severity in EVENT_SEVERITIES else "error"
         event.timestamp = parsed
@@ -369,33 +393,16 @@ def validate_change(body: Any) -> dict:
     errors: list[str] = []
     if not isinstance(body, dict):
         raise InvalidEvent(["The event must be a JSON object"])
-    routing_key = body.get("routing_key")
-    if not isinstance(routing_key, str) or not routing_key:
-        errors.append("'routing_key' is missing or blank")
-    elif len(routing_key) != 32:
-        errors.append("Length of 'routing_key' is incorrect (should be 32 characters)")
-    payload = body.get("payload")
-    if not isinstance(payload, dict):
-        errors.append("'payload' is missing or is not an object")
-        payload = {}
-    summary = _str(payload.get("summary"))
-    if summary is None or not summary.strip():
-        errors.append("'payload.summary' is missing or blank")
-    elif len(summary) > MAX_SUMMARY:
-        errors.append(f"'payload.summary' is too long (at most {MAX_SUMMARY} characters)")
-    timestamp = payload.get("timestamp")
-    parsed = parse_timestamp(timestamp)
-    if timestamp not in (None, "") and parsed is None:
-        errors.append("'payload.timestamp' is not an ISO 8601 timestamp")
-    details = payload.get("custom_details")
-    if details is not None and not isinstance(details, dict):
-        details = {"details": details}
+    routing_key = _routing_key(body, errors)
+    payload = _payload(body, errors)
+    summary = _summary(payload, errors)
+    parsed = _timestamp(payload, errors)
     links = _links(body.get("links"), errors)
     if errors:
         raise InvalidEvent(errors)
-    return {"routing_key": routing_key, "summary": summary.strip(), "timestamp": parsed,
+    return {"routing_key": routing_key, "summary": summary, "timestamp": parsed,
             "source": (_str(payload.get("source")) or "")[:MAX_FIELD] or None,
-            "custom_details": details, "links": links}
+            "custom_details": _details(payload), "links": links}
 
 
 # How near an incident's start a change must be to be shown on it.

@@ -17,7 +17,7 @@ from app.incidents.forms import LocalTimeField
 from app.services import maintenance
 from app.services.models import MaintenanceState, MaintenanceWindow, Service
 from app.templating import viewer_zone
-from app.web import current_actor, render, requires, see_other
+from app.web import act_and_flash, current_actor, render, requires, see_other
 
 bp = Blueprint("maintenance", __name__, url_prefix="/maintenance")
 
@@ -83,12 +83,6 @@ def schedule():
 @requires(Role.RESPONDER)
 def end(window_id: int):
     window = maintenance.get_window(window_id)
-    try:
-        maintenance.cancel(current_actor(), window, clock.now())
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
+    if act_and_flash(lambda: maintenance.cancel(current_actor(), window, clock.now())):
         flash(f"Maintenance “{window.title}” is {window.state.value}.", "success")
     return see_other("maintenance.index")
