@@ -53,12 +53,24 @@ class AlertEvent:
     raw: dict = field(default_factory=dict, repr=False)
 
 
-@dataclass
 class Outcome:
-    dedup_key: str
-    result: str  # created, folded, suppressed, acknowledged, resolved, ignored, duplicate
-    alert: Alert | None = None
-    incident: Incident | None = None
+    """What one event did. `incident` is read when first asked for: most callers want
+    only `dedup_key` and `result`, and a folded repeat should cost no extra query."""
+
+    def __init__(self, dedup_key: str, result: str, alert: Alert | None = None, incident: Incident | None = None):
+        self.dedup_key = dedup_key
+        self.result = result  # created, folded, suppressed, acknowledged, resolved, ignored, duplicate
+        self.alert = alert
+        self._incident = incident
+
+    @property
+    def incident(self) -> Incident | None:
+        if self._incident is None and self.alert is not None and self.alert.incident_id is not None:
+            self._incident = db.session.get(Incident, self.alert.incident_id)
+        return self._incident
+
+    def __repr__(self) -> str:
+        return f"Outcome({self.dedup_key!r}, {self.result!r})"
 
 
 class InvalidEvent(DomainError):
@@ -270,8 +282,21 @@ def parse_alertmanager(body: Any, routing_key: str) -> list[AlertEvent]:
 # --- applying events --------------------------------------------------------------
 
 def route(routing_key: str) -> tuple[Service, IntegrationKey] | None:
-    from app.services.service import service_for_key
-    return service_for_key(routing_key)
+    """The active service an integration key routes to, or None.
+
+    The rule is `services.service_for_key`'s; this reads the key and its service in
+    one query, since it runs inside every event's write transaction.
+    """
+    if not routing_key or len(routing_key) != 32:
+        return None
+    row = db.session.execute(sa.select(IntegrationKey, Service).join(Service, Service.id == IntegrationKey.service_id)
+                             .where(IntegrationKey.key == routing_key)).first()
+    if row is None:
+        return None
+    key, service = row
+    if key.revoked_at is not None or not service.active:
+        return None
+    return service, key
 
 
 def _open_alert(service_id: int, dedup_key: str) -> Alert | None:
@@ -304,9 +329,8 @@ def _trigger(event: AlertEvent, service: Service, key: IntegrationKey | None, no
     dedup_key = event.dedup_key or uuid.uuid4().hex
     existing = _open_alert(service.id, dedup_key) if event.dedup_key else None
     if existing is not None:
-        incident = db.session.get(Incident, existing.incident_id) if existing.incident_id else None
         if event.occurrence_ref and existing.occurrence_ref == event.occurrence_ref:
-            return Outcome(dedup_key, "duplicate", existing, incident)
+            return Outcome(dedup_key, "duplicate", existing)
         existing.occurrences += 1
         existing.last_seen_at = now
         existing.summary = event.summary or existing.summary
@@ -320,7 +344,7 @@ def _trigger(event: AlertEvent, service: Service, key: IntegrationKey | None, no
             existing.suppressed = None
             incident = _open_for(existing, event, service, now, actor)
             return Outcome(dedup_key, "created", existing, incident)
-        return Outcome(dedup_key, "folded", existing, incident)
+        return Outcome(dedup_key, "folded", existing)
     alert = Alert(
         service_id=service.id, integration_key_id=key.id if key else None, dedup_key=dedup_key,
         status=AlertStatus.TRIGGERED, origin=event.origin, severity=event.severity, summary=event.summary,
@@ -329,28 +353,31 @@ def _trigger(event: AlertEvent, service: Service, key: IntegrationKey | None, no
         client_url=event.client_url, occurrence_ref=event.occurrence_ref, occurrences=1,
         event_at=event.timestamp, created_at=now, last_seen_at=now,
     )
-    db.session.add(alert)
     severity = service.severity_for(event.severity)
     if severity is None:
         alert.suppressed = "info" if event.severity == "info" else "mapping"
-        db.session.flush()
-        return Outcome(dedup_key, "suppressed", alert)
-    window = in_maintenance(service.id, now)
-    if window is not None:
+    elif in_maintenance(service.id, now) is not None:  # asked before the alert is added: nothing to autoflush
         alert.suppressed = "maintenance"
+    db.session.add(alert)
+    if alert.suppressed:
         db.session.flush()
         return Outcome(dedup_key, "suppressed", alert)
     return Outcome(dedup_key, "created", alert, _open_for(alert, event, service, now, actor))
 
 
 def _open_for(alert: Alert, event: AlertEvent, service: Service, now: datetime, actor: Actor) -> Incident:
-    """Open an incident for a new alert, or add it to the service's open one when grouped."""
+    """Open an incident for a new alert, or add it to the service's open one when grouped.
+
+    A new alert is still pending here: it is inserted by the same flush that gives a
+    new incident its id (or by the autoflush before the grouped incident's query).
+    """
     incident = incidents.open_incident_for_service(service.id) if service.alert_grouping == "grouped" else None
     if incident is None:
         incident = incidents.open_incident(actor, service=service, title=alert.summary,
                                            severity=service.severity_for(alert.severity), now=now,
                                            source="alert", via=event.origin, impact_started_at=event.timestamp)
-    db.session.flush()
+    if alert.id is None or incident.id is None:
+        db.session.flush()
     alert.incident_id = incident.id
     record_event(incident, EventKind.ALERT_TRIGGERED, actor, via=event.origin, at=now,
                  text=f"Alert from {alert.source}: {alert.summary}",

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 from flask import Blueprint, jsonify, request
@@ -22,6 +24,28 @@ bp = Blueprint("alerts", __name__)
 # Concurrent triggers with one dedup key race for the open-alert unique index on
 # PostgreSQL; the loser retries and folds into the winner.
 ATTEMPTS = 3
+
+
+# On SQLite one connection writes at a time, and a writer that finds the lock taken
+# waits in SQLite's busy handler, which sleeps (1, 2, 5 … up to 100 ms) between tries:
+# under a burst most of the waiting is sleeping. The writers of this process queue on
+# a lock of their own instead and are woken the moment it is free; SQLite's lock then
+# only arbitrates between processes.
+_sqlite_writer = threading.Lock()
+
+
+@contextmanager
+def _one_writer():
+    """Hold this process's SQLite write turn from the first query to commit or rollback."""
+    if db.engine.dialect.name != "sqlite":
+        yield
+        return
+    with _sqlite_writer:
+        try:
+            yield
+        except BaseException:
+            db.session.rollback()
+            raise
 
 
 class BadBody(Exception):
@@ -78,11 +102,13 @@ def enqueue():
         return _invalid("Event object is invalid", [str(error)])
     except ingest.InvalidEvent as error:
         return _invalid(error.message, error.errors)
-    routed = ingest.route(event.routing_key)
-    if routed is None:
-        return _invalid("Event object is invalid", ["Invalid routing key: no active integration has this key"])
-    service, key = routed
-    [outcome] = _apply([event], service, key)
+    with _one_writer():
+        routed = ingest.route(event.routing_key)
+        if routed is None:
+            db.session.rollback()
+            return _invalid("Event object is invalid", ["Invalid routing key: no active integration has this key"])
+        service, key = routed
+        [outcome] = _apply([event], service, key)
     response = jsonify({"status": "success", "message": "Event processed", "dedup_key": outcome.dedup_key})
     response.status_code = 202
     return response

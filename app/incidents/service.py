@@ -82,7 +82,7 @@ def open_incident(actor: Actor, *, service: Service, title: str, severity, now: 
         incident.auto_resolve_at = now + timedelta(minutes=service.auto_resolve_minutes)
     db.session.add(incident)
     db.session.flush()
-    watch_objectives(incident)
+    watch_objectives(incident, new=True)
     record_event(incident, EventKind.OPENED, actor, via=via or source, at=now,
                  text=f"{levels.name(severity)} incident opened on {service.name}",
                  data={"severity": severity, "source": source})
@@ -300,13 +300,17 @@ def _breach_recorded(incident: Incident, which: str) -> bool:
         IncidentEvent.data["objective"].as_string() == which)) > 0
 
 
-def watch_objectives(incident: Incident) -> None:
-    """Set when the engine must record a breach: the objectives not yet met nor recorded."""
+def watch_objectives(incident: Incident, *, new: bool = False) -> None:
+    """Set when the engine must record a breach: the objectives not yet met nor recorded.
+
+    `new`: the incident was opened in this very call, so it has no breach on record
+    and there is nothing to look up (this runs for every alert that opens an incident).
+    """
     waiting_response = incident.status == Status.TRIGGERED and incident.acknowledged_at is None
     incident.response_breach_at = (incident.response_due_at if waiting_response
-                                   and not _breach_recorded(incident, "response") else None)
+                                   and (new or not _breach_recorded(incident, "response")) else None)
     incident.resolution_breach_at = (incident.resolution_due_at if incident.status != Status.RESOLVED
-                                     and not _breach_recorded(incident, "resolution") else None)
+                                     and (new or not _breach_recorded(incident, "resolution")) else None)
 
 
 def record_breach(incident: Incident, which: str, now: datetime) -> bool:
