@@ -2,7 +2,7 @@
 minimal Flask JSON endpoint served by the same gunicorn settings in the same run.
 
 Scenarios, each a fixed number of events from wrk with concurrent connections
-(the storm 10,000, the others 5,000; see EVENTS):
+(the storm 10,000, unique and mix 3,000; see EVENTS):
   unique  every event has its own dedup key: an alert and an incident each
   storm   every event has one dedup key: one alert, one incident, a counter
   mix     70% repeats of 50 keys, 20% unique keys, 10% resolves of the 50 keys
@@ -37,7 +37,7 @@ from bench._harness import BIN, ROOT, BenchError, Gunicorn, environment, median,
 SCRIPT = Path(__file__).resolve().parent / "enqueue.lua"
 # Events per run: the storm is the 10,000; the others are shorter so the whole
 # benchmark stays within a few minutes. BENCH_EVENTS sets one number for every run.
-EVENTS = {"minimal": 10_000, "unique": 5_000, "storm": 10_000, "mix": 5_000}
+EVENTS = {"minimal": 10_000, "unique": 3_000, "storm": 10_000, "mix": 3_000}
 if os.environ.get("BENCH_EVENTS"):
     EVENTS = dict.fromkeys(EVENTS, int(os.environ["BENCH_EVENTS"]))
 WARMUP_EVENTS = int(os.environ.get("BENCH_WARMUP_EVENTS", "500"))
