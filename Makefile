@@ -34,7 +34,7 @@ run: install
 	  echo "Firebreak on http://$(HOST):$(PORT)  — demo sign-in: $$email / $$password"; \
 	else echo "Firebreak on http://$(HOST):$(PORT)"; fi
 	@echo
-	ENGINE_IN_PROCESS=1 $(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) \
+	ENGINE_IN_PROCESS=1 PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://$(HOST):$(PORT)} $(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) \
 	  --worker-class gthread --threads 8 --access-logfile - wsgi:app
 
 engine: install
