@@ -70,7 +70,7 @@ def from_env() -> dict:
         # How many proxies in front set X-Forwarded-For/-Proto (Fly.io: 1). 0 trusts none.
         "PROXY_COUNT": int(os.environ.get("PROXY_COUNT", "0") or 0),
         # The engine's cycle and its lease (seconds); a standby takes over within a lease.
-        "ENGINE_INTERVAL_SECONDS": _seconds("ENGINE_INTERVAL_SECONDS", 1.0),
+        "ENGINE_INTERVAL_SECONDS": _seconds("ENGINE_INTERVAL_SECONDS", 0.5),
         "ENGINE_LEASE_SECONDS": _seconds("ENGINE_LEASE_SECONDS", 15.0),
         "SESSION_COOKIE_SECURE": https,
         "REMEMBER_COOKIE_SECURE": https,

@@ -375,7 +375,8 @@ def _open_for(alert: Alert, event: AlertEvent, service: Service, now: datetime, 
     if incident is None:
         incident = incidents.open_incident(actor, service=service, title=alert.summary,
                                            severity=service.severity_for(alert.severity), now=now,
-                                           source="alert", via=event.origin, impact_started_at=event.timestamp)
+                                           source="alert", via=event.origin, impact_started_at=event.timestamp,
+                                           escalate_now=False)
     if alert.id is None or incident.id is None:
         db.session.flush()
     alert.incident_id = incident.id

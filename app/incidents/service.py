@@ -66,7 +66,11 @@ def clean_severity(value) -> int:
 
 def open_incident(actor: Actor, *, service: Service, title: str, severity, now: datetime,
                   description: str = "", source: str = "web", via: str | None = None,
-                  impact_started_at: datetime | None = None, is_exercise: bool = False) -> Incident:
+                  impact_started_at: datetime | None = None, is_exercise: bool = False,
+                  escalate_now: bool = True) -> Incident:
+    """Open an incident and start paging. With `escalate_now=False` (monitoring's
+    path, where speed matters), escalation is left due at once for the engine's next
+    cycle, which starts it: the event is answered without waiting for the paging."""
     _may_act(actor)
     severity = clean_severity(severity)
     if impact_started_at is not None and impact_started_at > now:
@@ -88,8 +92,10 @@ def open_incident(actor: Actor, *, service: Service, title: str, severity, now: 
                  data={"severity": severity, "source": source})
     _audit(actor, "open", incident, f"opened ({levels.name(severity)}) on {service.name}: {incident.title}",
            after={"severity": severity, "service_id": service.id, "title": incident.title})
-    escalation.start(incident, now, actor)
-    escalation.apply_triggers(incident, severity, now, actor)
+    if escalate_now:
+        escalation.begin(incident, now, actor)
+    else:
+        incident.next_escalation_at = now  # escalation_state None: the engine begins it
     return incident
 
 
