@@ -83,6 +83,8 @@ NAV = [
     ("postmortems.my_action_items", "Action items", Role.VIEWER, ("postmortems.action_item", "postmortems.my_action",
                                                                    "postmortems.board")),
     ("postmortems.search_page", "Search", Role.VIEWER, ("postmortems.search",)),
+    ("comms.index", "Comms", Role.VIEWER, ("comms.index", "comms.show_list", "comms.edit_", "comms.webhook",
+                                           "incidents.role_guide")),
     ("services.index", "Services", Role.VIEWER, ("services.",)),
     ("escalation.index", "Escalation", Role.VIEWER, ("escalation.",)),
     ("maintenance.index", "Maintenance", Role.VIEWER, ("maintenance.",)),

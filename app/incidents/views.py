@@ -76,6 +76,7 @@ def _page_context(incident: Incident, **forms) -> dict:
         "merge_form": forms.pop("merge_form", None) or MergeForm(formdata=None),
         "rename_form": forms.pop("rename_form", None) or RenameForm(formdata=None, title=incident.title),
         "milestones_form": milestones_form,
+        **response_views.forms_context(incident, forms),
         **_live_context(incident),
         **postmortem_views.incident_context(incident),
     }
@@ -98,6 +99,7 @@ def _live_context(incident: Incident) -> dict:
         "poll": _poll(incident),
         "can_act": current_user.can(Role.RESPONDER),
         "postmortem": postmortem_views.postmortem_of(incident),
+        **response_views.live_context(incident, now),
     }
 
 
@@ -187,13 +189,14 @@ def add_note(incident_id: int):
     form = NoteForm()
     if form.validate_on_submit():
         try:
-            incidents.add_note(current_actor(), incident, form.text.data, clock.now(), via="web")
+            incidents.add_note(current_actor(), incident, form.text.data, clock.now(), via="web",
+                               decision=bool(form.decision.data))
         except DomainError as error:
             db.session.rollback()
             add_error(form, error)
         else:
             db.session.commit()
-            return _answer(incident, "Note added.")
+            return _answer(incident, "Decision recorded." if form.decision.data else "Note added.")
     return _form_error(incidents.get_incident(incident_id), "note_form", note_form=form)
 
 
@@ -304,3 +307,6 @@ def declare():
             flash(f"Incident #{incident.id} declared.", "success")
             return see_other("incidents.show", incident_id=incident.id)
     return render("incidents/new.html", form=form, status=400 if form.errors else 200)
+
+
+from app.incidents import response_views  # noqa: E402  (the war room's routes, on this blueprint)
