@@ -32,7 +32,8 @@ bp = Blueprint("comms", __name__)
 # --- the composer ------------------------------------------------------------------------------
 
 def _compose_choices(form: ComposeForm) -> None:
-    form.template.choices = choices((t.key, f"{t.name} ({t.audience_label})") for t in library.all_templates())
+    form.template.choices = choices((t.key, t.name if t.name.lower().startswith(t.audience_label.lower())
+                                     else f"{t.name} ({t.audience_label})") for t in library.all_templates())
     form.lists.choices = choices((row.id, row.name) for row in stakeholders.lists())
     form.webhooks.choices = choices((row.id, f"{row.name} ({row.kind})") for row in webhooks.webhooks(active_only=True))
 
