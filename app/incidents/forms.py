@@ -127,4 +127,4 @@ class ReportForm(FlaskForm):
 class TeamRequestForm(FlaskForm):
     team_id = SelectField("Team", coerce=int, validators=[DataRequired(message="Choose a team.")],
                           description="Paged through the team's own escalation policy until one of them joins.")
-    note = StringField("Why", validators=[Optional(), Length(max=500)])
+    note = StringField("What you need from them", validators=[Optional(), Length(max=500)])
