@@ -255,3 +255,19 @@ def test_a_team_without_a_policy_has_its_members_paged_and_acting_is_joining(peo
     empty = make_team("Empty")
     unreachable = warroom.request_team(actor(people["Dana"]), incident, empty, T0)
     assert unreachable.state == "unreachable"
+
+
+@pytest.mark.db
+def test_the_triage_wizard_says_the_roles_are_proposed_and_the_page_shows_them(people, client):
+    from tests.factories import login
+    schedule = make_schedule("Incident Commander")
+    make_layer(schedule, [people["Priya"]], start=date(2026, 2, 23))
+    service = make_service("checkout-api")
+    login(client, people["Dana"])
+    answers = {f"svc-{service.id}": "unavailable", "reach": "all", "data_loss": "no", "security": "no",
+               "exposure": "yes", "workaround": "no", "step": "4", "severity": "1", "service_id": str(service.id),
+               "title": "Checkout is down"}
+    opened = client.post("/triage/new", data=answers, follow_redirects=True)
+    html = opened.get_data(as_text=True)
+    assert "the response roles are proposed: accept them in the war room" in html
+    assert "proposed: Priya" in html and "on call for Incident Commander" in html
