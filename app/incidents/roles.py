@@ -341,6 +341,10 @@ def propose(incident: Incident, now: datetime, actor: Actor | None = None) -> li
             if people:
                 add(COMMANDER, people[0], f"on call for {schedule.name}")
     snap = incident.escalation_snapshot
+    if not snap and TECHNICAL_LEAD not in taken:  # escalation not begun yet: the policy as it is now
+        from app.escalation import service as escalation
+        policy = escalation.policy_for(incident)
+        snap = escalation.snapshot(policy) if policy is not None and policy.steps else None
     if TECHNICAL_LEAD not in taken and snap and snap.get("steps"):
         people = [p for p in targets.people(snap["steps"][0]["targets"], now, incident) if p.can(Role.RESPONDER)]
         if people:
