@@ -31,6 +31,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.api.views import bp as api_bp
     from app.audit.views import bp as audit_bp
     from app.auth.views import bp as auth_bp
+    from app.comms.views import bp as comms_bp
     from app.escalation.views import bp as escalation_bp
     from app.home.views import bp as home_bp
     from app.incidents.views import bp as incidents_bp
@@ -61,5 +62,6 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(notify_bp)
     app.register_blueprint(twilio_bp)
     app.register_blueprint(postmortems_bp)
+    app.register_blueprint(comms_bp)
     app.register_blueprint(api_bp)
     return app

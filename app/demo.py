@@ -113,6 +113,8 @@ def seed_demo(password: str | None = None) -> SeedResult:
 
     created["schedules"] = seed_schedules(actor, teams, clock.now())
     seed_paging(actor, teams, clock.now())
+    from app.comms.demo import seed_comms
+    seed_comms(actor, clock.now())
     from app.postmortems.demo import seed_past_incidents
     past = seed_past_incidents(now=clock.now())
     return SeedResult(created=created, admin_email=ADMIN_EMAIL, admin_password=admin_password, past_incidents=past)

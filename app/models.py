@@ -16,3 +16,9 @@ from app.postmortems.models import (  # noqa: F401
     ActionItem, Comment, ContributingFactor, FactorCategory, FishboneCause, Postmortem, PostmortemSection,
     PostmortemTemplate, Reminder, Reviewer, SearchEntry, TemplateSection, Version, WhyNode,
 )
+from app.incidents.roles_models import RoleAssignment, RoleCheck, RoleDefinition  # noqa: F401
+from app.incidents.warroom_models import SituationReport, Task, TeamRequest, WarRoom  # noqa: F401
+from app.comms.models import (  # noqa: F401
+    CommsDue, CommsPlan, CommsTemplate, CommsUpdate, PlanCheck, StakeholderList, StakeholderMember, UpdateAudience,
+    Webhook, WebhookDelivery,
+)

@@ -86,6 +86,8 @@ NAV = [
 MORE = [
     ("alerts.index", "Alerts", Role.VIEWER, ("alerts.",)),
     ("triage.guide", "Severity", Role.VIEWER, ("triage.",)),
+    ("comms.index", "Comms", Role.VIEWER, ("comms.index", "comms.show_list", "comms.edit_", "comms.webhook",
+                                           "incidents.role_guide")),
     ("services.index", "Services", Role.VIEWER, ("services.",)),
     ("escalation.index", "Escalation", Role.VIEWER, ("escalation.",)),
     ("maintenance.index", "Maintenance", Role.VIEWER, ("maintenance.",)),

@@ -31,6 +31,7 @@ from app.postmortems import service as postmortems
 from app.services.models import IntegrationKey, Service
 from tests.factories import SYSTEM, make_service, make_team, make_user, story
 from tests.oncall_api_walk import walk_oncall
+from tests.response_api_walk import walk_response
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SPEC = OpenAPI.from_dict(copy.deepcopy(document()))
@@ -265,6 +266,7 @@ def test_every_route_gives_every_status_it_documents_and_each_answer_matches_the
     w.as_admin.post(f"/services/{w.service.id}/integration_keys", {"label": "typo"})
     w.as_admin.post(f"/services/{w.service.id}/integration_keys/{key.id}/revoke", data="not json")
     oncall_values = walk_oncall(w)
+    oncall_values.update(walk_response(w, incident))
     w.as_responder.post("/action_items", {"incident_id": resolved.id, "title": "", "due_on": "soon"})
     w.as_responder.post(f"/action_items/{item.id}/status", {"status": "wont_do"})
 

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from app.alerts.jobs import JOBS as ALERT_JOBS
+from app.comms.cadence import JOBS as CADENCE_JOBS
+from app.comms.webhooks import JOBS as WEBHOOK_JOBS
 from app.engine.core import Job
 from app.escalation.jobs import JOBS as ESCALATION_JOBS
 from app.incidents.jobs import JOBS as INCIDENT_JOBS
+from app.incidents.warroom import JOBS as WARROOM_JOBS
 from app.notify.dispatch import JOBS as NOTIFY_JOBS
 from app.oncall import handovers
 from app.postmortems.actions import JOBS as POSTMORTEM_JOBS
@@ -19,6 +22,9 @@ def all_jobs() -> list[Job]:
         Job("handovers", handovers.due_handovers, handovers.run_handovers),
         Job("shift_reminders", handovers.due_reminders, handovers.run_reminders),
         *ESCALATION_JOBS,
+        *WARROOM_JOBS,     # responders asked from other teams: their policy's next step
         *POSTMORTEM_JOBS,  # before notifications: a reminder made this cycle goes out this cycle
+        *CADENCE_JOBS,     # likewise: update reminders
         *NOTIFY_JOBS,
+        *WEBHOOK_JOBS,
     ]

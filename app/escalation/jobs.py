@@ -9,6 +9,7 @@ from app.engine.core import Job
 from app.escalation import service as escalation
 from app.extensions import db
 from app.incidents.models import Incident, Status
+from app.incidents.service import begin_response
 
 
 def due(now: datetime, limit: int) -> list[int]:
@@ -24,7 +25,7 @@ def run(incident_id: int, now: datetime) -> bool:
         if incident.status != Status.TRIGGERED:
             incident.next_escalation_at = None
             return False
-        escalation.begin(incident, now)
+        begin_response(incident, now)
         return True
     return escalation.advance(incident, now)
 

@@ -12,11 +12,13 @@ from app.alerts.models import Alert, AlertStatus
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.auth.models import Role
+from app.comms import cadence
 from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
+from app.incidents import roles
 from app.incidents.models import OPEN_STATUSES, EventKind, Incident, IncidentEvent, Status
-from app.incidents.timeline import record_event
 from app.escalation import service as escalation
+from app.incidents.timeline import record_event
 from app.notify import paging
 from app.postmortems import service as postmortems
 from app.services.models import Service
@@ -93,10 +95,19 @@ def open_incident(actor: Actor, *, service: Service, title: str, severity, now: 
     _audit(actor, "open", incident, f"opened ({levels.name(severity)}) on {service.name}: {incident.title}",
            after={"severity": severity, "service_id": service.id, "title": incident.title})
     if escalate_now:
-        escalation.begin(incident, now, actor)
+        begin_response(incident, now, actor)
     else:
-        incident.next_escalation_at = now  # escalation_state None: the engine begins it
+        incident.next_escalation_at = now  # escalation_state None: the engine begins the response
     return incident
+
+
+def begin_response(incident: Incident, now: datetime, actor: Actor | None = None) -> None:
+    """What a new incident sets going: its paging (policy and severity triggers), the
+    proposed commander and technical lead, and the first stakeholder update owed."""
+    escalation.begin(incident, now, actor or Actor.system())
+    # The response: a commander (SEV-1/SEV-2) and technical lead proposed, the first update owed.
+    roles.propose(incident, now)
+    cadence.plan(incident, now)
 
 
 def acknowledge(actor: Actor, incident: Incident, now: datetime, *, via: str = "web") -> bool:
@@ -143,6 +154,7 @@ def resolve(actor: Actor, incident: Incident, now: datetime, *, via: str = "web"
     record_event(incident, EventKind.RESOLVED, actor, via=via, at=now,
                  text=f"Resolved by {actor.label}" + (f": {note}" if note else ""))
     _audit(actor, "resolve", incident, f"resolved via {via}", before={"status": before}, after={"status": "resolved"})
+    cadence.on_resolved(incident, now)
     # A SEV-1/SEV-2 gets its post-mortem draft (app.postmortems.policy decides).
     postmortems.on_incident_resolved(actor, incident, now)
     return True
@@ -164,6 +176,7 @@ def reopen(actor: Actor, incident: Incident, now: datetime, *, reason: str = "",
     _audit(actor, "reopen", incident, "reopened", before={"status": "resolved"}, after={"status": "triggered"})
     watch_objectives(incident)
     escalation.start(incident, now, actor)
+    cadence.plan(incident, now, since=now)
     return True
 
 
@@ -187,18 +200,23 @@ def change_severity(actor: Actor, incident: Incident, severity, now: datetime, *
     watch_objectives(incident)
     if new < old and incident.status != Status.RESOLVED:  # raised: the new severity's triggers page at once
         escalation.apply_triggers(incident, new, now, actor)
+        roles.propose(incident, now)
+    cadence.plan(incident, now)
     return True
 
 
-def add_note(actor: Actor, incident: Incident, text: str, now: datetime, *, via: str = "web") -> IncidentEvent:
+def add_note(actor: Actor, incident: Incident, text: str, now: datetime, *, via: str = "web",
+             decision: bool = False) -> IncidentEvent:
+    """A note on the timeline; `decision` flags it as a decision (the war room lists those)."""
     _may_act(actor)
     text = (text or "").strip()
     if not text:
         raise DomainError("The note is empty.", "text")
     if len(text) > MAX_NOTE:
         raise DomainError(f"Keep a note under {MAX_NOTE:,} characters.", "text")
-    event = record_event(incident, EventKind.NOTE, actor, via=via, at=now, text=text)
-    _audit(actor, "note", incident, "note added", after={"length": len(text)})
+    event = record_event(incident, EventKind.DECISION if decision else EventKind.NOTE, actor, via=via, at=now,
+                         text=text)
+    _audit(actor, "note", incident, "decision recorded" if decision else "note added", after={"length": len(text)})
     return event
 
 
@@ -236,6 +254,7 @@ def merge(actor: Actor, source: Incident, target: Incident, now: datetime, *, vi
     source.response_breach_at = source.resolution_breach_at = None
     paging.cancel_pages(source)
     escalation.stop(source)
+    cadence.on_resolved(source, now)
     source.merged_into_id = target.id
     # The earliest impact of the two is the merged incident's.
     if source.impact_started_at and (target.impact_started_at is None or source.impact_started_at < target.impact_started_at):

@@ -22,7 +22,7 @@ from app.incidents import service as incidents
 from app.incidents.forms import (
     DeclareForm, MergeForm, MilestonesForm, NoteForm, RenameForm, ReopenForm, ResolveForm, SeverityForm, to_local,
 )
-from app.incidents.models import Incident, Status
+from app.incidents.models import EventKind, Incident
 from app.escalation import service as escalation
 from app.incidents.objectives import objectives
 from app.notify import queries as notify_queries
@@ -77,6 +77,7 @@ def _page_context(incident: Incident, **forms) -> dict:
         "merge_form": forms.pop("merge_form", None) or MergeForm(formdata=None),
         "rename_form": forms.pop("rename_form", None) or RenameForm(formdata=None, title=incident.title),
         "milestones_form": milestones_form,
+        **response_views.forms_context(incident, forms),
         **_live_context(incident),
         **postmortem_views.incident_context(incident),
     }
@@ -99,6 +100,7 @@ def _live_context(incident: Incident) -> dict:
         "poll": _poll(incident),
         "can_act": current_user.can(Role.RESPONDER),
         "postmortem": postmortem_views.postmortem_of(incident),
+        **response_views.live_context(incident, now),
     }
 
 
@@ -202,8 +204,9 @@ def _form_post(incident_id: int, form_class, block: str, act, message):
 @requires(Role.RESPONDER)
 def add_note(incident_id: int):
     return _form_post(incident_id, NoteForm, "note_form",
-                      lambda i, f: incidents.add_note(current_actor(), i, f.text.data, clock.now(), via="web"),
-                      lambda i, _: "Note added.")
+                      lambda i, f: incidents.add_note(current_actor(), i, f.text.data, clock.now(), via="web",
+                                                      decision=bool(f.decision.data)),
+                      lambda i, event: "Decision recorded." if event.kind == EventKind.DECISION else "Note added.")
 
 
 @bp.route("/<int:incident_id>/severity", methods=["POST"])
@@ -289,3 +292,6 @@ def declare():
             flash(f"Incident #{incident.id} declared.", "success")
             return see_other("incidents.show", incident_id=incident.id)
     return render("incidents/new.html", form=form, status=400 if form.errors else 200)
+
+
+from app.incidents import response_views  # noqa: E402  (the war room's routes, on this blueprint)

@@ -85,7 +85,7 @@ def person_for_number(number: str) -> User | None:
 def last_paged_incidents(number: str) -> list[int]:
     """The incidents of the last page SMS sent to this number (several when bundled)."""
     last = db.session.scalar(
-        sa.select(Notification).where(Notification.to_address == number, Notification.purpose == "page",
+        sa.select(Notification).where(Notification.to_address == number, Notification.purpose.in_(("page", "assist")),
                                       Notification.channel == Channel.SMS, Notification.sent_at.isnot(None),
                                       Notification.bundled_into_id.is_(None))
         .order_by(Notification.sent_at.desc(), Notification.id.desc()).limit(1))
@@ -110,6 +110,11 @@ def act(user: User, incident_number: int, command: str, now: datetime, via: str)
         if incident.status == Status.RESOLVED:
             return f"{ref} is already resolved."
         if not incidents.acknowledge(actor, incident, now, via=via):
+            from app.incidents import warroom
+            from app.notify.paging import incident_url
+            # Asked to join from another team: acknowledging their page is joining.
+            if warroom.was_asked(incident, user) and warroom.join(actor, incident, now, via=via):
+                return f"{ref}: you have joined, {user.name}. The war room: {incident_url(incident.id)}"
             who = incident.acknowledged_by.name if incident.acknowledged_by else "someone"
             return f"{ref} was already acknowledged by {who}."
         return f"{ref} acknowledged by {user.name}."
