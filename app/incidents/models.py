@@ -131,6 +131,7 @@ class EventKind(enum.StrEnum):
     DELIVERY_FAILED = "delivery_failed"  # a send failed (retried) or the provider says it never arrived
     HELD_BACK = "held_back"              # a per-method throttle held a message back
     FELL_THROUGH = "fell_through"        # a failing method handed over to the person's next one
+    PUBLIC_UPDATE = "public_update"      # an update published on the status page (app.statuspage)
 
 
 class IncidentEvent(db.Model):
