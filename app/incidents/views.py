@@ -26,6 +26,7 @@ from app.incidents.models import Incident, Status
 from app.incidents.objectives import objectives
 from app.notify import queries as notify_queries
 from app.services.models import Service
+from app.statuspage.incident_views import public_section
 from app.templating import viewer_zone
 from app.web import current_actor, render, requires, see_other
 
@@ -75,7 +76,13 @@ def _page_context(incident: Incident, **forms) -> dict:
         "rename_form": forms.pop("rename_form", None) or RenameForm(formdata=None, title=incident.title),
         "milestones_form": milestones_form,
         **_live_context(incident),
+        **public_section(incident),
     }
+
+
+def page_with(incident: Incident, status: int = 200, **context):
+    """The whole incident page with some of its forms replaced (a form with errors, without htmx)."""
+    return render("incidents/show.html", status=status, **{**_page_context(incident), **context})
 
 
 def _live_context(incident: Incident) -> dict:
