@@ -23,7 +23,7 @@ def contrast(a: str, b: str) -> float:
 
 
 def text_on(background: str) -> str:
-    return "#ffffff" if contrast(background, "#ffffff") >= contrast(background, "#111111") else "#111111"
+    return "#ffffff" if contrast(background, "#ffffff") >= contrast(background, "#000000") else "#000000"
 
 
 def darken_for(color: str, background: str = "#ffffff", target: float = 4.5) -> str:

@@ -22,8 +22,8 @@ IMPACT_CHOICES = [("", "Not affected"), *((s.value, s.label) for s in (
 
 
 class SubscribeForm(Form):
-    channel = RadioField("How", choices=[("email", "Email"), ("sms", "SMS (text message)"), ("webhook", "Webhook")],
-                         default="email")
+    channel = RadioField("How", choices=choices([("email", "Email"), ("sms", "SMS (text message)"),
+                                                 ("webhook", "Webhook")]), default="email")
     email = EmailField("Email address", validators=[Optional(), Length(max=254)],
                        description="For email updates, and to confirm a webhook.",
                        render_kw={"autocomplete": "email"})

@@ -14,7 +14,7 @@ import json
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, redirect, request, url_for
 
 from app import clock
 from app.errors import DomainError
@@ -55,9 +55,15 @@ def _layout(settings: PageSettings) -> dict:
             "day_label": day_label, "statuses": ComponentStatus, "status_url": public.status_url}
 
 
+def render_public(template: str, **context) -> str:
+    """A template without the app's context processors: they would load the signed-in
+    person (and touch the session) for a page that must be the same for everyone."""
+    return current_app.jinja_env.get_template(template).render(**context)
+
+
 def _html(template: str, status: int = 200, **context) -> Rendered:
     settings = context.pop("settings", None) or service.get_settings()
-    body = render_template(template, **_layout(settings), **context)
+    body = render_public(template, **_layout(settings), **context)
     return Rendered(body.encode(), HTML, status=status)
 
 
@@ -161,7 +167,7 @@ def _render_feed() -> Rendered:
                "updated": m.window.updated_at or m.window.created_at, "maintenance": m} for m in windows]
     items.sort(key=lambda item: clock.utc(item["updated"]), reverse=True)
     updated = max([clock.utc(snap.settings.changed_at)] + [clock.utc(item["updated"]) for item in items])
-    body = render_template("statuspage/feed.xml", **_layout(snap.settings), snap=snap, items=items, updated=updated,
+    body = render_public("statuspage/feed.xml", **_layout(snap.settings), snap=snap, items=items, updated=updated,
                            iso=lambda value: clock.utc(value).isoformat().replace("+00:00", "Z"))
     return Rendered(body.encode(), "application/atom+xml; charset=utf-8")
 

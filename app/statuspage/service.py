@@ -414,8 +414,8 @@ def publish_update(actor: Actor, incident: Incident, stage, body: str, now: date
                     del current[component]
             elif row is None:
                 row = PublicIncidentComponent(incident=public, component=component, component_id=component.id,
-                                              impact=status)
-                public.affected.append(row)
+                                              impact=status)  # joins public.affected through the backref
+                db.session.add(row)
                 current[component] = row
             else:
                 row.impact = status
