@@ -1,4 +1,5 @@
-"""The demo organisation: believable teams, people and services to explore.
+"""The demo organisation: believable teams, people and services to explore, and a
+status page with components and two weeks of history.
 
 Idempotent: it adds what is missing and leaves what exists alone, so running it
 twice, or on a database someone has used, changes nothing that is there.
@@ -61,7 +62,7 @@ class SeedResult:
 
 def seed_demo(password: str | None = None) -> SeedResult:
     actor = Actor.system("demo seed")
-    created = {"teams": 0, "people": 0, "services": 0}
+    created = {"teams": 0, "people": 0, "services": 0, "components": 0}
     teams: dict[str, Team] = {}
     for name, description in TEAMS:
         team = db.session.scalar(sa.select(Team).where(Team.name == name))
@@ -90,6 +91,10 @@ def seed_demo(password: str | None = None) -> SeedResult:
         if key is not None and not db.session.scalar(sa.select(IntegrationKey).where(IntegrationKey.key == key)):
             services.add_integration_key(actor, service, name="Events API v2", key=key)
         created["services"] += 1
+
+    from app import clock
+    from app.statuspage import demo as status_page
+    created["components"] = status_page.seed(actor, clock.now())
     return SeedResult(created=created, admin_email=ADMIN_EMAIL, admin_password=admin_password)
 
 

@@ -315,3 +315,22 @@ def test_scheduling_an_announced_window_from_the_maintenance_page(world, respond
     assert answer.status_code == 303
     public = page_text(responder_client, f"/status/maintenance/{window.public_id}")
     assert "Still on schedule." in public and "A short pause." in public
+
+
+@pytest.mark.db
+def test_the_demo_has_a_status_page_with_history_once(app, client, tmp_path):
+    app.instance_path = str(tmp_path)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    summary = client.get("/api/v2/summary.json").json
+    assert summary["page"]["name"] == "Acme Shop"
+    assert [c["name"] for c in summary["components"] if c["group"]] == ["Payments", "Platform", "Storefront"]
+    assert len([c for c in summary["components"] if not c["group"]]) == 6
+    incidents_ = client.get("/api/v2/incidents.json").json["incidents"]
+    assert [i["name"] for i in incidents_] == ["Order emails delayed", "Slow search and product pages",
+                                               "Card payments declined for some customers"]
+    assert all(i["status"] == "resolved" for i in incidents_)
+    html = page_text(client)
+    assert "Card payments declined" not in html or "Order emails delayed" in html
+    assert html.count('<div class="bars">') == 6 and "<details" in html
