@@ -272,6 +272,8 @@ def test_the_page_sets_no_cookie_and_is_the_same_for_a_signed_in_admin(app, clie
             assert "Set-Cookie" not in answer_.headers, url
     assert other.get("/status").data == anonymous.data
     assert b"Avery" not in other.get("/status").data
+    missing = client.get("/status/no/such/page")
+    assert missing.status_code == 404 and b"Nothing here" in missing.data and "Set-Cookie" not in missing.headers
 
 
 @pytest.mark.db

@@ -345,6 +345,15 @@ def resubscribe(token: str):
                  message="Updates will reach you as before.")
 
 
+def error_page(status: int, heading: str, message: str) -> Response:
+    """Errors under /status in the page's own style (see app.error_pages)."""
+    try:
+        return _page("statuspage/message.html", status=status, heading=heading, message=message)
+    except Exception:  # the database may be what failed: say it plainly
+        db.session.rollback()
+        return Response(f"{heading}\n\n{message}\n", status=status, content_type="text/plain; charset=utf-8")
+
+
 @bp.errorhandler(429)
 def too_many(error):
     """Too many requests, said on the status page's own terms (no cookie, no sign-in)."""
