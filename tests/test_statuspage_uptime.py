@@ -148,3 +148,26 @@ def test_the_bars_say_what_happened_and_link_the_days_incidents(app, component):
     assert "2 Mar 2026: partial outage for 40 min. Incidents: Checkout failing" in html
     assert '<span class="vh">2 Mar 2026: partial outage for 40 min</span>' in html
     assert '<a href="/status/incidents/' in html and ">Checkout failing</a>" in html
+
+
+@pytest.mark.db
+def test_remembered_past_bars_match_a_full_render_as_things_change(app, component):
+    from app.statuspage.present import Labels, strips
+    clock.set(T0 - timedelta(days=5))
+    service.set_component_status(SYSTEM, component, "major_outage", clock.now())
+    service.set_component_status(SYSTEM, component, "operational", clock.advance(timedelta(hours=2)))
+    db.session.commit()
+
+    def full(now):
+        days = uptime.history([component], UTC_ZONE, now)[component.id]
+        return str(bars(days, UTC_ZONE, Labels())), uptime.format_uptime(uptime.uptime(days))
+
+    with app.test_request_context():
+        for step in range(3):
+            now = T0 + timedelta(hours=1 + step)
+            html, percents = strips([component], UTC_ZONE, now)
+            assert (str(html[component.id]), percents[component.id]) == full(now)
+            service.set_component_status(SYSTEM, component, ["partial_outage", "operational", "degraded_performance"][step],
+                                         now)
+            db.session.commit()
+        assert len(app.extensions["statuspage_past_bars"]) == 1  # the past was rendered once

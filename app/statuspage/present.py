@@ -7,14 +7,22 @@ everyone and cached). The bars are built here rather than in a template loop: wi
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from flask import url_for
+from flask import current_app, url_for
 from markupsafe import Markup, escape
 
-from app import clock
+from app import clock, text
 from app.statuspage import uptime
 from app.statuspage.models import ComponentStatus
+
+
+@lru_cache(maxsize=4096)
+def cached_markdown(source: str) -> Markup:
+    """Sanitised Markdown (app.text.markdown), remembered: updates are rendered once per
+    change of the page, and most of them never change."""
+    return text.markdown(source)
 
 
 def local(value: datetime, zone: ZoneInfo) -> datetime:
@@ -55,28 +63,89 @@ def day_summary(day: uptime.Day) -> str:
     return ", ".join(f"{status.label.lower()} for {duration(seconds)}" for status, seconds in bad)
 
 
-def bars(days: list[uptime.Day], zone: ZoneInfo) -> Markup:
+class Labels(dict):
+    """Day → its label, made once per render for all the components' bars."""
+
+    def __missing__(self, day):
+        label = self[day] = day_label(day)
+        return label
+
+
+def bars(days: list[uptime.Day], zone: ZoneInfo, labels: Labels | None = None) -> Markup:
     """The 90 days as a row of bars, oldest first. A quiet day is an empty element
     with a title; a day with trouble (or an incident) is a <details> that opens on
     tap and says what happened, with the incidents linked, to everyone including
     screen readers."""
+    labels = labels if labels is not None else Labels()
     parts = []
     for day in days:
-        label = day_label(day.day)
+        label = labels[day.day]
         worst = day.worst
         if not day.incidents and (worst is None or worst == ComponentStatus.OPERATIONAL):
-            css = ' class="n"' if worst is None else ""
-            parts.append(f'<i{css} title="{label}: {"no data" if worst is None else "no downtime"}"></i>')
+            parts.append(f'<i class="n" title="{label}: no data"></i>' if worst is None
+                         else f'<i title="{label}: no downtime"></i>')
             continue
         summary = day_summary(day)
         names = "; ".join(i.name for i in day.incidents)
         title = escape(f"{label}: {summary}" + (f". Incidents: {names}" if names else ""))
-        items = "".join(
-            f'<li><a href="{escape(url_for("statuspage.incident", public_id=i.public_id))}">{escape(i.name)}</a></li>'
-            for i in day.incidents)
+        items = "".join(f'<li><a href="{_incident_url(i.public_id)}">{escape(i.name)}</a></li>' for i in day.incidents)
         incidents = f"<ul>{items}</ul>" if items else "<p>No incidents reported.</p>"
         css = (worst or ComponentStatus.OPERATIONAL).value
         parts.append(f'<details class="{css}"><summary title="{title}"><span class="vh">{escape(label)}: '
                      f'{escape(summary)}</span></summary><div class="pop"><strong>{escape(label)}</strong>'
                      f'<p>{escape(summary.capitalize())}</p>{incidents}</div></details>')
     return Markup("".join(parts))
+
+
+def _incident_url(public_id: str) -> str:
+    return str(escape(url_for("statuspage.incident", public_id=public_id)))
+
+
+# The bars of days before today change only when the day changes, when an incident on
+# the component changes, or when the component's start moves: kept across renders, so
+# a change re-renders today's bar only. Per app (so per process); cleared when large.
+_PAST_LIMIT = 5000
+
+
+def _past() -> dict[tuple, tuple[str, dict]]:
+    return current_app.extensions.setdefault("statuspage_past_bars", {})
+
+
+def _signature(component, today, zone: ZoneInfo, incidents: list) -> tuple:
+    return (component.id, today, zone.key, component.start_date, component.created_at,
+            tuple((i.id, i.public_id, i.name, i.started_at, i.resolved_at) for i in incidents))
+
+
+def strips(components: list, zone: ZoneInfo, now: datetime) -> tuple[dict[int, Markup], dict[int, str]]:
+    """Each component's 90 bars and its uptime text (by the rule in app.statuspage.uptime)."""
+    if not components:
+        return {}, {}
+    today = uptime.local_day(now, zone)
+    days = uptime.window(today)
+    ids = [c.id for c in components]
+    touching = uptime.incidents_touching(ids, zone, now, days[0])
+    labels = Labels()
+    memo = _past()
+    signatures = {c.id: _signature(c, today, zone, touching.get(c.id, [])) for c in components}
+    missing = [c for c in components if signatures[c.id] not in memo]
+    if missing:
+        if len(memo) > _PAST_LIMIT:
+            memo.clear()
+        past = uptime.history(missing, zone, now, days=days[:-1], touching=touching)
+        for component in missing:
+            totals: dict = {}
+            for day in past[component.id]:
+                for status, seconds in day.seconds.items():
+                    totals[status] = totals.get(status, 0) + seconds
+            memo[signatures[component.id]] = (str(bars(past[component.id], zone, labels)), totals)
+    current = uptime.history(components, zone, now, days=[today], touching=touching)
+    html, percents = {}, {}
+    for component in components:
+        past_html, totals = memo[signatures[component.id]]
+        today_day = current[component.id][0]
+        html[component.id] = Markup(past_html) + bars([today_day], zone, labels)
+        summed = uptime.Day(today, dict(totals))
+        for status, seconds in today_day.seconds.items():
+            summed.seconds[status] = summed.seconds.get(status, 0) + seconds
+        percents[component.id] = uptime.format_uptime(uptime.uptime([summed]))
+    return html, percents

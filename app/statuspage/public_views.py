@@ -25,7 +25,7 @@ from app.statuspage.branding import stylesheet
 from app.statuspage.cache import PublicCache, Rendered, answer, cache_key
 from app.statuspage.forms import CodeForm, SubscribeForm
 from app.statuspage.models import Component, ComponentStatus, PageSettings, SubscriberChannel
-from app.statuspage.present import bars, day_label, time_tag
+from app.statuspage.present import cached_markdown, day_label, strips, time_tag
 from app.web import no_csrf, public as public_view
 
 bp = Blueprint("statuspage", __name__)
@@ -52,7 +52,8 @@ def _layout(settings: PageSettings) -> dict:
     brand = hashlib.sha256(f"{settings.brand_color}:{settings.logo_hash}".encode()).hexdigest()[:10]
     return {"settings": settings, "zone": service.page_zone(), "brand_version": brand,
             "refresh_seconds": current_app.config["STATUS_REFRESH_SECONDS"], "time_tag": time_tag,
-            "day_label": day_label, "statuses": ComponentStatus, "status_url": public.status_url}
+            "day_label": day_label, "statuses": ComponentStatus, "status_url": public.status_url,
+            "md": cached_markdown}
 
 
 def render_public(template: str, **context) -> str:
@@ -72,9 +73,7 @@ def _html(template: str, status: int = 200, **context) -> Rendered:
 def _render_page() -> Rendered:
     snap = public.snapshot()
     shown = [c for c in snap.components if not c.only_show_if_degraded or c.status != ComponentStatus.OPERATIONAL]
-    history = uptime.history([c for c in shown if c.showcase], snap.zone, snap.now)
-    strips = {cid: bars(days, snap.zone) for cid, days in history.items()}
-    percents = {cid: uptime.format_uptime(uptime.uptime(days)) for cid, days in history.items()}
+    bars_html, percents = strips([c for c in shown if c.showcase], snap.zone, snap.now)
     today = uptime.local_day(snap.now, snap.zone)
     first = today - timedelta(days=PAST_DAYS - 1)
     start, _ = uptime.day_bounds(first, snap.zone)
@@ -82,7 +81,7 @@ def _render_page() -> Rendered:
     for incident in public.incidents_between(start, snap.now + timedelta(seconds=1)):
         past.setdefault(uptime.local_day(incident.started_at, snap.zone), []).append(incident)
     return _html("statuspage/index.html", settings=snap.settings, snap=snap,
-                 shown={c.id for c in shown}, strips=strips, percents=percents, past=sorted(past.items(), reverse=True),
+                 shown={c.id for c in shown}, strips=bars_html, percents=percents, past=sorted(past.items(), reverse=True),
                  rule=uptime.RULE, days=uptime.DAYS)
 
 

@@ -109,28 +109,38 @@ def first_day(component: Component, zone: ZoneInfo) -> date:
     return component.start_date or local_day(component.created_at, zone)
 
 
-def history(components: list[Component], zone: ZoneInfo, now: datetime,
-            with_incidents: bool = True) -> dict[int, list[Day]]:
-    """Per component id, its last 90 days oldest first: rolled-up days from the table,
-    the rest from the ranges, cut to when the component started and to now."""
+def history(components: list[Component], zone: ZoneInfo, now: datetime, with_incidents: bool = True, *,
+            days: list[date] | None = None, touching: dict | None = None) -> dict[int, list[Day]]:
+    """Per component id, its `days` (default: the last 90, oldest first): rolled-up days
+    from the table, the rest from the ranges, cut to when the component started and to
+    now; with the public incidents that touched each day (`touching`, if already read)."""
     if not components:
         return {}
-    today = local_day(now, zone)
-    days = window(today)
+    days = days if days is not None else window(local_day(now, zone))
     ids = [c.id for c in components]
-    rolled: dict[tuple[int, date], ComponentDay] = {
-        (row.component_id, row.day): row for row in db.session.scalars(
-            sa.select(ComponentDay).where(ComponentDay.component_id.in_(ids), ComponentDay.day >= days[0]))}
-    last_rolled = {cid: max((d for (c, d) in rolled if c == cid), default=None) for cid in ids}
-    live_from = min((last_rolled[cid] + timedelta(days=1)) if last_rolled[cid] else days[0] for cid in ids)
+    if not days:
+        return {cid: [] for cid in ids}
+    rolled: dict[tuple[int, date], dict[ComponentStatus, int]] = {}
+    last_rolled: dict[int, date] = {}
+    columns = [getattr(ComponentDay, name) for name in _FIELD.values()]
+    for row in db.session.execute(sa.select(ComponentDay.component_id, ComponentDay.day, *columns)
+                                  .where(ComponentDay.component_id.in_(ids), ComponentDay.day >= days[0],
+                                         ComponentDay.day <= days[-1])):
+        cid, day, *seconds = row
+        rolled[(cid, day)] = {status: n for status, n in zip(_FIELD, seconds) if n}
+        if cid not in last_rolled or day > last_rolled[cid]:
+            last_rolled[cid] = day
+    live_from = min((last_rolled[cid] + timedelta(days=1)) if cid in last_rolled else days[0] for cid in ids)
     live_start, _ = day_bounds(max(live_from, days[0]), zone)
+    live_end = min(now, day_bounds(days[-1], zone)[1])
     ranges: dict[int, list] = {cid: [] for cid in ids}
-    for row in db.session.execute(
-            sa.select(ComponentStatusRange.component_id, ComponentStatusRange.status, ComponentStatusRange.started_at,
-                      ComponentStatusRange.ended_at)
-            .where(ComponentStatusRange.component_id.in_(ids), ComponentStatusRange.started_at < now,
-                   sa.or_(ComponentStatusRange.ended_at.is_(None), ComponentStatusRange.ended_at > live_start))):
-        ranges[row.component_id].append((row.status, row.started_at, row.ended_at))
+    if live_start < live_end:
+        for row in db.session.execute(
+                sa.select(ComponentStatusRange.component_id, ComponentStatusRange.status,
+                          ComponentStatusRange.started_at, ComponentStatusRange.ended_at)
+                .where(ComponentStatusRange.component_id.in_(ids), ComponentStatusRange.started_at < live_end,
+                       sa.or_(ComponentStatusRange.ended_at.is_(None), ComponentStatusRange.ended_at > live_start))):
+            ranges[row.component_id].append((row.status, row.started_at, row.ended_at))
 
     result: dict[int, list[Day]] = {}
     for component in components:
@@ -142,34 +152,40 @@ def history(components: list[Component], zone: ZoneInfo, now: datetime,
             if day < begins:
                 out.append(Day(day))
                 continue
-            row = rolled.get((component.id, day))
-            if row is not None:
-                out.append(Day(day, {status: getattr(row, name) for status, name in _FIELD.items()
-                                     if getattr(row, name)}))
+            seconds = rolled.get((component.id, day))
+            if seconds is not None:
+                out.append(Day(day, seconds))
                 continue
             start, end = day_bounds(day, zone)
             start, end = max(start, begins_at), min(end, now)
             out.append(Day(day, split(ranges[component.id], start, end) if end > start else {}))
         result[component.id] = out
     if with_incidents:
-        _attach_incidents(result, zone, now, days[0])
+        if touching is None:
+            touching = incidents_touching(ids, zone, now, days[0])
+        for component_id, incidents in touching.items():
+            for incident in incidents:
+                began = local_day(incident.started_at, zone)
+                ended = local_day(incident.resolved_at or now, zone)
+                for day in result.get(component_id, ()):
+                    if began <= day.day <= ended:
+                        day.incidents.append(incident)
     return result
 
 
-def _attach_incidents(result: dict[int, list[Day]], zone: ZoneInfo, now: datetime, first: date) -> None:
+def incidents_touching(component_ids: list[int], zone: ZoneInfo, now: datetime, first: date) -> dict[int, list]:
+    """Per component id, the public incidents that affected it since the start of `first`."""
     start, _ = day_bounds(first, zone)
+    touching: dict[int, list] = {}
     rows = db.session.execute(
         sa.select(PublicIncidentComponent.component_id, PublicIncident)
         .join(PublicIncident, PublicIncident.id == PublicIncidentComponent.public_incident_id)
-        .where(PublicIncidentComponent.component_id.in_(list(result)),
+        .where(PublicIncidentComponent.component_id.in_(component_ids),
                sa.or_(PublicIncident.resolved_at.is_(None), PublicIncident.resolved_at >= start))
-        .order_by(PublicIncident.started_at)).all()
+        .order_by(PublicIncident.started_at, PublicIncident.id)).all()
     for component_id, incident in rows:
-        began = local_day(incident.started_at, zone)
-        ended = local_day(incident.resolved_at or now, zone)
-        for day in result[component_id]:
-            if began <= day.day <= ended:
-                day.incidents.append(incident)
+        touching.setdefault(component_id, []).append(incident)
+    return touching
 
 
 # --- the engine's daily roll-up ----------------------------------------------------------
