@@ -133,6 +133,8 @@ def changer_loop(env: dict, stop: threading.Event, log: list, summary_url: str) 
                     shown = time.monotonic() - committed
                     break
                 time.sleep(0.01)
+            if shown is None and stop.is_set():
+                break  # cut short by the end of the run, not unseen
             log.append(shown)
             n += 1
             stop.wait(max(0.0, 1.0 - (time.monotonic() - began)))
