@@ -334,3 +334,49 @@ def test_the_demo_has_a_status_page_with_history_once(app, client, tmp_path):
     html = page_text(client)
     assert "Card payments declined" not in html or "Order emails delayed" in html
     assert html.count('<div class="bars">') == 6 and "<details" in html
+
+
+@pytest.mark.db
+def test_admins_see_and_remove_subscribers(world, admin_client):
+    from app.statuspage import subscribers
+    from app.statuspage.models import Subscriber
+    subscribers.subscribe("email", "ana@example.com", clock.now())
+    subscribers.subscribe("webhook", "https://hooks.example.com/x", clock.now(), email="ops@example.com",
+                          components=[world.cards])
+    db.session.commit()
+    html = page_text(admin_client, "/admin/status/subscribers")
+    assert "ana@example.com" in html and "https://hooks.example.com/x" in html and "waiting for confirmation" in html
+    assert "Card payments" in html
+    subscriber = db.session.scalar(sa.select(Subscriber).where(Subscriber.address == "ana@example.com"))
+    assert admin_client.post(f"/admin/status/subscribers/{subscriber.id}/delete").status_code == 303
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Subscriber)) == 1
+
+
+@pytest.mark.db
+def test_links_that_do_not_work_say_so_and_unsubscribing_can_be_undone(world, client):
+    from app.statuspage import subscribers
+    for url in ("/status/subscribe/confirm/1-" + "0" * 32, "/status/unsubscribe/nonsense",
+                "/status/unsubscribe/99-" + "a" * 32):
+        answer = client.get(url)
+        assert answer.status_code == 404 and b"does not work" in answer.data
+    subscribers.subscribe("email", "ana@example.com", clock.now())
+    db.session.commit()
+    subscriber = db.session.scalar(sa.select(subscribers.Subscriber))
+    client.get(f"/status/subscribe/confirm/{subscribers.token(subscriber, 'confirm')}")
+    unsubscribe = f"/status/unsubscribe/{subscribers.token(subscriber, 'unsubscribe')}"
+    assert client.post(unsubscribe).status_code == 200  # RFC 8058 one-click POST
+    db.session.refresh(subscriber)
+    assert not subscriber.active
+    undo = client.post(unsubscribe + "/undo")
+    assert undo.status_code == 200 and b"subscribed again" in undo.data
+    db.session.refresh(subscriber)
+    assert subscriber.active
+    # a confirmation link cannot stand in for an unsubscribe link
+    assert client.get(f"/status/unsubscribe/{subscribers.token(subscriber, 'confirm')}").status_code == 404
+
+
+@pytest.mark.db
+def test_head_and_a_missing_logo(world, client):
+    head = client.head("/status")
+    assert head.status_code == 200 and head.data == b"" and int(head.headers["Content-Length"]) > 1000
+    assert client.get("/status/logo").status_code == 404

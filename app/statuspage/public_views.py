@@ -43,7 +43,9 @@ def cache() -> PublicCache:
 
 def _serve(key: str, render, *, detail: bool = False) -> Response:
     entry = cache().get(key, render, detail=detail)
-    status, headers, body = answer(entry, request.environ)
+    # For HEAD, werkzeug drops the body itself and keeps its Content-Length.
+    environ = {**request.environ, "REQUEST_METHOD": "GET"} if request.method == "HEAD" else request.environ
+    status, headers, body = answer(entry, environ)
     return Response(body, status=status, headers=headers)
 
 
@@ -257,8 +259,7 @@ def subscribe():
     address = {"email": form.email.data, "sms": form.phone.data, "webhook": form.url.data}[channel] or ""
     if form.validate():
         try:
-            result = subscribers.subscribe(channel, address, clock.now(), email=form.email.data,
-                                           components=chosen, ip=request.remote_addr)
+            result = subscribers.subscribe(channel, address, clock.now(), email=form.email.data, components=chosen)
         except DomainError as error:
             db.session.rollback()
             if error.field == "url" and channel != "webhook":

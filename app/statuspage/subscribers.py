@@ -149,7 +149,7 @@ def _address(channel: SubscriberChannel, address: str) -> str:
 
 
 def subscribe(channel, address: str, now: datetime, *, email: str | None = None,
-              components: list[Component] | None = None, ip: str | None = None) -> Requested:
+              components: list[Component] | None = None) -> Requested:
     """Ask to subscribe `address` (email, E.164 phone or webhook URL; a webhook also
     needs `email`) to every component (None or empty) or to `components`."""
     try:
