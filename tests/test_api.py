@@ -27,6 +27,7 @@ from app.extensions import db
 from app.incidents import service as lifecycle
 from app.incidents.models import EventKind, Incident, IncidentEvent, Status
 from app.services.models import IntegrationKey, Service
+from app.statuspage import service as status_page
 from tests.factories import SYSTEM, make_service, make_team, make_user
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -198,8 +199,13 @@ def test_every_route_gives_every_status_it_documents_and_each_answer_matches_the
     client.post("/v2/change/enqueue", json={"routing_key": "a" * 32, "payload": {"summary": "Deploy v42"}})
     db.session.commit()
     key = w.service.integration_keys[0]
+    group = status_page.create_group(SYSTEM, name="Payments", now=clock.now())
+    component = status_page.create_component(SYSTEM, name="Card payments", now=clock.now(), group=group)
+    status_page.create_component(SYSTEM, name="Search", now=clock.now())
+    db.session.commit()
 
     paths = {
+        "/status_page/components/{component_id}": f"/status_page/components/{component.id}",
         "/incidents/{incident_id}": f"/incidents/{incident.id}",
         "/alerts/{alert_id}": f"/alerts/{alert.id}",
         "/services/{service_id}": f"/services/{w.service.id}",
@@ -220,6 +226,8 @@ def test_every_route_gives_every_status_it_documents_and_each_answer_matches_the
     w.as_viewer.get(paths["/services/{service_id}/integration_keys"])
     w.as_viewer.get("/change_events", since="2026-03-01T00:00:00Z")
     w.as_viewer.get("/change_events", since="yesterday")
+    w.as_viewer.get("/status_page/components")
+    w.as_viewer.get(paths["/status_page/components/{component_id}"])
     w.anonymous.get("/openapi.json")
 
     # Writes that succeed.
@@ -235,6 +243,15 @@ def test_every_route_gives_every_status_it_documents_and_each_answer_matches_the
                                   "severity_mapping": {"critical": 1, "info": None}})
     new_key = w.as_admin.post(f"/services/{w.service.id}/integration_keys", {"name": "Grafana"}).json
     w.as_admin.post(f"/services/{w.service.id}/integration_keys/{new_key['id']}/revoke")
+    made = w.as_admin.post("/status_page/components", {"name": "Checkout", "group_id": group.id,
+                                                       "service_ids": [w.service.id], "status": "degraded_performance"})
+    assert made.status_code == 201 and made.json["status"] == "degraded_performance"
+    changed = w.as_admin.post(paths["/status_page/components/{component_id}"],
+                              {"description": "Card authorisation", "position": 3, "group_id": 0})
+    assert changed.json["group"] is None and changed.json["position"] == 3
+    assert w.as_admin.post(f"/status_page/components/{component.id}/status",
+                           {"status": "partial_outage"}).json["status"] == "partial_outage"
+    assert w.as_admin.post(f"/status_page/components/{made.json['id']}/delete").json["name"] == "Checkout"
 
     # Bad input, conflicts.
     w.as_responder.post("/incidents", {"title": "", "severity": 9})
@@ -248,6 +265,12 @@ def test_every_route_gives_every_status_it_documents_and_each_answer_matches_the
     w.as_admin.post("/services", {"name": 7})
     w.as_admin.post(f"/services/{w.service.id}/integration_keys", {"label": "typo"})
     w.as_admin.post(f"/services/{w.service.id}/integration_keys/{key.id}/revoke", data="not json")
+    w.as_admin.post("/status_page/components", {"name": " ", "service_ids": [9999]})
+    w.as_admin.post("/status_page/components", {"name": "card PAYMENTS"})
+    w.as_admin.post(paths["/status_page/components/{component_id}"], {"position": -1})
+    w.as_admin.post(paths["/status_page/components/{component_id}"], {"name": "Search"})
+    w.as_admin.post(f"/status_page/components/{component.id}/status", {"status": "under_maintenance"})
+    w.as_admin.post(f"/status_page/components/{component.id}/delete", {"now": True})
 
     # Everyone else's refusals, route by route.
     for rule in client.application.url_map.iter_rules():
@@ -255,9 +278,10 @@ def test_every_route_gives_every_status_it_documents_and_each_answer_matches_the
             continue
         path = template(rule.rule)
         real = path.replace("{incident_id}", str(incident.id)).replace("{service_id}", str(w.service.id)) \
-            .replace("{key_id}", str(key.id)).replace("{alert_id}", str(alert.id))
+            .replace("{key_id}", str(key.id)).replace("{alert_id}", str(alert.id)) \
+            .replace("{component_id}", str(component.id))
         missing = path.replace("{incident_id}", "9999").replace("{service_id}", "9999") \
-            .replace("{key_id}", "9999").replace("{alert_id}", "9999")
+            .replace("{key_id}", "9999").replace("{alert_id}", "9999").replace("{component_id}", "9999")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert w.anonymous.call(method, real).status_code == 401
             if "{" in path:

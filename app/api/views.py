@@ -58,4 +58,4 @@ def me():
 
 
 # The routes, on this same blueprint.
-from app.api import alerts, change_events, incidents, openapi, services  # noqa: E402,F401
+from app.api import alerts, change_events, incidents, openapi, services, statuspage  # noqa: E402,F401
