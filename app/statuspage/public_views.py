@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, redirect, request, url_for
+from markupsafe import Markup
 
 from app import clock
 from app.errors import DomainError
@@ -24,7 +25,7 @@ from app.statuspage import public, service, statusjson, subscribers, uptime
 from app.statuspage.branding import stylesheet
 from app.statuspage.cache import PublicCache, Rendered, answer, cache_key
 from app.statuspage.forms import CodeForm, SubscribeForm
-from app.statuspage.models import Component, ComponentStatus, PageSettings, SubscriberChannel
+from app.statuspage.models import Component, ComponentStatus, PageSettings, PublicIncident, SubscriberChannel
 from app.statuspage.present import cached_markdown, day_label, strips, time_tag
 from app.web import no_csrf, public as public_view
 
@@ -76,15 +77,34 @@ def _render_page() -> Rendered:
     snap = public.snapshot()
     shown = [c for c in snap.components if not c.only_show_if_degraded or c.status != ComponentStatus.OPERATIONAL]
     bars_html, percents = strips([c for c in shown if c.showcase], snap.zone, snap.now)
-    today = uptime.local_day(snap.now, snap.zone)
-    first = today - timedelta(days=PAST_DAYS - 1)
-    start, _ = uptime.day_bounds(first, snap.zone)
-    past: dict = {today - timedelta(days=n): [] for n in range(PAST_DAYS)}
-    for incident in public.incidents_between(start, snap.now + timedelta(seconds=1)):
-        past.setdefault(uptime.local_day(incident.started_at, snap.zone), []).append(incident)
     return _html("statuspage/index.html", settings=snap.settings, snap=snap,
-                 shown={c.id for c in shown}, strips=bars_html, percents=percents, past=sorted(past.items(), reverse=True),
+                 shown={c.id for c in shown}, strips=bars_html, percents=percents, past_html=_past_incidents(snap),
                  rule=uptime.RULE, days=uptime.DAYS)
+
+
+def _past_incidents(snap: public.Snapshot) -> Markup:
+    """The last PAST_DAYS days of incidents, rendered again only when one of them changed
+    (or the day did): a component flapping does not re-render them."""
+    today = uptime.local_day(snap.now, snap.zone)
+    start, _ = uptime.day_bounds(today - timedelta(days=PAST_DAYS - 1), snap.zone)
+    end = snap.now + timedelta(seconds=1)
+    versions = tuple(db.session.execute(
+        sa.select(PublicIncident.id, PublicIncident.updated_at, PublicIncident.postmortem_published_at)
+        .where(PublicIncident.started_at >= start, PublicIncident.started_at < end)
+        .order_by(PublicIncident.id)).all())
+    key = (today, snap.zone.key, snap.settings.time_zone, versions)
+    memo = current_app.extensions.setdefault("statuspage_past_incidents", {})
+    html = memo.get(key)
+    if html is None:
+        past: dict = {today - timedelta(days=n): [] for n in range(PAST_DAYS)}
+        for incident in public.incidents_between(start, end):
+            past.setdefault(uptime.local_day(incident.started_at, snap.zone), []).append(incident)
+        html = Markup(render_public("statuspage/_past.html", **_layout(snap.settings),
+                                    past=sorted(past.items(), reverse=True)))
+        if len(memo) > 100:
+            memo.clear()
+        memo[key] = html
+    return html
 
 
 @bp.route("/status")

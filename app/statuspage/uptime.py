@@ -174,17 +174,19 @@ def history(components: list[Component], zone: ZoneInfo, now: datetime, with_inc
 
 
 def incidents_touching(component_ids: list[int], zone: ZoneInfo, now: datetime, first: date) -> dict[int, list]:
-    """Per component id, the public incidents that affected it since the start of `first`."""
+    """Per component id, the public incidents that affected it since the start of `first`
+    (as rows with id, public_id, name, started_at and resolved_at)."""
     start, _ = day_bounds(first, zone)
     touching: dict[int, list] = {}
     rows = db.session.execute(
-        sa.select(PublicIncidentComponent.component_id, PublicIncident)
+        sa.select(PublicIncidentComponent.component_id, PublicIncident.id, PublicIncident.public_id,
+                  PublicIncident.name, PublicIncident.started_at, PublicIncident.resolved_at)
         .join(PublicIncident, PublicIncident.id == PublicIncidentComponent.public_incident_id)
         .where(PublicIncidentComponent.component_id.in_(component_ids),
                sa.or_(PublicIncident.resolved_at.is_(None), PublicIncident.resolved_at >= start))
         .order_by(PublicIncident.started_at, PublicIncident.id)).all()
-    for component_id, incident in rows:
-        touching.setdefault(component_id, []).append(incident)
+    for row in rows:  # plain rows (id, public_id, name, started_at, resolved_at): no objects to build
+        touching.setdefault(row.component_id, []).append(row)
     return touching
 
 
