@@ -318,6 +318,11 @@ def report(results: dict, page_size, summary_size, first_render, render_ms) -> N
             lines.append(f"| {label} | `{url}` | {r[key]['rate']:,.0f} | {r[key]['p99']:.1f} ms "
                          f"({r[key]['p99_worst']:.0f}) | {baseline:,.0f} (p99 {r['hello']['p99']:.1f} ms) | "
                          f"{ratio:.2f}× | {'met' if met else 'NOT met'} |")
+    busy = [phase for phase in ("quiet", "changing") if results[phase]["hello"]["p99"] >= TARGET_P99_MS]
+    if busy:
+        lines += ["", f"The hello route itself had a p99 of {TARGET_P99_MS:.0f} ms or more in the "
+                  f"{' and '.join(busy)} runs: other work on the machine set the tail, so those p99 figures say "
+                  "little about the target; the ratios still compare like with like."]
     changing = results["changing"]
     visible = sorted(changing["visible"])
     lines += ["", f"While changing: {changing['changes']} changes in {changing['seconds']:.0f} s; each shown in "

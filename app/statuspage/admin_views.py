@@ -14,7 +14,7 @@ from app.services.models import Service
 from app.statuspage import public, service, subscribers
 from app.statuspage.forms import ComponentForm, GroupForm, LogoForm, SettingsForm, StatusForm
 from app.statuspage.models import (
-    Component, ComponentGroup, DeliveryStatus, Subscriber, SubscriberChannel, WebhookDelivery,
+    ComponentGroup, DeliveryStatus, Subscriber, SubscriberChannel, WebhookDelivery,
 )
 from app.web import current_actor, render, requires, see_other
 

@@ -39,6 +39,7 @@ UPCOMING = (MaintenanceState.SCHEDULED,)
 ACTIVE = (MaintenanceState.IN_PROGRESS, MaintenanceState.VERIFYING)
 SHOWN_MAINTENANCE = (MaintenanceState.SCHEDULED, MaintenanceState.IN_PROGRESS, MaintenanceState.VERIFYING,
                      MaintenanceState.COMPLETED)
+WITH_CANCELLED = SHOWN_MAINTENANCE + (MaintenanceState.CANCELLED,)
 
 
 # --- where the page lives ------------------------------------------------------------
@@ -147,6 +148,14 @@ def incidents_between(start: datetime, end: datetime) -> list[PublicIncident]:
     return list(db.session.scalars(_incident_query().where(PublicIncident.started_at >= start,
                                                            PublicIncident.started_at < end)
                                    .order_by(PublicIncident.started_at.desc(), PublicIncident.id.desc())))
+
+
+def incidents_page(page: int, limit: int, *, per_page: int) -> list[PublicIncident]:
+    """Up to `limit` incidents from page `page` (of `per_page`), newest first: ask for one
+    more than a page to learn whether there is a next one."""
+    return list(db.session.scalars(_incident_query().order_by(PublicIncident.started_at.desc(),
+                                                              PublicIncident.id.desc())
+                                   .offset((page - 1) * per_page).limit(limit)))
 
 
 def incident_by_public_id(public_id: str) -> PublicIncident | None:

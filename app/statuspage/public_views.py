@@ -142,7 +142,7 @@ def maintenance(public_id: str):
         return _not_found()
 
     def render() -> Rendered:
-        found = public.maintenances(public.SHOWN_MAINTENANCE + (public.MaintenanceState.CANCELLED,), 1,
+        found = public.maintenances(public.WITH_CANCELLED, 1,
                                     public_id=public_id)
         if not found:
             return _html("statuspage/not_found.html", status=404)
@@ -157,9 +157,7 @@ def history():
     page = int(key.rsplit("=", 1)[1]) if "?page=" in key else 1
 
     def render() -> Rendered:
-        incidents = list(db.session.scalars(
-            public._incident_query().order_by(public.PublicIncident.started_at.desc(), public.PublicIncident.id.desc())
-            .offset((page - 1) * HISTORY_PAGE).limit(HISTORY_PAGE + 1)))
+        incidents = public.incidents_page(page, HISTORY_PAGE + 1, per_page=HISTORY_PAGE)
         more = len(incidents) > HISTORY_PAGE
         incidents = incidents[:HISTORY_PAGE]
         zone = service.page_zone()
@@ -179,7 +177,7 @@ def public_month(at, zone) -> str:
 def _render_feed() -> Rendered:
     snap = public.snapshot()
     incidents = public.recent_incidents(50)
-    windows = public.maintenances(public.SHOWN_MAINTENANCE + (public.MaintenanceState.CANCELLED,), 25)
+    windows = public.maintenances(public.WITH_CANCELLED, 25)
     items = [{"kind": "incident", "title": i.name, "url": public.status_url(f"/incidents/{i.public_id}"),
               "id": f"{snap.settings.public_id}:incident:{i.public_id}", "published": i.created_at,
               "updated": i.updated_at, "incident": i} for i in incidents]

@@ -38,7 +38,7 @@ from app.extensions import db
 from app.notify.models import Channel
 from app.notify.outbox import enqueue
 from app.notify.text import gsm7
-from app.services.models import MaintenanceState, MaintenanceWindow
+from app.services.models import MaintenanceWindow
 from app.statuspage import public, service, statusjson
 from app.statuspage.models import (
     Component, ComponentStatus, DeliveryStatus, MaintenanceUpdate, PublicIncident, PublicIncidentUpdate, Stage,
@@ -370,7 +370,7 @@ def compose(notice: StatusNotice, snap: public.Snapshot) -> Message | None:
                        sms=f"{name}: {prefix}: {incident.name} - {update.body}",
                        url=url, event="incident.update", payload=payload)
     if notice.kind in ("maintenance_update", "maintenance_reminder"):
-        found = public.maintenances(public.SHOWN_MAINTENANCE + (MaintenanceState.CANCELLED,), 1,
+        found = public.maintenances(public.WITH_CANCELLED, 1,
                                     public_id=db.session.scalar(sa.select(MaintenanceWindow.public_id).where(
                                         MaintenanceWindow.id == notice.maintenance_id)))
         if not found:
