@@ -170,4 +170,5 @@ def test_remembered_past_bars_match_a_full_render_as_things_change(app, componen
             service.set_component_status(SYSTEM, component, ["partial_outage", "operational", "degraded_performance"][step],
                                          now)
             db.session.commit()
-        assert len(app.extensions["statuspage_past_bars"]) == 1  # the past was rendered once
+        remembered = app.extensions["statuspage_past_bars"]
+        assert len([key for key in remembered if key[0] != "today"]) == 1  # the past was rendered once

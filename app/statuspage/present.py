@@ -111,9 +111,8 @@ def _past() -> dict[tuple, tuple[str, dict]]:
     return current_app.extensions.setdefault("statuspage_past_bars", {})
 
 
-def _signature(component, today, zone: ZoneInfo, incidents: list) -> tuple:
-    return (component.id, today, zone.key, component.start_date, component.created_at,
-            tuple((i.id, i.public_id, i.name, i.started_at, i.resolved_at) for i in incidents))
+def _signature(component, today, zone: ZoneInfo, incidents: tuple | None) -> tuple:
+    return (component.id, today, zone.key, component.start_date, component.created_at, incidents)
 
 
 def strips(components: list, zone: ZoneInfo, now: datetime) -> tuple[dict[int, Markup], dict[int, str]]:
@@ -123,11 +122,16 @@ def strips(components: list, zone: ZoneInfo, now: datetime) -> tuple[dict[int, M
     today = uptime.local_day(now, zone)
     days = uptime.window(today)
     ids = [c.id for c in components]
-    touching = uptime.incidents_touching(ids, zone, now, days[0])
+    versions = uptime.touching_versions(ids, zone, days[0])
     labels = Labels()
     memo = _past()
-    signatures = {c.id: _signature(c, today, zone, touching.get(c.id, [])) for c in components}
+    signatures = {c.id: _signature(c, today, zone, versions.get(c.id)) for c in components}
     missing = [c for c in components if signatures[c.id] not in memo]
+    bucket = int(clock.utc(now).timestamp() // current_app.config["STATUS_RERENDER_SECONDS"])
+    today_keys = {c.id: ("today", signatures[c.id], c.updated_at, bucket) for c in components}
+    stale = [c for c in components if today_keys[c.id] not in memo]
+    touching = uptime.incidents_touching([c.id for c in {*missing, *stale}], zone, now, days[0]) \
+        if missing or stale else {}
     if missing:
         if len(memo) > _PAST_LIMIT:
             memo.clear()
@@ -138,14 +142,21 @@ def strips(components: list, zone: ZoneInfo, now: datetime) -> tuple[dict[int, M
                 for status, seconds in day.seconds.items():
                     totals[status] = totals.get(status, 0) + seconds
             memo[signatures[component.id]] = (str(bars(past[component.id], zone, labels)), totals)
-    current = uptime.history(components, zone, now, days=[today], touching=touching)
+    # Today's bar (and so the percentage) is made again when the component changed, and
+    # at least every STATUS_RERENDER_SECONDS as the day goes on: one flapping component
+    # does not make the other 49 read their day again.
+    if stale:
+        current = uptime.history(stale, zone, now, days=[today], touching=touching)
+        for component in stale:
+            past_html, totals = memo[signatures[component.id]]
+            today_day = current[component.id][0]
+            summed = uptime.Day(today, dict(totals))
+            for status, seconds in today_day.seconds.items():
+                summed.seconds[status] = summed.seconds.get(status, 0) + seconds
+            memo[today_keys[component.id]] = (
+                Markup(past_html) + bars([today_day], zone, labels),
+                uptime.format_uptime(uptime.uptime([summed])))
     html, percents = {}, {}
     for component in components:
-        past_html, totals = memo[signatures[component.id]]
-        today_day = current[component.id][0]
-        html[component.id] = Markup(past_html) + bars([today_day], zone, labels)
-        summed = uptime.Day(today, dict(totals))
-        for status, seconds in today_day.seconds.items():
-            summed.seconds[status] = summed.seconds.get(status, 0) + seconds
-        percents[component.id] = uptime.format_uptime(uptime.uptime([summed]))
+        html[component.id], percents[component.id] = memo[today_keys[component.id]]
     return html, percents

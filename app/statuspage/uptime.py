@@ -163,14 +163,29 @@ def history(components: list[Component], zone: ZoneInfo, now: datetime, with_inc
     if with_incidents:
         if touching is None:
             touching = incidents_touching(ids, zone, now, days[0])
-        for component_id, incidents in touching.items():
-            for incident in incidents:
+        for component_id, component_days in result.items():
+            for incident in touching.get(component_id, ()):
                 began = local_day(incident.started_at, zone)
                 ended = local_day(incident.resolved_at or now, zone)
-                for day in result.get(component_id, ()):
+                if ended < days[0] or began > days[-1]:
+                    continue
+                for day in component_days:
                     if began <= day.day <= ended:
                         day.incidents.append(incident)
     return result
+
+
+def touching_versions(component_ids: list[int], zone: ZoneInfo, first: date) -> dict[int, tuple]:
+    """Per component id, how many public incidents touched it since `first` and when the
+    latest of them last changed: enough to know whether its bars must be made again."""
+    start, _ = day_bounds(first, zone)
+    rows = db.session.execute(
+        sa.select(PublicIncidentComponent.component_id, sa.func.count(), sa.func.max(PublicIncident.updated_at))
+        .join(PublicIncident, PublicIncident.id == PublicIncidentComponent.public_incident_id)
+        .where(PublicIncidentComponent.component_id.in_(component_ids),
+               sa.or_(PublicIncident.resolved_at.is_(None), PublicIncident.resolved_at >= start))
+        .group_by(PublicIncidentComponent.component_id))
+    return {cid: (count, str(latest)) for cid, count, latest in rows}
 
 
 def incidents_touching(component_ids: list[int], zone: ZoneInfo, now: datetime, first: date) -> dict[int, list]:
