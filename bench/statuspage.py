@@ -135,7 +135,7 @@ def changer_loop(env: dict, stop: threading.Event, log: list, summary_url: str) 
                 if status == wanted:
                     shown = time.monotonic() - committed
                     break
-                time.sleep(0.01)
+                time.sleep(0.025)
             if shown is None and stop.is_set():
                 break  # cut short by the end of the run, not unseen
             log.append(shown)
