@@ -72,19 +72,36 @@ class Labels(dict):
 
 
 def bars(days: list[uptime.Day], zone: ZoneInfo, labels: Labels | None = None) -> Markup:
-    """The 90 days as a row of bars, oldest first. A quiet day is an empty element
-    with a title; a day with trouble (or an incident) is a <details> that opens on
-    tap and says what happened, with the incidents linked, to everyone including
-    screen readers."""
+    """The days as a row of bars, oldest first. A run of quiet days (no downtime, or no
+    data) is one element as wide as its days, drawn as separate bars by the stylesheet
+    (class q<N>), with a title for the run; a day with trouble (or an incident) is a
+    <details> that opens on tap and says what happened, with the incidents linked, to
+    everyone including screen readers. 50 components' 90 days stay a small page."""
     labels = labels if labels is not None else Labels()
     parts = []
+    run: list = []  # consecutive quiet days of one kind: [kind, first day, last day, count]
+
+    def close() -> None:
+        if run:
+            kind, first, last, count = run
+            when = labels[first] if count == 1 else f"{labels[first]} – {labels[last]}"
+            what = "no data" if kind == "n" else "no downtime"
+            css = ("n " if kind == "n" else "") + f"q{count}"
+            parts.append(f'<i class="{css}" title="{when}: {what}"></i>')
+            run.clear()
+
     for day in days:
-        label = labels[day.day]
         worst = day.worst
         if not day.incidents and (worst is None or worst == ComponentStatus.OPERATIONAL):
-            parts.append(f'<i class="n" title="{label}: no data"></i>' if worst is None
-                         else f'<i title="{label}: no downtime"></i>')
+            kind = "n" if worst is None else "o"
+            if run and run[0] == kind:
+                run[2], run[3] = day.day, run[3] + 1
+            else:
+                close()
+                run.extend([kind, day.day, day.day, 1])
             continue
+        close()
+        label = labels[day.day]
         summary = day_summary(day)
         names = "; ".join(i.name for i in day.incidents)
         title = escape(f"{label}: {summary}" + (f". Incidents: {names}" if names else ""))
@@ -94,6 +111,7 @@ def bars(days: list[uptime.Day], zone: ZoneInfo, labels: Labels | None = None) -
         parts.append(f'<details class="{css}"><summary title="{title}"><span class="vh">{escape(label)}: '
                      f'{escape(summary)}</span></summary><div class="pop"><strong>{escape(label)}</strong>'
                      f'<p>{escape(summary.capitalize())}</p>{incidents}</div></details>')
+    close()
     return Markup("".join(parts))
 
 
