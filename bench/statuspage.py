@@ -1,6 +1,6 @@
 """The status page under load: requests per second and p99 latency for /status and
 /api/v2/summary.json, side by side with a minimal Flask route (bench/hello.py)
-under the same gunicorn settings in the same run, quiet and while a component
+under the same gunicorn settings (the project's gunicorn.conf.py) in the same run, quiet and while a component
 changes status every second; how long a change takes to show; and what a
 per-request version read would cost instead of the cache's half-second check.
 
@@ -152,16 +152,21 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         args = [GUNICORN, "--bind", f"127.0.0.1:{self.port}", "--workers", str(WORKERS), "--worker-class", "gthread",
                 "--threads", str(THREADS), "--log-level", "warning", "--chdir", str(ROOT)]
+        # Both apps get the project's gunicorn.conf.py (its worker hooks); the app also
+        # logs its renders to a file, to count them.
+        config = Path(tempfile.mkstemp(prefix="gunicorn-", suffix=".conf.py")[1])
+        text = (ROOT / "gunicorn.conf.py").read_text()
         if log_path is not None:
-            config = log_path.with_suffix(".conf.py")
-            config.write_text(
-                "logconfig_dict = {'version': 1, 'disable_existing_loggers': False,\n"
+            text += (
+                "\nlogconfig_dict = {'version': 1, 'disable_existing_loggers': False,\n"
                 " 'handlers': {'console': {'class': 'logging.StreamHandler', 'stream': 'ext://sys.stdout'},\n"
                 "              'error_console': {'class': 'logging.StreamHandler', 'stream': 'ext://sys.stderr'},\n"
                 f"              'renders': {{'class': 'logging.FileHandler', 'filename': {str(log_path)!r}}}}},\n"
                 " 'root': {'level': 'WARNING', 'handlers': ['error_console']},\n"
                 " 'loggers': {'firebreak.statuspage': {'level': 'INFO', 'handlers': ['renders'], 'propagate': False}}}\n")
-            args += ["--config", str(config)]
+        config.write_text(text)
+        self.config = config
+        args += ["--config", str(config)]
         self.process = subprocess.Popen(args + [module], env={**os.environ, **env}, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.monotonic() + 30
@@ -177,6 +182,7 @@ class Server:
         raise RuntimeError(f"{module} did not start: {self.process.stderr.read().decode()[-2000:]}")
 
     def stop(self) -> None:
+        self.config.unlink(missing_ok=True)
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
@@ -302,7 +308,7 @@ def main() -> None:
 
 def report(results: dict, page_size, summary_size, first_render, render_ms) -> None:
     lines = [f"Measured {datetime.now(UTC):%Y-%m-%d} by `make bench` (bench/statuspage.py): wrk {WRK_THREADS} threads, "
-             f"{CONNECTIONS} connections, `Accept-Encoding: gzip`, on loopback; both apps under gunicorn with "
+             f"{CONNECTIONS} connections, `Accept-Encoding: gzip`, on loopback; both apps under gunicorn (gunicorn.conf.py) with "
              f"{WORKERS} gthread workers × {THREADS} threads; {COMPONENTS} components, {DAYS} days of history, "
              f"{INCIDENTS} past incidents. Each figure is the median of {ROUNDS} interleaved {SECONDS}-second runs "
              f"(worst p99 in brackets); the machine is shared with other work, so read the ratios.", "",
