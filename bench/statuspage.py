@@ -260,7 +260,11 @@ def main() -> None:
     results: dict = {}
     log_path = work / "renders.log"
     hello = Server("bench.hello:app", {})
-    app = Server("wsgi:app", env, log_path)
+    try:
+        app = Server("wsgi:app", env, log_path)
+    except Exception:
+        hello.stop()
+        raise
     try:
         status_url, summary_url = app.url + "/status", app.url + "/api/v2/summary.json"
         for url in (status_url, summary_url, hello.url + "/"):
@@ -294,7 +298,11 @@ def main() -> None:
 
     # The alternative: read the version on every request (STATUS_CACHE_CHECK_SECONDS=0).
     every = Server("wsgi:app", {**env, "STATUS_CACHE_CHECK_SECONDS": "0"})
-    hello = Server("bench.hello:app", {})
+    try:
+        hello = Server("bench.hello:app", {})
+    except Exception:
+        every.stop()
+        raise
     try:
         for _ in range(20):
             urllib.request.urlopen(every.url + "/status").read()
