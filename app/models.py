@@ -22,3 +22,7 @@ from app.comms.models import (  # noqa: F401
     CommsDue, CommsPlan, CommsTemplate, CommsUpdate, PlanCheck, StakeholderList, StakeholderMember, UpdateAudience,
     Webhook, WebhookDelivery,
 )
+from app.statuspage.models import (  # noqa: F401
+    Component, ComponentDay, ComponentGroup, ComponentStatusRange, MaintenanceUpdate, PageSettings, PublicIncident,
+    PublicIncidentComponent, PublicIncidentUpdate, StatusNotice, Subscriber, SubscriberDelivery,
+)

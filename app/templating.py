@@ -93,6 +93,7 @@ MORE = [
     ("maintenance.index", "Maintenance", Role.VIEWER, ("maintenance.",)),
     ("auth.teams", "Teams", Role.VIEWER, ("auth.teams", "auth.show_team", "auth.new_team")),
     ("auth.people", "People", Role.VIEWER, ("auth.people", "auth.show_person", "auth.new_person", "auth.edit_person")),
+    ("statuspage_admin.index", "Status page", Role.ADMIN, ("statuspage_admin.",)),
     ("notify.outbox", "Outbox", Role.ADMIN, ("notify.outbox",)),
     ("audit.index", "Audit log", Role.ADMIN, ("audit.",)),
 ]

@@ -27,6 +27,28 @@ PUBLIC_ENDPOINTS = {
     "twilio.status",
     "oncall.schedule_feed",
     "oncall.person_feed",
+    # The status page (app.statuspage.public_views): the page, its feed and JSON, subscribing.
+    "statuspage.index",
+    "statuspage.incident",
+    "statuspage.maintenance",
+    "statuspage.history",
+    "statuspage.feed",
+    "statuspage.brand_css",
+    "statuspage.logo",
+    "statuspage.api_summary",
+    "statuspage.api_status",
+    "statuspage.api_components",
+    "statuspage.api_incidents",
+    "statuspage.api_incidents_unresolved",
+    "statuspage.api_scheduled_maintenances",
+    "statuspage.api_scheduled_maintenances_upcoming",
+    "statuspage.api_scheduled_maintenances_active",
+    "statuspage.subscribe",
+    "statuspage.subscribe_sent",
+    "statuspage.confirm_code",
+    "statuspage.confirm",
+    "statuspage.unsubscribe",
+    "statuspage.resubscribe",
 }
 
 

@@ -340,6 +340,38 @@ def path_id(name: str, description: str) -> dict:
     return {"name": name, "in": "path", "required": True, "schema": ID, "description": description}
 
 
+STATUS_COMPONENT = obj({
+    "id": ID,
+    "public_id": {"type": "string", "description": "Its id on the public page and in /api/v2."},
+    "name": {"type": "string", "maxLength": 120},
+    "description": {"type": "string"},
+    "group": nullable(ref("GroupRef")),
+    "services": {"type": "array", "items": ref("ServiceRef")},
+    "position": {"type": "integer"},
+    "status": {"type": "string", "description": "What the page shows: the worst of the status set by hand, "
+                                                "open public incidents and maintenance in progress.",
+               "enum": ["operational", "degraded_performance", "partial_outage", "major_outage",
+                        "under_maintenance"]},
+    "status_set_by_hand": {"type": "string", "enum": ["operational", "degraded_performance", "partial_outage",
+                                                      "major_outage"]},
+    "showcase": {"type": "boolean", "description": "Shows its 90-day uptime bars."},
+    "only_show_if_degraded": {"type": "boolean"},
+    "start_date": nullable({"type": "string", "format": "date"}),
+    "created_at": TIME,
+    "updated_at": TIME,
+})
+HAND_STATUS = {"type": "string", "enum": ["operational", "degraded_performance", "partial_outage", "major_outage"]}
+COMPONENT_INPUT = {
+    "name": text(120),
+    "description": text(2_000),
+    "group_id": {"type": "integer", "minimum": 0, "maximum": MAX_ID, "description": "A component group; 0 for none."},
+    "service_ids": {"type": "array", "items": ID, "description": "The services it stands for (maintenance on them "
+                                                                 "puts it under maintenance)."},
+    "position": {"type": "integer", "minimum": 0, "maximum": 10_000},
+    "showcase": {"type": "boolean"},
+    "only_show_if_degraded": {"type": "boolean"},
+}
+
 PAGE_PARAMETERS = [param("page"), param("per_page")]
 POST_ERRORS = (400, 401, 403, 413)
 
@@ -852,6 +884,46 @@ def document() -> dict:
                                   required=("status",), example={"status": "done"})),
         },
         **response_paths(),
+        "/status_page/components": {
+            "get": operation("list_components", "status page", "List status page components, in page order",
+                             answers(200, "Every component.", listing("components", "StatusComponent",
+                                                                      paginated=False), 401)),
+            "post": operation(
+                "create_component", "status page", "Add a component to the status page",
+                answers(201, "The new component.", ref("StatusComponent"), *POST_ERRORS, location=True,
+                        conflict="A component with that name exists."),
+                description="Writes the audit entry; the public page shows it within a second.", role="admin",
+                request_body=body({**COMPONENT_INPUT, "status": HAND_STATUS}, required=("name",),
+                                  example={"name": "Checkout", "group_id": 1, "service_ids": [1]})),
+        },
+        "/status_page/components/{component_id}": {
+            "get": operation("show_component", "status page", "One status page component",
+                             answers(200, "The component.", ref("StatusComponent"), 401, 404),
+                             parameters=[param("component_id")]),
+            "post": operation(
+                "update_component", "status page", "Change a component",
+                answers(200, "The component.", ref("StatusComponent"), *POST_ERRORS, 404,
+                        conflict="Another component has that name."),
+                description="Only the fields sent change. Writes the audit entry.", role="admin",
+                parameters=[param("component_id")],
+                request_body=body(COMPONENT_INPUT, example={"description": "Basket and payment", "position": 2})),
+        },
+        "/status_page/components/{component_id}/status": {
+            "post": operation(
+                "set_component_status", "status page", "Set a component's status by hand",
+                answers(200, "The component.", ref("StatusComponent"), *POST_ERRORS, 404),
+                description="The page shows the worst of this, open public incidents and maintenance. Writes the "
+                            "status history and the audit entry.", role="admin", parameters=[param("component_id")],
+                request_body=body({"status": HAND_STATUS}, required=("status",),
+                                  example={"status": "degraded_performance"})),
+        },
+        "/status_page/components/{component_id}/delete": {
+            "post": operation(
+                "delete_component", "status page", "Remove a component, with its history",
+                answers(200, "The component as it was.", ref("StatusComponent"), *POST_ERRORS, 404),
+                description="Writes the audit entry. The body, if any, is an empty object.", role="admin",
+                parameters=[param("component_id")], request_body=body({}, optional_body=True)),
+        },
         "/openapi.json": {
             "get": {"operationId": "openapi", "tags": ["meta"], "summary": "This document", "security": [],
                     "description": "Public: no token needed.",
@@ -866,7 +938,8 @@ def document() -> dict:
             "version": "1.0.0",
             "description": (
                 "Incidents, alerts, services, change events, on-call schedules, post-mortems, action "
-                "items, and the response (roles, tasks, updates). Send `Authorization: Bearer <token>` (make one on your profile page or with "
+                "items, the response (roles, tasks, updates) and status page components. Send "
+                "`Authorization: Bearer <token>` (make one on your profile page or with "
                 "`flask --app wsgi create-api-token`). A read-scope token may only read; writes act with "
                 "the token owner's role (viewers read, responders act on incidents and make overrides, "
                 "admins configure services).\n\n"
@@ -879,7 +952,7 @@ def document() -> dict:
         "security": [{"bearerAuth": []}],
         "tags": [{"name": "incidents"}, {"name": "alerts"}, {"name": "services"}, {"name": "change events"},
                  {"name": "on-call"}, {"name": "post-mortems"}, {"name": "action items"}, {"name": "response"},
-                 {"name": "meta"}],
+                 {"name": "status page"}, {"name": "meta"}],
         "paths": paths,
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
@@ -887,6 +960,7 @@ def document() -> dict:
             "parameters": {
                 "incident_id": path_id("incident_id", "The incident's id (its number)."),
                 "service_id": path_id("service_id", "The service's id."),
+                "component_id": path_id("component_id", "The status page component's id."),
                 "page": query("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
                               "Which page, from 1. A page past the end is empty."),
                 "per_page": query("per_page", {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE,
@@ -907,6 +981,8 @@ def document() -> dict:
                 "PostmortemDetail": POSTMORTEM_DETAIL,
                 "Why": WHY,
                 "ActionItem": ACTION_ITEM,
+                "StatusComponent": STATUS_COMPONENT,
+                "GroupRef": REF,
                 "Error": ERROR,
                 "Pagination": PAGINATION,
                 "Me": ME,

@@ -12,6 +12,7 @@ from app.notify.dispatch import JOBS as NOTIFY_JOBS
 from app.oncall import handovers
 from app.postmortems.actions import JOBS as POSTMORTEM_JOBS
 from app.services import maintenance
+from app.statuspage.jobs import JOBS as STATUSPAGE_JOBS
 
 
 def all_jobs() -> list[Job]:
@@ -25,6 +26,7 @@ def all_jobs() -> list[Job]:
         *WARROOM_JOBS,     # responders asked from other teams: their policy's next step
         *POSTMORTEM_JOBS,  # before notifications: a reminder made this cycle goes out this cycle
         *CADENCE_JOBS,     # likewise: update reminders
+        *STATUSPAGE_JOBS,  # before the outbox: subscriber messages leave in the same cycle
         *NOTIFY_JOBS,
         *WEBHOOK_JOBS,
     ]

@@ -163,6 +163,7 @@ class EventKind(enum.StrEnum):
     STATUS_UPDATE = "status_update"      # an update sent to its audiences (data: update_id, audiences, on_time)
     UPDATE_DUE = "update_due"            # the cadence reminder went to whoever sends updates
     UPDATE_OVERDUE = "update_overdue"    # no update by the time the cadence said
+    PUBLIC_UPDATE = "public_update"      # an update published on the status page (app.statuspage)
 
 
 class EventTag(enum.StrEnum):

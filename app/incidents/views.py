@@ -28,6 +28,7 @@ from app.incidents.objectives import objectives
 from app.notify import queries as notify_queries
 from app.postmortems import views as postmortem_views
 from app.services.models import Service
+from app.statuspage.incident_views import public_section
 from app.templating import viewer_zone
 from app.web import current_actor, render, requires, see_other
 
@@ -80,7 +81,13 @@ def _page_context(incident: Incident, **forms) -> dict:
         **response_views.forms_context(incident, forms),
         **_live_context(incident),
         **postmortem_views.incident_context(incident),
+        **public_section(incident),
     }
+
+
+def page_with(incident: Incident, status: int = 200, **context):
+    """The whole incident page with some of its forms replaced (a form with errors, without htmx)."""
+    return render("incidents/show.html", status=status, **{**_page_context(incident), **context})
 
 
 def _live_context(incident: Incident) -> dict:
