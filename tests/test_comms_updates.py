@@ -2,7 +2,6 @@
 cadence and its reminders, the status page as an audience, and the communication log."""
 from __future__ import annotations
 
-import sys
 import types
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +10,7 @@ import sqlalchemy as sa
 
 from app import clock
 from app.auth.models import Role
-from app.comms import cadence, plan, stakeholders, statuspage, updates
+from app.comms import cadence, plan, stakeholders, updates
 from app.comms.models import CommsDue, CommsUpdate, DueState
 from app.engine.core import Engine
 from app.engine.jobs import all_jobs
@@ -229,38 +228,29 @@ def test_sev4_owes_no_updates(app):
 # --- the status page ---------------------------------------------------------------------------------
 
 @pytest.mark.db
-def test_without_the_status_page_an_update_to_it_is_refused_before_anything_is_sent(world, monkeypatch):
-    monkeypatch.setitem(sys.modules, "app.statuspage.service", None)  # as if not installed
-    assert not statuspage.available()
-    people = stakeholders.create_list(SYSTEM, T0, name="Execs")
-    stakeholders.add_member(SYSTEM, people, T0, name="Chair", email="chair@board.example")
-    db.session.commit()
-    attempt = updates.Draft(template_key="customer_notice", stage="investigating", subject="", body="We are on it.",
-                            list_ids=[people.id], status_page=True)
-    with pytest.raises(DomainError, match="status page is not installed"):
-        updates.send(actor(world.lead), world.incident, attempt, T0)
-    db.session.rollback()
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification).where(
-        Notification.purpose == "update")) == 0
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(CommsUpdate)) == 0
-
-
-@pytest.mark.db
-def test_an_update_to_the_status_page_is_published_there_as_an_incident_update(world, monkeypatch):
-    published = []
-    fake = types.ModuleType("app.statuspage.service")
-    fake.publish_update = lambda actor, incident, stage, body, now, **kw: published.append((incident.id, stage, body,
-                                                                                          now, kw))
-    monkeypatch.setitem(sys.modules, "app.statuspage.service", fake)
+def test_an_update_to_the_status_page_is_published_there_as_an_incident_update(world):
+    from app.statuspage.models import PublicIncident
     update = updates.send(actor(world.lead), world.incident, updates.Draft(
         template_key="customer_notice", stage="identified", subject="Card payments",
         body="We found the cause: {{ impact }}", status_page=True), T0 + timedelta(minutes=3))
     db.session.commit()
-    assert published == [(world.incident.id, "identified", "We found the cause: We are still assessing who is "
-                          "affected.", T0 + timedelta(minutes=3), {"title": "Card payments"})]
+    public = db.session.scalar(sa.select(PublicIncident).where(PublicIncident.incident_id == world.incident.id))
+    assert public.name == "Card payments"
+    assert [u.body for u in public.updates] == ["We found the cause: We are still assessing who is affected."]
     assert [(a.kind, a.label) for a in update.audiences] == [("status_page", "Status page")]
     [event] = events(world.incident, EventKind.STATUS_UPDATE)
     assert event.data["audience"] == "Status page" and event.data["on_time"] is True
+
+
+@pytest.mark.db
+def test_without_a_public_subject_the_status_page_gets_a_neutral_title_not_the_internal_one(world):
+    from app.statuspage.models import PublicIncident
+    updates.send(actor(world.lead), world.incident, updates.Draft(
+        template_key="customer_notice", stage="investigating", subject="", body="We are on it.",
+        status_page=True), T0 + timedelta(minutes=1))
+    db.session.commit()
+    public = db.session.scalar(sa.select(PublicIncident).where(PublicIncident.incident_id == world.incident.id))
+    assert public.name == "Service disruption" and world.incident.title not in public.name
 
 
 # --- the log and the plan ------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def draft_for(incident: Incident, template_key: str | None, now: datetime) -> Dr
     stage = render.default_stage(incident)
     return Draft(template_key=template.key, stage=stage, subject=template.subject, body=template.body,
                  list_ids=[row.id for row in stakeholders.proposed_for(incident)],
-                 status_page=template.audience == "customer" and statuspage.available())
+                 status_page=template.audience == "customer")
 
 
 def sms_text(subject: str, body: str) -> str:
@@ -108,8 +108,6 @@ def _audiences(draft: Draft):
         hooks.append(hook)
     if not (lists or hooks or draft.status_page):
         raise DomainError("Choose who hears it: a stakeholder list, the status page or a webhook.", "list_ids")
-    if draft.status_page:
-        statuspage.check()
     people = stakeholders.recipients(lists)
     for row in lists:
         if not stakeholders.recipients([row]):

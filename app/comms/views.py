@@ -13,7 +13,7 @@ from flask import Blueprint, abort, flash, make_response, request, url_for
 
 from app import clock
 from app.auth.models import Role, User
-from app.comms import defaults, library, plan, render, stakeholders, statuspage, updates, webhooks
+from app.comms import defaults, library, plan, render, stakeholders, updates, webhooks
 from app.comms.forms import (
     ComposeForm, ListForm, MemberForm, PlanForm, RoleForm, TemplateForm, WebhookForm, ints,
 )
@@ -48,7 +48,7 @@ def _composer(incident: Incident, form: ComposeForm, *, preview=None, status: in
     now = clock.now()
     proposed = {row.id for row in stakeholders.proposed_for(incident)}
     return render_page("comms/compose.html", "composer", status=status, incident=incident, form=form,
-                       preview=preview, proposed=proposed, status_page=statuspage.available(), now=now,
+                       preview=preview, proposed=proposed, now=now,
                        comms=updates.status(incident), comms_log=updates.log(incident),
                        comms_plan=plan.progress(incident, now), can_act=True, in_composer=True,
                        lists={row.id: row for row in stakeholders.lists()}, fields=sorted(render.sample_fields()))
@@ -79,7 +79,7 @@ def compose(incident_id: int):
             add_error(form, error)
             return _composer(incident, form, status=400)
         form.subject.data, form.body.data = template.subject, template.body
-        form.status_page.data = form.status_page.data or (template.audience == "customer" and statuspage.available())
+        form.status_page.data = form.status_page.data or template.audience == "customer"
         return _composer(incident, form)
     if not form.validate_on_submit():
         return _composer(incident, form, status=400)
@@ -113,7 +113,7 @@ def index():
                        lists=stakeholders.lists(), hooks=webhooks.webhooks(), severities=(1, 2, 3, 4),
                        plans={n: plan.items_for(n) for n in (1, 2, 3, 4)},
                        edited_plans={n for n in (1, 2, 3, 4) if plan.is_edited(n)},
-                       resolution=defaults.RESOLUTION_WITHIN, status_page=statuspage.available(),
+                       resolution=defaults.RESOLUTION_WITHIN,
                        definitions=roles.definitions(), fields=sorted(render.sample_fields()))
 
 
