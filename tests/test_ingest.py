@@ -84,6 +84,45 @@ def test_a_repeated_trigger_folds_into_the_open_alert(client, service):
 
 
 @pytest.mark.db
+def test_a_repeat_keeps_what_it_does_not_send_and_replaces_what_it_does(client, service):
+    first = sample("events-v2-trigger.json")
+    first["links"] = [{"href": "https://grafana.example.com/d/checkout", "text": "Dashboard"}]
+    enqueue(client, first)
+    repeat = {"routing_key": KEY, "event_action": "trigger", "dedup_key": first["dedup_key"],
+              "payload": {"summary": "still failing", "source": "prom-2", "severity": "warning",
+                          "custom_details": {"ratio": 0.09}}}
+    assert enqueue(client, repeat).json["dedup_key"] == first["dedup_key"]
+    db.session.expire_all()
+    alert = db.session.scalar(sa.select(Alert))
+    assert (alert.occurrences, alert.summary, alert.severity) == (2, "still failing", "warning")
+    assert alert.custom_details == {"ratio": 0.09}
+    assert alert.links == first["links"]  # a repeat without links keeps the first one's
+    assert alert.source == first["payload"]["source"]  # where it came from first stays
+
+
+@pytest.mark.db
+def test_a_repeat_folds_only_on_its_own_active_service(client, service):
+    enqueue(client, sample("events-v2-trigger.json"))
+    other = make_service("payments", with_key=False)
+    other_key = "9" * 32
+    db.session.add(IntegrationKey(service=other, key=other_key, name="Prometheus", created_at=T0))
+    db.session.commit()
+    same_key_elsewhere = {**sample("events-v2-trigger.json"), "routing_key": other_key}
+    assert enqueue(client, same_key_elsewhere).status_code == 202
+    assert count(Alert) == 2 and count(Incident) == 2  # a dedup key is per service
+
+    key = db.session.scalar(sa.select(IntegrationKey).where(IntegrationKey.key == KEY))
+    key.revoked_at = T0
+    db.session.commit()
+    assert enqueue(client, sample("events-v2-trigger.json")).status_code == 400  # a revoked key folds nothing
+    other.active = False
+    db.session.commit()
+    assert enqueue(client, same_key_elsewhere).status_code == 400  # nor a key on a deactivated service
+    db.session.expire_all()
+    assert sorted(db.session.scalars(sa.select(Alert.occurrences))) == [1, 1]
+
+
+@pytest.mark.db
 def test_a_trigger_without_dedup_key_gets_one_and_always_opens_a_new_alert(client, service):
     body = sample("events-v2-trigger.json")
     del body["dedup_key"]
@@ -245,6 +284,10 @@ def test_alerts_in_a_maintenance_window_are_recorded_but_open_no_incident(client
     enqueue(client, sample("events-v2-trigger.json"))
     alert = db.session.scalar(sa.select(Alert))
     assert alert.suppressed == "maintenance" and alert.incident_id is None and count(Incident) == 0
+    clock.set(T0 + timedelta(minutes=30))  # a repeat inside the window folds and still opens nothing
+    enqueue(client, sample("events-v2-trigger.json"))
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(Alert.occurrences)) == 2 and count(Incident) == 0
     clock.set(T0 + timedelta(hours=2))  # still firing after the window: now it pages
     enqueue(client, sample("events-v2-trigger.json"))
     db.session.expire_all()

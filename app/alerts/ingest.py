@@ -281,22 +281,51 @@ def parse_alertmanager(body: Any, routing_key: str) -> list[AlertEvent]:
 
 # --- applying events --------------------------------------------------------------
 
-def route(routing_key: str) -> tuple[Service, IntegrationKey] | None:
-    """The active service an integration key routes to, or None.
+def _routable(routing_key: str):
+    """Conditions under which an integration key routes: it exists, is not revoked,
+    and its service is active (`services.service_for_key`'s rule)."""
+    return (IntegrationKey.key == routing_key, IntegrationKey.revoked_at.is_(None), Service.active.is_(True))
 
-    The rule is `services.service_for_key`'s; this reads the key and its service in
-    one query, since it runs inside every event's write transaction.
-    """
+
+def route(routing_key: str) -> tuple[Service, IntegrationKey] | None:
+    """The active service an integration key routes to, or None. Reads the key and its
+    service in one query, since it runs inside every event's write transaction."""
     if not routing_key or len(routing_key) != 32:
         return None
     row = db.session.execute(sa.select(IntegrationKey, Service).join(Service, Service.id == IntegrationKey.service_id)
-                             .where(IntegrationKey.key == routing_key)).first()
-    if row is None:
-        return None
-    key, service = row
-    if key.revoked_at is not None or not service.active:
-        return None
-    return service, key
+                             .where(*_routable(routing_key))).first()
+    return None if row is None else (row[1], row[0])
+
+
+def _fold_values(event: AlertEvent, now: datetime) -> dict:
+    """What a repeat trigger changes on its open alert: one more occurrence, seen now,
+    the latest severity and details; summary, links, images and occurrence kept when
+    the repeat sends none."""
+    return {
+        "occurrences": Alert.occurrences + 1, "last_seen_at": now, "severity": event.severity,
+        "custom_details": event.custom_details, "summary": event.summary or Alert.summary,
+        "links": event.links or Alert.links, "images": event.images or Alert.images,
+        "occurrence_ref": event.occurrence_ref or Alert.occurrence_ref,
+    }
+
+
+def fold_repeat(event: AlertEvent, now: datetime) -> bool:
+    """The hot path of an alert storm: fold a repeat trigger into its open alert in one
+    statement, routing included. True when it did; False when the event needs the
+    full path (a new alert, a duplicate delivery, an alert held by a maintenance
+    window that may have ended, an unknown key), which then decides everything anew.
+    """
+    if event.action != "trigger" or not event.dedup_key or len(event.routing_key) != 32:
+        return False
+    routed = (sa.select(IntegrationKey.service_id).join(Service, Service.id == IntegrationKey.service_id)
+              .where(*_routable(event.routing_key)).scalar_subquery())
+    stmt = (sa.update(Alert)
+            .where(Alert.service_id == routed, Alert.dedup_key == event.dedup_key, Alert.status != AlertStatus.RESOLVED,
+                   sa.or_(Alert.suppressed.is_(None), Alert.suppressed != "maintenance"))
+            .values(**_fold_values(event, now)))
+    if event.occurrence_ref:
+        stmt = stmt.where(sa.or_(Alert.occurrence_ref.is_(None), Alert.occurrence_ref != event.occurrence_ref))
+    return db.session.execute(stmt, execution_options={"synchronize_session": False}).rowcount == 1
 
 
 def _open_alert(service_id: int, dedup_key: str) -> Alert | None:
@@ -331,14 +360,9 @@ def _trigger(event: AlertEvent, service: Service, key: IntegrationKey | None, no
     if existing is not None:
         if event.occurrence_ref and existing.occurrence_ref == event.occurrence_ref:
             return Outcome(dedup_key, "duplicate", existing)
-        existing.occurrences += 1
-        existing.last_seen_at = now
-        existing.summary = event.summary or existing.summary
-        existing.severity = event.severity
-        existing.custom_details = event.custom_details
-        existing.links = event.links or existing.links
-        existing.images = event.images or existing.images
-        existing.occurrence_ref = event.occurrence_ref or existing.occurrence_ref
+        db.session.execute(sa.update(Alert).where(Alert.id == existing.id).values(**_fold_values(event, now)),
+                           execution_options={"synchronize_session": False})
+        db.session.expire(existing)
         if existing.suppressed == "maintenance" and in_maintenance(service.id, now) is None:
             # Still firing after the window closed: now it is a real problem.
             existing.suppressed = None

@@ -103,13 +103,20 @@ def enqueue():
     except ingest.InvalidEvent as error:
         return _invalid(error.message, error.errors)
     with _one_writer():
+        if ingest.fold_repeat(event, clock.now()):
+            db.session.commit()
+            return _accepted(event.dedup_key)
         routed = ingest.route(event.routing_key)
         if routed is None:
             db.session.rollback()
             return _invalid("Event object is invalid", ["Invalid routing key: no active integration has this key"])
         service, key = routed
         [outcome] = _apply([event], service, key)
-    response = jsonify({"status": "success", "message": "Event processed", "dedup_key": outcome.dedup_key})
+    return _accepted(outcome.dedup_key)
+
+
+def _accepted(dedup_key: str):
+    response = jsonify({"status": "success", "message": "Event processed", "dedup_key": dedup_key})
     response.status_code = 202
     return response
 
