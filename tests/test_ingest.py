@@ -122,6 +122,50 @@ def test_a_repeat_folds_only_on_its_own_active_service(client, service):
     assert sorted(db.session.scalars(sa.select(Alert.occurrences))) == [1, 1]
 
 
+def _written(alert_id: int) -> dict:
+    """What one new alert wrote, its ids replaced by X (the two paths number differently)."""
+    from app.alerts.models import Alert as A
+    alert = db.session.get(A, alert_id)
+    ids = {"incident": alert.incident_id, "alert": alert.id}
+
+    def plain(row, skip=("id",)):
+        values = {c.key: getattr(row, c.key) for c in sa.inspect(row).mapper.column_attrs if c.key not in skip}
+        text = json.dumps(values, default=str, sort_keys=True)
+        for name, number in ids.items():
+            text = text.replace(f'"{name}_id": {number}', f'"{name}_id": "X"').replace(f"#{number} ", "#X ")
+        return json.loads(text)
+
+    events = db.session.scalars(sa.select(IncidentEvent).where(IncidentEvent.incident_id == alert.incident_id)
+                                .order_by(IncidentEvent.id)).all()
+    entries = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.object_type == "incidents",
+                                                             AuditEntry.object_id == alert.incident_id)).all()
+    entries = [{**plain(e), "object_id": "X"} for e in entries]
+    return {"alert": plain(alert), "incident": plain(db.session.get(Incident, alert.incident_id)),
+            "events": [plain(e) for e in events], "audit": entries}
+
+
+@pytest.mark.db
+def test_the_fast_path_for_a_new_alert_writes_what_the_full_path_writes(client, service):
+    from app.alerts import ingest
+    body = sample("events-v2-trigger.json")
+    body["payload"]["custom_details"] = {"ratio": 0.072}
+    body["links"] = [{"href": "https://grafana.example.com/d/checkout", "text": "Dashboard"}]
+    assert enqueue(client, body).status_code == 202  # through the Core path
+    fast = _written(db.session.scalar(sa.select(Alert.id)))
+    db.session.execute(sa.update(Alert).values(status=AlertStatus.RESOLVED))  # free the dedup key
+    db.session.commit()
+
+    event = ingest.validate_event(body)  # through the ORM path, as Alertmanager's events go
+    key = db.session.scalar(sa.select(IntegrationKey))
+    actor = ingest.integration_actor(key.name, service.name, "127.0.0.1")
+    outcome = ingest.process(event, service, key, T0, actor)
+    db.session.commit()
+    assert outcome.result == "created"
+    full = _written(outcome.alert.id)
+    assert fast == full
+    assert fast["incident"]["next_escalation_at"] is not None and fast["incident"]["version"] == 2
+
+
 @pytest.mark.db
 def test_a_trigger_without_dedup_key_gets_one_and_always_opens_a_new_alert(client, service):
     body = sample("events-v2-trigger.json")

@@ -73,7 +73,7 @@ def _invalid(message: str, errors: list[str], status: int = 400):
 
 
 def _integration_actor(service: Service, key) -> Actor:
-    return Actor.integration(f"{key.name if key else 'integration'} ({service.name})", ip=request.remote_addr)
+    return ingest.integration_actor(key.name if key else None, service.name, request.remote_addr)
 
 
 def _apply(events: list[ingest.AlertEvent], service: Service, key) -> list[ingest.Outcome]:
@@ -103,9 +103,20 @@ def enqueue():
     except ingest.InvalidEvent as error:
         return _invalid(error.message, error.errors)
     with _one_writer():
-        if ingest.fold_repeat(event, clock.now()):
+        # The two hot paths first (a repeat, a new problem), each one statement or a
+        # few with Core; whatever they leave goes the full way, which decides anew.
+        now = clock.now()
+        if ingest.fold_repeat(event, now):
             db.session.commit()
             return _accepted(event.dedup_key)
+        try:
+            dedup_key = ingest.open_new(event, now, request.remote_addr)
+        except sa.exc.IntegrityError:  # PostgreSQL: a concurrent trigger opened the key first
+            db.session.rollback()
+            dedup_key = None
+        if dedup_key is not None:
+            db.session.commit()
+            return _accepted(dedup_key)
         routed = ingest.route(event.routing_key)
         if routed is None:
             db.session.rollback()

@@ -73,32 +73,52 @@ def open_incident(actor: Actor, *, service: Service, title: str, severity, now: 
     """Open an incident and start paging. With `escalate_now=False` (monitoring's
     path, where speed matters), escalation is left due at once for the engine's next
     cycle, which starts it: the event is answered without waiting for the paging."""
-    _may_act(actor)
-    severity = clean_severity(severity)
-    if impact_started_at is not None and impact_started_at > now:
-        impact_started_at = now
-    incident = Incident(
-        title=clean_title(title), description=description or "", service=service, service_id=service.id,
-        severity=severity, initial_severity=severity, status=Status.TRIGGERED, source=source,
-        is_exercise=is_exercise, created_at=now, updated_at=now, version=0,
-        impact_started_at=impact_started_at, detected_at=now,
-        declared_by_id=actor.user.id if actor.user and source != "alert" else None,
-    )
-    if service.auto_resolve_minutes:
-        incident.auto_resolve_at = now + timedelta(minutes=service.auto_resolve_minutes)
+    values = new_incident(actor, service=service, title=title, severity=severity, now=now, description=description,
+                          source=source, impact_started_at=impact_started_at, is_exercise=is_exercise,
+                          respond_later=not escalate_now)
+    incident = Incident(service=service, **values)
     db.session.add(incident)
     db.session.flush()
-    watch_objectives(incident, new=True)
-    record_event(incident, EventKind.OPENED, actor, via=via or source, at=now,
-                 text=f"{levels.name(severity)} incident opened on {service.name}",
-                 data={"severity": severity, "source": source})
-    _audit(actor, "open", incident, f"opened ({levels.name(severity)}) on {service.name}: {incident.title}",
-           after={"severity": severity, "service_id": service.id, "title": incident.title})
+    record_event(incident, EventKind.OPENED, actor, via=via or source, at=now, **opened_event(values, service.name))
+    _audit(actor, "open", incident, **opened_audit(values, service.name))
     if escalate_now:
         begin_response(incident, now, actor)
-    else:
-        incident.next_escalation_at = now  # escalation_state None: the engine begins the response
     return incident
+
+
+def new_incident(actor: Actor, *, service: Service, title: str, severity, now: datetime, description: str = "",
+                 source: str = "web", impact_started_at: datetime | None = None, is_exercise: bool = False,
+                 respond_later: bool = False) -> dict:
+    """A new incident's columns, checked: `open_incident`'s, and ingestion's when it
+    writes with Core. `respond_later`: escalation is due at once with no state yet, so
+    the engine's next cycle begins the response (`begin_response`)."""
+    _may_act(actor)
+    severity = clean_severity(severity)
+    level = levels.level(severity)
+    return {
+        "title": clean_title(title), "description": description or "", "service_id": service.id,
+        "severity": severity, "initial_severity": severity, "status": Status.TRIGGERED, "source": source,
+        "is_exercise": is_exercise, "created_at": now, "updated_at": now, "version": 0,
+        "impact_started_at": min(impact_started_at, now) if impact_started_at is not None else None,
+        "detected_at": now, "declared_by_id": actor.user.id if actor.user and source != "alert" else None,
+        "auto_resolve_at": now + timedelta(minutes=service.auto_resolve_minutes) if service.auto_resolve_minutes else None,
+        # Nothing met and no breach on record: both objectives are watched from the start.
+        "response_breach_at": now + timedelta(minutes=level.response_minutes),
+        "resolution_breach_at": now + timedelta(minutes=level.resolution_minutes),
+        "next_escalation_at": now if respond_later else None,
+    }
+
+
+def opened_event(values: dict, service_name: str) -> dict:
+    """The text and data of a new incident's first timeline entry."""
+    return {"text": f"{levels.name(values['severity'])} incident opened on {service_name}",
+            "data": {"severity": values["severity"], "source": values["source"]}}
+
+
+def opened_audit(values: dict, service_name: str) -> dict:
+    """The summary (after its `#id `) and the after-picture of a new incident's audit entry."""
+    return {"summary": f"opened ({levels.name(values['severity'])}) on {service_name}: {values['title']}",
+            "after": {"severity": values["severity"], "service_id": values["service_id"], "title": values["title"]}}
 
 
 def begin_response(incident: Incident, now: datetime, actor: Actor | None = None) -> None:
@@ -325,17 +345,13 @@ def _breach_recorded(incident: Incident, which: str) -> bool:
         IncidentEvent.data["objective"].as_string() == which)) > 0
 
 
-def watch_objectives(incident: Incident, *, new: bool = False) -> None:
-    """Set when the engine must record a breach: the objectives not yet met nor recorded.
-
-    `new`: the incident was opened in this very call, so it has no breach on record
-    and there is nothing to look up (this runs for every alert that opens an incident).
-    """
+def watch_objectives(incident: Incident) -> None:
+    """Set when the engine must record a breach: the objectives not yet met nor recorded."""
     waiting_response = incident.status == Status.TRIGGERED and incident.acknowledged_at is None
     incident.response_breach_at = (incident.response_due_at if waiting_response
-                                   and (new or not _breach_recorded(incident, "response")) else None)
+                                   and not _breach_recorded(incident, "response") else None)
     incident.resolution_breach_at = (incident.resolution_due_at if incident.status != Status.RESOLVED
-                                     and (new or not _breach_recorded(incident, "resolution")) else None)
+                                     and not _breach_recorded(incident, "resolution") else None)
 
 
 def record_breach(incident: Incident, which: str, now: datetime) -> bool:

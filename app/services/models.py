@@ -23,6 +23,11 @@ DEFAULT_SEVERITY_MAPPING: dict[str, int | None] = {
 EVENT_SEVERITIES = ("critical", "error", "warning", "info")
 
 
+def severity_for(mapping: dict | None, event_severity: str) -> int | None:
+    """The severity an event of this PagerDuty severity opens, by a service's mapping."""
+    return {**DEFAULT_SEVERITY_MAPPING, **(mapping or {})}.get(event_severity)
+
+
 class Service(db.Model):
     __tablename__ = "services"
 
@@ -55,8 +60,7 @@ class Service(db.Model):
         return [k for k in self.integration_keys if k.revoked_at is None]
 
     def severity_for(self, event_severity: str) -> int | None:
-        mapping = {**DEFAULT_SEVERITY_MAPPING, **(self.severity_mapping or {})}
-        return mapping.get(event_severity)
+        return severity_for(self.severity_mapping, event_severity)
 
     def __repr__(self) -> str:
         return f"<Service {self.name}>"
