@@ -333,7 +333,10 @@ def param(name: str) -> dict:
 
 
 def query(name: str, schema: dict, description: str, **extra) -> dict:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description, **extra}
+    """An optional query parameter. Sent empty (`?overdue=`) it is as if left out,
+    which `allowEmptyValue` says (app.api.inputs.Query reads it so)."""
+    return {"name": name, "in": "query", "required": False, "allowEmptyValue": True, "schema": schema,
+            "description": description + " Empty is the same as left out.", **extra}
 
 
 def path_id(name: str, description: str) -> dict:
