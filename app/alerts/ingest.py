@@ -101,11 +101,11 @@ def parse_timestamp(value: Any) -> datetime | None:
         text = f"{text[:-2]}:{text[-2:]}"
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # not a time, or one that falls outside years 1–9999 in UTC
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def _links(value: Any, errors: list[str]) -> list | None:

@@ -62,8 +62,10 @@ def _json_body():
         raise BadBody("The request body is not valid UTF-8") from None
     except RecursionError:
         raise BadBody("The JSON is nested too deeply") from None
-    except ValueError as error:
+    except json.JSONDecodeError as error:
         raise BadBody(f"The request body is not valid JSON ({error.msg} at line {error.lineno} column {error.colno})") from None
+    except ValueError:  # a number too long to read (over 4,300 digits)
+        raise BadBody("The request body is not valid JSON (a number in it has over 4,300 digits)") from None
 
 
 def _invalid(message: str, errors: list[str], status: int = 400):
