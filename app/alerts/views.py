@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from flask import Blueprint, jsonify, request
 
-from app import clock
+from app import clock, nul
 from app.alerts import ingest
 from app.alerts.models import Alert, AlertStatus, Heartbeat
 from app.audit.service import Actor
@@ -57,7 +57,10 @@ def _json_body():
     if not raw:
         raise BadBody("The request body is empty; send the event as JSON")
     try:
-        return json.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        value = json.loads(text)
+        # PostgreSQL stores no NUL; an alert is not lost over one (app.nul).
+        return nul.replace_nul(value) if nul.might_hold_nul(text) else value
     except UnicodeDecodeError:
         raise BadBody("The request body is not valid UTF-8") from None
     except RecursionError:

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from flask import request
 
+from app import nul
 from app.errors import DomainError
 from app.services.models import EVENT_SEVERITIES
 from app.triage import levels
@@ -125,7 +126,8 @@ def body(fields: dict[str, Field]) -> dict[str, Any]:
     raw = request.get_data(cache=True)
     if raw.strip():
         try:
-            data = json.loads(raw.decode("utf-8"))
+            text = raw.decode("utf-8")
+            data = json.loads(text)
         except UnicodeDecodeError:
             raise BadInput(["The request body is not valid UTF-8"]) from None
         except RecursionError:
@@ -135,6 +137,8 @@ def body(fields: dict[str, Field]) -> dict[str, Any]:
                             f"column {error.colno})"]) from None
         except ValueError:  # a number too long to read (over 4,300 digits)
             raise BadInput(["The request body is not valid JSON (a number in it has over 4,300 digits)"]) from None
+        if nul.might_hold_nul(text) and nul.has_nul(data):
+            raise BadInput(["The request body holds a NUL character (\\u0000), which Firebreak does not store"])
     else:
         data = {}
     if not isinstance(data, dict):
