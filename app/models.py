@@ -16,3 +16,6 @@ from app.postmortems.models import (  # noqa: F401
     ActionItem, Comment, ContributingFactor, FactorCategory, FishboneCause, Postmortem, PostmortemSection,
     PostmortemTemplate, Reminder, Reviewer, SearchEntry, TemplateSection, Version, WhyNode,
 )
+from app.insights.models import (  # noqa: F401
+    DrillAssessment, PageRead, ReviewReminder, ReviewSchedule, SurveyAnswer, SurveyInvitation, SurveyRound,
+)
