@@ -27,6 +27,9 @@ PUBLIC_ENDPOINTS = {
     "twilio.status",
     "oncall.schedule_feed",
     "oncall.person_feed",
+    # The anonymous culture survey: the one-use link in the email is the key.
+    "insights.survey",
+    "insights.survey_thanks",
 }
 
 

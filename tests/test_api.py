@@ -232,6 +232,9 @@ def test_every_route_gives_every_status_it_documents_and_each_answer_matches_the
     w.as_viewer.get("/action_items", status="all", overdue="true")
     w.as_viewer.get("/action_items", overdue="maybe")
     w.as_viewer.get(f"/action_items/{item.id}")
+    w.as_viewer.get("/insights/metrics", start_date="2026-02-01", end_date="2026-03-31", time_zone="Europe/London",
+                    granularity="month", team_id=w.team.id)
+    w.as_viewer.get("/insights/metrics", start_date="soon", time_zone="Mars/Olympus")
     w.anonymous.get("/openapi.json")
 
     # Writes that succeed.

@@ -58,4 +58,6 @@ def me():
 
 
 # The routes, on this same blueprint.
-from app.api import alerts, change_events, incidents, oncall, openapi, postmortems, services  # noqa: E402,F401
+from app.api import (  # noqa: E402,F401
+    alerts, change_events, incidents, insights, oncall, openapi, postmortems, services,
+)

@@ -5,6 +5,8 @@ from app.alerts.jobs import JOBS as ALERT_JOBS
 from app.engine.core import Job
 from app.escalation.jobs import JOBS as ESCALATION_JOBS
 from app.incidents.jobs import JOBS as INCIDENT_JOBS
+from app.insights.reviews import JOBS as REVIEW_JOBS
+from app.insights.surveys import JOBS as SURVEY_JOBS
 from app.notify.dispatch import JOBS as NOTIFY_JOBS
 from app.oncall import handovers
 from app.postmortems.actions import JOBS as POSTMORTEM_JOBS
@@ -20,5 +22,7 @@ def all_jobs() -> list[Job]:
         Job("shift_reminders", handovers.due_reminders, handovers.run_reminders),
         *ESCALATION_JOBS,
         *POSTMORTEM_JOBS,  # before notifications: a reminder made this cycle goes out this cycle
+        *REVIEW_JOBS,
+        *SURVEY_JOBS,
         *NOTIFY_JOBS,
     ]
