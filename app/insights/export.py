@@ -3,8 +3,8 @@ milestone and every input a metric reads, so anyone can check a figure in a
 spreadsheet. Exercises and incidents merged away are included, flagged, because
 an analyst may want them; the metrics leave them out.
 
-One query (joins and per-incident subqueries, recurrence by the same window
-function the dashboard uses), streamed: the rows are written as they are read.
+One query per batch of rows (joins and per-incident subqueries; recurrence by the
+same window function the dashboard uses, once), streamed as the batches are read.
 """
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import csv
 import io
 from collections.abc import Iterator
 from datetime import datetime
+
+from flask import Flask
 
 import sqlalchemy as sa
 
@@ -51,7 +53,7 @@ def cell(value) -> str:
     return "'" + text if text.startswith(UNSAFE_START) else text
 
 
-def _statement(f: Filters, today) -> sa.Select:
+def _statement(f: Filters, today, after: tuple[datetime, int] | None, limit: int) -> sa.Select:
     items = sa.select(ActionItem.incident_id.label("incident_id"), sa.func.count().label("n"),
                       sa.func.sum(sa.case((ActionItem.status == ActionStatus.DONE, 1), else_=0)).label("done"),
                       sa.func.sum(sa.case((sa.and_(ActionItem.status == ActionStatus.DONE,
@@ -62,9 +64,8 @@ def _statement(f: Filters, today) -> sa.Select:
                       ).group_by(ActionItem.incident_id).subquery("items")
     reopened = sa.select(IncidentEvent.id).where(IncidentEvent.incident_id == Incident.id,
                                                  IncidentEvent.kind == "reopened").exists()
-    recurrent = metrics.recurrent_ids(Filters(f.period, team_id=f.team_id, service_id=f.service_id))
     resolved = sa.case((Incident.status == Status.RESOLVED, Incident.resolved_at), else_=None)
-    return (sa.select(
+    stmt = (sa.select(
         Incident.id, Incident.title, Service.name, Team.name, Incident.severity, Incident.initial_severity,
         Incident.status, Incident.source, Incident.is_exercise, Incident.merged_into_id, reopened,
         Incident.impact_started_at, Incident.detected_at, Incident.acknowledged_at, Incident.mitigated_at,
@@ -73,43 +74,64 @@ def _statement(f: Filters, today) -> sa.Select:
         seconds_between(Incident.acknowledged_at, Incident.detected_at),
         seconds_between(Incident.mitigated_at, Incident.detected_at),
         seconds_between(resolved, Incident.detected_at),
-        Incident.id.in_(recurrent),
         Postmortem.status, Postmortem.required, Postmortem.due_on, Postmortem.published_at,
         items.c.n, items.c.done, items.c.on_time, items.c.overdue)
         .join(Service, Service.id == Incident.service_id).outerjoin(Team, Team.id == Service.team_id)
         .outerjoin(Postmortem, Postmortem.incident_id == Incident.id)
         .outerjoin(items, items.c.incident_id == Incident.id)
-        .where(Incident.detected_at >= f.period.start, Incident.detected_at < f.period.end, *metrics._attributes(f))
-        .order_by(Incident.detected_at, Incident.id))
+        .where(Incident.detected_at >= f.period.start, Incident.detected_at < f.period.end, *metrics._attributes(f)))
+    if after is not None:
+        at, ident = after
+        stmt = stmt.where(sa.or_(Incident.detected_at > at, sa.and_(Incident.detected_at == at, Incident.id > ident)))
+    return stmt.order_by(Incident.detected_at, Incident.id).limit(limit)
 
 
-def rows(f: Filters, now: datetime) -> Iterator[list[str]]:
-    """The header, then one row per incident detected in the period."""
-    model = levels.current()
-    yield COLUMNS
-    today = now.astimezone(f.period.zone).date()
-    for r in db.session.execute(_statement(f, today)).yield_per(1000):
-        (ident, title, service, team, severity, initial, status, source, exercise, merged, reopened, impact, detected,
-         acked, mitigated, resolved_at, ttd, tta, ttm, ttr, recurrence, pm_status, pm_required, pm_due, pm_published,
-         n_items, done, on_time, overdue) = r
-        level = model[severity]
-        response_s, resolution_s = level.response_minutes * 60, level.resolution_minutes * 60
-        status = getattr(status, "value", status)
-        responded = tta if tta is not None else (ttr if status == "resolved" else None)
-        yield [cell(v) for v in (
-            ident, title, service, team, severity, initial, status, source, bool(exercise), merged, bool(reopened),
-            impact, detected, acked, mitigated, resolved_at if status == "resolved" else None,
-            ttd, tta, ttm, ttr, response_s, resolution_s,
-            None if responded is None else responded <= response_s, None if ttr is None else ttr <= resolution_s,
-            bool(recurrence), getattr(pm_status, "value", pm_status), pm_required, pm_due, pm_published,
-            n_items or 0, done or 0, on_time or 0, overdue or 0)]
+def _row(r, model, recurrent: set[int]) -> list[str]:
+    (ident, title, service, team, severity, initial, status, source, exercise, merged, reopened, impact, detected,
+     acked, mitigated, resolved_at, ttd, tta, ttm, ttr, pm_status, pm_required, pm_due, pm_published,
+     n_items, done, on_time, overdue) = r
+    level = model[severity]
+    response_s, resolution_s = level.response_minutes * 60, level.resolution_minutes * 60
+    status = getattr(status, "value", status)
+    responded = tta if tta is not None else (ttr if status == "resolved" else None)
+    return [cell(v) for v in (
+        ident, title, service, team, severity, initial, status, source, bool(exercise), merged, bool(reopened),
+        impact, detected, acked, mitigated, resolved_at if status == "resolved" else None,
+        ttd, tta, ttm, ttr, response_s, resolution_s,
+        None if responded is None else responded <= response_s, None if ttr is None else ttr <= resolution_s,
+        ident in recurrent, getattr(pm_status, "value", pm_status), pm_required, pm_due, pm_published,
+        n_items or 0, done or 0, on_time or 0, overdue or 0)]
 
 
-def csv_lines(f: Filters, now: datetime) -> Iterator[str]:
+def csv_lines(app: Flask, f: Filters, now: datetime, *, batch: int = 2000) -> Iterator[str]:
+    """The CSV, header first, read in batches by (detected, id): each batch is a short
+    read of its own in a fresh app context, so a long download never holds a read
+    transaction open, and the stream needs nothing of the request that started it."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    for row in rows(f, now):
-        writer.writerow(row)
-        yield buffer.getvalue()
+
+    def lines(rows) -> str:
+        for row in rows:
+            writer.writerow(row)
+        text = buffer.getvalue()
         buffer.seek(0)
         buffer.truncate(0)
+        return text
+
+    yield lines([COLUMNS])
+    today = now.astimezone(f.period.zone).date()
+    after, recurrent = None, None
+    while True:
+        with app.app_context():
+            if recurrent is None:
+                recurrent = set(db.session.scalars(metrics.recurrent_ids(
+                    Filters(f.period, team_id=f.team_id, service_id=f.service_id))))
+            model = levels.current()
+            found = db.session.execute(_statement(f, today, after, batch)).all()
+            rows = [_row(r, model, recurrent) for r in found]
+            db.session.rollback()
+        if rows:
+            yield lines(rows)
+        if len(found) < batch:
+            return
+        after = (found[-1].detected_at, found[-1].id)

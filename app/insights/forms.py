@@ -92,7 +92,7 @@ class ReviewedForm(FlaskForm):
 
 
 class SurveyForm(FlaskForm):
-    blameless = RadioField(QUESTIONS[0].text, choices=[(str(k), f"{k} · {v}") for k, v in SCALE.items()],
+    blameless = RadioField(QUESTIONS[0].text, choices=choices((str(k), f"{k} · {v}") for k, v in SCALE.items()),
                            validators=[DataRequired(message="Choose one answer.")])
-    safety = RadioField(QUESTIONS[1].text, choices=[(str(k), f"{k} · {v}") for k, v in SCALE.items()],
+    safety = RadioField(QUESTIONS[1].text, choices=choices((str(k), f"{k} · {v}") for k, v in SCALE.items()),
                         validators=[DataRequired(message="Choose one answer.")])

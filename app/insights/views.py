@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, flash, render_template, request, stream_with_context
+from flask import Blueprint, Response, abort, current_app, flash, render_template, request
 from flask_login import current_user
 
 from app import clock
@@ -71,8 +71,9 @@ def definitions():
 @requires(Role.VIEWER)
 def export_csv():
     _, f, _, now = _filters()
-    body = stream_with_context(export.csv_lines(f, now))
-    response = Response(body, mimetype="text/csv")
+    app = current_app._get_current_object()
+
+    response = Response(export.csv_lines(app, f, now), mimetype="text/csv")
     response.headers["Content-Disposition"] = (
         f'attachment; filename="incidents-{f.period.first_day.isoformat()}-{f.period.last_day.isoformat()}.csv"')
     return response
