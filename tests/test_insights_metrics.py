@@ -262,3 +262,11 @@ def test_month_periods_and_the_one_before():
     ten = Period(date(2026, 4, 5), date(2026, 4, 14), NEW_YORK)
     assert ten.previous().last_day == date(2026, 4, 4) and ten.previous().days == 10
     assert ten.previous().first_day == date(2026, 4, 4) - timedelta(days=9)
+
+
+def test_one_statement_gives_the_period_and_the_trend_alike(h):
+    overall, trend = metrics.response_stats(march())
+    assert overall == metrics.response_times(march())
+    assert trend == metrics.response_trend(march())
+    monthly = metrics.Filters(MARCH, granularity="month", service_id=h.a.id)
+    assert metrics.response_stats(monthly) == (metrics.response_times(monthly), metrics.response_trend(monthly))

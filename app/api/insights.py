@@ -17,7 +17,7 @@ from app.insights.periods import GRANULARITIES, MAX_DAYS, Period
 from app.services.models import Service
 from app.web import current_actor, requires
 
-DEFAULT_DAYS = 90
+DEFAULT_DAYS = 30
 
 
 def _rate(value: float | None) -> float | None:

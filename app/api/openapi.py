@@ -768,9 +768,9 @@ def document() -> dict:
                 answers(200, "Every figure of the insights dashboard.", ref("InsightsMetrics"), 400, 401),
                 description="Incidents count when detected in the period (whole local days in `time_zone`); "
                             "drills and merged incidents are left out except under training. Without dates: the "
-                            "last 90 days up to today.",
+                            "last 30 days up to today.",
                 parameters=[
-                    query("start_date", DAY, "First day, inclusive (default: 89 days before `end_date`)."),
+                    query("start_date", DAY, "First day, inclusive (default: 29 days before `end_date`)."),
                     query("end_date", DAY, "Last day, inclusive (default: today)."),
                     query("time_zone", {"type": "string", "maxLength": 64},
                           "An IANA zone for the days (default: the token owner's)."),

@@ -56,9 +56,16 @@ def _at(value: datetime):
     return sa.literal(value, UTCDateTime)
 
 
+def not_merged(incident=Incident):
+    """Not merged into another incident. Written as a comparison no index serves:
+    nearly every incident has no merge target, and a planner that walks the
+    merged-into index for "IS NULL" reads the whole table instead of the period."""
+    return sa.func.coalesce(incident.merged_into_id, 0) == 0
+
+
 def scope(f: Filters, incident=Incident, *, exercises: bool = False, period: bool = True) -> list:
     """The WHERE conditions that pick the incidents a metric counts."""
-    conditions = [incident.is_exercise.is_(exercises), incident.merged_into_id.is_(None)]
+    conditions = [incident.is_exercise.is_(exercises), not_merged(incident)]
     if period:
         conditions += [incident.detected_at >= f.period.start, incident.detected_at < f.period.end]
     conditions += _attributes(f, incident)
@@ -132,6 +139,13 @@ def _stat(row) -> Stat:
     return Stat(int(row.n), number(row.mean), number(row.p50), number(row.p90), number(row.low), number(row.high))
 
 
+def response_stats(f: Filters, found: list[Bucket] | None = None) -> tuple[dict[str, Stat], dict[str, list[Stat]]]:
+    """The period's response times and their trend for MTTA and MTTR (what the
+    dashboard shows): two statements, each reading and ranking the durations once."""
+    found = found if found is not None else f.buckets()
+    return response_times(f), response_trend(f, found)
+
+
 def response_times(f: Filters) -> dict[str, Stat]:
     """MTTD, MTTA, MTTM and MTTR: mean, median and 90th percentile, in seconds."""
     stmt = distribution(sa.select(_durations(f).subquery()), groups=("metric",))
@@ -164,12 +178,14 @@ class Counts:
 
 def counts(f: Filters) -> Counts:
     resolved = Incident.status == Status.RESOLVED
-    reopened = sa.select(IncidentEvent.id).where(IncidentEvent.incident_id == Incident.id,
-                                                 IncidentEvent.kind == "reopened").exists()
+    # Reopening is rare: read it from the timeline by kind, not once per incident.
+    reopened = db.session.scalar(
+        sa.select(sa.func.count(sa.distinct(IncidentEvent.incident_id)))
+        .join(Incident, Incident.id == IncidentEvent.incident_id)
+        .where(IncidentEvent.kind == "reopened", IncidentEvent.at >= f.period.start, *scope(f)))
     row = db.session.execute(sa.select(
         sa.func.count(),
         sa.func.coalesce(sa.func.sum(sa.case((resolved, 1), else_=0)), 0),
-        sa.func.coalesce(sa.func.sum(sa.case((reopened, 1), else_=0)), 0),
         sa.func.coalesce(sa.func.sum(sa.case((sa.and_(resolved, Incident.acknowledged_at.is_(None)), 1), else_=0)), 0),
         sa.func.coalesce(sa.func.sum(sa.case((sa.and_(~resolved, Incident.acknowledged_at.is_(None)), 1), else_=0)), 0),
     ).where(*scope(f))).one()
@@ -178,8 +194,8 @@ def counts(f: Filters) -> Counts:
         sa.func.coalesce(sa.func.sum(sa.case((sa.and_(Incident.merged_into_id.is_(None),
                                                       Incident.is_exercise.is_(True)), 1), else_=0)), 0),
     ).where(Incident.detected_at >= f.period.start, Incident.detected_at < f.period.end, *_attributes(f))).one()
-    total, done, reopened_n, unacked, waiting = (int(v) for v in row)
-    return Counts(total, done, total - done, reopened_n, unacked, waiting, int(others[0]), int(others[1]))
+    total, done, unacked, waiting = (int(v) for v in row)
+    return Counts(total, done, total - done, int(reopened or 0), unacked, waiting, int(others[0]), int(others[1]))
 
 
 # --- incidents over time -----------------------------------------------------------------
@@ -287,7 +303,7 @@ def _signatures(f: Filters, since: datetime, until: datetime) -> sa.Select:
     """(incident, service, severity, detected_at, kind, key) for every fingerprint
     (alert dedup key) and contributing-factor category of the incidents detected in
     [since, until), one row per distinct signature of an incident."""
-    base = [Incident.is_exercise.is_(False), Incident.merged_into_id.is_(None),
+    base = [Incident.is_exercise.is_(False), not_merged(),
             Incident.detected_at >= _at(since), Incident.detected_at < _at(until)]
     if f.team_id:
         base.append(Incident.service_id.in_(sa.select(Service.id).where(Service.team_id == f.team_id)))
@@ -301,7 +317,9 @@ def _signatures(f: Filters, since: datetime, until: datetime) -> sa.Select:
                            sa.cast(ContributingFactor.category_id, sa.String).label("key"))
                  .join(Postmortem, Postmortem.incident_id == Incident.id)
                  .join(ContributingFactor, ContributingFactor.postmortem_id == Postmortem.id).where(*base))
-    return sa.union(by_alert, by_factor)
+    # UNION ALL: an incident may carry a signature twice (two alerts with one key);
+    # readers skip a previous row that is the same incident.
+    return sa.union_all(by_alert, by_factor)
 
 
 @dataclass(frozen=True)
@@ -314,32 +332,38 @@ class Recurrence:
         return _ratio(self.recurrences, self.incidents)
 
 
-def recurrence(f: Filters) -> Recurrence:
+def recurrence(f: Filters, *, total: int | None = None) -> Recurrence:
     """Incidents in the period that repeat an earlier one: same service and the same
     alert fingerprint or contributing-factor category, detected at most 90 days
     after it. One window function finds each signature's previous occurrence."""
-    sigs = _signatures(f, f.period.start - timedelta(days=RECURRENCE_DAYS), f.period.end).subquery("sigs")
-    previous = sa.func.lag(sigs.c.detected_at).over(
-        partition_by=(sigs.c.service_id, sigs.c.kind, sigs.c.key), order_by=(sigs.c.detected_at, sigs.c.incident_id))
-    ordered = sa.select(sigs.c.incident_id, sigs.c.severity, sigs.c.detected_at,
-                        previous.label("previous_at")).subquery("ordered")
+    ordered = _previous_occurrences(f).subquery("ordered")
     conditions = [ordered.c.detected_at >= _at(f.period.start), ordered.c.previous_at.is_not(None),
+                  ordered.c.previous_id != ordered.c.incident_id,
                   seconds_between(ordered.c.detected_at, ordered.c.previous_at) <= RECURRENCE_DAYS * DAY]
     if f.severity:
         conditions.append(ordered.c.severity == f.severity)
     repeats = db.session.scalar(sa.select(sa.func.count(sa.distinct(ordered.c.incident_id))).where(*conditions))
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(Incident).where(*scope(f)))
+    if total is None:
+        total = db.session.scalar(sa.select(sa.func.count()).select_from(Incident).where(*scope(f)))
     return Recurrence(int(total), int(repeats or 0))
+
+
+def _previous_occurrences(f: Filters) -> sa.Select:
+    """Each signature of each incident detected up to the period's end (from 90 days
+    before it), with the signature's previous occurrence: its time and incident."""
+    sigs = _signatures(f, f.period.start - timedelta(days=RECURRENCE_DAYS), f.period.end).subquery("sigs")
+    window = {"partition_by": (sigs.c.service_id, sigs.c.kind, sigs.c.key),
+              "order_by": (sigs.c.detected_at, sigs.c.incident_id)}
+    return sa.select(sigs.c.incident_id, sigs.c.severity, sigs.c.detected_at,
+                     sa.func.lag(sigs.c.detected_at).over(**window).label("previous_at"),
+                     sa.func.lag(sigs.c.incident_id).over(**window).label("previous_id"))
 
 
 def recurrent_ids(f: Filters) -> sa.Select:
     """The ids of the period's incidents that are recurrences (for the export)."""
-    sigs = _signatures(f, f.period.start - timedelta(days=RECURRENCE_DAYS), f.period.end).subquery("sigs")
-    previous = sa.func.lag(sigs.c.detected_at).over(
-        partition_by=(sigs.c.service_id, sigs.c.kind, sigs.c.key), order_by=(sigs.c.detected_at, sigs.c.incident_id))
-    ordered = sa.select(sigs.c.incident_id, sigs.c.detected_at, previous.label("previous_at")).subquery("ordered")
+    ordered = _previous_occurrences(f).subquery("ordered")
     return sa.select(ordered.c.incident_id).where(
-        ordered.c.previous_at.is_not(None),
+        ordered.c.previous_at.is_not(None), ordered.c.previous_id != ordered.c.incident_id,
         seconds_between(ordered.c.detected_at, ordered.c.previous_at) <= RECURRENCE_DAYS * DAY).distinct()
 
 
@@ -363,32 +387,35 @@ def improvement(f: Filters, now: datetime) -> Improvement:
              .join(Incident, Incident.id == ActionItem.incident_id).where(*scope(f))
              .group_by(ActionItem.incident_id)
              .having(sa.func.count() == sa.func.sum(sa.case((ActionItem.status == ActionStatus.DONE, 1), else_=0)))
-             .subquery("fixed"))
-    total = int(db.session.scalar(sa.select(sa.func.count()).select_from(fixed)) or 0)
-    if not total:
-        return Improvement()
-    horizon = timedelta(days=RECURRENCE_DAYS)
-    judged_before = now - horizon
+             .cte("fixed"))
+    judged_before = _at(now - timedelta(days=RECURRENCE_DAYS))
     # Each fix is an event at fixed_at; each incident an occurrence at detected_at; both
     # carry their signatures. For a fix, the first occurrence after it, per signature.
-    sigs = _signatures(f, f.period.start, now + timedelta(seconds=1)).subquery("sigs")
+    sigs = _signatures(f, f.period.start, now + timedelta(seconds=1)).cte("sigs")
     occurrences = sa.select(sigs.c.service_id, sigs.c.kind, sigs.c.key, sigs.c.detected_at.label("t"),
                             sa.literal(1, sa.Integer).label("occurs"), sa.literal(None, sa.Integer).label("fix_of"))
     fixes = (sa.select(sigs.c.service_id, sigs.c.kind, sigs.c.key, fixed.c.fixed_at.label("t"),
                        sa.literal(0, sa.Integer).label("occurs"), fixed.c.incident_id.label("fix_of"))
              .join(fixed, fixed.c.incident_id == sigs.c.incident_id))
     events = sa.union_all(occurrences, fixes).subquery("events")
+    # Walking each signature's events backwards in time, the smallest occurrence time
+    # seen so far is the first occurrence after a fix (a fix adds no time of its own;
+    # an occurrence at the fix's very moment comes first, so it counts): a running
+    # minimum, one pass.
     following = sa.func.min(sa.case((events.c.occurs == 1, events.c.t), else_=None)).over(
         partition_by=(events.c.service_id, events.c.kind, events.c.key),
-        order_by=(events.c.t, events.c.occurs), rows=(1, None))
+        order_by=(events.c.t.desc(), events.c.occurs.desc()))
     per_sig = sa.select(events.c.fix_of, events.c.t, following.label("next_at")).subquery("per_sig")
     back = (sa.select(per_sig.c.fix_of).where(
-        per_sig.c.fix_of.is_not(None), per_sig.c.t <= _at(judged_before), per_sig.c.next_at.is_not(None),
+        per_sig.c.fix_of.is_not(None), per_sig.c.t <= judged_before, per_sig.c.next_at.is_not(None),
         seconds_between(per_sig.c.next_at, per_sig.c.t) <= RECURRENCE_DAYS * DAY).distinct().subquery("back"))
-    judged = int(db.session.scalar(sa.select(sa.func.count()).select_from(fixed)
-                                   .where(fixed.c.fixed_at <= _at(judged_before))) or 0)
-    recurred = int(db.session.scalar(sa.select(sa.func.count()).select_from(back)) or 0)
-    return Improvement(total, total - judged, judged - recurred, recurred)
+    # `back` holds only judged fixes (fixed before `judged_before`), once each.
+    total, judged_n, recurred = db.session.execute(sa.select(
+        sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((fixed.c.fixed_at <= judged_before, 1), else_=0)), 0),
+        sa.select(sa.func.count()).select_from(back).scalar_subquery(),
+    ).select_from(fixed)).one()
+    total, judged_n, recurred = int(total), int(judged_n), int(recurred)
+    return Improvement(total, total - judged_n, judged_n - recurred, recurred)
 
 
 # --- post-mortems and action items -------------------------------------------------------------
@@ -614,10 +641,12 @@ def culture(f: Filters) -> Culture:
     n = int(n)
     if n < MIN_SURVEY_GROUP:
         return Culture(int(invited[0]), int(invited[1]), n)
-    spread = {}
-    for column in ("blameless", "safety"):
-        rows = db.session.execute(sa.select(answers.c[column], sa.func.count()).group_by(answers.c[column]))
-        spread[column] = {**dict.fromkeys(range(1, 6), 0), **{int(k): int(v) for k, v in rows}}
+    spread = {"blameless": dict.fromkeys(range(1, 6), 0), "safety": dict.fromkeys(range(1, 6), 0)}
+    for blameless_score, safety_score, count in db.session.execute(   # at most 25 pairs
+            sa.select(answers.c.blameless, answers.c.safety, sa.func.count())
+            .group_by(answers.c.blameless, answers.c.safety)):
+        spread["blameless"][int(blameless_score)] += int(count)
+        spread["safety"][int(safety_score)] += int(count)
     return Culture(int(invited[0]), int(invited[1]), n, True, round(float(blameless), 2), round(float(safety), 2),
                    spread["blameless"], spread["safety"])
 
@@ -649,10 +678,13 @@ def interruptions(f: Filters) -> HeatMap:
     few counts are placed on the local week."""
     exact_hours = whole_hour_offsets(f.period)
     slot = (utc_hour if exact_hours else utc_quarter_hour)(IncidentEvent.at).label("slot")
-    rows = db.session.execute(
-        sa.select(slot, sa.func.count()).join(Incident, Incident.id == IncidentEvent.incident_id)
-        .where(*load.page_conditions(f.period.start, f.period.end), Incident.is_exercise.is_(False), *_attributes(f))
-        .group_by(slot))
+    stmt = sa.select(slot, sa.func.count()).where(*load.page_conditions(f.period.start, f.period.end))
+    if _attributes(f):
+        stmt = stmt.join(Incident, Incident.id == IncidentEvent.incident_id).where(
+            Incident.is_exercise.is_(False), *_attributes(f))
+    else:  # drills are few: leave their pages out by id rather than look up every page's incident
+        stmt = stmt.where(IncidentEvent.incident_id.not_in(sa.select(Incident.id).where(Incident.is_exercise.is_(True))))
+    rows = db.session.execute(stmt.group_by(slot))
     cells = [[0] * 24 for _ in range(7)]
     total = 0
     fmt = "%Y-%m-%d %H" if exact_hours else "%Y-%m-%d %H:%M"
@@ -724,10 +756,13 @@ class Dashboard:
 def dashboard(f: Filters, now: datetime) -> Dashboard:
     today = now.astimezone(f.period.zone).date()
     found = f.buckets()
+    counted = counts(f)
+    response, trend = response_stats(f, found)
     return Dashboard(
-        filters=f, buckets=found, counts=counts(f), response=response_times(f), trend=response_trend(f, found),
+        filters=f, buckets=found, counts=counted, response=response, trend=trend,
         severity_trend=severity_trend(f, found), compliance=objective_compliance(f, now),
-        classification=classification(f), recurrence=recurrence(f), improvement=improvement(f, now),
+        classification=classification(f), recurrence=recurrence(f, total=counted.incidents),
+        improvement=improvement(f, now),
         postmortems=postmortem_completion(f, today), action_items=action_items(f, today),
         communication=communication(f), knowledge=knowledge(f), training=training(f), culture=culture(f),
         heat_map=interruptions(f), top_services=top_services(f), top_factors=top_factors(f))

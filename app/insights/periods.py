@@ -22,7 +22,7 @@ PRESETS = {
     "12m": "Last 12 months",
     "custom": "Dates I choose",
 }
-DEFAULT_PRESET = "90d"
+DEFAULT_PRESET = "30d"
 GRANULARITIES = {"week": "Week", "month": "Month"}
 MAX_DAYS = 3 * 366
 
@@ -88,8 +88,6 @@ def add_months(day: date, months: int) -> date:
 def from_preset(preset: str, today: date, zone: ZoneInfo) -> Period:
     """A named period ending today (or the whole of last month), in `zone`."""
     label = PRESETS.get(preset, PRESETS[DEFAULT_PRESET])
-    if preset == "30d":
-        return Period(today - timedelta(days=29), today, zone, label)
     if preset == "month":
         return Period(today.replace(day=1), today, zone, label)
     if preset == "last-month":
@@ -100,7 +98,9 @@ def from_preset(preset: str, today: date, zone: ZoneInfo) -> Period:
         return Period(first, today, zone, label)
     if preset == "12m":
         return Period(add_months(today, -12) + timedelta(days=1), today, zone, label)
-    return Period(today - timedelta(days=89), today, zone, PRESETS["90d"])
+    if preset == "90d":
+        return Period(today - timedelta(days=89), today, zone, label)
+    return Period(today - timedelta(days=29), today, zone, PRESETS[DEFAULT_PRESET])
 
 
 def month(year: int, month_number: int, zone: ZoneInfo) -> Period:
