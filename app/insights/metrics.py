@@ -678,13 +678,10 @@ def interruptions(f: Filters) -> HeatMap:
     few counts are placed on the local week."""
     exact_hours = whole_hour_offsets(f.period)
     slot = (utc_hour if exact_hours else utc_quarter_hour)(IncidentEvent.at).label("slot")
-    stmt = sa.select(slot, sa.func.count()).where(*load.page_conditions(f.period.start, f.period.end))
-    if _attributes(f):
-        stmt = stmt.join(Incident, Incident.id == IncidentEvent.incident_id).where(
-            Incident.is_exercise.is_(False), *_attributes(f))
-    else:  # drills are few: leave their pages out by id rather than look up every page's incident
-        stmt = stmt.where(IncidentEvent.incident_id.not_in(sa.select(Incident.id).where(Incident.is_exercise.is_(True))))
-    rows = db.session.execute(stmt.group_by(slot))
+    rows = db.session.execute(
+        sa.select(slot, sa.func.count()).join(Incident, Incident.id == IncidentEvent.incident_id)
+        .where(*load.page_conditions(f.period.start, f.period.end), Incident.is_exercise.is_(False), *_attributes(f))
+        .group_by(slot))
     cells = [[0] * 24 for _ in range(7)]
     total = 0
     fmt = "%Y-%m-%d %H" if exact_hours else "%Y-%m-%d %H:%M"
