@@ -15,7 +15,7 @@ single responder are that responder's, which is why no figure shows fewer than t
 
 The incident lifecycle calls `on_incident_resolved`, which writes a due row
 (`survey_rounds`); the engine sends the invitations half an hour later, once
-(outbox key per incident and person). A round found more than a week late (an
+(outbox key per incident and person). A round found more than two days late (an
 engine outage, or history the demo wrote) is dropped, not sent.
 """
 from __future__ import annotations
@@ -38,7 +38,7 @@ from app.notify.outbox import to_person
 from app.oncall.load import PAGE_SENT
 
 DELAY = timedelta(minutes=30)
-MISSED_AFTER = timedelta(days=7)
+MISSED_AFTER = timedelta(days=2)  # a survey is about fresh memories
 LINK_VALID = timedelta(days=14)
 SCALE = {1: "Strongly disagree", 2: "Disagree", 3: "Neither", 4: "Agree", 5: "Strongly agree"}
 
@@ -89,7 +89,9 @@ def due_rounds(now: datetime, limit: int) -> list[int]:
 
 
 def run_round(incident_id: int, now: datetime) -> bool:
-    """Engine unit: invite each responder once, by email with a one-use link."""
+    """Engine unit: invite each responder once, by email with a one-use link. True
+    when someone was invited (a round with nobody to ask, or found too late, is
+    closed all the same)."""
     round_ = db.session.get(SurveyRound, incident_id)
     if round_ is None or round_.due_at is None or round_.due_at > now:
         return False
@@ -97,7 +99,7 @@ def run_round(incident_id: int, now: datetime) -> bool:
     incident = db.session.get(Incident, incident_id)
     if round_.created_at < now - MISSED_AFTER:
         round_.outcome = "missed"
-        return True
+        return False
     invited = 0
     base = current_app.config["PUBLIC_BASE_URL"]
     for person in responders(incident):
@@ -118,7 +120,7 @@ def run_round(incident_id: int, now: datetime) -> bool:
         invitation.notification_id = message.id if message else None
         invited += 1
     round_.invited, round_.outcome = invited, "sent" if invited else "none"
-    return True
+    return invited > 0
 
 
 JOBS = [Job("survey_invitations", due_rounds, run_round)]
