@@ -73,9 +73,9 @@ def _seed_history(scale: str) -> None:
                                            show_pos=True, file=sys.stderr) as bar:
         counts = seed_history(scale, now=clock.now(), progress=bar.update)
     db.session.commit()
-    if db.engine.dialect.name == "sqlite":
-        with db.engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE")  # fresh statistics for the query planner
+    with db.engine.connect() as conn:  # fresh statistics for the query planner
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
     click.echo(f"History added: {counts.get('incidents', 0):,} incidents, {counts.get('incident_events', 0):,} "
                f"timeline events, {counts.get('postmortems', 0):,} post-mortems, {counts.get('action_items', 0):,} "
                f"action items, {counts.get('page_reads', 0):,} reads, {counts.get('survey_answers', 0):,} survey "

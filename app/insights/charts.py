@@ -17,6 +17,21 @@ DURATION_STEPS = (1, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800,
                   172800, 604800)
 
 
+def short_duration(seconds: float) -> str:
+    """An axis label: 45s, 10m, 1h 15m, 2d 6h."""
+    seconds = int(round(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    if minutes:
+        return f"{minutes}m {secs}s" if secs else f"{minutes}m"
+    return f"{secs}s"
+
+
 def nice_step(top: float, steps=(1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000,
                                  20000, 50000, 100000), most: int = 5) -> float:
     for step in steps:
@@ -156,7 +171,7 @@ def duration_line_chart(labels: list[str], series: list[tuple[str, str, list[flo
     ticks = []
     value = 0.0
     while value <= scale_top + 1e-9:
-        ticks.append(Tick(round(top + plot_h - plot_h * value / scale_top, 1), duration(value) if value else "0"))
+        ticks.append(Tick(round(top + plot_h - plot_h * value / scale_top, 1), short_duration(value) if value else "0"))
         value += step
     every = max(1, -(-len(labels) // 14))
     return LineChart(width, height, left, top, top + plot_h, width - right_pad,

@@ -259,7 +259,7 @@ def seed_history(scale_name: str, *, now: datetime, progress: Callable[[int], No
                   data={"user_id": person.id, "channel": channel})
             event(ident, at + timedelta(seconds=4), "delivered", text="Delivered", via="engine",
                   data={"user_id": person.id, "channel": channel})
-        if rng.random() < 0.3:
+        if rng.random() < 0.55:
             event(ident, detected + timedelta(minutes=10), "escalated", text="Escalated to the next step",
                   via="engine")
         if initial != severity:
