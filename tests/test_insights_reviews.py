@@ -165,7 +165,8 @@ def test_the_page_and_its_forms(world, client):
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert "SEV-1 · Critical" in text and "Communication templates" in text and "Not built yet" in text
-    assert client.post("/insights/reviews/severity_level/1/schedule", data={"owner_id": str(owner.id)}).status_code == 403
+    refused = client.post("/insights/reviews/severity_level/1/schedule", data={"owner_id": str(owner.id)})
+    assert refused.status_code == 403
     login(client, admin)
     answer = client.post("/insights/reviews/severity_level/1/schedule",
                          data={"owner_id": str(owner.id), "next_review_on": "2026-03-02"})

@@ -198,8 +198,8 @@ class HBars:
     bar_height: int
 
 
-def hbars(items: list[tuple[str, float, str]], *, width: int = 640, label_width: int = 190, top_value: float | None = None,
-          bar: int = 18, gap: int = 8, keys: list[str] | None = None) -> HBars:
+def hbars(items: list[tuple[str, float, str]], *, width: int = 640, label_width: int = 190,
+          top_value: float | None = None, bar: int = 18, gap: int = 8, keys: list[str] | None = None) -> HBars:
     """Horizontal bars: (label, value, text shown at the bar's end)."""
     peak = top_value or max((v for _, v, _ in items), default=0) or 1
     plot = width - label_width - 130  # room for the value written after the bar

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased
 
 from app.alerts.models import Alert
 from app.auth.models import Team, TeamMembership, User
@@ -438,7 +437,8 @@ def postmortem_completion(f: Filters, today: date) -> PostmortemCompletion:
     due date (dates in UTC), late, overdue, never started, or not due yet."""
     required = [n for n, rule in policy.POLICIES.items() if rule.required]
     published = Postmortem.status == PostmortemStatus.PUBLISHED
-    on_time = sa.and_(published, sa.or_(Postmortem.due_on.is_(None), utc_date(Postmortem.published_at) <= Postmortem.due_on))
+    on_time = sa.and_(published, sa.or_(Postmortem.due_on.is_(None),
+                                        utc_date(Postmortem.published_at) <= Postmortem.due_on))
     late = sa.and_(published, Postmortem.due_on.is_not(None), utc_date(Postmortem.published_at) > Postmortem.due_on)
     overdue = sa.and_(Postmortem.id.is_not(None), ~published, Postmortem.due_on < today)
     missing = Postmortem.id.is_(None)

@@ -262,7 +262,8 @@ def record_review(actor: Actor, kind: str, ref: str, now: datetime, *, next_revi
     previous = item.next_review_on
     src.store(ref, next_review_on=next_review_on, last_reviewed_at=now, last_reviewed_by=actor.label[:200])
     audit.record(actor, "review.recorded", object_type=kind, summary=(
-        f"{src.label}: {item.title} reviewed; next review {next_review_on.isoformat()}" + (f". {note}" if note else "")),
+        f"{src.label}: {item.title} reviewed; next review {next_review_on.isoformat()}"
+        + (f". {note}" if note else "")),
         before={"next_review_on": previous.isoformat() if previous else None},
         after={"next_review_on": next_review_on.isoformat(), "note": note or None})
     return src.item(ref)

@@ -37,10 +37,10 @@ def _now_zone() -> tuple[datetime, object]:
 
 def _filter_form() -> FilterForm:
     form = FilterForm(request.args)
-    form.team.choices = choices([("", "All teams"), *[(str(t.id), t.name) for t in
-                                                      db.session.scalars(sa.select(Team).order_by(Team.name))]])
-    form.service.choices = choices([("", "All services"), *[(str(s.id), s.name) for s in
-                                                            db.session.scalars(sa.select(Service).order_by(Service.name))]])
+    teams = db.session.scalars(sa.select(Team).order_by(Team.name))
+    services = db.session.scalars(sa.select(Service).order_by(Service.name))
+    form.team.choices = choices([("", "All teams"), *[(str(t.id), t.name) for t in teams]])
+    form.service.choices = choices([("", "All services"), *[(str(s.id), s.name) for s in services]])
     return form
 
 
