@@ -41,11 +41,11 @@ PAGES = [
     ("trivial page: the sign-in form", "/login", None, False),
     ("incident list (open, the default)", "/incidents/", 150, True),
     ("incident list, every status", "/incidents/?status=all", 150, True),
-    ("dashboard, last 90 days by week (the default)", "/insights/", 300, True),
-    ("dashboard, last 30 days", "/insights/?period=30d", 300, True),
+    ("dashboard as it opens: last 30 days by week", "/insights/", 300, True),
+    ("dashboard, last 90 days by week", "/insights/?period=90d", None, True),
     ("dashboard, last 12 months by month", "/insights/?period=12m&by=month", None, True),
-    ("metrics as JSON (API), last 90 days", "/api/v1/insights/metrics", None, "token"),
-    ("incidents CSV, last 90 days", "/insights/incidents.csv", None, True),
+    ("metrics as JSON (API), last 30 days", "/api/v1/insights/metrics", None, "token"),
+    ("incidents as CSV, last 30 days", "/insights/incidents.csv", None, True),
 ]
 
 
