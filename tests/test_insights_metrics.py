@@ -13,7 +13,7 @@ from app.extensions import db
 from app.insights import metrics
 from app.insights.metrics import Stat
 from app.insights.periods import Period, month
-from app.insights.sql import distribution
+from app.insights.sql import distribution, has_table
 from tests.insights_data import MARCH, NEW_YORK, NOW, build, march, t
 
 pytestmark = pytest.mark.db
@@ -163,11 +163,20 @@ def test_action_items(h):
     assert metrics.action_items(march(), date(2026, 3, 21)).pending == 1  # d was not due yet
 
 
+def before_comms_merged():
+    """These two tests stand in for the communications work until it is merged; then
+    comms_updates is real and the figure must be tested with its own service functions."""
+    if has_table("comms_updates"):
+        pytest.skip("comms_updates exists: test communication compliance with the comms service functions")
+
+
 def test_communication_is_not_available_until_the_table_exists(h):
+    before_comms_merged()
     assert metrics.communication(march()) == metrics.Communication(available=False)
 
 
 def test_communication_compliance_once_updates_are_recorded(h):
+    before_comms_merged()
     # The shape the communications branch adds (comms_updates); made here for the test only.
     table = sa.Table("comms_updates", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
                      sa.Column("incident_id", sa.Integer), sa.Column("sent_at", sa.DateTime),

@@ -17,6 +17,7 @@ from app.errors import DomainError, Forbidden
 from app.extensions import db
 from app.insights import reviews
 from app.insights.models import ReviewReminder
+from app.insights.sql import has_table
 from app.notify.models import Notification
 from app.postmortems import service as postmortems
 from app.triage.models import SeverityLevel
@@ -46,8 +47,15 @@ def kinds(groups):
     return {g.source.kind: (g.available, [i.ref for i in g.items]) for g in groups}
 
 
+def before_comms_merged():
+    """Stand-ins for the communications work's tables until it is merged."""
+    if has_table("comms_templates") or has_table("role_definitions"):
+        pytest.skip("the communications tables exist: test their reviews with their own service functions")
+
+
 @pytest.mark.db
 def test_the_schedule_lists_what_is_reviewed_and_says_what_is_not_built_yet(world):
+    before_comms_merged()
     found = kinds(reviews.schedule())
     assert found["severity_level"] == (True, ["1", "2", "3", "4"])
     assert found["postmortem_template"] == (True, ["executive_summary", "detailed_technical", "lightweight",
@@ -140,6 +148,7 @@ def test_after_an_outage_only_the_latest_reminder_goes_and_a_review_stops_them(w
 
 @pytest.mark.db
 def test_communication_templates_and_role_checklists_join_once_their_tables_exist(world):
+    before_comms_merged()
     admin, owner, _ = world
     meta = sa.MetaData()
     comms = sa.Table("comms_templates", meta, sa.Column("id", sa.Integer, primary_key=True),
@@ -164,7 +173,7 @@ def test_the_page_and_its_forms(world, client):
     page = client.get("/insights/reviews")
     assert page.status_code == 200
     text = page.get_data(as_text=True)
-    assert "SEV-1 · Critical" in text and "Communication templates" in text and "Not built yet" in text
+    assert "SEV-1 · Critical" in text and "Communication templates" in text
     refused = client.post("/insights/reviews/severity_level/1/schedule", data={"owner_id": str(owner.id)})
     assert refused.status_code == 403
     login(client, admin)
