@@ -34,7 +34,7 @@ run: install
 	  echo "Firebreak on http://$(HOST):$(PORT)  — demo sign-in: $$email / $$password"; \
 	else echo "Firebreak on http://$(HOST):$(PORT)"; fi
 	@echo
-	ENGINE_IN_PROCESS=1 $(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) \
+	ENGINE_IN_PROCESS=1 PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://$(HOST):$(PORT)} $(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) \
 	  --worker-class gthread --threads 8 --access-logfile - wsgi:app
 
 engine: install
@@ -52,8 +52,11 @@ test: install-test system-packages
 test-fast: install-test
 	$(BIN)/python -m pytest -n $${PYTEST_WORKERS:-auto} -m "not browser" $(PYTEST_ARGS)
 
-bench: install-test system-packages
-	$(BIN)/python -m bench
+# The benchmarks in bench/ (wrk from the OS packages where missing); BENCH_ROUNDS,
+# BENCH_EVENTS and BENCH_GUNICORN change what is measured, see bench/ingest.py.
+bench: install
+	@scripts/system-packages.sh bench
+	$(BIN)/python -m bench $(BENCH)
 
 # Refresh requirements.lock from a clean environment (after changing pyproject.toml).
 lock:

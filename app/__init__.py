@@ -5,6 +5,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import config as settings
+from app import statuspage
 from app.extensions import csrf, db, htmx, limiter, login_manager, migrate
 
 
@@ -15,6 +16,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(settings.from_env())
     app.config.update(config or {})
 
+    statuspage.init_app(app)  # its cache middleware goes inside ProxyFix
     if app.config["PROXY_COUNT"]:
         count = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
@@ -31,6 +33,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.api.views import bp as api_bp
     from app.audit.views import bp as audit_bp
     from app.auth.views import bp as auth_bp
+    from app.comms.views import bp as comms_bp
     from app.escalation.views import bp as escalation_bp
     from app.home.views import bp as home_bp
     from app.incidents.views import bp as incidents_bp
@@ -42,6 +45,9 @@ def create_app(config: dict | None = None) -> Flask:
     from app.services.maintenance_views import bp as maintenance_bp
     from app.services.views import bp as services_bp
     from app.triage.views import bp as triage_bp
+    from app.statuspage.admin_views import bp as statuspage_admin_bp
+    from app.statuspage.incident_views import bp as statuspage_incidents_bp
+    from app.statuspage.public_views import bp as statuspage_bp
 
     app.before_request(web.enforce_access)
     security.init_app(app)
@@ -62,6 +68,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(notify_bp)
     app.register_blueprint(twilio_bp)
     app.register_blueprint(postmortems_bp)
+    app.register_blueprint(comms_bp)
     app.register_blueprint(insights_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(statuspage_bp)
+    app.register_blueprint(statuspage_admin_bp)
+    app.register_blueprint(statuspage_incidents_bp)
     return app

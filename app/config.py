@@ -70,8 +70,13 @@ def from_env() -> dict:
         # How many proxies in front set X-Forwarded-For/-Proto (Fly.io: 1). 0 trusts none.
         "PROXY_COUNT": int(os.environ.get("PROXY_COUNT", "0") or 0),
         # The engine's cycle and its lease (seconds); a standby takes over within a lease.
-        "ENGINE_INTERVAL_SECONDS": _seconds("ENGINE_INTERVAL_SECONDS", 1.0),
+        "ENGINE_INTERVAL_SECONDS": _seconds("ENGINE_INTERVAL_SECONDS", 0.5),
         "ENGINE_LEASE_SECONDS": _seconds("ENGINE_LEASE_SECONDS", 15.0),
+        # The status page: its own host name (it then answers at / there), how often each
+        # process checks for changes, and whether webhooks may go to private addresses.
+        "STATUS_PAGE_HOST": os.environ.get("STATUS_PAGE_HOST", "").strip().lower(),
+        "STATUS_CACHE_CHECK_SECONDS": float(os.environ.get("STATUS_CACHE_CHECK_SECONDS") or "0.5"),
+        "STATUS_WEBHOOK_ALLOW_PRIVATE": _flag("STATUS_WEBHOOK_ALLOW_PRIVATE", False),
         "SESSION_COOKIE_SECURE": https,
         "REMEMBER_COOKIE_SECURE": https,
         "PREFERRED_URL_SCHEME": "https" if https else "http",
@@ -103,4 +108,10 @@ DEFAULTS = {
     "LIVE_POLL_SECONDS": 3,
     # When /healthz calls the engine's heartbeat stale (its cycle and lease: from_env).
     "ENGINE_STALE_SECONDS": 45,
+    # The status page re-renders at least this often even without a change (today's bar moves on).
+    "STATUS_RERENDER_SECONDS": 300,
+    # How often the open status page refreshes itself (htmx; 30 to 60 s).
+    "STATUS_REFRESH_SECONDS": 45,
+    # Subscribing: per client (Flask-Limiter); per address the service allows 3 messages an hour.
+    "STATUS_SUBSCRIBE_RATE_LIMIT": "10 per hour;3 per minute",
 }

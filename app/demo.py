@@ -1,4 +1,5 @@
-"""The demo organisation: believable teams, people and services to explore.
+"""The demo organisation: believable teams, people and services to explore, and a
+status page with components and two weeks of history.
 
 Idempotent: it adds what is missing and leaves what exists alone, so running it
 twice, or on a database someone has used, changes nothing that is there.
@@ -81,7 +82,7 @@ class SeedResult:
 
 def seed_demo(password: str | None = None) -> SeedResult:
     actor = Actor.system("demo seed")
-    created = {"teams": 0, "people": 0, "services": 0, "schedules": 0}
+    created = {"teams": 0, "people": 0, "services": 0, "schedules": 0, "components": 0}
     teams: dict[str, Team] = {}
     for name, description in TEAMS:
         team = db.session.scalar(sa.select(Team).where(Team.name == name))
@@ -113,6 +114,10 @@ def seed_demo(password: str | None = None) -> SeedResult:
 
     created["schedules"] = seed_schedules(actor, teams, clock.now())
     seed_paging(actor, teams, clock.now())
+    from app.comms.demo import seed_comms
+    seed_comms(actor, clock.now())
+    from app.statuspage import demo as status_page
+    created["components"] = status_page.seed(actor, clock.now())
     from app.postmortems.demo import seed_past_incidents
     past = seed_past_incidents(now=clock.now())
     return SeedResult(created=created, admin_email=ADMIN_EMAIL, admin_password=admin_password, past_incidents=past)

@@ -34,6 +34,10 @@ def _answer(status: int, message: str, headers=None):
         response.status_code = status
     elif is_json_path():
         response = json_error(status, message)
+    elif request.path == "/status" or request.path.startswith("/status/"):
+        # The public status page's own error page: no sign-in, no session, no cookie.
+        from app.statuspage.public_views import error_page
+        response = error_page(status, TITLES.get(status, "Error"), message)
     else:
         body = render_template("errors/error.html", status=status,
                                title=TITLES.get(status, "Error"), message=message)

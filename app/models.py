@@ -16,6 +16,16 @@ from app.postmortems.models import (  # noqa: F401
     ActionItem, Comment, ContributingFactor, FactorCategory, FishboneCause, Postmortem, PostmortemSection,
     PostmortemTemplate, Reminder, Reviewer, SearchEntry, TemplateSection, Version, WhyNode,
 )
+from app.incidents.roles_models import RoleAssignment, RoleCheck, RoleDefinition  # noqa: F401
+from app.incidents.warroom_models import SituationReport, Task, TeamRequest, WarRoom  # noqa: F401
+from app.comms.models import (  # noqa: F401
+    CommsDue, CommsPlan, CommsTemplate, CommsUpdate, PlanCheck, StakeholderList, StakeholderMember, UpdateAudience,
+    Webhook, WebhookDelivery,
+)
+from app.statuspage.models import (  # noqa: F401
+    Component, ComponentDay, ComponentGroup, ComponentStatusRange, MaintenanceUpdate, PageSettings, PublicIncident,
+    PublicIncidentComponent, PublicIncidentUpdate, StatusNotice, Subscriber, SubscriberDelivery,
+)
 from app.insights.models import (  # noqa: F401
     DrillAssessment, PageRead, ReviewReminder, ReviewSchedule, SurveyAnswer, SurveyInvitation, SurveyRound,
 )

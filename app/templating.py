@@ -87,11 +87,14 @@ NAV = [
 MORE = [
     ("alerts.index", "Alerts", Role.VIEWER, ("alerts.",)),
     ("triage.guide", "Severity", Role.VIEWER, ("triage.",)),
+    ("comms.index", "Comms", Role.VIEWER, ("comms.index", "comms.show_list", "comms.edit_", "comms.webhook",
+                                           "incidents.role_guide")),
     ("services.index", "Services", Role.VIEWER, ("services.",)),
     ("escalation.index", "Escalation", Role.VIEWER, ("escalation.",)),
     ("maintenance.index", "Maintenance", Role.VIEWER, ("maintenance.",)),
     ("auth.teams", "Teams", Role.VIEWER, ("auth.teams", "auth.show_team", "auth.new_team")),
     ("auth.people", "People", Role.VIEWER, ("auth.people", "auth.show_person", "auth.new_person", "auth.edit_person")),
+    ("statuspage_admin.index", "Status page", Role.ADMIN, ("statuspage_admin.",)),
     ("notify.outbox", "Outbox", Role.ADMIN, ("notify.outbox",)),
     ("audit.index", "Audit log", Role.ADMIN, ("audit.",)),
 ]

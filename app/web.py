@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable
 
 from flask import (
-    abort, current_app, g, jsonify, make_response, redirect, render_template, request, url_for,
+    abort, current_app, flash, g, jsonify, make_response, redirect, render_template, request, url_for,
 )
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
@@ -19,7 +19,8 @@ from app.audit.service import Actor
 from app.auth.models import Role, TokenScope
 from app.auth.service import token_from_secret
 from app.database import set_write_intent
-from app.extensions import csrf, htmx
+from app.errors import DomainError
+from app.extensions import csrf, db, htmx
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Paths that answer machines: errors there are JSON, not pages.
@@ -144,3 +145,18 @@ def see_other(endpoint: str, **values):
     """303 after a successful post, so a reload never repeats it."""
     return redirect(url_for(endpoint, **values), code=303)
 
+
+
+def act_and_flash(action: Callable[[], object], success: str | None = None) -> bool:
+    """Run a change and commit it, flashing `success`; or roll it back and flash the
+    DomainError's message. For buttons whose answer is a redirect either way."""
+    try:
+        action()
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return False
+    db.session.commit()
+    if success:
+        flash(success, "success")
+    return True

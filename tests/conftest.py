@@ -39,6 +39,9 @@ BASE_CONFIG = {
     "RATELIMIT_ENABLED": False,
     "PUBLIC_BASE_URL": "http://localhost",
     "SERVER_NAME": None,
+    # The status page's cache reads the version on every request in tests (no waiting for
+    # its half-second interval); tests/test_statuspage_cache.py checks the interval itself.
+    "STATUS_CACHE_CHECK_SECONDS": 0,
 }
 
 

@@ -71,3 +71,21 @@ def reachable(user: User, *, phone: str | None = None, email: bool = True) -> Us
 def story(kinds) -> list[str]:
     from app.incidents.models import PAGING_KINDS
     return [kind for kind in kinds if kind not in PAGING_KINDS]
+
+
+def make_component(name: str | None = None, *, group=None, services=(), **kwargs):
+    """A status page component, made now by the system."""
+    from app import clock
+    from app.statuspage import service as status_page
+    component = status_page.create_component(SYSTEM, name=name or f"Component {next(_seq)}", now=clock.now(),
+                                             group=group, services=list(services), **kwargs)
+    db.session.commit()
+    return component
+
+
+def make_group(name: str | None = None, **kwargs):
+    from app import clock
+    from app.statuspage import service as status_page
+    group = status_page.create_group(SYSTEM, name=name or f"Group {next(_seq)}", now=clock.now(), **kwargs)
+    db.session.commit()
+    return group

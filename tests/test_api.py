@@ -29,8 +29,10 @@ from app.incidents.models import EventKind, Incident, IncidentEvent, Status
 from app.postmortems import actions
 from app.postmortems import service as postmortems
 from app.services.models import IntegrationKey, Service
+from app.statuspage import service as status_page
 from tests.factories import SYSTEM, make_service, make_team, make_user, story
 from tests.oncall_api_walk import walk_oncall
+from tests.response_api_walk import walk_response
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SPEC = OpenAPI.from_dict(copy.deepcopy(document()))
@@ -203,9 +205,13 @@ def test_every_route_gives_every_status_it_documents_and_each_answer_matches_the
     key = w.service.integration_keys[0]
     postmortem = postmortems.for_incident(resolved)  # a SEV-2: resolving it made the draft
     item = actions.create_item(SYSTEM, resolved, clock.now(), title="Alert sooner", due_on=date(2026, 3, 20))
+    group = status_page.create_group(SYSTEM, name="Payments", now=clock.now())
+    component = status_page.create_component(SYSTEM, name="Card payments", now=clock.now(), group=group)
+    status_page.create_component(SYSTEM, name="Search", now=clock.now())
     db.session.commit()
 
     paths = {
+        "/status_page/components/{component_id}": f"/status_page/components/{component.id}",
         "/incidents/{incident_id}": f"/incidents/{incident.id}",
         "/alerts/{alert_id}": f"/alerts/{alert.id}",
         "/services/{service_id}": f"/services/{w.service.id}",
@@ -232,6 +238,8 @@ def test_every_route_gives_every_status_it_documents_and_each_answer_matches_the
     w.as_viewer.get("/action_items", status="all", overdue="true")
     w.as_viewer.get("/action_items", overdue="maybe")
     w.as_viewer.get(f"/action_items/{item.id}")
+    w.as_viewer.get("/status_page/components")
+    w.as_viewer.get(paths["/status_page/components/{component_id}"])
     w.as_viewer.get("/insights/metrics", start_date="2026-02-01", end_date="2026-03-31", time_zone="Europe/London",
                     granularity="month", team_id=w.team.id)
     w.as_viewer.get("/insights/metrics", start_date="soon", time_zone="Mars/Olympus")
@@ -254,6 +262,15 @@ def test_every_route_gives_every_status_it_documents_and_each_answer_matches_the
                                           "due_on": "2026-03-27", "owner_id": w.responder.id, "priority": "high",
                                           "type": "preventive", "ticket_url": "https://tracker.example.com/PAY-1"})
     w.as_responder.post(f"/action_items/{item.id}/status", {"status": "done"})
+    made = w.as_admin.post("/status_page/components", {"name": "Checkout", "group_id": group.id,
+                                                       "service_ids": [w.service.id], "status": "degraded_performance"})
+    assert made.status_code == 201 and made.json["status"] == "degraded_performance"
+    changed = w.as_admin.post(paths["/status_page/components/{component_id}"],
+                              {"description": "Card authorisation", "position": 3, "group_id": 0})
+    assert changed.json["group"] is None and changed.json["position"] == 3
+    assert w.as_admin.post(f"/status_page/components/{component.id}/status",
+                           {"status": "partial_outage"}).json["status"] == "partial_outage"
+    assert w.as_admin.post(f"/status_page/components/{made.json['id']}/delete").json["name"] == "Checkout"
 
     # Bad input, conflicts.
     w.as_responder.post("/incidents", {"title": "", "severity": 9})
@@ -268,8 +285,15 @@ def test_every_route_gives_every_status_it_documents_and_each_answer_matches_the
     w.as_admin.post(f"/services/{w.service.id}/integration_keys", {"label": "typo"})
     w.as_admin.post(f"/services/{w.service.id}/integration_keys/{key.id}/revoke", data="not json")
     oncall_values = walk_oncall(w)
+    oncall_values.update(walk_response(w, incident))
     w.as_responder.post("/action_items", {"incident_id": resolved.id, "title": "", "due_on": "soon"})
     w.as_responder.post(f"/action_items/{item.id}/status", {"status": "wont_do"})
+    w.as_admin.post("/status_page/components", {"name": " ", "service_ids": [9999]})
+    w.as_admin.post("/status_page/components", {"name": "card PAYMENTS"})
+    w.as_admin.post(paths["/status_page/components/{component_id}"], {"position": -1})
+    w.as_admin.post(paths["/status_page/components/{component_id}"], {"name": "Search"})
+    w.as_admin.post(f"/status_page/components/{component.id}/status", {"status": "under_maintenance"})
+    w.as_admin.post(f"/status_page/components/{component.id}/delete", {"now": True})
 
     # Everyone else's refusals, route by route.
     for rule in client.application.url_map.iter_rules():
@@ -278,7 +302,8 @@ def test_every_route_gives_every_status_it_documents_and_each_answer_matches_the
         path = template(rule.rule)
         real = path.replace("{incident_id}", str(incident.id)).replace("{service_id}", str(w.service.id)) \
             .replace("{key_id}", str(key.id)).replace("{alert_id}", str(alert.id)) \
-            .replace("{postmortem_id}", str(postmortem.id)).replace("{action_item_id}", str(item.id))
+            .replace("{postmortem_id}", str(postmortem.id)).replace("{action_item_id}", str(item.id)) \
+            .replace("{component_id}", str(component.id))
         missing = path
         for name, (found, absent) in oncall_values.items():
             real, missing = real.replace(name, found), missing.replace(name, absent)

@@ -26,7 +26,7 @@ def test_seed_demo_builds_a_believable_organisation_once(app, runner, tmp_path):
     assert (count(Team), count(User), count(Service)) == (3, 12, 6)
     assert (tmp_path / "demo-login.txt").read_text().startswith("admin@example.com ")
     second = runner.invoke(args=["seed-demo"])
-    assert second.exit_code == 0 and "0 teams, 0 people, 0 services, 0 schedules added" in second.output
+    assert second.exit_code == 0 and "0 teams, 0 people, 0 services, 0 schedules, 0 components added" in second.output
     assert (count(Team), count(User), count(Service)) == (3, 12, 6)
     roles = {u.role for u in db.session.scalars(sa.select(User))}
     assert roles == {Role.ADMIN, Role.RESPONDER, Role.VIEWER}

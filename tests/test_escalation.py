@@ -233,3 +233,17 @@ def test_pages_that_are_due_are_sent_and_the_timeline_says_how_the_ack_came(serv
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification).where(
         Notification.incident_id == incident.id, Notification.status == NotificationStatus.SENT)) == 2
     assert Channel.SMS in {n.channel for n in db.session.scalars(sa.select(Notification))}
+
+
+@pytest.mark.db
+def test_an_incident_opened_by_monitoring_is_paged_by_the_engines_next_cycle(service, people, client):
+    from app.services.models import IntegrationKey
+    db.session.add(IntegrationKey(service=service, key="c" * 32, name="monitoring"))
+    db.session.commit()
+    answer = client.post("/v2/enqueue", json={"routing_key": "c" * 32, "event_action": "trigger", "dedup_key": "x",
+                                              "payload": {"summary": "Down", "source": "h", "severity": "critical"}})
+    assert answer.status_code == 202
+    incident = db.session.scalar(sa.select(Incident))
+    assert paged_users(incident) == [] and incident.next_escalation_at == T0 and incident.escalation_state is None
+    assert cycle(T0).done.get("escalations") == 1
+    assert paged_users(db.session.get(Incident, incident.id)) == ["Dana"]

@@ -84,6 +84,89 @@ def test_a_repeated_trigger_folds_into_the_open_alert(client, service):
 
 
 @pytest.mark.db
+def test_a_repeat_keeps_what_it_does_not_send_and_replaces_what_it_does(client, service):
+    first = sample("events-v2-trigger.json")
+    first["links"] = [{"href": "https://grafana.example.com/d/checkout", "text": "Dashboard"}]
+    enqueue(client, first)
+    repeat = {"routing_key": KEY, "event_action": "trigger", "dedup_key": first["dedup_key"],
+              "payload": {"summary": "still failing", "source": "prom-2", "severity": "warning",
+                          "custom_details": {"ratio": 0.09}}}
+    assert enqueue(client, repeat).json["dedup_key"] == first["dedup_key"]
+    db.session.expire_all()
+    alert = db.session.scalar(sa.select(Alert))
+    assert (alert.occurrences, alert.summary, alert.severity) == (2, "still failing", "warning")
+    assert alert.custom_details == {"ratio": 0.09}
+    assert alert.links == first["links"]  # a repeat without links keeps the first one's
+    assert alert.source == first["payload"]["source"]  # where it came from first stays
+
+
+@pytest.mark.db
+def test_a_repeat_folds_only_on_its_own_active_service(client, service):
+    enqueue(client, sample("events-v2-trigger.json"))
+    other = make_service("payments", with_key=False)
+    other_key = "9" * 32
+    db.session.add(IntegrationKey(service=other, key=other_key, name="Prometheus", created_at=T0))
+    db.session.commit()
+    same_key_elsewhere = {**sample("events-v2-trigger.json"), "routing_key": other_key}
+    assert enqueue(client, same_key_elsewhere).status_code == 202
+    assert count(Alert) == 2 and count(Incident) == 2  # a dedup key is per service
+
+    key = db.session.scalar(sa.select(IntegrationKey).where(IntegrationKey.key == KEY))
+    key.revoked_at = T0
+    db.session.commit()
+    assert enqueue(client, sample("events-v2-trigger.json")).status_code == 400  # a revoked key folds nothing
+    other.active = False
+    db.session.commit()
+    assert enqueue(client, same_key_elsewhere).status_code == 400  # nor a key on a deactivated service
+    db.session.expire_all()
+    assert sorted(db.session.scalars(sa.select(Alert.occurrences))) == [1, 1]
+
+
+def _written(alert_id: int) -> dict:
+    """What one new alert wrote, its ids replaced by X (the two paths number differently)."""
+    from app.alerts.models import Alert as A
+    alert = db.session.get(A, alert_id)
+    ids = {"incident": alert.incident_id, "alert": alert.id}
+
+    def plain(row, skip=("id",)):
+        values = {c.key: getattr(row, c.key) for c in sa.inspect(row).mapper.column_attrs if c.key not in skip}
+        text = json.dumps(values, default=str, sort_keys=True)
+        for name, number in ids.items():
+            text = text.replace(f'"{name}_id": {number}', f'"{name}_id": "X"').replace(f"#{number} ", "#X ")
+        return json.loads(text)
+
+    events = db.session.scalars(sa.select(IncidentEvent).where(IncidentEvent.incident_id == alert.incident_id)
+                                .order_by(IncidentEvent.id)).all()
+    entries = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.object_type == "incidents",
+                                                             AuditEntry.object_id == alert.incident_id)).all()
+    entries = [{**plain(e), "object_id": "X"} for e in entries]
+    return {"alert": plain(alert), "incident": plain(db.session.get(Incident, alert.incident_id)),
+            "events": [plain(e) for e in events], "audit": entries}
+
+
+@pytest.mark.db
+def test_the_fast_path_for_a_new_alert_writes_what_the_full_path_writes(client, service):
+    from app.alerts import ingest
+    body = sample("events-v2-trigger.json")
+    body["payload"]["custom_details"] = {"ratio": 0.072}
+    body["links"] = [{"href": "https://grafana.example.com/d/checkout", "text": "Dashboard"}]
+    assert enqueue(client, body).status_code == 202  # through the Core path
+    fast = _written(db.session.scalar(sa.select(Alert.id)))
+    db.session.execute(sa.update(Alert).values(status=AlertStatus.RESOLVED))  # free the dedup key
+    db.session.commit()
+
+    event = ingest.validate_event(body)  # through the ORM path, as Alertmanager's events go
+    key = db.session.scalar(sa.select(IntegrationKey))
+    actor = ingest.integration_actor(key.name, service.name, "127.0.0.1")
+    outcome = ingest.process(event, service, key, T0, actor)
+    db.session.commit()
+    assert outcome.result == "created"
+    full = _written(outcome.alert.id)
+    assert fast == full
+    assert fast["incident"]["next_escalation_at"] is not None and fast["incident"]["version"] == 2
+
+
+@pytest.mark.db
 def test_a_trigger_without_dedup_key_gets_one_and_always_opens_a_new_alert(client, service):
     body = sample("events-v2-trigger.json")
     del body["dedup_key"]
@@ -245,6 +328,10 @@ def test_alerts_in_a_maintenance_window_are_recorded_but_open_no_incident(client
     enqueue(client, sample("events-v2-trigger.json"))
     alert = db.session.scalar(sa.select(Alert))
     assert alert.suppressed == "maintenance" and alert.incident_id is None and count(Incident) == 0
+    clock.set(T0 + timedelta(minutes=30))  # a repeat inside the window folds and still opens nothing
+    enqueue(client, sample("events-v2-trigger.json"))
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(Alert.occurrences)) == 2 and count(Incident) == 0
     clock.set(T0 + timedelta(hours=2))  # still firing after the window: now it pages
     enqueue(client, sample("events-v2-trigger.json"))
     db.session.expire_all()
@@ -321,7 +408,8 @@ def test_heartbeats_raise_an_alert_when_silent_and_resolve_it_on_the_next_ping(a
     clock.set(T0 + timedelta(seconds=3899))
     assert engine.cycle().total == 0
     clock.set(T0 + timedelta(seconds=3901))
-    assert engine.cycle().done == {"missed_heartbeats": 1}
+    # The missed heartbeat raises its alert, and its incident's paging begins in the same cycle.
+    assert engine.cycle().done == {"missed_heartbeats": 1, "escalations": 1}
     assert engine.cycle().total == 0  # once, not every cycle
     alert = db.session.scalar(sa.select(Alert))
     assert alert.origin == "heartbeat" and "nightly-backup" in alert.summary and alert.incident_id

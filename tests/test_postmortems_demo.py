@@ -19,7 +19,9 @@ def test_seeding_twice_adds_the_past_incidents_once(app):
     assert seed_demo().past_incidents == 0
     db.session.commit()
     statuses = db.session.scalars(sa.select(Postmortem.status)).all()
-    assert statuses == [PostmortemStatus.PUBLISHED] * 3
+    # The three past incidents' reviews are published; the status page's demo incident
+    # (a resolved SEV-2) has its draft, as any resolved SEV-2 does.
+    assert statuses.count(PostmortemStatus.PUBLISHED) == 3
     items = db.session.scalars(sa.select(ActionItem)).all()
     today = clock.now().date()
     assert any(i.status == ActionStatus.DONE and i.done_at for i in items)

@@ -22,6 +22,7 @@ S = "search"
     (Answers({C: "degraded"}, reach="all"), 2, "checkout is degraded for all customers with no workaround"),
     (Answers({C: "degraded"}, reach="many"), 2, "checkout is degraded for many customers with no workaround"),
     (Answers({C: "unavailable"}, reach="some"), 2, "checkout is unavailable for some customers"),
+    (Answers({C: "unavailable"}, reach="many", workaround=True), 2, "checkout is unavailable for many customers"),
     (Answers({C: "bug"}, reach="few", exposure=True), 2, "there is revenue or regulatory exposure"),
     # SEV-3: partial degradation, a workaround, few customers
     (Answers({C: "degraded"}, reach="all", workaround=True), 3,

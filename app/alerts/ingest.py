@@ -15,13 +15,16 @@ from typing import Any
 import sqlalchemy as sa
 
 from app.alerts.models import Alert, AlertStatus, ChangeEvent, Heartbeat, HeartbeatState
+from app.audit import service as audit
+from app.audit.models import AuditEntry
 from app.audit.service import Actor
 from app.errors import DomainError
 from app.extensions import db
 from app.incidents import service as incidents
-from app.incidents.models import EventKind, Incident, Status
-from app.incidents.timeline import record_event
-from app.services.models import EVENT_SEVERITIES, IntegrationKey, MaintenanceState, MaintenanceWindow, Service, maintenance_services
+from app.incidents.models import EventKind, Incident, IncidentEvent, Status
+from app.incidents.timeline import event_values, record_event
+from app.services.models import (EVENT_SEVERITIES, IntegrationKey, MaintenanceState, MaintenanceWindow, Service,
+                                 maintenance_services, severity_for)
 
 ACTIONS = ("trigger", "acknowledge", "resolve")
 MAX_SUMMARY = 1024
@@ -53,12 +56,24 @@ class AlertEvent:
     raw: dict = field(default_factory=dict, repr=False)
 
 
-@dataclass
 class Outcome:
-    dedup_key: str
-    result: str  # created, folded, suppressed, acknowledged, resolved, ignored, duplicate
-    alert: Alert | None = None
-    incident: Incident | None = None
+    """What one event did. `incident` is read when first asked for: most callers want
+    only `dedup_key` and `result`, and a folded repeat should cost no extra query."""
+
+    def __init__(self, dedup_key: str, result: str, alert: Alert | None = None, incident: Incident | None = None):
+        self.dedup_key = dedup_key
+        self.result = result  # created, folded, suppressed, acknowledged, resolved, ignored, duplicate
+        self.alert = alert
+        self._incident = incident
+
+    @property
+    def incident(self) -> Incident | None:
+        if self._incident is None and self.alert is not None and self.alert.incident_id is not None:
+            self._incident = db.session.get(Incident, self.alert.incident_id)
+        return self._incident
+
+    def __repr__(self) -> str:
+        return f"Outcome({self.dedup_key!r}, {self.result!r})"
 
 
 class InvalidEvent(DomainError):
@@ -112,11 +127,7 @@ def _images(value: Any, errors: list[str]) -> list | None:
             for v in value[:20]]
 
 
-def validate_event(body: Any) -> AlertEvent:
-    """An Events API v2 body → AlertEvent, or InvalidEvent listing every problem."""
-    errors: list[str] = []
-    if not isinstance(body, dict):
-        raise InvalidEvent(["The event must be a JSON object"])
+def _routing_key(body: dict, errors: list[str]) -> str:
     routing_key = body.get("routing_key")
     if routing_key is None or routing_key == "":
         errors.append("'routing_key' is missing or blank")
@@ -124,6 +135,47 @@ def validate_event(body: Any) -> AlertEvent:
         errors.append("'routing_key' must be a string")
     elif len(routing_key) != 32:
         errors.append("Length of 'routing_key' is incorrect (should be 32 characters)")
+    return routing_key if isinstance(routing_key, str) else ""
+
+
+def _payload(body: dict, errors: list[str]) -> dict:
+    payload = body.get("payload")
+    if not isinstance(payload, dict):
+        errors.append("'payload' is missing or is not an object")
+        return {}
+    return payload
+
+
+def _summary(payload: dict, errors: list[str]) -> str:
+    summary = _str(payload.get("summary"))
+    if summary is None or not summary.strip():
+        errors.append("'payload.summary' is missing or blank")
+    elif len(summary) > MAX_SUMMARY:
+        errors.append(f"'payload.summary' is too long (at most {MAX_SUMMARY} characters)")
+    return (summary or "").strip()
+
+
+def _timestamp(payload: dict, errors: list[str]) -> datetime | None:
+    timestamp = payload.get("timestamp")
+    parsed = parse_timestamp(timestamp)
+    if timestamp not in (None, "") and parsed is None:
+        errors.append("'payload.timestamp' is not an ISO 8601 timestamp")
+    return parsed
+
+
+def _details(payload: dict) -> dict | None:
+    details = payload.get("custom_details")
+    if details is not None and not isinstance(details, dict):
+        return {"details": details}  # PagerDuty accepts a string here; keep it
+    return details
+
+
+def validate_event(body: Any) -> AlertEvent:
+    """An Events API v2 body → AlertEvent, or InvalidEvent listing every problem."""
+    errors: list[str] = []
+    if not isinstance(body, dict):
+        raise InvalidEvent(["The event must be a JSON object"])
+    routing_key = _routing_key(body, errors)
     action = body.get("event_action")
     if action is None or action == "":
         errors.append("'event_action' is missing or blank")
@@ -140,32 +192,19 @@ def validate_event(body: Any) -> AlertEvent:
             dedup_key = None
     if action in ("acknowledge", "resolve") and not dedup_key:
         errors.append(f"'dedup_key' is required for '{action}' events")
-    event = AlertEvent(routing_key=routing_key if isinstance(routing_key, str) else "", action=action or "",
-                       dedup_key=dedup_key, raw=body)
+    event = AlertEvent(routing_key=routing_key, action=action or "", dedup_key=dedup_key, raw=body)
     if action == "trigger":
-        payload = body.get("payload")
-        if not isinstance(payload, dict):
-            errors.append("'payload' is missing or is not an object")
-            payload = {}
-        summary = _str(payload.get("summary"))
-        if summary is None or not summary.strip():
-            errors.append("'payload.summary' is missing or blank")
-        elif len(summary) > MAX_SUMMARY:
-            errors.append(f"'payload.summary' is too long (at most {MAX_SUMMARY} characters)")
+        payload = _payload(body, errors)
+        summary = _summary(payload, errors)
         source = _str(payload.get("source"))
         if source is None or not source.strip():
             errors.append("'payload.source' is missing or blank")
         severity = payload.get("severity")
         if severity not in EVENT_SEVERITIES:
             errors.append("'payload.severity' is invalid (must be one of: critical, error, warning, info)")
-        timestamp = payload.get("timestamp")
-        parsed = parse_timestamp(timestamp)
-        if timestamp not in (None, "") and parsed is None:
-            errors.append("'payload.timestamp' is not an ISO 8601 timestamp")
-        details = payload.get("custom_details")
-        if details is not None and not isinstance(details, dict):
-            details = {"details": details}  # PagerDuty accepts a string here; keep it
-        event.summary = (summary or "").strip()
+        parsed = _timestamp(payload, errors)
+        details = _details(payload)
+        event.summary = summary
         event.source = (source or "").strip()[:MAX_FIELD]
         event.severity = severity if severity in EVENT_SEVERITIES else "error"
         event.timestamp = parsed
@@ -245,9 +284,73 @@ def parse_alertmanager(body: Any, routing_key: str) -> list[AlertEvent]:
 
 # --- applying events --------------------------------------------------------------
 
+def _routable(routing_key: str):
+    """Conditions under which an integration key routes: it exists, is not revoked,
+    and its service is active (`services.service_for_key`'s rule)."""
+    return (IntegrationKey.key == routing_key, IntegrationKey.revoked_at.is_(None), Service.active.is_(True))
+
+
 def route(routing_key: str) -> tuple[Service, IntegrationKey] | None:
-    from app.services.service import service_for_key
-    return service_for_key(routing_key)
+    """The active service an integration key routes to, or None. Reads the key and its
+    service in one query, since it runs inside every event's write transaction."""
+    if not routing_key or len(routing_key) != 32:
+        return None
+    row = db.session.execute(sa.select(IntegrationKey, Service).join(Service, Service.id == IntegrationKey.service_id)
+                             .where(*_routable(routing_key))).first()
+    return None if row is None else (row[1], row[0])
+
+
+# --- the hot paths -------------------------------------------------------------
+# Statements built once with bind parameters and run on the session's connection: an
+# event then costs its SQL and little else (no statement building, no unit of work).
+
+_alerts = Alert.__table__
+
+
+def _json_or_null(name: str):
+    """A JSON parameter that is SQL NULL when None (for COALESCE), not JSON 'null'."""
+    return sa.bindparam(name, type_=sa.JSON(none_as_null=True))
+
+
+# What a repeat trigger changes on its open alert: one more occurrence, seen now, the
+# latest severity and details; summary, links, images and occurrence kept when the
+# repeat sends none.
+_FOLD = {
+    "occurrences": _alerts.c.occurrences + 1, "last_seen_at": sa.bindparam("p_now"),
+    "severity": sa.bindparam("p_severity"), "custom_details": sa.bindparam("p_details", type_=_alerts.c.custom_details.type),
+    "summary": sa.func.coalesce(sa.bindparam("p_summary", type_=sa.String), _alerts.c.summary),
+    "links": sa.func.coalesce(_json_or_null("p_links"), _alerts.c.links),
+    "images": sa.func.coalesce(_json_or_null("p_images"), _alerts.c.images),
+    "occurrence_ref": sa.func.coalesce(sa.bindparam("p_ref", type_=sa.String), _alerts.c.occurrence_ref),
+}
+_ROUTED_SERVICE = (sa.select(IntegrationKey.service_id).join(Service, Service.id == IntegrationKey.service_id)
+                   .where(*_routable(sa.bindparam("p_routing_key"))).scalar_subquery())
+_FOLD_BY_KEY = (sa.update(_alerts).values(_FOLD).where(
+    _alerts.c.service_id == _ROUTED_SERVICE, _alerts.c.dedup_key == sa.bindparam("p_dedup_key"),
+    _alerts.c.status != AlertStatus.RESOLVED.value,
+    sa.or_(_alerts.c.suppressed.is_(None), _alerts.c.suppressed != "maintenance"),
+    # not a second delivery of the occurrence already counted
+    sa.or_(sa.bindparam("p_ref", type_=sa.String).is_(None), _alerts.c.occurrence_ref.is_(None),
+           _alerts.c.occurrence_ref != sa.bindparam("p_ref", type_=sa.String))))
+_FOLD_BY_ID = sa.update(_alerts).values(_FOLD).where(_alerts.c.id == sa.bindparam("p_alert_id"))
+
+
+def _fold_params(event: AlertEvent, now: datetime) -> dict:
+    return {"p_now": now, "p_severity": event.severity, "p_details": event.custom_details,
+            "p_summary": event.summary or None, "p_links": event.links or None, "p_images": event.images or None,
+            "p_ref": event.occurrence_ref or None}
+
+
+def fold_repeat(event: AlertEvent, now: datetime) -> bool:
+    """The hot path of an alert storm: fold a repeat trigger into its open alert in one
+    statement, routing included. True when it did; False when the event needs the
+    full path (a new alert, a duplicate delivery, an alert held by a maintenance
+    window that may have ended, an unknown key), which then decides everything anew.
+    """
+    if event.action != "trigger" or not event.dedup_key or len(event.routing_key) != 32:
+        return False
+    params = {**_fold_params(event, now), "p_routing_key": event.routing_key, "p_dedup_key": event.dedup_key}
+    return db.session.connection().execute(_FOLD_BY_KEY, params).rowcount == 1
 
 
 def _open_alert(service_id: int, dedup_key: str) -> Alert | None:
@@ -255,13 +358,96 @@ def _open_alert(service_id: int, dedup_key: str) -> Alert | None:
         Alert.service_id == service_id, Alert.dedup_key == dedup_key, Alert.status != AlertStatus.RESOLVED))
 
 
+def _maintenance_at(service_id, at: datetime):
+    """Windows under way at `at` that cover the service (an id or a column)."""
+    return (sa.select(MaintenanceWindow.id).join(maintenance_services)
+            .where(maintenance_services.c.service_id == service_id,
+                   MaintenanceWindow.state.notin_((MaintenanceState.CANCELLED, MaintenanceState.COMPLETED)),
+                   MaintenanceWindow.starts_at <= at, MaintenanceWindow.ends_at > at))
+
+
 def in_maintenance(service_id: int, at: datetime) -> MaintenanceWindow | None:
-    return db.session.scalar(
-        sa.select(MaintenanceWindow).join(maintenance_services)
-        .where(maintenance_services.c.service_id == service_id,
-               MaintenanceWindow.state.notin_((MaintenanceState.CANCELLED, MaintenanceState.COMPLETED)),
-               MaintenanceWindow.starts_at <= at, MaintenanceWindow.ends_at > at)
-        .limit(1))
+    window_id = db.session.scalar(_maintenance_at(service_id, at).limit(1))
+    return db.session.get(MaintenanceWindow, window_id) if window_id else None
+
+
+def integration_actor(key_name: str | None, service_name: str, ip: str | None = None) -> Actor:
+    return Actor.integration(f"{key_name or 'integration'} ({service_name})", ip=ip)
+
+
+_ROUTE_NEW = (
+    sa.select(Service.id, Service.name, Service.severity_mapping, Service.alert_grouping, Service.auto_resolve_minutes,
+              IntegrationKey.id.label("key_id"), IntegrationKey.name.label("key_name"),
+              _maintenance_at(Service.id, sa.bindparam("now")).exists().label("held"),
+              sa.exists().where(_alerts.c.service_id == Service.id, _alerts.c.dedup_key == sa.bindparam("dedup_key"),
+                                _alerts.c.status != AlertStatus.RESOLVED.value).label("already_open"))
+    .join(Service, Service.id == IntegrationKey.service_id).where(*_routable(sa.bindparam("routing_key"))))
+_INSERT_INCIDENT = sa.insert(Incident.__table__).returning(Incident.__table__.c.id)
+_INSERT_ALERT = sa.insert(_alerts).returning(_alerts.c.id)
+_INSERT_EVENT = sa.insert(IncidentEvent.__table__)
+_INSERT_AUDIT = sa.insert(AuditEntry.__table__)
+
+
+def open_new(event: AlertEvent, now: datetime, ip: str | None = None) -> str | None:
+    """The hot path of a new problem: a trigger with a fresh dedup key on a service that
+    opens an incident per alert, in one read and four inserts. The rows are the full
+    path's, from the same builders (`new_alert`, `incidents.new_incident`,
+    `event_values`, `audit.entry_values`); a test holds the two paths equal.
+
+    Returns the dedup key, or None when the event needs the full path: an unknown key,
+    an open alert on the key, a maintenance window, grouped alerts, a severity that
+    opens nothing. The full path then decides everything anew.
+    """
+    if event.action != "trigger" or len(event.routing_key) != 32:
+        return None
+    dedup_key = event.dedup_key or uuid.uuid4().hex
+    connection = db.session.connection()
+    service = connection.execute(_ROUTE_NEW, {"routing_key": event.routing_key, "now": now,
+                                              "dedup_key": dedup_key}).first()
+    if service is None:
+        return None
+    severity = severity_for(service.severity_mapping, event.severity)
+    if service.held or service.already_open or severity is None or service.alert_grouping == "grouped":
+        return None
+    actor = integration_actor(service.key_name, service.name, ip)
+    values = incidents.new_incident(actor, service=service, title=event.summary, severity=severity, now=now,
+                                    source="alert", impact_started_at=event.timestamp, respond_later=True)
+    values["version"] = 2  # the two timeline entries below, as `record_event` counts them
+    values["status"] = values["status"].value
+    incident_id = connection.execute(_INSERT_INCIDENT, values).scalar_one()
+    alert = new_alert(event, service.id, service.key_id, dedup_key, now)
+    columns = {("class" if name == "class_" else name): value for name, value in alert.items()}
+    alert_id = connection.execute(_INSERT_ALERT, {**columns, "status": alert["status"].value,
+                                                  "incident_id": incident_id}).scalar_one()
+    connection.execute(_INSERT_EVENT, [
+        {"incident_id": incident_id, **event_values(EventKind.OPENED, actor, via=event.origin, at=now,
+                                                    **incidents.opened_event(values, service.name))},
+        {"incident_id": incident_id, **event_values(EventKind.ALERT_TRIGGERED, actor, via=event.origin, at=now,
+                                                    **_triggered_event(alert_id, alert))},
+    ])
+    opened = incidents.opened_audit(values, service.name)
+    connection.execute(_INSERT_AUDIT, audit.entry_values(
+        actor, "incident.open", object_type=Incident.__tablename__, object_id=incident_id,
+        summary=f"#{incident_id} {opened['summary']}", after=opened["after"]))
+    return dedup_key
+
+
+def new_alert(event: AlertEvent, service_id: int, key_id: int | None, dedup_key: str, now: datetime) -> dict:
+    """A new alert's attributes, from its first event."""
+    return {
+        "service_id": service_id, "integration_key_id": key_id, "dedup_key": dedup_key,
+        "status": AlertStatus.TRIGGERED, "origin": event.origin, "severity": event.severity, "summary": event.summary,
+        "source": event.source, "component": event.component, "group": event.group, "class_": event.class_,
+        "custom_details": event.custom_details, "links": event.links, "images": event.images, "client": event.client,
+        "client_url": event.client_url, "occurrence_ref": event.occurrence_ref, "occurrences": 1,
+        "event_at": event.timestamp, "created_at": now, "last_seen_at": now,
+    }
+
+
+def _triggered_event(alert_id: int, alert: dict) -> dict:
+    """The text and data of the timeline entry for an alert that opened or joined an incident."""
+    return {"text": f"Alert from {alert['source']}: {alert['summary']}",
+            "data": {"alert_id": alert_id, "severity": alert["severity"], "dedup_key": alert["dedup_key"]}}
 
 
 def process(event: AlertEvent, service: Service, key: IntegrationKey | None, now: datetime, actor: Actor) -> Outcome:
@@ -280,57 +466,47 @@ def _trigger(event: AlertEvent, service: Service, key: IntegrationKey | None, no
     dedup_key = event.dedup_key or uuid.uuid4().hex
     existing = _open_alert(service.id, dedup_key) if event.dedup_key else None
     if existing is not None:
-        incident = db.session.get(Incident, existing.incident_id) if existing.incident_id else None
         if event.occurrence_ref and existing.occurrence_ref == event.occurrence_ref:
-            return Outcome(dedup_key, "duplicate", existing, incident)
-        existing.occurrences += 1
-        existing.last_seen_at = now
-        existing.summary = event.summary or existing.summary
-        existing.severity = event.severity
-        existing.custom_details = event.custom_details
-        existing.links = event.links or existing.links
-        existing.images = event.images or existing.images
-        existing.occurrence_ref = event.occurrence_ref or existing.occurrence_ref
+            return Outcome(dedup_key, "duplicate", existing)
+        db.session.connection().execute(_FOLD_BY_ID, {**_fold_params(event, now), "p_alert_id": existing.id})
+        db.session.expire(existing)
         if existing.suppressed == "maintenance" and in_maintenance(service.id, now) is None:
             # Still firing after the window closed: now it is a real problem.
             existing.suppressed = None
             incident = _open_for(existing, event, service, now, actor)
             return Outcome(dedup_key, "created", existing, incident)
-        return Outcome(dedup_key, "folded", existing, incident)
-    alert = Alert(
-        service_id=service.id, integration_key_id=key.id if key else None, dedup_key=dedup_key,
-        status=AlertStatus.TRIGGERED, origin=event.origin, severity=event.severity, summary=event.summary,
-        source=event.source, component=event.component, group=event.group, class_=event.class_,
-        custom_details=event.custom_details, links=event.links, images=event.images, client=event.client,
-        client_url=event.client_url, occurrence_ref=event.occurrence_ref, occurrences=1,
-        event_at=event.timestamp, created_at=now, last_seen_at=now,
-    )
-    db.session.add(alert)
+        return Outcome(dedup_key, "folded", existing)
+    alert = Alert(**new_alert(event, service.id, key.id if key else None, dedup_key, now))
     severity = service.severity_for(event.severity)
     if severity is None:
         alert.suppressed = "info" if event.severity == "info" else "mapping"
-        db.session.flush()
-        return Outcome(dedup_key, "suppressed", alert)
-    window = in_maintenance(service.id, now)
-    if window is not None:
+    elif in_maintenance(service.id, now) is not None:  # asked before the alert is added: nothing to autoflush
         alert.suppressed = "maintenance"
+    db.session.add(alert)
+    if alert.suppressed:
         db.session.flush()
         return Outcome(dedup_key, "suppressed", alert)
     return Outcome(dedup_key, "created", alert, _open_for(alert, event, service, now, actor))
 
 
 def _open_for(alert: Alert, event: AlertEvent, service: Service, now: datetime, actor: Actor) -> Incident:
-    """Open an incident for a new alert, or add it to the service's open one when grouped."""
+    """Open an incident for a new alert, or add it to the service's open one when grouped.
+
+    A new alert is still pending here: it is inserted by the same flush that gives a
+    new incident its id (or by the autoflush before the grouped incident's query).
+    """
     incident = incidents.open_incident_for_service(service.id) if service.alert_grouping == "grouped" else None
     if incident is None:
         incident = incidents.open_incident(actor, service=service, title=alert.summary,
                                            severity=service.severity_for(alert.severity), now=now,
-                                           source="alert", via=event.origin, impact_started_at=event.timestamp)
-    db.session.flush()
+                                           source="alert", via=event.origin, impact_started_at=event.timestamp,
+                                           escalate_now=False)
+    if alert.id is None or incident.id is None:
+        db.session.flush()
     alert.incident_id = incident.id
     record_event(incident, EventKind.ALERT_TRIGGERED, actor, via=event.origin, at=now,
-                 text=f"Alert from {alert.source}: {alert.summary}",
-                 data={"alert_id": alert.id, "severity": alert.severity, "dedup_key": alert.dedup_key})
+                 **_triggered_event(alert.id, {"source": alert.source, "summary": alert.summary,
+                                               "severity": alert.severity, "dedup_key": alert.dedup_key}))
     return incident
 
 
@@ -369,33 +545,16 @@ def validate_change(body: Any) -> dict:
     errors: list[str] = []
     if not isinstance(body, dict):
         raise InvalidEvent(["The event must be a JSON object"])
-    routing_key = body.get("routing_key")
-    if not isinstance(routing_key, str) or not routing_key:
-        errors.append("'routing_key' is missing or blank")
-    elif len(routing_key) != 32:
-        errors.append("Length of 'routing_key' is incorrect (should be 32 characters)")
-    payload = body.get("payload")
-    if not isinstance(payload, dict):
-        errors.append("'payload' is missing or is not an object")
-        payload = {}
-    summary = _str(payload.get("summary"))
-    if summary is None or not summary.strip():
-        errors.append("'payload.summary' is missing or blank")
-    elif len(summary) > MAX_SUMMARY:
-        errors.append(f"'payload.summary' is too long (at most {MAX_SUMMARY} characters)")
-    timestamp = payload.get("timestamp")
-    parsed = parse_timestamp(timestamp)
-    if timestamp not in (None, "") and parsed is None:
-        errors.append("'payload.timestamp' is not an ISO 8601 timestamp")
-    details = payload.get("custom_details")
-    if details is not None and not isinstance(details, dict):
-        details = {"details": details}
+    routing_key = _routing_key(body, errors)
+    payload = _payload(body, errors)
+    summary = _summary(payload, errors)
+    parsed = _timestamp(payload, errors)
     links = _links(body.get("links"), errors)
     if errors:
         raise InvalidEvent(errors)
-    return {"routing_key": routing_key, "summary": summary.strip(), "timestamp": parsed,
+    return {"routing_key": routing_key, "summary": summary, "timestamp": parsed,
             "source": (_str(payload.get("source")) or "")[:MAX_FIELD] or None,
-            "custom_details": details, "links": links}
+            "custom_details": _details(payload), "links": links}
 
 
 # How near an incident's start a change must be to be shown on it.

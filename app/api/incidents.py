@@ -32,7 +32,13 @@ CREATE_FIELDS = {
     "impact_started_at": Field(inputs.timestamp),
 }
 RESOLVE_FIELDS = {"note": Field(inputs.text(lifecycle.MAX_NOTE))}
-NOTE_FIELDS = {"text": Field(inputs.text(lifecycle.MAX_NOTE, blank=False), required=True)}
+def _boolean(value) -> bool:
+    if not isinstance(value, bool):
+        raise inputs.Invalid("must be true or false")
+    return value
+
+
+NOTE_FIELDS = {"text": Field(inputs.text(lifecycle.MAX_NOTE, blank=False), required=True), "decision": Field(_boolean)}
 SEVERITY_FIELDS = {
     "severity": Field(inputs.severity, required=True),
     "reason": Field(inputs.text(MAX_REASON)),
@@ -120,7 +126,8 @@ def resolve(incident_id: int):
 def add_note(incident_id: int):
     incident = _incident(incident_id)
     values = inputs.body(NOTE_FIELDS)
-    event = lifecycle.add_note(current_actor(), incident, values["text"], clock.now(), via="api")
+    event = lifecycle.add_note(current_actor(), incident, values["text"], clock.now(), via="api",
+                               decision=values.get("decision", False))
     db.session.commit()
     response = jsonify(event_json(event))
     response.status_code = 201

@@ -340,6 +340,38 @@ def path_id(name: str, description: str) -> dict:
     return {"name": name, "in": "path", "required": True, "schema": ID, "description": description}
 
 
+STATUS_COMPONENT = obj({
+    "id": ID,
+    "public_id": {"type": "string", "description": "Its id on the public page and in /api/v2."},
+    "name": {"type": "string", "maxLength": 120},
+    "description": {"type": "string"},
+    "group": nullable(ref("GroupRef")),
+    "services": {"type": "array", "items": ref("ServiceRef")},
+    "position": {"type": "integer"},
+    "status": {"type": "string", "description": "What the page shows: the worst of the status set by hand, "
+                                                "open public incidents and maintenance in progress.",
+               "enum": ["operational", "degraded_performance", "partial_outage", "major_outage",
+                        "under_maintenance"]},
+    "status_set_by_hand": {"type": "string", "enum": ["operational", "degraded_performance", "partial_outage",
+                                                      "major_outage"]},
+    "showcase": {"type": "boolean", "description": "Shows its 90-day uptime bars."},
+    "only_show_if_degraded": {"type": "boolean"},
+    "start_date": nullable({"type": "string", "format": "date"}),
+    "created_at": TIME,
+    "updated_at": TIME,
+})
+HAND_STATUS = {"type": "string", "enum": ["operational", "degraded_performance", "partial_outage", "major_outage"]}
+COMPONENT_INPUT = {
+    "name": text(120),
+    "description": text(2_000),
+    "group_id": {"type": "integer", "minimum": 0, "maximum": MAX_ID, "description": "A component group; 0 for none."},
+    "service_ids": {"type": "array", "items": ID, "description": "The services it stands for (maintenance on them "
+                                                                 "puts it under maintenance)."},
+    "position": {"type": "integer", "minimum": 0, "maximum": 10_000},
+    "showcase": {"type": "boolean"},
+    "only_show_if_degraded": {"type": "boolean"},
+}
+
 PAGE_PARAMETERS = [param("page"), param("per_page")]
 POST_ERRORS = (400, 401, 403, 413)
 
@@ -539,6 +571,149 @@ INSIGHTS_SCHEMAS = {
 }
 
 
+# --- the response: roles, tasks, updates -------------------------------------------------------------
+
+ROLE_KEY = {"type": "string", "enum": ["commander", "deputy", "technical_lead", "comms_lead", "scribe", "sme",
+                                        "customer_liaison", "internal_liaison"]}
+STAGE = {"type": "string", "enum": ["investigating", "identified", "monitoring", "resolved"],
+         "description": "The public-facing stage of the response."}
+ROLES = obj({"incident_id": ID, "roles": {"type": "array", "items": obj({
+    "role": ROLE_KEY,
+    "name": {"type": "string", "examples": ["Incident Commander"]},
+    "description": {"type": "string"},
+    "many": {"type": "boolean", "description": "Several people may hold it (subject matter experts)."},
+    "holders": {"type": "array", "items": obj({"person": ref("PersonRef"), "since": TIME})},
+    "proposed": {"type": "array", "description": "Suggested, not held: the commander from the incident-commander "
+                                                 "schedule (SEV-1, SEV-2), the technical lead from the first on call.",
+                 "items": obj({"person": ref("PersonRef"), "reason": {"type": "string"}, "since": TIME})},
+    "checklist": {"type": "array", "items": obj({"item": {"type": "string"}, "done": {"type": "boolean"},
+                                                 "done_at": nullable(TIME)})},
+})}})
+TASK = obj({
+    "id": ID, "incident_id": ID, "title": {"type": "string"}, "owner": nullable(ref("PersonRef")),
+    "due_at": nullable(TIME), "done": {"type": "boolean"}, "done_at": nullable(TIME),
+    "done_by": nullable({"type": "string"}), "overdue": {"type": "boolean"}, "created_at": TIME,
+    "created_by": {"type": "string"},
+})
+UPDATE = obj({
+    "id": ID, "incident_id": ID, "template": nullable({"type": "string", "examples": ["customer_notice"]}),
+    "stage": STAGE, "severity": SEVERITY_NUMBER, "subject": {"type": "string"},
+    "body": {"type": "string", "description": "As sent: the fields filled in."},
+    "sent_at": TIME, "sent_by": {"type": "string"},
+    "due_at": nullable({**TIME, "description": "When an update was due by the severity's cadence; null: none was."}),
+    "on_time": nullable({"type": "boolean", "description": "Sent by `due_at`."}),
+    "audiences": {"type": "array", "items": obj({
+        "kind": {"type": "string", "enum": ["stakeholders", "status_page", "webhook"]},
+        "id": nullable(ID), "label": {"type": "string"},
+        "messages": {"type": "integer", "minimum": 0, "description": "Outbox messages or webhook posts made."}})},
+})
+STAKEHOLDER_LIST = obj({
+    "id": ID, "name": {"type": "string"}, "description": {"type": "string"},
+    "external": {"type": "boolean", "description": "Outside the company."},
+    "send_sms": {"type": "boolean", "description": "Members with a phone are texted too."},
+    "severities": {"type": "array", "items": SEVERITY_NUMBER, "description": "Subscribed severities; empty: any."},
+    "services": {"type": "array", "items": ref("ServiceRef"), "description": "Subscribed services; empty: any."},
+    "members": {"type": "integer", "minimum": 0},
+})
+COMMS_TEMPLATE = obj({
+    "key": {"type": "string"}, "name": {"type": "string"},
+    "audience": {"type": "string", "enum": ["internal_technical", "management", "resolution", "customer", "partner",
+                                            "regulatory", "social", "press"]},
+    "description": {"type": "string"}, "subject": {"type": "string"}, "body": {"type": "string"},
+    "active": {"type": "boolean"}, "shipped": {"type": "boolean"},
+    "edited": {"type": "boolean", "description": "A shipped template an admin changed."},
+})
+RESPONSE_SCHEMAS = {"Roles": ROLES, "Task": TASK, "Update": UPDATE, "StakeholderList": STAKEHOLDER_LIST,
+                    "CommsTemplate": COMMS_TEMPLATE}
+IDS = {"type": "array", "items": ID, "maxItems": 50}
+
+
+def response_paths() -> dict:
+    incident_id = param("incident_id")
+    task_id = path_id("task_id", "The task's id.")
+    return {
+        "/incidents/{incident_id}/roles": {
+            "get": operation("incident_roles", "response", "An incident's roles: holders, proposals, checklists",
+                             answers(200, "Every role, in order.", ref("Roles"), 401, 404),
+                             parameters=[incident_id]),
+            "post": operation(
+                "assign_role", "response", "Assign a role, or hand it over",
+                answers(200, "The roles after the change.", ref("Roles"), *POST_ERRORS, 404),
+                description="For a role one person holds, the current holder hands it over. Writes the "
+                            "`role_assigned` timeline event (data: role, user_id, from_user_id, handover) and the "
+                            "audit entry; assigning someone who holds it changes nothing.",
+                role="responder", parameters=[incident_id],
+                request_body=body({"role": ROLE_KEY, "user_id": ID}, required=("role", "user_id"),
+                                  example={"role": "commander", "user_id": 3})),
+        },
+        "/incidents/{incident_id}/tasks": {
+            "get": operation("incident_tasks", "response", "An incident's tasks: open first, soonest due first",
+                             answers(200, "The tasks.", obj({"incident_id": ID, "tasks": {
+                                 "type": "array", "items": ref("Task")}}), 401, 404),
+                             parameters=[incident_id]),
+            "post": operation(
+                "add_task", "response", "Add a task",
+                answers(201, "The new task.", ref("Task"), *POST_ERRORS, 404, location=True),
+                description="Writes the `task_added` timeline event and the audit entry.",
+                role="responder", parameters=[incident_id],
+                request_body=body({"title": text(300), "owner_id": ID, "due_at": TIME}, required=("title",),
+                                  example={"title": "Roll back release 2026.03.1", "owner_id": 3,
+                                           "due_at": "2026-03-02T09:45:00Z"})),
+        },
+        "/incidents/{incident_id}/tasks/{task_id}": {
+            "post": operation(
+                "change_task", "response", "Mark a task done (or not), rename it, give it an owner or a due time",
+                answers(200, "The task.", ref("Task"), *POST_ERRORS, 404),
+                description="Writes the `task_changed` timeline event and the audit entry; what it already has "
+                            "changes nothing.",
+                role="responder", parameters=[incident_id, task_id],
+                request_body=body({"title": text(300), "owner_id": ID, "due_at": TIME, "done": {"type": "boolean"}},
+                                  example={"done": True})),
+        },
+        "/incidents/{incident_id}/updates": {
+            "get": operation(
+                "incident_updates", "response", "An incident's updates (the communication log) and what it owes",
+                answers(200, "Every update sent, oldest first, with the cadence.", obj({
+                    "incident_id": ID,
+                    "cadence_minutes": nullable({"type": "integer", "description": "Its severity's; null: none."}),
+                    "next_update_due_at": nullable(TIME),
+                    "overdue": {"type": "boolean", "description": "An update was due and none has gone."},
+                    "updates": {"type": "array", "items": ref("Update")}}), 401, 404),
+                parameters=[incident_id]),
+            "post": operation(
+                "send_update", "response", "Send an update to stakeholder lists, the status page or webhooks",
+                answers(201, "The update as sent.", ref("Update"), *POST_ERRORS, 404, location=True),
+                description="`subject` and `body` are template text: fields such as `{{ title }}` or "
+                            "`{{ next_update_at }}` are filled in as it goes (sandboxed; the fields are listed "
+                            "by GET /comms_templates). Left out, the `template`'s own text is used. An unknown "
+                            "field or anything unsafe is refused (400) before anything is sent, as is a list "
+                            "nobody is on, a disabled webhook, or the status page where it is not installed. "
+                            "Stakeholders are emailed (and texted, for lists that text) through the outbox, each "
+                            "address once; webhooks are posted by the engine. Meets the update owed by the "
+                            "cadence (`on_time`) and owes the next. Writes the `status_update` timeline event and "
+                            "the audit entry.",
+                role="responder", parameters=[incident_id],
+                request_body=body({"template": text(60, "A template's key."), "stage": STAGE,
+                                   "subject": text(20_000), "body": text(20_000),
+                                   "stakeholder_list_ids": IDS, "status_page": {"type": "boolean"},
+                                   "webhook_ids": IDS},
+                                  example={"template": "management", "stage": "identified",
+                                           "stakeholder_list_ids": [1]})),
+        },
+        "/stakeholder_lists": {
+            "get": operation("stakeholder_lists", "response", "The stakeholder lists updates are sent to",
+                             answers(200, "Every list, by name.", obj({"stakeholder_lists": {
+                                 "type": "array", "items": ref("StakeholderList")}}), 401)),
+        },
+        "/comms_templates": {
+            "get": operation("comms_templates", "response", "The update templates, and the fields they may use",
+                             answers(200, "Shipped templates first, then your own.", obj({
+                                 "templates": {"type": "array", "items": ref("CommsTemplate")},
+                                 "fields": {"type": "array", "items": {"type": "string"}}}), 401)),
+        },
+    }
+
+
 @cache
 def document() -> dict:
     incident_id, service_id = param("incident_id"), param("service_id")
@@ -609,9 +784,12 @@ def document() -> dict:
             "post": operation(
                 "add_note", "incidents", "Add a note to the timeline",
                 answers(201, "The note, as its timeline event.", ref("TimelineEvent"), *POST_ERRORS, 404),
-                description="Writes a `note` timeline event (via `api`) and the audit entry.",
+                description="Writes a `note` timeline event (via `api`), or a `decision` one, and the audit entry.",
                 role="responder", parameters=[incident_id],
-                request_body=body({"text": text(MAX_NOTE, "Markdown; not blank.")}, required=("text",),
+                request_body=body({"text": text(MAX_NOTE, "Markdown; not blank."),
+                                   "decision": {"type": "boolean", "description": "Record it as a decision "
+                                                                                  "(a `decision` event)."}},
+                                  required=("text",),
                                   example={"text": "Error rate back under 1% after the rollback."})),
         },
         "/incidents/{incident_id}/severity": {
@@ -781,6 +959,47 @@ def document() -> dict:
                           "The trend's buckets."),
                 ]),
         },
+        **response_paths(),
+        "/status_page/components": {
+            "get": operation("list_components", "status page", "List status page components, in page order",
+                             answers(200, "Every component.", listing("components", "StatusComponent",
+                                                                      paginated=False), 401)),
+            "post": operation(
+                "create_component", "status page", "Add a component to the status page",
+                answers(201, "The new component.", ref("StatusComponent"), *POST_ERRORS, location=True,
+                        conflict="A component with that name exists."),
+                description="Writes the audit entry; the public page shows it within a second.", role="admin",
+                request_body=body({**COMPONENT_INPUT, "status": HAND_STATUS}, required=("name",),
+                                  example={"name": "Checkout", "group_id": 1, "service_ids": [1]})),
+        },
+        "/status_page/components/{component_id}": {
+            "get": operation("show_component", "status page", "One status page component",
+                             answers(200, "The component.", ref("StatusComponent"), 401, 404),
+                             parameters=[param("component_id")]),
+            "post": operation(
+                "update_component", "status page", "Change a component",
+                answers(200, "The component.", ref("StatusComponent"), *POST_ERRORS, 404,
+                        conflict="Another component has that name."),
+                description="Only the fields sent change. Writes the audit entry.", role="admin",
+                parameters=[param("component_id")],
+                request_body=body(COMPONENT_INPUT, example={"description": "Basket and payment", "position": 2})),
+        },
+        "/status_page/components/{component_id}/status": {
+            "post": operation(
+                "set_component_status", "status page", "Set a component's status by hand",
+                answers(200, "The component.", ref("StatusComponent"), *POST_ERRORS, 404),
+                description="The page shows the worst of this, open public incidents and maintenance. Writes the "
+                            "status history and the audit entry.", role="admin", parameters=[param("component_id")],
+                request_body=body({"status": HAND_STATUS}, required=("status",),
+                                  example={"status": "degraded_performance"})),
+        },
+        "/status_page/components/{component_id}/delete": {
+            "post": operation(
+                "delete_component", "status page", "Remove a component, with its history",
+                answers(200, "The component as it was.", ref("StatusComponent"), *POST_ERRORS, 404),
+                description="Writes the audit entry. The body, if any, is an empty object.", role="admin",
+                parameters=[param("component_id")], request_body=body({}, optional_body=True)),
+        },
         "/openapi.json": {
             "get": {"operationId": "openapi", "tags": ["meta"], "summary": "This document", "security": [],
                     "description": "Public: no token needed.",
@@ -794,8 +1013,9 @@ def document() -> dict:
             "title": "Firebreak API",
             "version": "1.0.0",
             "description": (
-                "Incidents, alerts, services, change events, on-call schedules, post-mortems and action "
-                "items. Send `Authorization: Bearer <token>` (make one on your profile page or with "
+                "Incidents, alerts, services, change events, on-call schedules, post-mortems, action "
+                "items, the response (roles, tasks, updates) and status page components. Send "
+                "`Authorization: Bearer <token>` (make one on your profile page or with "
                 "`flask --app wsgi create-api-token`). A read-scope token may only read; writes act with "
                 "the token owner's role (viewers read, responders act on incidents and make overrides, "
                 "admins configure services).\n\n"
@@ -807,8 +1027,8 @@ def document() -> dict:
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
         "tags": [{"name": "incidents"}, {"name": "alerts"}, {"name": "services"}, {"name": "change events"},
-                 {"name": "on-call"}, {"name": "post-mortems"}, {"name": "action items"}, {"name": "insights"},
-                 {"name": "meta"}],
+                 {"name": "on-call"}, {"name": "post-mortems"}, {"name": "action items"}, {"name": "response"},
+                 {"name": "status page"}, {"name": "insights"}, {"name": "meta"}],
         "paths": paths,
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
@@ -816,6 +1036,7 @@ def document() -> dict:
             "parameters": {
                 "incident_id": path_id("incident_id", "The incident's id (its number)."),
                 "service_id": path_id("service_id", "The service's id."),
+                "component_id": path_id("component_id", "The status page component's id."),
                 "page": query("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
                               "Which page, from 1. A page past the end is empty."),
                 "per_page": query("per_page", {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE,
@@ -836,6 +1057,8 @@ def document() -> dict:
                 "PostmortemDetail": POSTMORTEM_DETAIL,
                 "Why": WHY,
                 "ActionItem": ACTION_ITEM,
+                "StatusComponent": STATUS_COMPONENT,
+                "GroupRef": REF,
                 "Error": ERROR,
                 "Pagination": PAGINATION,
                 "Me": ME,
@@ -843,6 +1066,7 @@ def document() -> dict:
                 "TeamRef": REF,
                 "PersonRef": REF,
                 **ONCALL_SCHEMAS,
+                **RESPONSE_SCHEMAS,
                 **INSIGHTS_SCHEMAS,
             },
         },

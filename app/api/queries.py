@@ -1,7 +1,6 @@
 """The API's list queries: filters, order and pages, written to stay cheap on large tables."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -9,19 +8,11 @@ from sqlalchemy.orm import selectinload
 
 from app.alerts.models import Alert, AlertStatus, ChangeEvent
 from app.extensions import db
-from app.incidents.models import Incident, Status
+from app.incidents import queries as incident_queries
+from app.incidents.queries import Page
 from app.services.models import Service
-from app.triage import levels
 
-# The order incidents are listed in: what needs someone first.
-URGENCY = (Status.TRIGGERED, Status.ACKNOWLEDGED, Status.RESOLVED)
-INCIDENT_STATUS_FILTERS = {
-    "open": (Status.TRIGGERED, Status.ACKNOWLEDGED),
-    "triggered": (Status.TRIGGERED,),
-    "acknowledged": (Status.ACKNOWLEDGED,),
-    "resolved": (Status.RESOLVED,),
-    "all": URGENCY,
-}
+INCIDENT_STATUS_FILTERS = incident_queries.STATUS_FILTERS
 ALERT_STATUS_FILTERS = {
     "open": (AlertStatus.TRIGGERED, AlertStatus.ACKNOWLEDGED),
     "triggered": (AlertStatus.TRIGGERED,),
@@ -31,66 +22,12 @@ ALERT_STATUS_FILTERS = {
 }
 
 
-@dataclass
-class Page:
-    items: list
-    total: int
-
-
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def incidents(*, status: str, severities: list[int], service_id: int | None, team_id: int | None,
               q: str | None, page: int, per_page: int) -> Page:
-    """Incidents by urgency: triggered, then acknowledged, then resolved; within each,
-    by severity (SEV-1 first), then newest first.
-
-    Each (status, severity) pair is a segment read backwards along
-    ix_incidents_status_severity_created, which is exactly newest first, so a page
-    costs one grouped count (on the index alone, unless filtered by service, team or
-    text) and an index walk to the page, never a sort of the incidents; one more
-    query loads the page with its service and people.
-    """
-    where = []
-    if service_id is not None:
-        where.append(Incident.service_id == service_id)
-    if team_id is not None:
-        where.append(Incident.service_id.in_(sa.select(Service.id).where(Service.team_id == team_id)))
-    if q:
-        where.append(Incident.title.ilike(_like(q), escape="\\"))
-    statuses = INCIDENT_STATUS_FILTERS[status]
-    wanted_severities = severities or sorted(levels.LEVELS)
-    counts = {(row_status, severity): n for row_status, severity, n in db.session.execute(
-        sa.select(Incident.status, Incident.severity, sa.func.count())
-        .where(Incident.status.in_(statuses), Incident.severity.in_(wanted_severities), *where)
-        .group_by(Incident.status, Incident.severity))}
-    total = sum(counts.values())
-
-    skip, ids = (page - 1) * per_page, []
-    segments = [(s, severity) for s in URGENCY if s in statuses for severity in wanted_severities]
-    for segment_status, severity in segments:
-        size = counts.get((segment_status, severity), 0)
-        if size == 0:
-            continue
-        if skip >= size:
-            skip -= size
-            continue
-        ids += db.session.scalars(
-            sa.select(Incident.id).where(Incident.status == segment_status, Incident.severity == severity, *where)
-            .order_by(Incident.created_at.desc(), Incident.id.desc())
-            .offset(skip).limit(per_page - len(ids))).all()
-        skip = 0
-        if len(ids) >= per_page:
-            break
-    if not ids:
-        return Page([], total)
-    rows = db.session.scalars(sa.select(Incident).where(Incident.id.in_(ids)).options(
-        selectinload(Incident.service), selectinload(Incident.declared_by),
-        selectinload(Incident.acknowledged_by), selectinload(Incident.resolved_by))).all()
-    by_id = {row.id: row for row in rows}
-    return Page([by_id[i] for i in ids if i in by_id], total)
+    """The incident list in the web page's order (see app.incidents.queries.list_page)."""
+    return incident_queries.list_page(
+        incident_queries.IncidentFilter(status=status, severities=severities, service_id=service_id,
+                                        team_id=team_id, q=q or ""), page=page, per_page=per_page)
 
 
 def _paged(stmt: sa.Select, page: int, per_page: int) -> Page:

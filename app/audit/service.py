@@ -77,22 +77,22 @@ def record(actor: Actor, action: str, obj: Any = None, *, summary: str = "",
             if getattr(obj, "id", None) is None:
                 db.session.flush()
             object_id = obj.id
-    entry = AuditEntry(
-        at=clock.now(),
-        actor_kind=actor.kind,
-        actor_user_id=actor.user.id if actor.user else None,
-        actor_token_id=actor.token.id if actor.token else None,
-        actor_label=actor.label[:200],
-        action=action,
-        object_type=object_type or "",
-        object_id=object_id,
-        summary=summary,
-        before=jsonable(before) if before is not None else None,
-        after=jsonable(after) if after is not None else None,
-        ip=actor.ip,
-    )
+    entry = AuditEntry(**entry_values(actor, action, object_type=object_type or "", object_id=object_id,
+                                      summary=summary, before=before, after=after))
     db.session.add(entry)
     return entry
+
+
+def entry_values(actor: Actor, action: str, *, object_type: str, object_id: int | None, summary: str = "",
+                 before: dict | None = None, after: dict | None = None) -> dict:
+    """An audit entry's columns: `record`'s, and ingestion's when it writes with Core."""
+    return {
+        "at": clock.now(), "actor_kind": actor.kind, "actor_user_id": actor.user.id if actor.user else None,
+        "actor_token_id": actor.token.id if actor.token else None, "actor_label": actor.label[:200],
+        "action": action, "object_type": object_type, "object_id": object_id, "summary": summary,
+        "before": jsonable(before) if before is not None else None,
+        "after": jsonable(after) if after is not None else None, "ip": actor.ip,
+    }
 
 
 def changed(before: dict, after: dict) -> tuple[dict, dict]:

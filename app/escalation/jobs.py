@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from app.engine.core import Job
 from app.escalation import service as escalation
 from app.extensions import db
-from app.incidents.models import Incident
+from app.incidents.models import Incident, Status
+from app.incidents.service import begin_response
 
 
 def due(now: datetime, limit: int) -> list[int]:
@@ -20,6 +21,12 @@ def run(incident_id: int, now: datetime) -> bool:
     incident = db.session.get(Incident, incident_id)
     if incident is None or incident.next_escalation_at is None or incident.next_escalation_at > now:
         return False
+    if incident.escalation_state is None:  # opened by monitoring: paging begins here
+        if incident.status != Status.TRIGGERED:
+            incident.next_escalation_at = None
+            return False
+        begin_response(incident, now)
+        return True
     return escalation.advance(incident, now)
 
 

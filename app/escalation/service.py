@@ -85,6 +85,12 @@ def policy_for(incident: Incident) -> EscalationPolicy | None:
     return db.session.get(EscalationPolicy, policy_id) if policy_id else None
 
 
+def begin(incident: Incident, now: datetime, actor: Actor = SYSTEM) -> None:
+    """A new incident's paging: its policy's first step and its severity's triggers."""
+    start(incident, now, actor)
+    apply_triggers(incident, incident.severity, now, actor)
+
+
 def start(incident: Incident, now: datetime, actor: Actor = SYSTEM) -> None:
     """Begin (or begin again) escalating: snapshot the policy, page its first step."""
     policy = policy_for(incident)

@@ -17,7 +17,7 @@ from app.escalation.service import preview, snapshot
 from app.extensions import db
 from app.forms import add_error, choices
 from app.services.models import Service
-from app.web import current_actor, render, requires, see_other
+from app.web import act_and_flash, current_actor, render, requires, see_other
 
 bp = Blueprint("escalation", __name__, url_prefix="/escalation-policies")
 
@@ -100,15 +100,7 @@ def show(policy_id: int):
 
 def _act(policy_id: int, action, message: str | None = None):
     policy = policies.get_policy(policy_id)
-    try:
-        action(policy)
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        if message:
-            flash(message, "success")
+    act_and_flash(lambda: action(policy), message)
     return see_other("escalation.show", policy_id=policy_id)
 
 

@@ -27,7 +27,7 @@ def index():
         "people": db.session.scalar(sa.select(sa.func.count()).select_from(User).where(User.active.is_(True))),
         "services": db.session.scalar(sa.select(sa.func.count()).select_from(Service).where(Service.active.is_(True))),
     }
-    open_incidents = db.session.scalars(queries.list_query(queries.IncidentFilter()).limit(10)).all()
+    open_incidents = queries.list_page(queries.IncidentFilter(), per_page=10).items
     on_call = oncall_queries.on_call_now(all_schedules(), clock.now(), with_gaps=False, with_since=False)
     return render("home/index.html", counts=counts, my_teams=current_user.teams, open_incidents=open_incidents,
                   open_counts=queries.open_counts(), on_call=on_call)

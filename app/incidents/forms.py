@@ -39,6 +39,7 @@ class DeclareForm(FlaskForm):
 class NoteForm(FlaskForm):
     text = TextAreaField("Add a note", validators=[DataRequired(message="The note is empty."), Length(max=MAX_NOTE)],
                          description="Markdown. Everyone watching sees it at once.")
+    decision = BooleanField("This is a decision")
 
 
 class SeverityForm(FlaskForm):
@@ -87,3 +88,46 @@ def to_local(value: datetime | None, zone: ZoneInfo) -> datetime | None:
 def from_local(value: datetime | None, zone: ZoneInfo) -> datetime | None:
     """What a person typed in their zone, as an aware time (fold=0 picks the first of a repeated hour)."""
     return value.replace(tzinfo=zone) if value else None
+
+
+# --- the war room (app.incidents.roles, app.incidents.warroom) -------------------------------
+
+class RoleForm(FlaskForm):
+    role = SelectField("Role")
+    user_id = SelectField("Person", coerce=int, validators=[DataRequired(message="Choose a person.")],
+                          description="For a role one person holds, this hands it over.")
+
+
+class WarRoomForm(FlaskForm):
+    bridge_url = StringField("Video bridge", validators=[Optional(), Length(max=500)],
+                             description="A link, e.g. https://meet.example.com/incident-42")
+    bridge_phone = StringField("Dial-in", validators=[Optional(), Length(max=100)],
+                               description="Number and code, for people on the road.")
+    chat_url = StringField("Chat channel", validators=[Optional(), Length(max=500)])
+    status_summary = TextAreaField("Current status", validators=[Optional(), Length(max=5000)],
+                                   description="What is going on now, in a sentence or two.")
+    impact = TextAreaField("Customer impact", validators=[Optional(), Length(max=5000)],
+                           description="Who is affected and how, in customers' words: updates use it.")
+
+
+class TaskForm(FlaskForm):
+    title = StringField("Task", validators=[DataRequired(message="Say what is to be done."), Length(max=300)])
+    owner_id = SelectField("Owner", coerce=lambda v: int(v) if str(v).isdigit() else None)
+    due_in = IntegerField("Due in (minutes)", validators=[Optional(), NumberRange(min=1, max=7 * 24 * 60)])
+
+
+class ReportForm(FlaskForm):
+    conditions = TextAreaField("Conditions", validators=[Optional(), Length(max=10_000)],
+                               description="What is happening: the situation now.")
+    actions = TextAreaField("Actions", validators=[Optional(), Length(max=10_000)],
+                            description="What is being done, and by whom.")
+    needs = TextAreaField("Needs", validators=[Optional(), Length(max=10_000)],
+                          description="What the response needs: people, decisions, access.")
+    executive_summary = TextAreaField("Executive summary", validators=[Optional(), Length(max=10_000)],
+                                      description="Two lines for leaders: impact and outlook.")
+
+
+class TeamRequestForm(FlaskForm):
+    team_id = SelectField("Team", coerce=int, validators=[DataRequired(message="Choose a team.")],
+                          description="Paged through the team's own escalation policy until one of them joins.")
+    note = StringField("What you need from them", validators=[Optional(), Length(max=500)])

@@ -149,6 +149,21 @@ class EventKind(enum.StrEnum):
     NOBODY_REACHABLE = "nobody_reachable"  # no one on call / nobody could be paged: an alarm
     OBJECTIVE_BREACHED = "objective_breached"  # the response or resolution objective passed
     TRIAGED = "triaged"                  # the triage wizard's recommendation and what was chosen
+    # Response coordination (app.incidents.roles, app.incidents.warroom) and communications (app.comms).
+    ROLE_PROPOSED = "role_proposed"      # data: role, user_id, reason
+    ROLE_ASSIGNED = "role_assigned"      # data: role, user_id, from_user_id, handover
+    ROLE_RELEASED = "role_released"      # data: role, user_id
+    DECISION = "decision"                # a note flagged as a decision
+    WAR_ROOM_CHANGED = "war_room_changed"  # bridge, chat, status summary, impact
+    TASK_ADDED = "task_added"
+    TASK_CHANGED = "task_changed"        # done, reopened, owner or due time changed
+    SITUATION_REPORT = "situation_report"  # a tactical report (conditions, actions, needs) and executive summary
+    TEAM_REQUESTED = "team_requested"    # responders asked from another team, paged through its policy
+    RESPONDER_JOINED = "responder_joined"
+    STATUS_UPDATE = "status_update"      # an update sent to its audiences (data: update_id, audiences, on_time)
+    UPDATE_DUE = "update_due"            # the cadence reminder went to whoever sends updates
+    UPDATE_OVERDUE = "update_overdue"    # no update by the time the cadence said
+    PUBLIC_UPDATE = "public_update"      # an update published on the status page (app.statuspage)
 
 
 class EventTag(enum.StrEnum):

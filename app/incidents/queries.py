@@ -40,30 +40,104 @@ class IncidentFilter:
                    q=(args.get("q") or "").strip()[:200])
 
 
-def urgency_order():
-    """Triggered before acknowledged before resolved; then most severe; then newest."""
-    rank = sa.case((Incident.status == Status.TRIGGERED, 0), (Incident.status == Status.ACKNOWLEDGED, 1), else_=2)
-    return (rank, Incident.severity, Incident.created_at.desc(), Incident.id.desc())
+# The order incidents are listed in: what needs someone first.
+URGENCY = (Status.TRIGGERED, Status.ACKNOWLEDGED, Status.RESOLVED)
+STATUS_FILTERS = {
+    "open": (Status.TRIGGERED, Status.ACKNOWLEDGED),
+    "triggered": (Status.TRIGGERED,),
+    "acknowledged": (Status.ACKNOWLEDGED,),
+    "resolved": (Status.RESOLVED,),
+    "all": URGENCY,
+}
 
 
-def list_query(f: IncidentFilter) -> sa.Select:
-    stmt = sa.select(Incident).options(selectinload(Incident.service))
-    if f.status == "open":
-        stmt = stmt.where(Incident.status != Status.RESOLVED)
-    elif f.status in ("triggered", "acknowledged", "resolved"):
-        stmt = stmt.where(Incident.status == f.status)
-    if f.severities:
-        stmt = stmt.where(Incident.severity.in_(f.severities))
-    if f.service_id:
-        stmt = stmt.where(Incident.service_id == f.service_id)
-    if f.team_id:
-        stmt = stmt.where(Incident.service_id.in_(sa.select(Service.id).where(Service.team_id == f.team_id)))
+@dataclass
+class Page:
+    """One page of a list, with what a pager needs."""
+
+    items: list
+    total: int
+    page: int = 1
+    per_page: int = 50
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def like(text: str) -> str:
+    """A LIKE pattern matching `text` literally anywhere (% and _ are not wildcards)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def list_page(f: IncidentFilter, page: int = 1, per_page: int = 50) -> Page:
+    """Incidents by urgency: triggered, then acknowledged, then resolved; within each,
+    by severity (SEV-1 first), then newest first.
+
+    Each (status, severity) pair is a segment read backwards along
+    ix_incidents_status_severity_created, which is exactly newest first, so a page
+    costs one grouped count (on the index alone, unless filtered by service, team or
+    text) and an index walk to the page, never a sort of the incidents; one more
+    query loads the page with its service and people.
+    """
+    where = []
+    if f.service_id is not None:
+        where.append(Incident.service_id == f.service_id)
+    if f.team_id is not None:
+        where.append(Incident.service_id.in_(sa.select(Service.id).where(Service.team_id == f.team_id)))
     if f.q:
-        if f.q.lstrip("#").isdigit():
-            stmt = stmt.where(sa.or_(Incident.id == int(f.q.lstrip("#")), Incident.title.ilike(f"%{f.q}%")))
-        else:
-            stmt = stmt.where(Incident.title.ilike(f"%{f.q}%"))
-    return stmt.order_by(*urgency_order())
+        text = Incident.title.ilike(like(f.q), escape="\\")
+        number = f.q.lstrip("#")
+        where.append(sa.or_(Incident.id == int(number), text) if number.isdigit() and len(number) < 10 else text)
+    statuses = STATUS_FILTERS[f.status]
+    severities = f.severities or [1, 2, 3, 4]
+    counts = {(row_status, severity): n for row_status, severity, n in db.session.execute(
+        sa.select(Incident.status, Incident.severity, sa.func.count())
+        .where(Incident.status.in_(statuses), Incident.severity.in_(severities), *where)
+        .group_by(Incident.status, Incident.severity))}
+    total = sum(counts.values())
+    skip, ids = (page - 1) * per_page, []
+    for segment_status in (s for s in URGENCY if s in statuses):
+        for severity in severities:
+            size = counts.get((segment_status, severity), 0)
+            if size == 0:
+                continue
+            if skip >= size:
+                skip -= size
+                continue
+            ids += db.session.scalars(
+                sa.select(Incident.id).where(Incident.status == segment_status, Incident.severity == severity, *where)
+                .order_by(Incident.created_at.desc(), Incident.id.desc())
+                .offset(skip).limit(per_page - len(ids))).all()
+            skip = 0
+            if len(ids) >= per_page:
+                break
+        if len(ids) >= per_page:
+            break
+    if not ids:
+        return Page([], total, page, per_page)
+    rows = db.session.scalars(sa.select(Incident).where(Incident.id.in_(ids)).options(
+        selectinload(Incident.service), selectinload(Incident.declared_by),
+        selectinload(Incident.acknowledged_by), selectinload(Incident.resolved_by))).all()
+    by_id = {row.id: row for row in rows}
+    return Page([by_id[i] for i in ids if i in by_id], total, page, per_page)
 
 
 def list_version() -> str:

@@ -12,11 +12,13 @@ from app.alerts.models import Alert, AlertStatus
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.auth.models import Role
+from app.comms import cadence
 from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
+from app.incidents import roles
 from app.incidents.models import OPEN_STATUSES, EventKind, Incident, IncidentEvent, Status
-from app.incidents.timeline import record_event
 from app.escalation import service as escalation
+from app.incidents.timeline import record_event
 from app.insights import surveys
 from app.notify import paging
 from app.postmortems import service as postmortems
@@ -67,31 +69,66 @@ def clean_severity(value) -> int:
 
 def open_incident(actor: Actor, *, service: Service, title: str, severity, now: datetime,
                   description: str = "", source: str = "web", via: str | None = None,
-                  impact_started_at: datetime | None = None, is_exercise: bool = False) -> Incident:
-    _may_act(actor)
-    severity = clean_severity(severity)
-    if impact_started_at is not None and impact_started_at > now:
-        impact_started_at = now
-    incident = Incident(
-        title=clean_title(title), description=description or "", service=service, service_id=service.id,
-        severity=severity, initial_severity=severity, status=Status.TRIGGERED, source=source,
-        is_exercise=is_exercise, created_at=now, updated_at=now, version=0,
-        impact_started_at=impact_started_at, detected_at=now,
-        declared_by_id=actor.user.id if actor.user and source != "alert" else None,
-    )
-    if service.auto_resolve_minutes:
-        incident.auto_resolve_at = now + timedelta(minutes=service.auto_resolve_minutes)
+                  impact_started_at: datetime | None = None, is_exercise: bool = False,
+                  escalate_now: bool = True) -> Incident:
+    """Open an incident and start paging. With `escalate_now=False` (monitoring's
+    path, where speed matters), escalation is left due at once for the engine's next
+    cycle, which starts it: the event is answered without waiting for the paging."""
+    values = new_incident(actor, service=service, title=title, severity=severity, now=now, description=description,
+                          source=source, impact_started_at=impact_started_at, is_exercise=is_exercise,
+                          respond_later=not escalate_now)
+    incident = Incident(service=service, **values)
     db.session.add(incident)
     db.session.flush()
-    watch_objectives(incident)
-    record_event(incident, EventKind.OPENED, actor, via=via or source, at=now,
-                 text=f"{levels.name(severity)} incident opened on {service.name}",
-                 data={"severity": severity, "source": source})
-    _audit(actor, "open", incident, f"opened ({levels.name(severity)}) on {service.name}: {incident.title}",
-           after={"severity": severity, "service_id": service.id, "title": incident.title})
-    escalation.start(incident, now, actor)
-    escalation.apply_triggers(incident, severity, now, actor)
+    record_event(incident, EventKind.OPENED, actor, via=via or source, at=now, **opened_event(values, service.name))
+    _audit(actor, "open", incident, **opened_audit(values, service.name))
+    if escalate_now:
+        begin_response(incident, now, actor)
     return incident
+
+
+def new_incident(actor: Actor, *, service: Service, title: str, severity, now: datetime, description: str = "",
+                 source: str = "web", impact_started_at: datetime | None = None, is_exercise: bool = False,
+                 respond_later: bool = False) -> dict:
+    """A new incident's columns, checked: `open_incident`'s, and ingestion's when it
+    writes with Core. `respond_later`: escalation is due at once with no state yet, so
+    the engine's next cycle begins the response (`begin_response`)."""
+    _may_act(actor)
+    severity = clean_severity(severity)
+    level = levels.level(severity)
+    return {
+        "title": clean_title(title), "description": description or "", "service_id": service.id,
+        "severity": severity, "initial_severity": severity, "status": Status.TRIGGERED, "source": source,
+        "is_exercise": is_exercise, "created_at": now, "updated_at": now, "version": 0,
+        "impact_started_at": min(impact_started_at, now) if impact_started_at is not None else None,
+        "detected_at": now, "declared_by_id": actor.user.id if actor.user and source != "alert" else None,
+        "auto_resolve_at": now + timedelta(minutes=service.auto_resolve_minutes) if service.auto_resolve_minutes else None,
+        # Nothing met and no breach on record: both objectives are watched from the start.
+        "response_breach_at": now + timedelta(minutes=level.response_minutes),
+        "resolution_breach_at": now + timedelta(minutes=level.resolution_minutes),
+        "next_escalation_at": now if respond_later else None,
+    }
+
+
+def opened_event(values: dict, service_name: str) -> dict:
+    """The text and data of a new incident's first timeline entry."""
+    return {"text": f"{levels.name(values['severity'])} incident opened on {service_name}",
+            "data": {"severity": values["severity"], "source": values["source"]}}
+
+
+def opened_audit(values: dict, service_name: str) -> dict:
+    """The summary (after its `#id `) and the after-picture of a new incident's audit entry."""
+    return {"summary": f"opened ({levels.name(values['severity'])}) on {service_name}: {values['title']}",
+            "after": {"severity": values["severity"], "service_id": values["service_id"], "title": values["title"]}}
+
+
+def begin_response(incident: Incident, now: datetime, actor: Actor | None = None) -> None:
+    """What a new incident sets going: its paging (policy and severity triggers), the
+    proposed commander and technical lead, and the first stakeholder update owed."""
+    escalation.begin(incident, now, actor or Actor.system())
+    # The response: a commander (SEV-1/SEV-2) and technical lead proposed, the first update owed.
+    roles.propose(incident, now)
+    cadence.plan(incident, now)
 
 
 def acknowledge(actor: Actor, incident: Incident, now: datetime, *, via: str = "web") -> bool:
@@ -138,6 +175,7 @@ def resolve(actor: Actor, incident: Incident, now: datetime, *, via: str = "web"
     record_event(incident, EventKind.RESOLVED, actor, via=via, at=now,
                  text=f"Resolved by {actor.label}" + (f": {note}" if note else ""))
     _audit(actor, "resolve", incident, f"resolved via {via}", before={"status": before}, after={"status": "resolved"})
+    cadence.on_resolved(incident, now)
     # A SEV-1/SEV-2 gets its post-mortem draft (app.postmortems.policy decides).
     postmortems.on_incident_resolved(actor, incident, now)
     # Its responders are asked the anonymous culture survey (the engine sends it).
@@ -161,6 +199,7 @@ def reopen(actor: Actor, incident: Incident, now: datetime, *, reason: str = "",
     _audit(actor, "reopen", incident, "reopened", before={"status": "resolved"}, after={"status": "triggered"})
     watch_objectives(incident)
     escalation.start(incident, now, actor)
+    cadence.plan(incident, now, since=now)
     return True
 
 
@@ -184,18 +223,23 @@ def change_severity(actor: Actor, incident: Incident, severity, now: datetime, *
     watch_objectives(incident)
     if new < old and incident.status != Status.RESOLVED:  # raised: the new severity's triggers page at once
         escalation.apply_triggers(incident, new, now, actor)
+        roles.propose(incident, now)
+    cadence.plan(incident, now)
     return True
 
 
-def add_note(actor: Actor, incident: Incident, text: str, now: datetime, *, via: str = "web") -> IncidentEvent:
+def add_note(actor: Actor, incident: Incident, text: str, now: datetime, *, via: str = "web",
+             decision: bool = False) -> IncidentEvent:
+    """A note on the timeline; `decision` flags it as a decision (the war room lists those)."""
     _may_act(actor)
     text = (text or "").strip()
     if not text:
         raise DomainError("The note is empty.", "text")
     if len(text) > MAX_NOTE:
         raise DomainError(f"Keep a note under {MAX_NOTE:,} characters.", "text")
-    event = record_event(incident, EventKind.NOTE, actor, via=via, at=now, text=text)
-    _audit(actor, "note", incident, "note added", after={"length": len(text)})
+    event = record_event(incident, EventKind.DECISION if decision else EventKind.NOTE, actor, via=via, at=now,
+                         text=text)
+    _audit(actor, "note", incident, "decision recorded" if decision else "note added", after={"length": len(text)})
     return event
 
 
@@ -233,6 +277,7 @@ def merge(actor: Actor, source: Incident, target: Incident, now: datetime, *, vi
     source.response_breach_at = source.resolution_breach_at = None
     paging.cancel_pages(source)
     escalation.stop(source)
+    cadence.on_resolved(source, now)
     source.merged_into_id = target.id
     # The earliest impact of the two is the merged incident's.
     if source.impact_started_at and (target.impact_started_at is None or source.impact_started_at < target.impact_started_at):

@@ -22,12 +22,13 @@ from app.incidents import service as incidents
 from app.incidents.forms import (
     DeclareForm, MergeForm, MilestonesForm, NoteForm, RenameForm, ReopenForm, ResolveForm, SeverityForm, to_local,
 )
-from app.incidents.models import Incident, Status
+from app.incidents.models import EventKind, Incident
 from app.escalation import service as escalation
 from app.incidents.objectives import objectives
 from app.notify import queries as notify_queries
 from app.postmortems import views as postmortem_views
 from app.services.models import Service
+from app.statuspage.incident_views import public_section
 from app.templating import viewer_zone
 from app.web import current_actor, render, requires, see_other
 
@@ -46,7 +47,8 @@ def index():
     version = queries.list_version()
     if htmx and request.args.get("since") == version:
         return _unchanged()
-    page = db.paginate(queries.list_query(filters), per_page=50, error_out=False)
+    number = request.args.get("page", "1")
+    page = queries.list_page(filters, page=int(number) if number.isdigit() and 0 < int(number) < 100_000 else 1)
     services = db.session.scalars(sa.select(Service).order_by(Service.name)).all()
     teams = db.session.scalars(sa.select(Team).order_by(Team.name)).all()
     return render("incidents/index.html", "list", page=page, filters=filters, services=services, teams=teams,
@@ -76,9 +78,16 @@ def _page_context(incident: Incident, **forms) -> dict:
         "merge_form": forms.pop("merge_form", None) or MergeForm(formdata=None),
         "rename_form": forms.pop("rename_form", None) or RenameForm(formdata=None, title=incident.title),
         "milestones_form": milestones_form,
+        **response_views.forms_context(incident, forms),
         **_live_context(incident),
         **postmortem_views.incident_context(incident),
+        **public_section(incident),
     }
+
+
+def page_with(incident: Incident, status: int = 200, **context):
+    """The whole incident page with some of its forms replaced (a form with errors, without htmx)."""
+    return render("incidents/show.html", status=status, **{**_page_context(incident), **context})
 
 
 def _live_context(incident: Incident) -> dict:
@@ -98,6 +107,7 @@ def _live_context(incident: Incident) -> dict:
         "poll": _poll(incident),
         "can_act": current_user.can(Role.RESPONDER),
         "postmortem": postmortem_views.postmortem_of(incident),
+        **response_views.live_context(incident, now),
     }
 
 
@@ -180,56 +190,47 @@ def escalate(incident_id: int):
     return _simple_action(incident_id, escalate_now, "Escalated.")
 
 
-@bp.route("/<int:incident_id>/notes", methods=["POST"])
-@requires(Role.RESPONDER)
-def add_note(incident_id: int):
+def _form_post(incident_id: int, form_class, block: str, act, message):
+    """A form on the incident page: validate, act, commit, answer; or the form again
+    with its errors beside the fields. `message(incident, result)` says what happened."""
     incident = incidents.get_incident(incident_id)
-    form = NoteForm()
+    form = form_class()
     if form.validate_on_submit():
         try:
-            incidents.add_note(current_actor(), incident, form.text.data, clock.now(), via="web")
+            result = act(incident, form)
         except DomainError as error:
             db.session.rollback()
             add_error(form, error)
         else:
             db.session.commit()
-            return _answer(incident, "Note added.")
-    return _form_error(incidents.get_incident(incident_id), "note_form", note_form=form)
+            return _answer(incident, message(incident, result))
+    return _form_error(incidents.get_incident(incident_id), block, **{block: form})
+
+
+@bp.route("/<int:incident_id>/notes", methods=["POST"])
+@requires(Role.RESPONDER)
+def add_note(incident_id: int):
+    return _form_post(incident_id, NoteForm, "note_form",
+                      lambda i, f: incidents.add_note(current_actor(), i, f.text.data, clock.now(), via="web",
+                                                      decision=bool(f.decision.data)),
+                      lambda i, event: "Decision recorded." if event.kind == EventKind.DECISION else "Note added.")
 
 
 @bp.route("/<int:incident_id>/severity", methods=["POST"])
 @requires(Role.RESPONDER)
 def change_severity(incident_id: int):
-    incident = incidents.get_incident(incident_id)
-    form = SeverityForm()
-    if form.validate_on_submit():
-        try:
-            changed = incidents.change_severity(current_actor(), incident, form.severity.data, clock.now(),
-                                                reason=form.reason.data, via="web")
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            return _answer(incident, f"Severity is now {incident.severity_name}." if changed else None)
-    return _form_error(incidents.get_incident(incident_id), "severity_form", severity_form=form)
+    return _form_post(incident_id, SeverityForm, "severity_form",
+                      lambda i, f: incidents.change_severity(current_actor(), i, f.severity.data, clock.now(),
+                                                             reason=f.reason.data, via="web"),
+                      lambda i, changed: f"Severity is now {i.severity_name}." if changed else None)
 
 
 @bp.route("/<int:incident_id>/title", methods=["POST"])
 @requires(Role.RESPONDER)
 def rename(incident_id: int):
-    incident = incidents.get_incident(incident_id)
-    form = RenameForm()
-    if form.validate_on_submit():
-        try:
-            incidents.rename(current_actor(), incident, form.title.data, clock.now(), via="web")
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            return _answer(incident, "Title changed.")
-    return _form_error(incidents.get_incident(incident_id), "rename_form", rename_form=form)
+    return _form_post(incident_id, RenameForm, "rename_form",
+                      lambda i, f: incidents.rename(current_actor(), i, f.title.data, clock.now(), via="web"),
+                      lambda i, _: "Title changed.")
 
 
 @bp.route("/<int:incident_id>/merge", methods=["POST"])
@@ -258,22 +259,16 @@ def merge(incident_id: int):
 @bp.route("/<int:incident_id>/milestones", methods=["POST"])
 @requires(Role.RESPONDER)
 def milestones(incident_id: int):
-    incident = incidents.get_incident(incident_id)
     zone = viewer_zone()
-    form = MilestonesForm()
-    if form.validate_on_submit():
+
+    def correct(incident: Incident, form: MilestonesForm) -> dict:
         # Inputs show minutes: a field left as shown keeps its stored seconds.
         values = {name: value for name, value in form.values(zone).items()
                   if to_local(value, zone) != to_local(getattr(incident, name), zone)}
-        try:
-            changed = incidents.update_milestones(current_actor(), incident, clock.now(), via="web", **values)
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            return _answer(incident, "Milestones corrected." if changed else None)
-    return _form_error(incidents.get_incident(incident_id), "milestones_form", milestones_form=form)
+        return incidents.update_milestones(current_actor(), incident, clock.now(), via="web", **values)
+
+    return _form_post(incident_id, MilestonesForm, "milestones_form", correct,
+                      lambda i, changed: "Milestones corrected." if changed else None)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -304,3 +299,6 @@ def declare():
             flash(f"Incident #{incident.id} declared.", "success")
             return see_other("incidents.show", incident_id=incident.id)
     return render("incidents/new.html", form=form, status=400 if form.errors else 200)
+
+
+from app.incidents import response_views  # noqa: E402  (the war room's routes, on this blueprint)

@@ -36,6 +36,8 @@ SMS_GAP = timedelta(minutes=1)   # at most one SMS a minute per phone, outside b
 CALL_WINDOW = timedelta(minutes=15)
 CALLS_PER_WINDOW = 3
 SYSTEM = Actor.system("Firebreak")
+# Messages that page someone about an incident: timeline entries, fall-through.
+PAGE_PURPOSES = ("page", "assist")
 # After a provider fails, further sends to it within this pause fail at once (and
 # count as attempts) instead of each waiting for a timeout: an outage then costs a
 # cycle milliseconds, and pages fall through to other methods without delay.
@@ -55,10 +57,13 @@ def due(now: datetime, limit: int) -> list[int]:
 
 
 def _still_wanted(row: Notification) -> bool:
-    """A page is only worth sending while its incident is triggered."""
-    if row.purpose != "page" or row.incident_id is None:
+    """A page is only worth sending while its incident is triggered; a request to
+    join ("assist") while it is open."""
+    if row.purpose not in PAGE_PURPOSES or row.incident_id is None:
         return True
     status = db.session.scalar(sa.select(Incident.status).where(Incident.id == row.incident_id))
+    if row.purpose == "assist":
+        return status != IncidentStatus.RESOLVED
     return status == IncidentStatus.TRIGGERED
 
 
@@ -172,7 +177,7 @@ def run(notification_id: int, now: datetime) -> bool:
     row.provider, row.provider_id, row.provider_status = result.provider, result.provider_id, result.status
     for sent in [row, *mates]:
         sent.status, sent.sent_at, sent.next_attempt_at, sent.last_error = Status.SENT, now, None, None
-        if sent.purpose == "page" and (incident := _incident(sent)) is not None:
+        if sent.purpose in PAGE_PURPOSES and (incident := _incident(sent)) is not None:
             note = f" (with {len(mates)} other page{'s' if len(mates) > 1 else ''} in one SMS)" if mates and sent is row else ""
             record_event(incident, EventKind.PAGE_SENT, SYSTEM, via="engine", at=now,
                          text=f"{sent.channel.label} sent to {_who(sent)} at {sent.to_address}{note}",
@@ -212,7 +217,7 @@ def _failed(row: Notification, mates: list[Notification], error: str, retry: boo
                      text=f"{row.channel.label} to {_who(row)} failed ({error})"
                           + ("; giving up" if give_up else f"; trying again in {int(delay.total_seconds())} s"),
                      data={"notification_id": row.id, "user_id": row.user_id, "attempt": row.attempts})
-    if row.purpose == "page" and (row.attempts == FALL_THROUGH_AFTER or (give_up and row.attempts < FALL_THROUGH_AFTER)):
+    if row.purpose in PAGE_PURPOSES and (row.attempts == FALL_THROUGH_AFTER or (give_up and row.attempts < FALL_THROUGH_AFTER)):
         fall_through(row, now, error)
 
 
@@ -232,7 +237,7 @@ def fall_through(row: Notification, now: datetime, why: str) -> Notification | N
     method = methods[0]
     incident = _incident(row)
     subject, body = message_for(method.channel, facts(incident))
-    fallback = enqueue(key=f"fallback:{row.id}", purpose="page", channel=method.channel, to_address=method.address,
+    fallback = enqueue(key=f"fallback:{row.id}", purpose=row.purpose, channel=method.channel, to_address=method.address,
                        body=body, subject=subject, due=now, now=now, user_id=row.user_id,
                        contact_method_id=method.id, incident_id=row.incident_id, fallback_for_id=row.id)
     record_event(incident, EventKind.FELL_THROUGH, SYSTEM, via="engine", at=now,

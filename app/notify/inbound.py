@@ -85,7 +85,7 @@ def person_for_number(number: str) -> User | None:
 def last_paged_incidents(number: str) -> list[int]:
     """The incidents of the last page SMS sent to this number (several when bundled)."""
     last = db.session.scalar(
-        sa.select(Notification).where(Notification.to_address == number, Notification.purpose == "page",
+        sa.select(Notification).where(Notification.to_address == number, Notification.purpose.in_(("page", "assist")),
                                       Notification.channel == Channel.SMS, Notification.sent_at.isnot(None),
                                       Notification.bundled_into_id.is_(None))
         .order_by(Notification.sent_at.desc(), Notification.id.desc()).limit(1))
@@ -110,6 +110,11 @@ def act(user: User, incident_number: int, command: str, now: datetime, via: str)
         if incident.status == Status.RESOLVED:
             return f"{ref} is already resolved."
         if not incidents.acknowledge(actor, incident, now, via=via):
+            from app.incidents import warroom
+            from app.notify.paging import incident_url
+            # Asked to join from another team: acknowledging their page is joining.
+            if warroom.was_asked(incident, user) and warroom.join(actor, incident, now, via=via):
+                return f"{ref}: you have joined, {user.name}. The war room: {incident_url(incident.id)}"
             who = incident.acknowledged_by.name if incident.acknowledged_by else "someone"
             return f"{ref} was already acknowledged by {who}."
         return f"{ref} acknowledged by {user.name}."
@@ -138,6 +143,10 @@ def _capped(number: str, now: datetime) -> bool:
 def handle_sms(number: str, body: str, now: datetime) -> Answer:
     reply = parse_reply(body)
     user = person_for_number(number)
+    if user is None:
+        answer = _status_subscriber(number, reply.command, now)
+        if answer is not None:
+            return answer
     if reply.command == "help":
         return Answer("help", text.help_sms(), user)
     if user is None:
@@ -155,6 +164,24 @@ def handle_sms(number: str, body: str, now: datetime) -> Answer:
                       "incident number too, e.g. 42A.", user)
     sentences = [act(user, number_, reply.command, now, via="sms") for number_ in targets]
     return Answer(reply.command, " ".join(sentences), user)
+
+
+def _status_subscriber(number: str, command: str, now: datetime) -> Answer | None:
+    """STOP, START and HELP from a status page subscriber's phone (not a person's)."""
+    from app.statuspage import service as status_page
+    from app.statuspage import subscribers
+    if command not in ("stop", "start", "help") or subscribers.sms_subscriber(number) is None:
+        return None
+    name = status_page.get_settings().name
+    if command == "stop":
+        subscribers.stop_number(number, now)
+        return Answer("subscriber_stop", f"You will get no more {name} status updates by SMS. Reply START to resume.")
+    if command == "start":
+        if subscribers.start_number(number, now):
+            return Answer("subscriber_start", f"{name} status updates by SMS are back on. Reply STOP to end them.")
+        return None
+    return Answer("help", f"{name} status updates: an SMS when an incident starts, when it is resolved and when "
+                  "maintenance starts. Reply STOP to end them, START to resume.")
 
 
 def _opt(user: User, number: str, stop: bool, now: datetime) -> Answer:

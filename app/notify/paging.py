@@ -68,11 +68,13 @@ def message_for(channel: Channel, page: text.PageFacts) -> tuple[str, str]:
 
 
 def page(incident: Incident, user: User, now: datetime, *, round_key: str, actor: Actor,
-         reason: str = "") -> list[Notification]:
+         reason: str = "", purpose: str = "page") -> list[Notification]:
     """Page `user` about `incident` by their rules for its urgency.
 
     Returns the outbox rows (empty when the person has no way to be reached, which
     the caller must treat as an alarm). Idempotent per (incident, round, person, rule).
+    `purpose` "assist" asks someone to join an incident already being worked: it is
+    sent while the incident is open, not only while it is triggered.
     """
     contacts.ensure_rules(user)
     urgency = incident.urgency
@@ -88,8 +90,8 @@ def page(incident: Incident, user: User, now: datetime, *, round_key: str, actor
         if urgency == "low" and method.channel.rings and in_night(user, due):
             due = after_night(user, due)
         subject, body = message_for(method.channel, page_facts)
-        rows.append(enqueue(key=f"page:{incident.id}:{round_key}:{user.id}:{rule_id or f'm{method.id}'}",
-                            purpose="page", channel=method.channel, to_address=method.address, body=body,
+        rows.append(enqueue(key=f"{purpose}:{incident.id}:{round_key}:{user.id}:{rule_id or f'm{method.id}'}",
+                            purpose=purpose, channel=method.channel, to_address=method.address, body=body,
                             subject=subject, due=due, now=now, user_id=user.id, contact_method_id=method.id,
                             incident_id=incident.id, rule_id=rule_id))
     if rows:

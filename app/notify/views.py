@@ -14,7 +14,7 @@ from app.forms import add_error, choices
 from app.notify import contacts
 from app.notify.forms import AddMethodForm, CodeForm, RulesForm
 from app.notify.models import Channel, Notification, Status
-from app.web import current_actor, render, requires, see_other
+from app.web import act_and_flash, current_actor, render, requires, see_other
 
 bp = Blueprint("notify", __name__)
 
@@ -91,14 +91,8 @@ def verify(method_id: int):
 @requires(Role.VIEWER)
 def resend(method_id: int):
     method = contacts.get_method(method_id, _me())
-    try:
-        contacts.send_code(current_actor(), method, clock.now())
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash(f"A new code is on its way to {method.address}.", "success")
+    act_and_flash(lambda: contacts.send_code(current_actor(), method, clock.now()),
+                  f"A new code is on its way to {method.address}.")
     return see_other("notify.profile")
 
 
@@ -134,15 +128,8 @@ def set_rules(urgency: str):
 @bp.route("/profile/test-page", methods=["POST"])
 @requires(Role.VIEWER)
 def test_page():
-    try:
-        sent = contacts.test_page(current_actor(), _me(), clock.now())
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash(f"Test page queued on {len(sent)} method{'s' if len(sent) != 1 else ''}; it arrives within seconds.",
-              "success")
+    act_and_flash(lambda: contacts.test_page(current_actor(), _me(), clock.now()),
+                  "Test page queued on each of your methods; it arrives within seconds.")
     return see_other("notify.profile")
 
 

@@ -32,7 +32,7 @@ from app.oncall.forms import (
 from app.oncall.models import CalendarFeed, Handover, Holiday, Schedule
 from app.oncall.specs import load_spec
 from app.templating import viewer_zone
-from app.web import current_actor, public, render, requires, see_other
+from app.web import act_and_flash, current_actor, public, render, requires, see_other
 
 bp = Blueprint("oncall", __name__)
 
@@ -536,14 +536,7 @@ def remove_holiday(holiday_id: int):
     if holiday is None:
         raise NotFound("No such holiday.")
     if EmptyForm().validate_on_submit():
-        try:
-            oncall.remove_holiday(current_actor(), holiday, clock.now())
-        except DomainError as error:
-            db.session.rollback()
-            flash(error.message, "error")
-        else:
-            db.session.commit()
-            flash("Holiday removed.", "success")
+        act_and_flash(lambda: oncall.remove_holiday(current_actor(), holiday, clock.now()), "Holiday removed.")
     return see_other("oncall.mine")
 
 
@@ -587,14 +580,8 @@ def revoke_feed(feed_id: int):
     if feed is None:
         raise NotFound("No such calendar link.")
     if EmptyForm().validate_on_submit():
-        try:
-            oncall.revoke_feed(current_actor(), feed, clock.now())
-        except DomainError as error:
-            db.session.rollback()
-            flash(error.message, "error")
-        else:
-            db.session.commit()
-            flash("Calendar link revoked; calendars using it stop updating.", "success")
+        act_and_flash(lambda: oncall.revoke_feed(current_actor(), feed, clock.now()),
+                      "Calendar link revoked; calendars using it stop updating.")
     return see_other("oncall.mine")
 
 

@@ -33,7 +33,7 @@ KINDS = {"incident": "Incident", "postmortem": "Post-mortem", "lesson": "Lessons
 # Timeline entries whose text does not describe the incident (or comes in storms):
 # they neither add to its searchable text nor re-index it.
 QUIET_KINDS = PAGING_KINDS | {"alert_triggered", "alert_acknowledged", "alert_resolved", "ack_timed_out",
-                             "objective_breached"}
+                             "objective_breached", "role_proposed", "update_due", "update_overdue"}
 MAX_EVENT_TEXTS = 200
 MAX_BODY = 200_000
 MARK_START, MARK_END = "\u27e6", "\u27e7"  # ⟦ ⟧: marks hits in snippets, then becomes <mark>

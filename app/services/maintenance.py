@@ -23,7 +23,10 @@ def get_window(window_id: int) -> MaintenanceWindow:
 
 
 def schedule(actor: Actor, *, title: str, starts_at: datetime, ends_at: datetime, services: list[Service],
-             now: datetime, description: str = "") -> MaintenanceWindow:
+             now: datetime, description: str = "", public: bool = False, components: list | None = None,
+             ) -> MaintenanceWindow:
+    """A new window. `public` announces it on the status page, putting `components`
+    (default: the components of its services) under maintenance while it runs."""
     if not actor.can(Role.RESPONDER):
         raise Forbidden("Only responders schedule maintenance.")
     title = (title or "").strip()
@@ -44,7 +47,10 @@ def schedule(actor: Actor, *, title: str, starts_at: datetime, ends_at: datetime
     audit.record(actor, "maintenance.schedule", window,
                  summary=f"Scheduled maintenance “{window.title}” on {', '.join(s.name for s in services)}",
                  after={"starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat(),
-                        "services": [s.id for s in services]})
+                        "services": [s.id for s in services], "public": bool(public)})
+    if public:
+        from app.statuspage import maintenance as status_page
+        status_page.announce(window, now, components=components)
     advance(window, now)
     return window
 
@@ -63,6 +69,13 @@ def cancel(actor: Actor, window: MaintenanceWindow, now: datetime) -> None:
     window.next_transition_at = None
     audit.record(actor, "maintenance.cancel", window, summary=f"Ended maintenance “{window.title}”",
                  before={"state": before}, after={"state": window.state.value})
+    _moved(window, MaintenanceState(before), now)
+
+
+def _moved(window: MaintenanceWindow, before: MaintenanceState, now: datetime) -> None:
+    """The status page follows: components in or out of maintenance, the public update."""
+    from app.statuspage import maintenance as status_page
+    status_page.window_moved(window, before, now)
 
 
 def advance(window: MaintenanceWindow, now: datetime) -> bool:
@@ -82,6 +95,7 @@ def advance(window: MaintenanceWindow, now: datetime) -> bool:
     audit.record(Actor.system(), "maintenance.advance", window,
                  summary=f"Maintenance “{window.title}” is {window.state.value.replace('_', ' ')}",
                  before={"state": before.value}, after={"state": window.state.value})
+    _moved(window, before, now)
     return True
 
 

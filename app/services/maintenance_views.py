@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, flash
+from flask import Blueprint, flash, request
 from flask_wtf import FlaskForm
-from wtforms import SelectMultipleField, StringField, TextAreaField
+from wtforms import BooleanField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from app import clock
@@ -16,8 +16,12 @@ from app.forms import add_error, choices_from
 from app.incidents.forms import LocalTimeField
 from app.services import maintenance
 from app.services.models import MaintenanceState, MaintenanceWindow, Service
+from app.statuspage import maintenance as status_maintenance
+from app.statuspage import service as status_service
+from app.statuspage.forms import MaintenanceUpdateForm
+from app.statuspage.models import Component
 from app.templating import viewer_zone
-from app.web import current_actor, render, requires, see_other
+from app.web import act_and_flash, current_actor, render, requires, see_other
 
 bp = Blueprint("maintenance", __name__, url_prefix="/maintenance")
 
@@ -28,13 +32,19 @@ class WindowForm(FlaskForm):
                                       description="Alerts on these open no incident while the window is in progress.")
     starts_at = LocalTimeField("Starts", description="Your time zone.")
     ends_at = LocalTimeField("Ends")
-    description = TextAreaField("Details", validators=[Optional(), Length(max=4000)])
+    description = TextAreaField("Details", validators=[Optional(), Length(max=4000)],
+                                description="Shown to customers when the window is announced.")
+    public = BooleanField("Announce on the status page", default=True)
+    component_ids = SelectMultipleField("Status page components", coerce=int, validators=[Optional()],
+                                        description="Under maintenance while it runs. None chosen: the components "
+                                                    "of the services above.")
 
 
 def _form(form: WindowForm | None = None) -> WindowForm:
     form = form or WindowForm()
     form.service_ids.choices = choices_from(db.session.scalars(
         sa.select(Service).where(Service.active.is_(True)).order_by(Service.name)))
+    form.component_ids.choices = choices_from(status_service.components_in_order())
     return form
 
 
@@ -45,7 +55,8 @@ def _page(form: WindowForm, status: int = 200):
     past = db.session.scalars(sa.select(MaintenanceWindow).where(MaintenanceWindow.state.notin_(maintenance.ACTIVE))
                               .order_by(MaintenanceWindow.ends_at.desc()).limit(20)).all()
     return render("maintenance/index.html", form=form, current=current, past=past, now=now,
-                  end_form=EmptyForm(), states=MaintenanceState, status=status)
+                  end_form=EmptyForm(), update_form=MaintenanceUpdateForm(formdata=None), states=MaintenanceState,
+                  status=status)
 
 
 @bp.route("/")
@@ -65,10 +76,13 @@ def schedule():
         else:
             try:
                 services = db.session.scalars(sa.select(Service).where(Service.id.in_(form.service_ids.data))).all()
+                components = db.session.scalars(sa.select(Component).where(
+                    Component.id.in_(form.component_ids.data or []))).all()
                 window = maintenance.schedule(current_actor(), title=form.title.data,
                                               starts_at=form.starts_at.data.replace(tzinfo=zone),
                                               ends_at=form.ends_at.data.replace(tzinfo=zone), services=services,
-                                              now=clock.now(), description=form.description.data or "")
+                                              now=clock.now(), description=form.description.data or "",
+                                              public=form.public.data, components=list(components))
             except DomainError as error:
                 db.session.rollback()
                 add_error(form, error)
@@ -83,12 +97,27 @@ def schedule():
 @requires(Role.RESPONDER)
 def end(window_id: int):
     window = maintenance.get_window(window_id)
-    try:
-        maintenance.cancel(current_actor(), window, clock.now())
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
+    if act_and_flash(lambda: maintenance.cancel(current_actor(), window, clock.now())):
         flash(f"Maintenance “{window.title}” is {window.state.value}.", "success")
+    return see_other("maintenance.index")
+
+
+@bp.route("/<int:window_id>/public-update", methods=["POST"])
+@requires(Role.RESPONDER)
+def public_update(window_id: int):
+    """A public update on an announced window; "verifying" moves one in progress on."""
+    window = maintenance.get_window(window_id)
+    form = MaintenanceUpdateForm()
+    if form.validate_on_submit():
+        try:
+            status_maintenance.post_update(current_actor(), window, form.body.data or "", clock.now(),
+                                           verifying=request.form.get("verifying") == "1")
+        except DomainError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+        else:
+            db.session.commit()
+            flash(f"Update posted on “{window.title}”.", "success")
+    else:
+        flash("The update is too long.", "error")
     return see_other("maintenance.index")

@@ -23,6 +23,11 @@ DEFAULT_SEVERITY_MAPPING: dict[str, int | None] = {
 EVENT_SEVERITIES = ("critical", "error", "warning", "info")
 
 
+def severity_for(mapping: dict | None, event_severity: str) -> int | None:
+    """The severity an event of this PagerDuty severity opens, by a service's mapping."""
+    return {**DEFAULT_SEVERITY_MAPPING, **(mapping or {})}.get(event_severity)
+
+
 class Service(db.Model):
     __tablename__ = "services"
 
@@ -55,8 +60,7 @@ class Service(db.Model):
         return [k for k in self.integration_keys if k.revoked_at is None]
 
     def severity_for(self, event_severity: str) -> int | None:
-        mapping = {**DEFAULT_SEVERITY_MAPPING, **(self.severity_mapping or {})}
-        return mapping.get(event_severity)
+        return severity_for(self.severity_mapping, event_severity)
 
     def __repr__(self) -> str:
         return f"<Service {self.name}>"
@@ -115,8 +119,16 @@ class MaintenanceWindow(db.Model):
     next_transition_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    # The status page side (app.statuspage): announced to customers or internal only,
+    # the components it puts under maintenance, and the reminder to subscribers.
+    public: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    public_id: Mapped[str | None] = mapped_column(sa.String(12), unique=True)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reminder_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     services: Mapped[list[Service]] = relationship(secondary=maintenance_services, order_by="Service.name")
+    components: Mapped[list["Component"]] = relationship(  # noqa: F821 (app.statuspage.models)
+        secondary="maintenance_components", order_by="(Component.position, Component.id)")
 
     def covers(self, at: datetime) -> bool:
         return self.state not in (MaintenanceState.CANCELLED, MaintenanceState.COMPLETED) and \

@@ -98,7 +98,7 @@ def decide(answers: Answers, matrix: dict[tuple[str, str], int] | None = None) -
         if not (worst == "unavailable" and reach == "all"):
             candidates.append((2, f"{_names(affected, worst)} is {EFFECT_WORDS[worst]} for {REACH_WORDS[reach]} "
                                   "with no workaround"))
-    if worst == "unavailable" and reach == "some":
+    if worst == "unavailable" and reach in ("many", "some"):
         candidates.append((2, f"{_names(affected, 'unavailable')} is unavailable for {REACH_WORDS[reach]}"))
     if answers.exposure and reach != "none":
         candidates.append((2, "there is revenue or regulatory exposure"))

@@ -6,6 +6,7 @@ level not configured, so a fresh database works before anyone edits anything.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -63,14 +64,23 @@ def current() -> dict[int, Level]:
         return DEFAULTS
     cached = g.get("_severity_levels")
     if cached is None:
-        from app.triage.models import SeverityLevel
         cached = dict(DEFAULTS)
-        for row in db.session.scalars(sa.select(SeverityLevel)):
+        # A plain Core read: every alert that opens an incident asks for it.
+        for row in db.session.connection().execute(_select_levels()):
             cached[row.level] = Level(row.level, f"SEV-{row.level}", row.label, row.response_minutes,
                                       row.resolution_minutes, row.urgency, row.update_cadence_minutes,
                                       row.postmortem, row.definition, row.impact_criteria, row.examples)
         g._severity_levels = cached
     return cached
+
+
+@functools.cache
+def _select_levels() -> sa.Select:
+    from app.triage.models import SeverityLevel  # the models import this module
+    table = SeverityLevel.__table__
+    return sa.select(*(table.c[name] for name in (
+        "level", "label", "response_minutes", "resolution_minutes", "urgency", "update_cadence_minutes",
+        "postmortem", "definition", "impact_criteria", "examples")))
 
 
 def forget() -> None:

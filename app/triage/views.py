@@ -117,7 +117,10 @@ def _open(form):
         db.session.rollback()
         return _wizard(LAST_STEP, form, {error.field or "title": error.message}, status=400)
     db.session.commit()
-    flash(f"Incident #{incident.id} opened as {incident.severity_name}; its people are being paged.", "success")
+    from app.incidents import roles
+    proposed = roles.assignments(incident, roles.AssignmentState.PROPOSED)
+    flash(f"Incident #{incident.id} opened as {incident.severity_name}; its people are being paged"
+          + ("; the response roles are proposed: accept them in the war room." if proposed else "."), "success")
     response = see_other("incidents.show", incident_id=incident.id)
     if request.headers.get("HX-Request"):
         response.status_code = 200

@@ -3,8 +3,8 @@ the anonymous culture survey (rounds, invitations, answers apart), drill assessm
 and the indexes the metric queries need on incidents, incident_events and
 action_items (only new indexes there: no column changes on existing tables)
 
-Revision ID: 0009
-Revises: 0007
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-11-27 14:17:10.968822
 
 """
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0009'
-down_revision = '0007'
+revision = '0010'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 

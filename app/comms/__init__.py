@@ -1,0 +1,1 @@
+"""Communications: templates for every audience, stakeholder lists, updates on a cadence, webhooks."""

@@ -1,0 +1,288 @@
+"""Outbound webhooks: Slack and Microsoft Teams incoming webhooks, and signed JSON.
+
+Sending an update to a webhook makes a `webhook_deliveries` row (unique key per
+update and webhook); the engine posts what is due, outside any transaction and
+never in a web request, retrying with backoff (like the outbox, app.notify.dispatch).
+
+Generic webhooks are signed so the receiver can trust them:
+
+    X-Firebreak-Timestamp: 1772442000
+    X-Firebreak-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>
+
+Receivers recompute the HMAC over the timestamp, a dot and the raw body, compare
+in constant time, and refuse old timestamps (replays).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta
+from urllib.parse import urlparse
+
+import sqlalchemy as sa
+from flask import current_app
+
+from app import clock
+from app.audit import service as audit
+from app.audit.service import Actor
+from app.auth.models import Role
+from app.comms.models import CommsUpdate, DeliveryStatus, Webhook, WebhookDelivery, WebhookKind
+from app.engine.core import Job
+from app.errors import Conflict, DomainError, Forbidden, NotFound
+from app.extensions import db
+from app.incidents.models import EventKind, Incident
+from app.incidents.timeline import record_event
+
+log = logging.getLogger("firebreak.webhooks")
+
+SEND_TIMEOUT = timedelta(seconds=60)
+BACKOFF = [15, 30, 60, 120, 300, 600]  # seconds after the 1st, 2nd, … failure; then every 10 minutes
+MAX_ATTEMPTS = 10
+SIGNATURE_HEADER = "X-Firebreak-Signature"
+TIMESTAMP_HEADER = "X-Firebreak-Timestamp"
+USER_AGENT = "Firebreak-Webhooks/1"
+SYSTEM = Actor.system("Firebreak")
+
+
+def _admin(actor: Actor) -> None:
+    if not actor.can(Role.ADMIN):
+        raise Forbidden("Only an admin may change webhooks.")
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+def webhooks(*, active_only: bool = False) -> list[Webhook]:
+    stmt = sa.select(Webhook).order_by(Webhook.name)
+    if active_only:
+        stmt = stmt.where(Webhook.active.is_(True))
+    return db.session.scalars(stmt).all()
+
+
+def get_webhook(webhook_id: int) -> Webhook:
+    row = db.session.get(Webhook, webhook_id)
+    if row is None:
+        raise NotFound(f"There is no webhook {webhook_id}.")
+    return row
+
+
+def clean_url(url: str | None) -> str:
+    url = (url or "").strip()
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 1000:
+        raise DomainError("The webhook address must be an http(s) URL.", "url")
+    return url
+
+
+def create_webhook(actor: Actor, now: datetime, *, name: str, kind: str, url: str, secret: str = "") -> Webhook:
+    _admin(actor)
+    name = " ".join((name or "").split())
+    if not name or len(name) > 120:
+        raise DomainError("Give the webhook a name (at most 120 characters).", "name")
+    if kind not in WebhookKind.ALL:
+        raise DomainError("The kind is slack, teams or generic.", "kind")
+    if db.session.scalar(sa.select(Webhook.id).where(Webhook.name == name)) is not None:
+        raise Conflict(f"There is already a webhook called {name}.")
+    secret = (secret or "").strip()
+    if kind == WebhookKind.GENERIC and not secret:
+        secret = secrets.token_urlsafe(32)
+    if len(secret) > 200:
+        raise DomainError("Keep the secret under 200 characters.", "secret")
+    row = Webhook(name=name, kind=kind, url=clean_url(url), secret=secret, active=True, created_at=now)
+    db.session.add(row)
+    db.session.flush()
+    audit.record(actor, "comms.webhook", row, summary=f"Added the {kind} webhook {name}",
+                 after={"name": name, "kind": kind, "host": urlparse(row.url).netloc})
+    return row
+
+
+def set_active(actor: Actor, row: Webhook, active: bool) -> bool:
+    _admin(actor)
+    if row.active == active:
+        return False
+    row.active = active
+    audit.record(actor, "comms.webhook", row, summary=f"{'Enabled' if active else 'Disabled'} the webhook {row.name}")
+    return True
+
+
+def delete_webhook(actor: Actor, row: Webhook) -> None:
+    _admin(actor)
+    audit.record(actor, "comms.webhook", row, summary=f"Deleted the webhook {row.name}")
+    db.session.delete(row)
+
+
+# --- what is posted ---------------------------------------------------------------------------
+
+def iso(value: datetime | None) -> str | None:
+    return clock.utc(value).isoformat().replace("+00:00", "Z") if value else None
+
+
+def _slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def payload(kind: str, incident: Incident, update: CommsUpdate, url: str) -> dict:
+    """The JSON for one kind of receiver."""
+    from app.comms.render import STAGE_LABELS
+    stage = STAGE_LABELS.get(update.stage, update.stage)
+    severity = f"SEV-{update.severity}"
+    subject = update.subject or f"{severity} #{incident.id}: {incident.title}"
+    if kind == WebhookKind.SLACK:
+        return {
+            "text": f"{subject}\n{update.body}"[:3000],
+            "blocks": [
+                {"type": "header", "text": {"type": "plain_text", "text": subject[:150], "emoji": False}},
+                {"type": "section", "text": {"type": "mrkdwn", "text": _slack_escape(update.body)[:2900] or " "}},
+                {"type": "context", "elements": [{"type": "mrkdwn", "text":
+                    f"<{url}|#{incident.id}> · {severity} · {stage} · {_slack_escape(incident.service.name)}"}]},
+            ],
+        }
+    if kind == WebhookKind.TEAMS:
+        return {
+            "type": "message",
+            "attachments": [{
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": {
+                    "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                    "type": "AdaptiveCard", "version": "1.4",
+                    "body": [
+                        {"type": "TextBlock", "text": subject, "weight": "Bolder", "size": "Medium", "wrap": True},
+                        {"type": "TextBlock", "text": update.body, "wrap": True},
+                        {"type": "FactSet", "facts": [
+                            {"title": "Incident", "value": f"#{incident.id}"}, {"title": "Severity", "value": severity},
+                            {"title": "Stage", "value": stage}, {"title": "Service", "value": incident.service.name}]},
+                    ],
+                    "actions": [{"type": "Action.OpenUrl", "title": "Open the incident", "url": url}],
+                },
+            }],
+        }
+    return {
+        "event": "incident.update",
+        "incident": {"id": incident.id, "ref": f"#{incident.id}", "title": incident.title, "severity": update.severity,
+                     "severity_name": severity, "status": incident.status.value, "service": incident.service.name,
+                     "url": url},
+        "update": {"id": update.id, "stage": update.stage, "subject": update.subject, "body": update.body,
+                   "template": update.template_key or None, "sent_at": iso(update.sent_at),
+                   "sent_by": update.sent_by, "on_time": update.on_time, "due_at": iso(update.due_at)},
+    }
+
+
+def enqueue(webhook: Webhook, incident: Incident, update: CommsUpdate, now: datetime) -> WebhookDelivery:
+    """Once per (update, webhook): a second call returns the first row."""
+    key = f"update:{update.id}:webhook:{webhook.id}"
+    existing = db.session.scalar(sa.select(WebhookDelivery).where(WebhookDelivery.key == key))
+    if existing is not None:
+        return existing
+    url = f"{current_app.config['PUBLIC_BASE_URL']}/incidents/{incident.id}"
+    body = json.dumps(payload(webhook.kind, incident, update, url), separators=(",", ":"), ensure_ascii=False)
+    row = WebhookDelivery(key=key, webhook_id=webhook.id, incident_id=incident.id, update_id=update.id, body=body,
+                          status=DeliveryStatus.QUEUED, attempts=0, next_attempt_at=now, created_at=now)
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """`sha256=` and the hex HMAC-SHA256 of "<timestamp>.<body>" under `secret`."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return f"sha256={mac.hexdigest()}"
+
+
+def verify(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
+    """What a receiver does (and the tests do): recompute and compare in constant time."""
+    return hmac.compare_digest(sign(secret, timestamp, body), signature or "")
+
+
+def headers_for(webhook: Webhook, delivery: WebhookDelivery, body: bytes, now: datetime) -> dict:
+    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
+    if webhook.kind == WebhookKind.GENERIC:
+        timestamp = str(int(now.timestamp()))
+        headers.update({"X-Firebreak-Event": "incident.update", "X-Firebreak-Delivery": delivery.key,
+                        TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: sign(webhook.secret, timestamp, body)})
+    return headers
+
+
+# --- sending (the engine) -----------------------------------------------------------------------
+
+class PostFailed(Exception):
+    def __init__(self, message: str, *, retry: bool, code: int | None = None):
+        super().__init__(message)
+        self.retry, self.code = retry, code
+
+
+def post(url: str, body: bytes, headers: dict, timeout: float) -> int:
+    """POST and return the status; PostFailed says whether trying again may help."""
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) only: clean_url)
+            response.read(4096)
+            return response.status
+    except urllib.error.HTTPError as error:
+        retry = error.code >= 500 or error.code in (408, 429)
+        raise PostFailed(f"HTTP {error.code} {error.reason}", retry=retry, code=error.code) from None
+    except (urllib.error.URLError, TimeoutError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise PostFailed(f"could not reach {urlparse(url).netloc}: {reason}", retry=True) from None
+
+
+def due(now: datetime, limit: int) -> list[int]:
+    return db.session.scalars(
+        sa.select(WebhookDelivery.id)
+        .where(WebhookDelivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SENDING)),
+               WebhookDelivery.next_attempt_at <= now)
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit)).all()
+
+
+def run(delivery_id: int, now: datetime) -> bool:
+    """Engine unit: claim one delivery, commit, post it outside the transaction, record."""
+    row = db.session.get(WebhookDelivery, delivery_id)
+    if row is None or row.status not in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING):
+        return False
+    if row.next_attempt_at is None or row.next_attempt_at > now:
+        return False
+    webhook = row.webhook
+    if not webhook.active:
+        row.status, row.next_attempt_at, row.last_error = DeliveryStatus.FAILED, None, "the webhook is disabled"
+        return True
+    row.status, row.attempts, row.next_attempt_at = DeliveryStatus.SENDING, row.attempts + 1, now + SEND_TIMEOUT
+    url, body = webhook.url, row.body.encode()
+    headers = headers_for(webhook, row, body, now)
+    db.session.commit()
+    timeout = float(current_app.config.get("WEBHOOK_TIMEOUT_SECONDS", 10))
+    try:
+        code = post(url, body, headers, timeout)
+    except PostFailed as error:
+        _failed(row, str(error), error.retry, error.code, now)
+        return True
+    row.status, row.sent_at, row.next_attempt_at, row.response_code, row.last_error = \
+        DeliveryStatus.SENT, now, None, code, None
+    return True
+
+
+def _failed(row: WebhookDelivery, error: str, retry: bool, code: int | None, now: datetime) -> None:
+    give_up = not retry or row.attempts >= MAX_ATTEMPTS
+    delay = timedelta(seconds=BACKOFF[min(row.attempts - 1, len(BACKOFF) - 1)])
+    row.last_error, row.response_code = error[:2000], code
+    if give_up:
+        row.status, row.next_attempt_at = DeliveryStatus.FAILED, None
+    else:
+        row.status, row.next_attempt_at = DeliveryStatus.QUEUED, now + delay
+    incident = db.session.get(Incident, row.incident_id) if row.incident_id else None
+    if incident is not None and (row.attempts == 1 or give_up):
+        record_event(incident, EventKind.DELIVERY_FAILED, SYSTEM, via="engine", at=now,
+                     text=f"Webhook {row.webhook.name} failed ({error})"
+                          + ("; giving up" if give_up else f"; trying again in {int(delay.total_seconds())} s"),
+                     data={"webhook_delivery_id": row.id, "attempt": row.attempts})
+
+
+def deliveries_for(incident: Incident) -> list[WebhookDelivery]:
+    return db.session.scalars(sa.select(WebhookDelivery).where(WebhookDelivery.incident_id == incident.id)
+                              .order_by(WebhookDelivery.id)).all()
+
+
+JOBS = [Job("webhooks", due, run)]

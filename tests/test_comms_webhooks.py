@@ -1,0 +1,199 @@
+"""Outbound webhooks against a local receiver: signed JSON, Slack and Teams shapes,
+retries with backoff, never twice, never from the request."""
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import sqlalchemy as sa
+
+from app import clock
+from app.auth.models import Role
+from app.comms import updates, webhooks
+from app.comms.models import DeliveryStatus, WebhookDelivery
+from app.engine.core import Engine
+from app.engine.jobs import all_jobs
+from app.errors import DomainError, Forbidden
+from app.extensions import db
+from app.incidents import service as incidents
+from app.incidents.models import EventKind, IncidentEvent
+from tests.factories import SYSTEM, actor, make_service, make_user
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+class Receiver:
+    """A tiny HTTP server on loopback that keeps what it is sent and answers as told."""
+
+    def __init__(self):
+        self.received: list[dict] = []
+        self.answers: list[int] = []  # statuses to answer with, in turn; then 200
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.received.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                status = receiver.answers.pop(0) if receiver.answers else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}{path}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def incident(app):
+    clock.set(T0)
+    made = incidents.open_incident(SYSTEM, service=make_service("checkout-api"), title="Checkout fails", severity=2,
+                                   now=T0)
+    db.session.commit()
+    return made
+
+
+def send(incident, hooks, at=T0):
+    update = updates.send(actor(make_user(Role.RESPONDER, name="Lee Lead")), incident, updates.Draft(
+        template_key="internal_technical", stage="identified", subject="[{{ severity }} {{ ref }}] Rolling back",
+        body="Cause found <b>&</b> rolling back. Next update by {{ next_update_at }}.",
+        webhook_ids=[h.id for h in hooks]), at)
+    db.session.commit()
+    return update
+
+
+def cycle(at):
+    clock.set(at)
+    report = Engine(all_jobs(), holder="test").cycle()
+    assert not report.errors, report.errors
+    return report
+
+
+@pytest.mark.db
+def test_a_json_webhook_carries_a_valid_signature(incident, receiver):
+    hook = webhooks.create_webhook(SYSTEM, T0, name="Status relay", kind="generic", url=receiver.url("/hooks/fb"),
+                                   secret="s3cret-shared-with-the-receiver")
+    db.session.commit()
+    update = send(incident, [hook])
+    assert receiver.received == []  # the request only queued it: the engine posts
+    cycle(T0 + timedelta(seconds=5))
+    [got] = receiver.received
+    headers = {k.lower(): v for k, v in got["headers"].items()}
+    assert got["path"] == "/hooks/fb" and headers["content-type"].startswith("application/json")
+    timestamp, signature = headers["x-firebreak-timestamp"], headers["x-firebreak-signature"]
+    assert timestamp == str(int((T0 + timedelta(seconds=5)).timestamp()))
+    assert webhooks.verify("s3cret-shared-with-the-receiver", timestamp, got["body"], signature)
+    assert not webhooks.verify("another secret", timestamp, got["body"], signature)
+    assert not webhooks.verify("s3cret-shared-with-the-receiver", timestamp, got["body"] + b" ", signature)
+    payload = json.loads(got["body"])
+    assert payload["event"] == "incident.update"
+    assert payload["incident"]["ref"] == f"#{incident.id}" and payload["incident"]["severity"] == 2
+    assert payload["update"]["id"] == update.id and payload["update"]["subject"] == f"[SEV-2 #{incident.id}] Rolling back"
+    assert payload["update"]["on_time"] is True and payload["update"]["due_at"] == "2026-03-02T10:00:00Z"
+    cycle(T0 + timedelta(minutes=5))
+    assert len(receiver.received) == 1  # never twice
+    delivery = db.session.scalar(sa.select(WebhookDelivery))
+    assert (delivery.status, delivery.response_code, delivery.attempts) == (DeliveryStatus.SENT, 200, 1)
+
+
+@pytest.mark.db
+def test_slack_and_teams_get_their_own_shapes(incident, receiver):
+    slack = webhooks.create_webhook(SYSTEM, T0, name="Slack #incidents", kind="slack", url=receiver.url("/slack"))
+    teams = webhooks.create_webhook(SYSTEM, T0, name="Teams ops", kind="teams", url=receiver.url("/teams"))
+    db.session.commit()
+    assert slack.secret == "" and teams.secret == ""
+    send(incident, [slack, teams])
+    cycle(T0)
+    by_path = {got["path"]: json.loads(got["body"]) for got in receiver.received}
+    assert set(by_path) == {"/slack", "/teams"}
+    blocks = by_path["/slack"]["blocks"]
+    assert blocks[0]["text"]["text"] == f"[SEV-2 #{incident.id}] Rolling back"
+    assert "Cause found &lt;b&gt;&amp;&lt;/b&gt; rolling back." in blocks[1]["text"]["text"]  # Slack escaping
+    assert by_path["/slack"]["text"].startswith(f"[SEV-2 #{incident.id}] Rolling back")
+    card = by_path["/teams"]["attachments"][0]
+    assert card["contentType"] == "application/vnd.microsoft.card.adaptive"
+    assert card["content"]["type"] == "AdaptiveCard" and card["content"]["body"][1]["text"].startswith("Cause found <b>")
+    assert card["content"]["actions"][0]["url"].endswith(f"/incidents/{incident.id}")
+    assert all("x-firebreak-signature" not in {k.lower() for k in got["headers"]} for got in receiver.received)
+
+
+@pytest.mark.db
+def test_a_failing_receiver_is_retried_with_backoff_then_succeeds(incident, receiver):
+    hook = webhooks.create_webhook(SYSTEM, T0, name="Flaky", kind="generic", url=receiver.url("/x"))
+    db.session.commit()
+    receiver.answers = [500, 503]
+    send(incident, [hook])
+    cycle(T0)
+    delivery = db.session.scalar(sa.select(WebhookDelivery))
+    assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == (
+        DeliveryStatus.QUEUED, 1, T0 + timedelta(seconds=15))
+    assert "HTTP 500" in delivery.last_error
+    cycle(T0 + timedelta(seconds=10))  # not due yet
+    assert len(receiver.received) == 1
+    cycle(T0 + timedelta(seconds=15))
+    db.session.refresh(delivery)
+    assert delivery.next_attempt_at == T0 + timedelta(seconds=45)
+    cycle(T0 + timedelta(seconds=45))
+    db.session.refresh(delivery)
+    assert (delivery.status, delivery.attempts, len(receiver.received)) == (DeliveryStatus.SENT, 3, 3)
+    failed = db.session.scalars(sa.select(IncidentEvent).where(IncidentEvent.kind == EventKind.DELIVERY_FAILED)).all()
+    assert len(failed) == 1 and "Webhook Flaky failed (HTTP 500" in failed[0].text  # said once, not per retry
+
+
+@pytest.mark.db
+def test_a_receiver_that_refuses_is_not_retried_and_an_unreachable_one_is(incident, receiver):
+    refusing = webhooks.create_webhook(SYSTEM, T0, name="Gone", kind="slack", url=receiver.url("/gone"))
+    nowhere = webhooks.create_webhook(SYSTEM, T0, name="Nowhere", kind="generic", url="http://127.0.0.1:9/x")
+    db.session.commit()
+    receiver.answers = [404]
+    send(incident, [refusing, nowhere])
+    cycle(T0)
+    rows = {d.webhook.name: d for d in db.session.scalars(sa.select(WebhookDelivery))}
+    assert rows["Gone"].status == DeliveryStatus.FAILED and rows["Gone"].response_code == 404
+    assert rows["Nowhere"].status == DeliveryStatus.QUEUED and "could not reach 127.0.0.1:9" in rows["Nowhere"].last_error
+
+
+@pytest.mark.db
+def test_webhooks_are_configured_by_admins_with_http_addresses(app):
+    with pytest.raises(Forbidden):
+        webhooks.create_webhook(actor(make_user(Role.RESPONDER)), T0, name="Mine", kind="slack",
+                                url="https://hooks.example.com/x")
+    admin = actor(make_user(Role.ADMIN))
+    with pytest.raises(DomainError, match="http"):
+        webhooks.create_webhook(admin, T0, name="Files", kind="generic", url="file:///etc/passwd")
+    with pytest.raises(DomainError, match="slack, teams or generic"):
+        webhooks.create_webhook(admin, T0, name="Pager", kind="pager", url="https://hooks.example.com/x")
+    made = webhooks.create_webhook(admin, T0, name="Relay", kind="generic", url="https://relay.example.com/in")
+    assert len(made.secret) >= 40  # one is made when none is given
+
+
+@pytest.mark.db
+def test_a_disabled_webhook_cannot_be_chosen(incident, receiver):
+    hook = webhooks.create_webhook(SYSTEM, T0, name="Old", kind="slack", url=receiver.url("/old"))
+    webhooks.set_active(SYSTEM, hook, False)
+    db.session.commit()
+    with pytest.raises(DomainError, match="Old is disabled"):
+        send(incident, [hook])
