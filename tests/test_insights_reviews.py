@@ -1,6 +1,7 @@
 """The review schedule: owners, quarterly dates, reminders through the outbox (once,
-the latest after an outage), recording a review, and the hooks for the
-communication templates and role checklists that another branch adds."""
+the latest after an outage), recording a review, and what is reviewed: the severity
+model, post-mortem templates, and the communication templates and role checklists
+as their own domains list them (shipped in code, an admin's edit replacing one)."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
@@ -11,13 +12,17 @@ import sqlalchemy as sa
 from app import clock
 from app.audit.models import AuditEntry
 from app.auth.models import Role
+from app.comms import defaults as comms_defaults
+from app.comms import library
+from app.comms.models import CommsTemplate
 from app.engine.core import Engine
 from app.engine.jobs import all_jobs
-from app.errors import DomainError, Forbidden
+from app.errors import DomainError, Forbidden, NotFound
 from app.extensions import db
+from app.incidents import roles
+from app.incidents.roles_models import RoleDefinition
 from app.insights import reviews
 from app.insights.models import ReviewReminder
-from app.insights.sql import has_table
 from app.notify.models import Notification
 from app.postmortems import service as postmortems
 from app.triage.models import SeverityLevel
@@ -44,24 +49,30 @@ def world(app):
 
 
 def kinds(groups):
-    return {g.source.kind: (g.available, [i.ref for i in g.items]) for g in groups}
+    return {g.source.kind: [i.ref for i in g.items] for g in groups}
 
 
-def before_comms_merged():
-    """Stand-ins for the communications work's tables until it is merged."""
-    if has_table("comms_templates") or has_table("role_definitions"):
-        pytest.skip("the communications tables exist: test their reviews with their own service functions")
+def titles(kind):
+    return [i.title for g in reviews.schedule() if g.source.kind == kind for i in g.items]
 
 
 @pytest.mark.db
-def test_the_schedule_lists_what_is_reviewed_and_says_what_is_not_built_yet(world):
-    before_comms_merged()
+def test_a_fresh_install_lists_everything_it_ships_for_review(world):
+    # Nothing in comms_templates or role_definitions: the shipped ones live in code.
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CommsTemplate)) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(RoleDefinition)) == 0
     found = kinds(reviews.schedule())
-    assert found["severity_level"] == (True, ["1", "2", "3", "4"])
-    assert found["postmortem_template"] == (True, ["executive_summary", "detailed_technical", "lightweight",
-                                                   "quick_retrospective"])
-    assert found["comms_template"] == (False, []) and found["role_checklist"] == (False, [])
+    assert found["severity_level"] == ["1", "2", "3", "4"]
+    assert found["postmortem_template"] == ["executive_summary", "detailed_technical", "lightweight",
+                                            "quick_retrospective"]
+    assert found["comms_template"] == ["internal_technical", "management", "resolution", "customer_notice",
+                                       "partner_notice", "regulatory", "social", "press"]
+    assert found["comms_template"] == list(comms_defaults.TEMPLATE_KEYS)
+    assert found["role_checklist"] == ["commander", "deputy", "technical_lead", "comms_lead", "scribe", "sme",
+                                       "customer_liaison", "internal_liaison"]
     assert all(i.state(T0.date()) == "unowned" for g in reviews.schedule() for i in g.items)
+    [commander] = [i for g in reviews.schedule() for i in g.items if i.ref == "commander"]
+    assert (commander.title, commander.link) == ("Incident Commander", ("comms.edit_role", {"key": "commander"}))
 
 
 @pytest.mark.db
@@ -147,24 +158,58 @@ def test_after_an_outage_only_the_latest_reminder_goes_and_a_review_stops_them(w
 
 
 @pytest.mark.db
-def test_communication_templates_and_role_checklists_join_once_their_tables_exist(world):
-    before_comms_merged()
+def test_communication_templates_and_role_checklists_follow_their_edits(world):
     admin, owner, _ = world
-    meta = sa.MetaData()
-    comms = sa.Table("comms_templates", meta, sa.Column("id", sa.Integer, primary_key=True),
-                     sa.Column("key", sa.String(60)), sa.Column("name", sa.String(120)))
-    roles = sa.Table("role_definitions", meta, sa.Column("key", sa.String(40), primary_key=True),
-                     sa.Column("name", sa.String(80)))
-    meta.create_all(db.session.connection())
-    db.session.execute(comms.insert(), [{"key": "customer_update", "name": "Customer update"}])
-    db.session.execute(roles.insert(), [{"key": "incident_commander", "name": "Incident commander"}])
+    # An edit of a shipped template or role replaces it (one entry, its new name); an
+    # admin's own template joins; a retired one leaves.
+    library.save(actor(admin), "press", T0, name="Press statement", audience="press", description="",
+                 subject="{{ title }}", body="{{ summary }}")
+    mine = library.save(actor(admin), None, T0, name="Board briefing", audience="management", description="",
+                        subject="{{ title }}", body="{{ summary }}")
+    library.save(actor(admin), "social", T0, name="Social media post", audience="social", description="",
+                 subject="", body="{{ summary }}", active=False)
+    roles.save_definition(actor(admin), "scribe", T0, name="Note taker", description="Keeps the timeline",
+                          checklist=["Write it all down"])
+    db.session.commit()
     found = kinds(reviews.schedule())
-    assert found["comms_template"] == (True, ["customer_update"])
-    assert found["role_checklist"] == (True, ["incident_commander"])
-    item = reviews.set_schedule(actor(admin), "role_checklist", "incident_commander", T0, owner_id=owner.id,
+    assert mine.key == "custom_board_briefing"
+    assert found["comms_template"] == ["internal_technical", "management", "resolution", "customer_notice",
+                                       "partner_notice", "regulatory", "press", "custom_board_briefing"]
+    assert titles("comms_template")[-2:] == ["Press statement", "Board briefing"]
+    assert len(found["role_checklist"]) == 8 and titles("role_checklist")[4] == "Note taker"
+
+    # They are scheduled, reviewed and reminded like everything else.
+    item = reviews.set_schedule(actor(admin), "role_checklist", "commander", T0, owner_id=owner.id,
                                 next_review_on=None)
-    assert item.next_review_on == date(2026, 6, 2)
-    meta.drop_all(db.session.connection())
+    assert (item.title, item.next_review_on) == ("Incident Commander", date(2026, 6, 2))
+    item = reviews.set_schedule(actor(admin), "comms_template", "custom_board_briefing", T0, owner_id=owner.id,
+                                next_review_on=date(2026, 3, 3))
+    assert item.state(T0.date()) == "soon"
+    reviewed = reviews.record_review(actor(owner), "role_checklist", "commander", T0)
+    assert reviewed.last_reviewed_by == "Olu Owner"
+    with pytest.raises(NotFound):
+        reviews.set_schedule(actor(admin), "comms_template", "social", T0, owner_id=owner.id, next_review_on=None)
+    with pytest.raises(NotFound):
+        reviews.set_schedule(actor(admin), "role_checklist", "janitor", T0, owner_id=owner.id, next_review_on=None)
+    db.session.commit()
+    assert [(i.ref, i.owner.name) for i in reviews.due_for(owner, date(2026, 3, 3))] == [
+        ("custom_board_briefing", "Olu Owner")]
+
+
+@pytest.mark.db
+def test_the_owner_of_a_communication_template_is_reminded(world, mailbox):
+    admin, owner, _ = world
+    reviews.set_schedule(actor(admin), "comms_template", "customer_notice", T0, owner_id=owner.id,
+                         next_review_on=date(2026, 3, 10))
+    db.session.commit()
+    engine = Engine(all_jobs(), holder="test")
+    clock.set(datetime(2026, 3, 9, 12, 0, tzinfo=UTC))
+    engine.cycle()
+    clock.set(datetime(2026, 3, 10, 13, 0, tzinfo=UTC))  # 09:00 in New York (EDT)
+    engine.cycle()
+    [message] = mailbox.messages
+    assert message["To"] == owner.email
+    assert "Review due: communication templates, Customer notice" in message["Subject"]
 
 
 def test_the_page_and_its_forms(world, client):
@@ -174,6 +219,7 @@ def test_the_page_and_its_forms(world, client):
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert "SEV-1 · Critical" in text and "Communication templates" in text
+    assert "Customer notice" in text and "Communications Lead" in text and "Not built yet" not in text
     refused = client.post("/insights/reviews/severity_level/1/schedule", data={"owner_id": str(owner.id)})
     assert refused.status_code == 403
     login(client, admin)

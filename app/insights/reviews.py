@@ -4,10 +4,10 @@ its owner, quarterly unless someone chooses otherwise.
 
 Each kind of thing is a `Source`. The severity model keeps its owner and next
 review date in its own columns (`severity_levels`); everything else keeps them in
-`review_schedule` by kind and key. Communication templates and role checklists
-belong to the communications work on another branch: their sources read its
-tables (`comms_templates`, `role_definitions`: key and name) when they exist and
-say "not built yet" until then; no other code is needed once they arrive.
+`review_schedule` by kind and key. Communication templates and role definitions
+are listed by their own domains (`app.comms.library.all_templates`,
+`app.incidents.roles.definitions`): shipped ones live in code and an admin's edit
+is a row that replaces one, so a fresh install has them all to review.
 
 Reminders are due rows (`review_reminders`, unique per thing, review date and
 kind): on the review date at 09:00 in the owner's zone, and a week later if it is
@@ -27,12 +27,13 @@ from flask import current_app
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.auth.models import Role, User
+from app.comms import library
 from app.engine.core import Job
 from app.errors import DomainError, Forbidden, NotFound
 from app.extensions import db
+from app.incidents import roles
 from app.insights.models import ReviewReminder, ReviewSchedule
 from app.insights.periods import add_months
-from app.insights.sql import has_table
 from app.notify.outbox import to_person
 from app.postmortems.models import PostmortemTemplate
 from app.triage import levels
@@ -71,10 +72,6 @@ class ReviewItem:
 class Source:
     kind = ""
     label = ""
-    missing = ""   # what to say when it is not available
-
-    def available(self) -> bool:
-        return True
 
     def refs(self) -> list[tuple[str, str, tuple[str, dict] | None]]:
         """(key, title, link to its page) of every thing of this kind."""
@@ -92,7 +89,7 @@ class Source:
         return found
 
     def item(self, ref: str) -> ReviewItem:
-        found = next((i for i in self.items() if i.ref == ref), None) if self.available() else None
+        found = next((i for i in self.items() if i.ref == ref), None)
         if found is None:
             raise NotFound("There is nothing to review by that name.")
         return found
@@ -151,34 +148,22 @@ class PostmortemTemplates(Source):
                                             .order_by(PostmortemTemplate.id))]
 
 
-class TableSource(Source):
-    """Things another domain keeps in a table with `key` and `name` columns."""
-
-    table = ""
-
-    def available(self) -> bool:
-        return has_table(self.table)
-
-    def refs(self):
-        if not self.available():
-            return []
-        table = sa.table(self.table, sa.column("key", sa.String), sa.column("name", sa.String))
-        return [(key, name, None) for key, name in db.session.execute(
-            sa.select(table.c.key, table.c.name).order_by(table.c.name))]
-
-
-class CommsTemplates(TableSource):
+class CommsTemplates(Source):
     kind = "comms_template"
     label = "Communication templates"
-    table = "comms_templates"
-    missing = "Not built yet: they appear here once the communications work adds its templates."
+
+    def refs(self):
+        """Every template in use: the shipped ones (with admins' edits) and admins' own."""
+        return [(t.key, t.name, ("comms.edit_template", {"key": t.key})) for t in library.all_templates()]
 
 
-class RoleChecklists(TableSource):
+class RoleChecklists(Source):
     kind = "role_checklist"
     label = "Role checklists"
-    table = "role_definitions"
-    missing = "Not built yet: they appear here once the response roles and their checklists exist."
+
+    def refs(self):
+        """The eight response roles, with admins' edits."""
+        return [(spec.key, spec.name, ("comms.edit_role", {"key": spec.key})) for spec in roles.definitions()]
 
 
 SOURCES: list[Source] = [SeverityModel(), CommsTemplates(), RoleChecklists(), PostmortemTemplates()]
@@ -195,16 +180,11 @@ def source(kind: str) -> Source:
 @dataclass
 class Group:
     source: Source
-    available: bool
     items: list[ReviewItem]
 
 
 def schedule() -> list[Group]:
-    groups = []
-    for s in SOURCES:
-        available = s.available()
-        groups.append(Group(s, available, s.items() if available else []))
-    return groups
+    return [Group(s, s.items()) for s in SOURCES]
 
 
 def due_for(user: User, today: date) -> list[ReviewItem]:
@@ -338,9 +318,7 @@ def send_reminder(reminder_id: int, now: datetime) -> bool:
     if reminder is None or reminder.due_at is None or reminder.due_at > now:
         return False
     src = BY_KIND.get(reminder.kind)
-    item = None
-    if src is not None and src.available():
-        item = next((i for i in src.items() if i.ref == reminder.ref), None)
+    item = next((i for i in src.items() if i.ref == reminder.ref), None) if src is not None else None
     later = [w for w, days in REMINDERS.items() if days > REMINDERS[reminder.which]]
     overtaken = db.session.scalar(sa.select(ReviewReminder.id).where(
         ReviewReminder.kind == reminder.kind, ReviewReminder.ref == reminder.ref,
