@@ -16,6 +16,18 @@ by hand in tests/test_insights_metrics.py from the table below.
   I10 A   3   (3)     04-01 04:00      (Apr 1 00:00 in New York: after the period)
   I11 B   2   (2)     03-28 10:00      —       never   10:30   10:30     required post-mortem missing
 
+Updates to stakeholders (sent through app.comms.updates; the cadence's overdue marks
+by its engine job). Cadence: SEV-1 every 30 min, SEV-2 60, SEV-3 240, SEV-4 none.
+
+  I1  sent 10:20 (due 11:00): on time; the next (due 11:20) cancelled by resolving at 11:00
+  I2  raised to SEV-1 at 14:05, so due 14:30; overdue at 14:31, sent 14:50: late; the next,
+      due 15:20, overdue at 15:21 and never sent (resolved 15:30): missed
+  I7  (the drill) sent 10:10 (due 11:00): on time, but a drill
+  I8  sent 03-01 04:50, due 08:30 (inside March in New York, though I8 was detected
+      before it): on time
+  The others' first updates were cancelled by resolving before they fell due (I4 is
+  SEV-4: none owed; I10's is due in April).
+
 "Now" is 2026-07-01 12:00 UTC, so every fix done in March has had its 90 days.
 """
 from __future__ import annotations
@@ -30,6 +42,8 @@ from app import clock
 from app.alerts.models import Alert, AlertStatus
 from app.audit.service import Actor
 from app.auth.models import Role
+from app.comms import cadence, stakeholders, updates
+from app.engine.core import Engine
 from app.extensions import db
 from app.incidents import service as incidents
 from app.incidents.models import EventKind
@@ -82,12 +96,28 @@ def build() -> SimpleNamespace:
         return incidents.open_incident(r1, service=service, title=title, severity=severity, now=t(at),
                                        impact_started_at=t(impact) if impact else None, is_exercise=exercise)
 
+    desk = stakeholders.create_list(admin, t("03-01 00:00"), name="Support desk")
+    stakeholders.add_member(admin, desk, t("03-01 00:00"), name="Desk", email="desk@example.com")
+    engine = Engine(cadence.JOBS, holder="insights-data")
+
+    def send_update(incident, at):
+        updates.send(r1, incident, updates.Draft(template_key="internal_technical", subject="{{ title }}",
+                                                 body="We are on it.", list_ids=[desk.id]), t(at))
+
+    def cadence_job(at):
+        """The engine's cadence job at that moment: reminds, or marks what passed overdue."""
+        db.session.commit()
+        clock.set(t(at))
+        assert not engine.cycle().errors
+        clock.set(NOW)
+
     i1 = open_(a, 2, "03-02 10:00", "I1", impact="03-02 09:50")
     _alert(i1, "fp-db", t("03-02 10:00"))
     i6 = open_(a, 3, "03-02 10:01", "I6")
     _alert(i6, "fp-db", t("03-02 10:01"))
     incidents.acknowledge(r1, i1, t("03-02 10:05"))
     incidents.merge(r1, i6, i1, t("03-02 10:06"))
+    send_update(i1, "03-02 10:20")
     incidents.update_milestones(r1, i1, t("03-02 10:31"), mitigated_at=t("03-02 10:30"))
     incidents.resolve(r1, i1, t("03-02 11:00"))
     pm1 = postmortems.for_incident(i1)
@@ -102,7 +132,11 @@ def build() -> SimpleNamespace:
     _alert(i2, "fp-db", t("03-05 14:00"))
     incidents.change_severity(r1, i2, 1, t("03-05 14:05"), reason="Every region")
     incidents.acknowledge(r1, i2, t("03-05 14:10"))
+    cadence_job("03-05 14:26")  # the reminder
+    cadence_job("03-05 14:31")  # overdue
     incidents.update_milestones(r1, i2, t("03-05 14:41"), mitigated_at=t("03-05 14:40"))
+    send_update(i2, "03-05 14:50")
+    cadence_job("03-05 15:21")  # overdue, and nobody sends another
     incidents.resolve(r1, i2, t("03-05 15:30"))
     pm2 = postmortems.for_incident(i2)
     postmortems.add_factor(r1, pm2, t("03-06 09:00"), category_id=change.id, description="A release")
@@ -133,6 +167,7 @@ def build() -> SimpleNamespace:
 
     i7 = open_(b, 2, "03-15 10:00", "I7", exercise=True)
     incidents.acknowledge(r1, i7, t("03-15 10:03"))
+    send_update(i7, "03-15 10:10")
     incidents.resolve(r1, i7, t("03-15 10:40"))
     actions.create_item(r1, i7, t("03-15 11:00"), title="h", due_on=date(2026, 3, 20), owner_id=u1.id)
     db.session.add_all([DrillAssessment(incident_id=i7.id, user_id=u1.id, score=80, assessed_at=t("03-15 11:00")),
@@ -140,6 +175,7 @@ def build() -> SimpleNamespace:
 
     i8 = open_(b, 3, "03-01 04:30", "I8")
     _alert(i8, "fp-q", t("03-01 04:30"))
+    send_update(i8, "03-01 04:50")
     incidents.resolve(r1, i8, t("03-01 05:00"))
 
     i9 = open_(b, 3, "04-01 03:30", "I9")
@@ -179,6 +215,7 @@ def build() -> SimpleNamespace:
     for key, (blameless, safety) in enumerate(((5, 4), (4, 4), (3, 5))):
         db.session.add(SurveyAnswer(id=f"{key:032x}", incident_id=i1.id, blameless=blameless, safety=safety))
     db.session.commit()
+    engine.release()
     return SimpleNamespace(admin=admin_user, u1=u1, u2=u2, u3=u3, t1=t1, t2=t2, a=a, b=b, i1=i1, i2=i2, i3=i3, i4=i4,
                            i5=i5, i6=i6, i7=i7, i8=i8, i9=i9, i10=i10, i11=i11, pm1=pm1, pm2=pm2, pm5=pm5,
-                           capacity=capacity, change=change)
+                           capacity=capacity, change=change, desk=desk)

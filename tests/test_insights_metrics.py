@@ -9,11 +9,17 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from app import clock
+from app.audit.service import Actor
+from app.comms import cadence, updates
+from app.comms.models import CommsDue, DueState
+from app.engine.core import Engine
 from app.extensions import db
+from app.incidents import service as incidents
 from app.insights import metrics
 from app.insights.metrics import Stat
 from app.insights.periods import Period, month
-from app.insights.sql import distribution, has_table
+from app.insights.sql import distribution
 from tests.insights_data import MARCH, NEW_YORK, NOW, build, march, t
 
 pytestmark = pytest.mark.db
@@ -163,37 +169,68 @@ def test_action_items(h):
     assert metrics.action_items(march(), date(2026, 3, 21)).pending == 1  # d was not due yet
 
 
-def before_comms_merged():
-    """These two tests stand in for the communications work until it is merged; then
-    comms_updates is real and the figure must be tested with its own service functions."""
-    if has_table("comms_updates"):
-        pytest.skip("comms_updates exists: test communication compliance with the comms service functions")
-
-
-def test_communication_is_not_available_until_the_table_exists(h):
-    before_comms_merged()
-    assert metrics.communication(march()) == metrics.Communication(available=False)
-
-
-def test_communication_compliance_once_updates_are_recorded(h):
-    before_comms_merged()
-    # The shape the communications branch adds (comms_updates); made here for the test only.
-    table = sa.Table("comms_updates", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
-                     sa.Column("incident_id", sa.Integer), sa.Column("sent_at", sa.DateTime),
-                     sa.Column("due_at", sa.DateTime), sa.Column("on_time", sa.Boolean))
-    table.create(db.session.connection())
-    naive = lambda text: t(text).replace(tzinfo=None)  # noqa: E731
-    db.session.execute(table.insert(), [
-        {"incident_id": h.i1.id, "sent_at": naive("03-02 10:20"), "due_at": naive("03-02 10:30"), "on_time": True},
-        {"incident_id": h.i1.id, "sent_at": naive("03-02 11:10"), "due_at": naive("03-02 11:00"), "on_time": False},
-        {"incident_id": h.i3.id, "sent_at": naive("03-10 08:10"), "due_at": None, "on_time": None},
-        {"incident_id": h.i7.id, "sent_at": naive("03-15 10:10"), "due_at": naive("03-15 10:30"), "on_time": True},
-        {"incident_id": h.i2.id, "sent_at": naive("04-02 10:00"), "due_at": naive("04-02 11:00"), "on_time": True},
-    ])
+def test_communication_compliance(h):
     c = metrics.communication(march())
-    # March, with a cadence, not a drill: two on I1, one on time.
-    assert (c.available, c.updates, c.on_time, c.rate) == (True, 2, 1, 0.5)
-    table.drop(db.session.connection())
+    # Fell due in March, on incidents that count: I1 on time, I8 on time (due 08:30 on
+    # 03-01, inside March in New York), I2 one late and one missed. Not the drill's (I7),
+    # not the cancelled ones (I1's second, and the first of I3, I5, I11 …).
+    assert (c.on_time, c.late, c.missed, c.pending) == (2, 1, 1, 0)
+    assert (c.judged, c.owed, c.rate) == (4, 4, 0.5)
+    cancelled = db.session.scalar(sa.select(sa.func.count()).select_from(CommsDue).where(
+        CommsDue.state == DueState.CANCELLED, CommsDue.due_at >= MARCH.start, CommsDue.due_at < MARCH.end))
+    assert cancelled >= 5
+    drill = db.session.scalar(sa.select(CommsDue).where(CommsDue.incident_id == h.i7.id, CommsDue.seq == 1))
+    assert (drill.state, drill.met_at < drill.due_at) == (DueState.MET, True)
+
+
+def test_communication_compliance_follows_the_filters(h):
+    def figures(**kwargs):
+        c = metrics.communication(march(**kwargs))
+        return c.on_time, c.late, c.missed, c.pending
+    assert figures(team_id=h.t1.id) == (1, 1, 1, 0)       # svc-a: I1, I2
+    assert figures(service_id=h.b.id) == (1, 0, 0, 0)     # svc-b: I8 (I7 is a drill)
+    assert figures(severity=1) == (0, 1, 1, 0)            # I2, SEV-1 since 14:05
+    assert figures(severity=3) == (1, 0, 0, 0)            # I8
+    assert figures(severity=4) == (0, 0, 0, 0)            # no cadence
+    assert metrics.communication(march(severity=4)).rate is None
+    february = metrics.Filters(month(2026, 2, NEW_YORK))
+    assert metrics.communication(february) == metrics.Communication()
+
+
+def test_updates_not_yet_due_are_not_judged_and_merged_incidents_do_not_count(h):
+    """Today (1 July, 12:00 UTC): K1 owed one at 11:30, sent late at 11:40, and owes the
+    next at 12:10; K2's went overdue, then K2 was merged into K1; K3 resolved before
+    its first was due."""
+    r1 = Actor.for_user(h.u1)
+    engine = Engine(cadence.JOBS, holder="tests")
+
+    def cadence_job(at):
+        db.session.commit()
+        clock.set(at)
+        assert not engine.cycle().errors
+
+    k1 = incidents.open_incident(r1, service=h.a, title="K1", severity=1, now=NOW - timedelta(hours=1))
+    k2 = incidents.open_incident(r1, service=h.a, title="K2", severity=1, now=NOW - timedelta(minutes=55))
+    k3 = incidents.open_incident(r1, service=h.b, title="K3", severity=3, now=NOW - timedelta(minutes=50))
+    cadence_job(NOW - timedelta(minutes=29))   # K1's first (11:30) is overdue
+    cadence_job(NOW - timedelta(minutes=24))   # K2's (11:35) too
+    draft = updates.Draft(template_key="internal_technical", subject="{{ title }}", body="On it.",
+                          list_ids=[h.desk.id])
+    sent = updates.send(r1, k1, draft, NOW - timedelta(minutes=20))
+    assert (sent.on_time, cadence.next_due_at(k1)) == (False, NOW + timedelta(minutes=10))
+    incidents.merge(r1, k2, k1, NOW - timedelta(minutes=15))
+    incidents.resolve(r1, k3, NOW - timedelta(minutes=10))
+    cadence_job(NOW)
+    db.session.commit()
+    states = dict(db.session.execute(sa.select(CommsDue.incident_id, CommsDue.state).where(
+        CommsDue.incident_id.in_((k2.id, k3.id)))).all())
+    assert states == {k2.id: DueState.OVERDUE, k3.id: DueState.CANCELLED}
+
+    today = metrics.Filters(Period(date(2026, 7, 1), date(2026, 7, 1), NEW_YORK))
+    c = metrics.communication(today)
+    assert (c.on_time, c.late, c.missed, c.pending) == (0, 1, 0, 1)   # not K2's: merged into K1
+    assert (c.judged, c.owed, c.rate) == (1, 2, 0.0)
+    engine.release()
 
 
 def test_knowledge_sharing(h):

@@ -13,7 +13,6 @@ from pypdf import PdfReader
 from app.auth.models import Role
 from app.extensions import db
 from app.insights.definitions import DEFINITIONS
-from app.insights.sql import has_table
 from tests.factories import login, make_user
 from tests.insights_data import build
 
@@ -49,7 +48,8 @@ def test_the_dashboard_shows_every_metric(h, client):
     assert "<td>6</td><td>58m 20s</td><td>45m 00s</td><td>1h 45m</td>" in html  # MTTR: 3500, 2700, 6300 s
     assert "43%" in html and "3 of 7 incidents repeat an earlier one" in html
     assert html.count('role="img"') >= 7 and html.count("<table") >= 9
-    assert ("not available yet" in html) is not has_table("comms_updates")  # until communications are merged
+    # Updates owed in March: I1 and I8 on time, I2 one late and one missed.
+    assert "2 on time, 1 late, 1 missed; 0 not due yet" in html and "not available" not in html
 
 
 def test_the_filters_answer_htmx_with_the_results_only(h, client):
@@ -104,6 +104,7 @@ def test_the_monthly_report_prints_and_makes_a_pdf(h, client):
     assert "March 2026" in html and "February" in html and "What the figures mean" in html
     assert "#1 I1" in html  # published in March, with its lessons
     assert "I7" in html     # the drill
+    assert '<th scope="row">Updates on cadence</th><td>50%</td><td>—</td>' in html  # none owed in February
     pdf = client.get("/insights/report.pdf", query_string={"month": "2026-03", "paper": "letter"})
     if pdf.status_code == 503:
         pytest.skip("no pango on this machine")

@@ -61,8 +61,10 @@ def dashboard_json(d: metrics.Dashboard) -> dict:
                          "overdue": d.action_items.overdue, "not_due": d.action_items.pending,
                          "wont_do": d.action_items.wont_do, "open_overdue_now": d.action_items.open_overdue_now,
                          "rate": _rate(d.action_items.rate)},
-        "communication": {"available": d.communication.available, "updates": d.communication.updates,
-                          "on_time": d.communication.on_time, "rate": _rate(d.communication.rate)},
+        "communication": {"owed": d.communication.owed, "judged": d.communication.judged,
+                          "on_time": d.communication.on_time, "late": d.communication.late,
+                          "missed": d.communication.missed, "not_due": d.communication.pending,
+                          "rate": _rate(d.communication.rate)},
         "knowledge": {"readers": d.knowledge.readers, "postmortem_readers": d.knowledge.postmortem_readers,
                       "incident_readers": d.knowledge.incident_readers, "reads": d.knowledge.reads,
                       "teams": [{"team": t.team, "members": t.members, "readers": t.readers}

@@ -543,9 +543,17 @@ INSIGHTS_SCHEMAS = {
                             "rate": RATE}),
         "action_items": obj({"on_time": COUNT, "late": COUNT, "overdue": COUNT, "not_due": COUNT, "wont_do": COUNT,
                              "open_overdue_now": COUNT, "rate": RATE}),
-        "communication": obj({"available": {"type": "boolean", "description": "False until communications are "
-                                                                              "recorded (comms_updates)."},
-                              "updates": COUNT, "on_time": COUNT, "rate": RATE}),
+        "communication": obj({
+            "owed": {**COUNT, "description": "Updates the severity's cadence owed that fell due in the period "
+                                             "(judged and not due yet); cancelled ones were never owed."},
+            "judged": {**COUNT, "description": "on_time + late + missed."},
+            "on_time": {**COUNT, "description": "Sent by the due time."},
+            "late": {**COUNT, "description": "Sent after the due time."},
+            "missed": {**COUNT, "description": "Overdue, and no update has gone since."},
+            "not_due": {**COUNT, "description": "Not due yet (or not yet marked overdue): not judged."},
+            "rate": RATE},
+            description="Communication compliance: of the updates owed that fell due in the period, the share "
+                        "sent on time (`on_time / judged`)."),
         "knowledge": obj({"readers": COUNT, "postmortem_readers": COUNT, "incident_readers": COUNT, "reads": COUNT,
                           "teams": {"type": "array", "items": obj({"team": {"type": "string"}, "members": COUNT,
                                                                    "readers": COUNT})}}),

@@ -85,10 +85,14 @@ DEFINITIONS: list[Definition] = [
     Definition(
         "communication", "Communication compliance",
         "Whether stakeholder updates go out on the cadence the severity sets.",
-        "Of the updates sent in the period on incidents that count, and that had a cadence to meet, the share "
-        "sent on time.",
-        "Needs the communications records (comms_updates); until they exist the figure says “not available "
-        "yet”."),
+        "Of the updates the severity's cadence owed on incidents that count, and that fell due in the period, the "
+        "share sent by the time they were due. Sent late, and overdue with none sent since, count against it; "
+        "updates not due yet are not judged.",
+        "An open incident owes its first update one cadence after detection, and each update sent owes the next "
+        "one cadence later. The period is when updates fell due, so an incident detected earlier can owe updates "
+        "in it. Resolving the incident, or a severity without a cadence, cancels what is not yet due: it was never "
+        "owed. One that is already overdue stays owed, and the next update sent (often the resolution notice) "
+        "meets it, late."),
     Definition(
         "improvement", "Improvement success",
         "Whether our fixes work.",

@@ -19,12 +19,13 @@ import sqlalchemy as sa
 
 from app.alerts.models import Alert
 from app.auth.models import Team, TeamMembership, User
+from app.comms.models import CommsDue, DueState
 from app.database import UTCDateTime
 from app.extensions import db
 from app.incidents.models import Incident, IncidentEvent, Status
 from app.insights.models import DrillAssessment, PageRead, SurveyAnswer, SurveyInvitation
 from app.insights.periods import Bucket, Period, buckets, whole_hour_offsets
-from app.insights.sql import distribution, has_table, seconds_between, utc_date, utc_hour, utc_quarter_hour
+from app.insights.sql import distribution, seconds_between, utc_date, utc_hour, utc_quarter_hour
 from app.oncall import load
 from app.postmortems import policy
 from app.postmortems.models import (
@@ -495,35 +496,46 @@ def action_items(f: Filters, today: date) -> ActionItems:
 
 # --- communication ----------------------------------------------------------------------------
 
-COMMS_TABLE = "comms_updates"
-comms_updates = sa.table(COMMS_TABLE, sa.column("incident_id", sa.Integer), sa.column("sent_at", UTCDateTime),
-                         sa.column("due_at", UTCDateTime), sa.column("on_time", sa.Boolean))
-
-
 @dataclass(frozen=True)
 class Communication:
-    available: bool = False
-    updates: int = 0      # updates sent in the period that had a cadence to meet
-    on_time: int = 0
+    """Updates owed by the severity's cadence that fell due in the period."""
+
+    on_time: int = 0     # sent by the due time
+    late: int = 0        # sent after it
+    missed: int = 0      # overdue, and no update has gone since
+    pending: int = 0     # not due yet (or not yet marked overdue by the engine): not judged
+
+    @property
+    def judged(self) -> int:
+        return self.on_time + self.late + self.missed
+
+    @property
+    def owed(self) -> int:
+        return self.judged + self.pending
 
     @property
     def rate(self) -> float | None:
-        return _ratio(self.on_time, self.updates)
+        return _ratio(self.on_time, self.judged)
 
 
 def communication(f: Filters) -> Communication:
-    """Updates sent in the period, on incidents that count, that had a cadence to
-    meet (`due_at` set): the share sent on time. Reads `comms_updates`, which the
-    communications domain adds; until it exists, "not available yet"."""
-    if not has_table(COMMS_TABLE):
-        return Communication(available=False)
+    """The cadence's dues (`comms_dues`, one per update owed) whose due time falls in
+    the period, on incidents that count: met by the due time, met late, overdue
+    and still unmet, or not yet due. A due cancelled (the incident resolved, or
+    its severity lost its cadence, before it fell due) was never owed."""
+    met = CommsDue.state == DueState.MET
+
+    def total(condition):
+        return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
     row = db.session.execute(sa.select(
-        sa.func.count(),
-        sa.func.coalesce(sa.func.sum(sa.case((comms_updates.c.on_time.is_(True), 1), else_=0)), 0),
-    ).select_from(comms_updates).join(Incident, Incident.id == comms_updates.c.incident_id).where(
-        comms_updates.c.due_at.is_not(None), comms_updates.c.sent_at >= f.period.start,
-        comms_updates.c.sent_at < f.period.end, Incident.is_exercise.is_(False), *_attributes(f))).one()
-    return Communication(True, int(row[0]), int(row[1]))
+        total(sa.and_(met, CommsDue.met_at <= CommsDue.due_at)),
+        total(sa.and_(met, sa.or_(CommsDue.met_at.is_(None), CommsDue.met_at > CommsDue.due_at))),
+        total(CommsDue.state == DueState.OVERDUE),
+        total(CommsDue.state == DueState.PENDING),
+    ).join(Incident, Incident.id == CommsDue.incident_id).where(
+        CommsDue.due_at >= f.period.start, CommsDue.due_at < f.period.end,
+        CommsDue.state.in_((DueState.MET, DueState.OVERDUE, DueState.PENDING)), *scope(f, period=False))).one()
+    return Communication(*(int(v) for v in row))
 
 
 # --- knowledge sharing --------------------------------------------------------------------------

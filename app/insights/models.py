@@ -14,6 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app import clock
 from app.auth.models import User
+from app.comms.models import CommsDue
 from app.database import UTCDateTime
 from app.extensions import db
 from app.incidents.models import Incident, IncidentEvent
@@ -152,3 +153,5 @@ sa.Index("ix_incidents_detected_at", Incident.detected_at)
 sa.Index("ix_incident_events_kind_at", IncidentEvent.kind, IncidentEvent.at)
 # Action items due in a period, whatever their status.
 sa.Index("ix_action_items_due_on", ActionItem.due_on)
+# Updates the cadence owed that fell due in a period (communication compliance).
+sa.Index("ix_comms_dues_due_at", CommsDue.due_at)

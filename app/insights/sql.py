@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
-from app.extensions import db
 
 PERCENTILES = (50, 90)
 
@@ -133,9 +132,3 @@ def distribution(values: sa.Select, *, groups: tuple[str, ...] = (), percentiles
     if r_keys:
         stmt = stmt.group_by(*r_keys)
     return stmt
-
-
-def has_table(name: str) -> bool:
-    """Whether the database has this table now (tables other branches add)."""
-    return sa.inspect(db.session.connection()).has_table(name)
-
