@@ -203,6 +203,24 @@ def test_the_page_call_reads_the_incident_and_takes_a_keypress(client, twilio, d
     assert client.post(f"/twilio/voice/{row.id}", data=params, csrf=False).status_code == 403
 
 
+def test_pressing_3_on_a_page_call_escalates_once(client, twilio, dana, incident):
+    row = call_for(incident, dana, twilio)
+    [call] = twilio.calls
+    params = {"CallSid": call.sid, "AccountSid": "AC", "From": "+15005550006", "To": DANA, "CallStatus": "in-progress",
+              "Digits": "3"}
+    pressed = post_signed(client, twilio, f"/twilio/voice/{row.id}/keypress", params).get_data(as_text=True)
+    assert f"#{incident.id} escalated by Dana Okafor" in pressed
+    event = db.session.scalar(sa.select(IncidentEvent).where(IncidentEvent.incident_id == incident.id,
+                                                             IncidentEvent.kind == EventKind.ESCALATED,
+                                                             IncidentEvent.via == "voice"))
+    assert event is not None and event.data["by"] == "Dana Okafor"
+    assert status_of(incident) == IncidentStatus.TRIGGERED  # escalating is not acknowledging
+    again = post_signed(client, twilio, f"/twilio/voice/{row.id}/keypress", params)  # Twilio retries the webhook
+    assert again.get_data(as_text=True) == pressed
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(IncidentEvent).where(
+        IncidentEvent.kind == EventKind.ESCALATED, IncidentEvent.via == "voice")) == 1
+
+
 def test_delivery_reports_are_recorded_and_failures_fall_through(client, twilio, dana, incident):
     rows = paging.page(incident, dana, T0, round_key="1", actor=SYSTEM)
     db.session.commit()
