@@ -92,10 +92,16 @@ def test_lower_severities_need_no_post_mortem_but_can_have_one(people, service):
         postmortems.create_postmortem(actor(people["viewer"]), sev4, clock.now())
 
 
-def test_the_severity_policy_lives_in_one_table():
+def test_the_severity_model_decides_the_review(app):
     assert [(n, policy.for_severity(n).required, policy.for_severity(n).template_key) for n in (1, 2, 3, 4)] == [
         (1, True, "detailed_technical"), (2, True, "detailed_technical"), (3, False, "lightweight"),
         (4, False, "quick_retrospective")]
+    from app.triage import service as triage
+    triage.update_level(SYSTEM, 3, clock.now(), postmortem="required")  # an admin makes SEV-3's required
+    db.session.commit()
+    assert policy.for_severity(3) == policy.BY_REQUIREMENT["required"]
+    assert policy.required_severities() == [1, 2, 3]
+    assert policy.for_severity(None) == policy.DEFAULT_POLICY
     assert policy.add_business_days(date(2026, 3, 7), 5) == date(2026, 3, 13)  # from a Saturday
     assert policy.add_business_days(date(2026, 3, 2), 5) == date(2026, 3, 9)   # Monday → next Monday
 

@@ -881,7 +881,7 @@ def list_postmortems(*, status: str | None = None, owner_id: int | None = None) 
 def missing_required(limit: int = 50) -> list[Incident]:
     """Resolved incidents whose severity requires a post-mortem that has none (e.g.
     severity raised after resolving)."""
-    required = [n for n, rule in policy.POLICIES.items() if rule.required]
+    required = policy.required_severities()
     return db.session.scalars(
         sa.select(Incident).outerjoin(Postmortem, Postmortem.incident_id == Incident.id)
         .where(Postmortem.id.is_(None), Incident.status == Status.RESOLVED, Incident.severity.in_(required),
