@@ -436,7 +436,7 @@ class PostmortemCompletion:
 def postmortem_completion(f: Filters, today: date) -> PostmortemCompletion:
     """Required post-mortems of the period's resolved incidents: published by their
     due date (dates in UTC), late, overdue, never started, or not due yet."""
-    required = [n for n, rule in policy.POLICIES.items() if rule.required]
+    required = policy.required_severities()
     published = Postmortem.status == PostmortemStatus.PUBLISHED
     on_time = sa.and_(published, sa.or_(Postmortem.due_on.is_(None),
                                         utc_date(Postmortem.published_at) <= Postmortem.due_on))
