@@ -297,17 +297,19 @@ def remove_trigger(actor: Actor, trigger: SeverityTrigger) -> None:
 
 def seed_default_triggers() -> None:
     """SEV-1 also pages the incident-commander schedule and the service team's
-    managers; SEV-2 the incident-commander schedule. Idempotent."""
+    managers (as it opens, and on a breach of its response objective); SEV-2 the
+    incident-commander schedule. Adds only what is missing (a new install's
+    migration already added the managers' two)."""
     from app.oncall.models import Schedule
-    if db.session.scalar(sa.select(sa.func.count()).select_from(SeverityTrigger)):
-        return
+    wanted = [(1, "open", "managers", None), (1, "breach", "managers", None)]
     commander = db.session.scalar(sa.select(Schedule).where(Schedule.name == "Incident Commander"))
-    for severity in (1, 2):
-        if commander is not None:
-            db.session.add(SeverityTrigger(severity=severity, kind="schedule", schedule_id=commander.id, on="open"))
-    db.session.add(SeverityTrigger(severity=1, kind="managers", on="open"))
-    # SEV-1 past its response objective: management hears of it.
-    db.session.add(SeverityTrigger(severity=1, kind="managers", on="breach"))
+    if commander is not None:
+        wanted += [(1, "open", "schedule", commander.id), (2, "open", "schedule", commander.id)]
+    have = set(db.session.execute(sa.select(SeverityTrigger.severity, SeverityTrigger.on, SeverityTrigger.kind,
+                                            SeverityTrigger.schedule_id)).all())
+    for severity, on, kind, schedule_id in wanted:
+        if (severity, on, kind, schedule_id) not in have:
+            db.session.add(SeverityTrigger(severity=severity, on=on, kind=kind, schedule_id=schedule_id))
 
 
 def team_members(team: Team) -> list[User]:
