@@ -49,6 +49,9 @@ PUBLIC_ENDPOINTS = {
     "statuspage.confirm",
     "statuspage.unsubscribe",
     "statuspage.resubscribe",
+    # The anonymous culture survey: the one-use link in the email is the key.
+    "insights.survey",
+    "insights.survey_thanks",
 }
 
 
