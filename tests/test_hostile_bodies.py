@@ -144,7 +144,8 @@ def test_twilio_doors_refuse_anything_unsigned_whatever_its_shape(app, client, d
         for content_type in CONTENT_TYPES:
             answer = client.post(door, data=body, content_type=content_type, csrf=False,
                                  headers={"X-Twilio-Signature": "x" * 28})
-            assert answer.status_code in (403, 413), (door, content_type, answer.status_code)
+            # 400: a form holding a NUL is refused before the signature is checked (app.nul).
+            assert answer.status_code in (400, 403, 413), (door, content_type, answer.status_code)
     assert digest() == before
 
 
