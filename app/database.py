@@ -12,6 +12,10 @@ from sqlalchemy.engine import Engine
 
 from app.extensions import db
 
+# Ids are 32-bit on PostgreSQL: a larger number names no row (and past 2**63 does not
+# even fit SQLite's integer, so it must never reach a query).
+MAX_ID = 2**31 - 1
+
 
 class UTCDateTime(sa.types.TypeDecorator):
     """A moment in time: stored as naive UTC on every backend, read back aware (UTC).

@@ -7,6 +7,7 @@ things (any method but GET/HEAD/OPTIONS) need a responder unless marked otherwis
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 from flask import (
@@ -14,12 +15,13 @@ from flask import (
 )
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
+from werkzeug.routing import IntegerConverter
 
 from app import nul
 from app.audit.service import Actor
 from app.auth.models import Role, TokenScope
 from app.auth.service import token_from_secret
-from app.database import set_write_intent
+from app.database import MAX_ID, set_write_intent
 from app.errors import DomainError
 from app.extensions import csrf, db, htmx
 
@@ -27,6 +29,11 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Paths that answer machines: errors there are JSON, not pages.
 JSON_PREFIXES = ("/api/", "/v2/", "/integrations/", "/heartbeats/")
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+# `<int:…>` in every route: an id is at most MAX_ID, and a larger number is a 404 like
+# any id that names nothing (past 2**63 it does not even fit SQLite's integer: a 500).
+id_converter = partial(IntegerConverter, max=MAX_ID)
 
 
 def public(view: Callable) -> Callable:

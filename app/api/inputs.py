@@ -15,6 +15,7 @@ from typing import Any, Callable
 from flask import request
 
 from app import nul
+from app.database import MAX_ID  # noqa: F401 (the API's documents and views read it here)
 from app.errors import DomainError
 from app.services.models import EVENT_SEVERITIES
 from app.triage import levels
@@ -22,8 +23,6 @@ from app.triage import levels
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 100
 MAX_PAGE = 1_000_000
-# Ids are 32-bit on PostgreSQL; anything larger names nothing.
-MAX_ID = 2**31 - 1
 SEVERITY_HINT = 'must be 1 to 4 or "SEV-1" to "SEV-4"'
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import selectinload
 from app.alerts.models import Alert
 from app.auth.models import User
 from app.extensions import db
+from app.forms import record_id
 from app.incidents.models import Incident, IncidentEvent, Status
 from app.services.models import Service
 
@@ -33,8 +34,7 @@ class IncidentFilter:
                 if part.strip() in ("1", "2", "3", "4"):
                     severities.append(int(part))
         def number(name):
-            value = args.get(name, "")
-            return int(value) if str(value).isdigit() else None
+            return record_id(args.get(name))
         return cls(status=status if status in STATUS_CHOICES else "open", severities=sorted(set(severities)),
                    service_id=number("service_id") or number("service"), team_id=number("team_id") or number("team"),
                    q=(args.get("q") or "").strip()[:200])
