@@ -210,7 +210,7 @@ def index():
         stmt = stmt.where(Alert.status == status)
     if record_id(args.get("service")):
         stmt = stmt.where(Alert.service_id == record_id(args["service"]))
-    q = (args.get("q") or "").strip()
+    q = (args.get("q") or "").strip()[:255]  # a dedup key's length; SQLite refuses LIKE patterns over 50 KB
     if q:
         stmt = stmt.where(sa.or_(Alert.summary.ilike(f"%{q}%"), Alert.dedup_key == q, Alert.source.ilike(f"%{q}%")))
     page = db.paginate(stmt, per_page=50, error_out=False)
