@@ -74,6 +74,14 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=15000")
     cursor.close()
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+
+
+def _lower(value):
+    """SQL lower() as Python's str.lower, as PostgreSQL's does: SQLite's own folds ASCII
+    only, so a check for a name already taken, `lower(name) = :typed.lower()`, missed
+    "Ë9" typed twice and the unique index refused the second with a 500."""
+    return value.lower() if isinstance(value, str) else value
 
 
 @event.listens_for(Engine, "begin")
