@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from app import clock
 from app.audit.service import Actor
 from app.auth import service as people
-from app.auth.models import Role, Team, User
+from app.auth.models import Team, User
 from app.comms import library, stakeholders, updates, webhooks
 from app.engine.core import Engine
 from app.engine.jobs import all_jobs
