@@ -13,7 +13,6 @@ import pytest
 import sqlalchemy as sa
 from openapi_core import OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
-from werkzeug.exceptions import NotFound
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
@@ -70,10 +69,7 @@ class Api:
         SPEC.validate_response(WerkzeugOpenAPIRequest(sent), WerkzeugOpenAPIResponse(answer))
         if answer.status_code < 300:
             SPEC.validate_request(WerkzeugOpenAPIRequest(sent))
-        try:
-            rule, _ = self.client.application.url_map.bind("localhost").match(url, method, return_rule=True)
-        except NotFound:  # an id past MAX_ID matches no route: answered 404 before any view
-            return answer
+        rule, _ = self.client.application.url_map.bind("localhost").match(url, method, return_rule=True)
         self.log.append((template(rule.rule), method.lower(), answer.status_code))
         return answer
 
