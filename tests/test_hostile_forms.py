@@ -361,18 +361,31 @@ def test_an_id_no_table_can_hold_is_not_found_in_any_path(app, client, tally):
 # --- what the generated values found, pinned down --------------------------------------------
 
 BIG = str(2**63)  # past SQLite's integer (and 2**31 - 1, PostgreSQL's)
-FOUND_BY_GETS = ["/incidents/new?service_id=²", "/incidents/?page=²", "/incidents/?service=" + BIG, "/alerts?service=²",
-                 "/alerts?service=" + BIG, "/insights/?team=²", "/insights/report?team=²", "/admin/audit/?actor=" + BIG,
-                 "/admin/audit/?q=" + "x" * 60_000, "/admin/audit/?action=" + "x" * 60_000,
-                 "/alerts?q=" + "x" * 60_000, "/people?q=" + "x" * 60_000]
+FOUND_BY_GETS = ["/incidents/new?service_id=²", "/incidents/?page=²", "/incidents/?service=" + BIG, "/incidents/?q=²",
+                 "/alerts?service=²", "/alerts?service=" + BIG, "/insights/?team=²", "/insights/report?team=²",
+                 "/admin/audit/?actor=" + BIG, "/admin/audit/?q=" + "x" * 60_000,
+                 "/admin/audit/?action=" + "x" * 60_000, "/alerts?q=" + "x" * 60_000, "/people?q=" + "x" * 60_000,
+                 "/status/history?page=" + "9" * 5_000]
 
 
 @pytest.mark.parametrize("url", FOUND_BY_GETS, ids=lambda url: url[:40])
 def test_numbers_that_name_no_row_and_overlong_searches_are_answered(app, client, url):
-    """"²" is a digit int() refuses; 2**63 does not fit SQLite; SQLite refuses a LIKE
-    pattern over 50 KB: each answered 500."""
+    """"²" is a digit int() refuses; 2**63 does not fit SQLite; int() refuses 5,000
+    digits; SQLite refuses a LIKE pattern over 50 KB: each answered 500."""
     login(client, db.session.get(User, 1))
     assert client.get(url).status_code == 200
+
+
+def test_a_digit_that_is_no_number_in_a_link_or_a_choice_is_refused(app, client, site):
+    _, forms, _ = site
+    assert client.get("/status/unsubscribe/²-" + "0" * 32).status_code == 404
+    login(client, db.session.get(User, 1))
+    before = snapshot()
+    answer = client.post(forms["escalation.add_target"][0], data={"target": "user:²"})
+    assert answer.status_code == 303
+    answer = client.post(forms["comms.edit_plan"][0], data={"items": "² | Executives | management"})
+    assert answer.status_code == 400
+    assert not changed_tables(before, snapshot())
 
 
 def test_posted_ids_that_name_no_row_are_refused(app, client, site):

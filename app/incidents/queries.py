@@ -105,7 +105,7 @@ def list_page(f: IncidentFilter, page: int = 1, per_page: int = 50) -> Page:
     if f.q:
         text = Incident.title.ilike(like(f.q), escape="\\")
         number = f.q.lstrip("#")
-        where.append(sa.or_(Incident.id == int(number), text) if number.isdigit() and len(number) < 10 else text)
+        where.append(sa.or_(Incident.id == int(number), text) if number.isdecimal() and len(number) < 10 else text)
     statuses = STATUS_FILTERS[f.status]
     severities = f.severities or [1, 2, 3, 4]
     counts = {(row_status, severity): n for row_status, severity, n in db.session.execute(
