@@ -54,10 +54,11 @@ test-fast: install-test
 
 # Hostile input at full strength: many generated examples per door, form and field
 # (`make test` runs a few of each), on SQLite and, for the tests marked db, on a
-# throwaway PostgreSQL as `make test` does; then the figures (test-results/).
-HOSTILE_RESULTS := test-results/hostile
+# throwaway PostgreSQL as `make test` does; then the figures (build/hostile.*: not
+# test-results/, which pytest-playwright empties as the session starts).
+HOSTILE_RESULTS := build/hostile
 hostile: install-test system-packages
-	@mkdir -p test-results && rm -f $(HOSTILE_RESULTS).jsonl $(HOSTILE_RESULTS).xml
+	@mkdir -p build && rm -f $(HOSTILE_RESULTS).jsonl $(HOSTILE_RESULTS).xml
 	@echo "{\"started\": $$(date +%s)}" > $(HOSTILE_RESULTS).jsonl
 	FIREBREAK_HOSTILE=full FIREBREAK_HOSTILE_REPORT=$(CURDIR)/$(HOSTILE_RESULTS).jsonl \
 	  $(BIN)/python scripts/pgcluster.py run -- $(BIN)/python -m pytest -n $${PYTEST_WORKERS:-auto} \

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The figures of a `make hostile` run, as a table.
 
-    python scripts/hostile_report.py test-results/hostile.jsonl test-results/hostile.xml
+    python scripts/hostile_report.py build/hostile.jsonl build/hostile.xml
 
 The first file holds what the hostile tests counted (one JSON line per test from
 tests/hostile.py's `tally`: requests sent, generated examples, answers by status
