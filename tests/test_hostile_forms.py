@@ -365,7 +365,7 @@ FOUND_BY_GETS = ["/incidents/new?service_id=²", "/incidents/?page=²", "/incide
                  "/alerts?service=²", "/alerts?service=" + BIG, "/insights/?team=²", "/insights/report?team=²",
                  "/admin/audit/?actor=" + BIG, "/admin/audit/?q=" + "x" * 60_000,
                  "/admin/audit/?action=" + "x" * 60_000, "/alerts?q=" + "x" * 60_000, "/people?q=" + "x" * 60_000,
-                 "/status/history?page=" + "9" * 5_000]
+                 "/status/history?page=" + "9" * 5_000, "/oncall/handovers?schedule_id=" + BIG]
 
 
 @pytest.mark.parametrize("url", FOUND_BY_GETS, ids=lambda url: url[:40])
@@ -384,6 +384,8 @@ def test_a_digit_that_is_no_number_in_a_link_or_a_choice_is_refused(app, client,
     answer = client.post(forms["escalation.add_target"][0], data={"target": "user:²"})
     assert answer.status_code == 303
     answer = client.post(forms["comms.edit_plan"][0], data={"items": "² | Executives | management"})
+    assert answer.status_code == 400
+    answer = client.post(forms["incidents.release_role"][0], data={"user_id": BIG})
     assert answer.status_code == 400
     assert not changed_tables(before, snapshot())
 

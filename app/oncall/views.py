@@ -594,7 +594,7 @@ def handovers():
     schedules = oncall.all_schedules()
     stmt = sa.select(Handover).options(selectinload(Handover.schedule), selectinload(Handover.outgoing),
                                        selectinload(Handover.incoming)).order_by(Handover.at.desc())
-    chosen = request.args.get("schedule_id", type=int)
+    chosen = request.args.get("schedule_id", type=record_id)
     if chosen:
         stmt = stmt.where(Handover.schedule_id == chosen)
     page = db.paginate(stmt, per_page=50, error_out=False)
