@@ -13,6 +13,10 @@ from datetime import UTC, datetime, timedelta
 _lock = threading.Lock()
 _frozen: datetime | None = None
 
+# The years a time read from outside may fall in: far inside the calendar's ends, so a
+# window reaching back or ahead from it never leaves them (an OverflowError: a 500).
+FIRST_YEAR, LAST_YEAR = 1900, 9000
+
 
 def now() -> datetime:
     """The current time, timezone-aware, in UTC."""

@@ -88,6 +88,7 @@ def test_malformed_bodies_are_refused_with_a_reason_and_change_nothing(app, clie
     ({"payload": {"timestamp": "0001-01-01T00:00:00+01:00"}}, "'payload.timestamp' is not an ISO 8601 timestamp"),
     ({"payload": {"timestamp": "9999-12-31T23:59:59-01:00"}}, "'payload.timestamp' is not an ISO 8601 timestamp"),
     ({"payload": {"timestamp": "2026-02-30T00:00:00Z"}}, "'payload.timestamp' is not an ISO 8601 timestamp"),
+    ({"payload": {"timestamp": "0001-01-01T00:00:00Z"}}, "'payload.timestamp' is not an ISO 8601 timestamp"),
     ({"payload": {"timestamp": 1700000000}}, "'payload.timestamp' is not an ISO 8601 timestamp"),
     ({"links": [{"href": ["x"]}]}, "'links' must be a list of objects, each with an 'href'"),
     ({"links": "https://example.com"}, "'links' must be a list of objects, each with an 'href'"),
@@ -190,4 +191,15 @@ def test_what_the_full_strength_runs_found_at_the_api(app, client, tokens, metho
     else:
         answer = client.open(url, method=method, json=body, headers=headers)
     assert answer.status_code == status and answer.is_json, (answer.status_code, answer.data[:300])
+    assert digest() == before
+
+
+@pytest.mark.parametrize("timestamp", ["0001-01-01T00:00:00Z", "1899-12-31T23:59:59Z", "9999-12-31T23:59:59Z"])
+def test_a_change_at_the_calendars_ends_is_refused(app, client, timestamp):
+    """It looked back four hours for the incidents it concerns: OverflowError, a 500
+    (found once the generated change events carried the real routing key)."""
+    before = digest()
+    answer = client.post("/v2/change/enqueue", json={"routing_key": KEY, "payload": {"summary": "Deploy",
+                                                                                     "timestamp": timestamp}})
+    assert answer.status_code == 400 and "'payload.timestamp' is not an ISO 8601 timestamp" in answer.json["errors"]
     assert digest() == before

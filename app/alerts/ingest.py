@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from app import clock
 from app.alerts.models import Alert, AlertStatus, ChangeEvent, Heartbeat, HeartbeatState
 from app.audit import service as audit
 from app.audit.models import AuditEntry
@@ -107,9 +108,11 @@ def parse_timestamp(value: Any) -> datetime | None:
         moment = datetime.fromisoformat(text)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        return moment.astimezone(UTC)
+        moment = moment.astimezone(UTC)
     except (ValueError, OverflowError):  # not a time, or one that falls outside years 1–9999 in UTC
         return None
+    # A change at 0001-01-01 looked back four hours for incidents: OverflowError, a 500.
+    return moment if clock.FIRST_YEAR <= moment.year <= clock.LAST_YEAR else None
 
 
 def _links(value: Any, errors: list[str]) -> list | None:

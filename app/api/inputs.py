@@ -15,14 +15,12 @@ from typing import Any, Callable
 from flask import request
 
 from app import nul
+from app.clock import FIRST_YEAR, LAST_YEAR
 from app.database import MAX_ID  # noqa: F401 (the API's documents and views read it here)
 from app.errors import DomainError
 from app.services.models import EVENT_SEVERITIES
 from app.triage import levels
 
-# Times far inside the calendar's ends: a window reaching back or ahead from a time at
-# the year 1 or 9999 leaves it (OverflowError: it answered 500).
-FIRST_YEAR, LAST_YEAR = 1900, 9000
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 100
 MAX_PAGE = 1_000_000

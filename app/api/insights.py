@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 from flask import jsonify
 
 from app import clock
-from app.api.inputs import FIRST_YEAR, LAST_YEAR, BadInput, Query
+from app.clock import FIRST_YEAR, LAST_YEAR
+from app.api.inputs import BadInput, Query
 from app.api.views import bp
 from app.auth.models import Role, Team
 from app.auth.service import valid_time_zone
