@@ -72,6 +72,8 @@ def from_env() -> dict:
         # The engine's cycle and its lease (seconds); a standby takes over within a lease.
         "ENGINE_INTERVAL_SECONDS": _seconds("ENGINE_INTERVAL_SECONDS", 0.5),
         "ENGINE_LEASE_SECONDS": _seconds("ENGINE_LEASE_SECONDS", 15.0),
+        # When /healthz calls the engine's heartbeat stale.
+        "ENGINE_STALE_SECONDS": _seconds("ENGINE_STALE_SECONDS", 45.0),
         # The status page: its own host name (it then answers at / there), how often each
         # process checks for changes, and whether webhooks may go to private addresses.
         "STATUS_PAGE_HOST": os.environ.get("STATUS_PAGE_HOST", "").strip().lower(),
@@ -106,8 +108,6 @@ DEFAULTS = {
     "NOTIFY_TIMEOUT_SECONDS": 10,
     # How often live pages (incident list, incident page) ask whether anything changed.
     "LIVE_POLL_SECONDS": 3,
-    # When /healthz calls the engine's heartbeat stale (its cycle and lease: from_env).
-    "ENGINE_STALE_SECONDS": 45,
     # The status page re-renders at least this often even without a change (today's bar moves on).
     "STATUS_RERENDER_SECONDS": 300,
     # How often the open status page refreshes itself (htmx; 30 to 60 s).

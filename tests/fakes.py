@@ -39,7 +39,7 @@ class Sent:
 
 
 class FakeTwilio:
-    def __init__(self, auth_token: str = AUTH_TOKEN):
+    def __init__(self, auth_token: str = AUTH_TOKEN, port: int = 0):
         self.auth_token = auth_token
         self.validator = RequestValidator(auth_token)
         self.sent: list[Sent] = []
@@ -69,7 +69,7 @@ class FakeTwilio:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up waiting (a timeout test)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -155,7 +155,7 @@ def free_port() -> int:
 class Mailbox:
     """A real SMTP server on loopback (aiosmtpd) that keeps what it receives."""
 
-    def __init__(self):
+    def __init__(self, port: int = 0):
         from aiosmtpd.controller import Controller
         self.messages = []
         self.refuse = False
@@ -172,7 +172,7 @@ class Mailbox:
                 mailbox.messages.append(message_from_bytes(envelope.content, policy=policy.default))
                 return "250 Message accepted for delivery"
 
-        self.port = free_port()
+        self.port = port or free_port()
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
         self.controller.start()
 
