@@ -58,6 +58,7 @@ class CycleReport:
     at: datetime
     done: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    deferred: dict[str, int] = field(default_factory=dict)  # due units left for the next cycle
     lost_lease: bool = False
     elapsed_ms: float = 0.0
 
@@ -76,11 +77,15 @@ def make_holder_id() -> str:
 
 class Engine:
     def __init__(self, jobs: list[Job], *, holder: str | None = None, lease_seconds: float | None = None,
-                 batch: int = 500, wall: Callable[[], datetime] = wall_now):
+                 batch: int = 500, wall: Callable[[], datetime] = wall_now, job_budget: float | None = None):
         self.jobs = jobs
         self.holder = holder or make_holder_id()
         self.lease_seconds = lease_seconds or current_app.config["ENGINE_LEASE_SECONDS"]
         self.batch = batch
+        # Seconds one job may take in a cycle before the next job gets its turn (None: no
+        # limit). A burst of new incidents then delays their pages by a turn, not by the
+        # whole burst: what is left is due again, oldest first, in the next cycle.
+        self.job_budget = job_budget
         self.wall = wall
         self.epoch: int | None = None
 
@@ -174,7 +179,11 @@ class Engine:
                 log.exception("engine job %s: finding due work failed", job.name)
                 report.errors.append(f"{job.name}: {error}")
                 continue
-            for ident in ids:
+            job_started = time.perf_counter()
+            for index, ident in enumerate(ids):
+                if self.job_budget is not None and time.perf_counter() - job_started > self.job_budget:
+                    report.deferred[job.name] = len(ids) - index
+                    break
                 try:
                     self._fence()
                     if job.run(ident, now):
