@@ -7,10 +7,10 @@
 -- RATE is requests per second over all threads; TOTAL how many to send in all.
 -- MODE events: POST PagerDuty Events API v2 events to the URL (/v2/enqueue);
 --   MODE ARGS: ROUTING_KEYS (comma-separated) HOT WARM
---   85% trigger one of HOT "hot" keys (problems that persist: they fold into their
---   open alert), 10% trigger one of WARM keys of this run (problems that come and go:
+--   90% trigger one of HOT "hot" keys (problems that persist: they fold into their
+--   open alert), 8% trigger one of WARM keys of this run (problems that come and go:
 --   the first trigger of each opens an alert, and the first after a resolve opens a
---   new one), 5% resolve one of the WARM keys. Keys are spread over the routing keys,
+--   new one), 2% resolve one of the WARM keys. Keys are spread over the routing keys,
 --   so over services.
 -- MODE get: GET the URL (the status page) with Accept-Encoding: gzip.
 --
@@ -85,12 +85,12 @@ end
 local function event_body()
   local r = math.random()
   local key, severity, n
-  if r < 0.85 then
+  if r < 0.90 then
     n = math.random(hot)
     key = string.format("hot-%d", n)
     severity = (n % 5 == 0) and "error" or "critical"
     hot_triggers = hot_triggers + 1
-  elseif r < 0.95 then
+  elseif r < 0.98 then
     n = math.random(warm)
     key = string.format("warm-%s-%d", tag, n)
     severity = (n % 3 == 0) and "warning" or "error"

@@ -1,7 +1,8 @@
 """The database a run starts from: migrated, the demo organisation (teams, 12 people
 with verified phones and email, schedules, escalation policies, severity triggers,
 the status page with its components and history), a fixed integration key per
-service, and signed-in sessions for the simulated browsers.
+service (every other service groups its alerts into the open incident), and
+signed-in sessions for the simulated browsers.
 
 Run as its own process with the run's environment (DATABASE_URL, SECRET_KEY, …):
 
@@ -40,9 +41,11 @@ def seed(browsers: int, user_agent: str) -> dict:
         db.session.commit()
         actor = Actor.system("load test")
         ids = []
-        for key, service in zip(ROUTING_KEYS, db.session.scalars(sa.select(Service).order_by(Service.id))):
+        for n, (key, service) in enumerate(zip(ROUTING_KEYS, db.session.scalars(sa.select(Service).order_by(Service.id)))):
             if db.session.scalar(sa.select(IntegrationKey.id).where(IntegrationKey.key == key)) is None:
                 services.add_integration_key(actor, service, name="load", key=key)
+            # Half the services put their alerts on the open incident, as noisy services are set up.
+            service.alert_grouping = "grouped" if n % 2 else "per_alert"
             ids.append(service.id)
         db.session.commit()
         people = db.session.scalars(sa.select(User).where(User.active.is_(True)).order_by(User.id)).all()

@@ -118,6 +118,25 @@ def probe_health(url: str, timeout: float = 5) -> HealthSample:
                         bool(body.get("database", {}).get("ok")), json.dumps(body)[:300])
 
 
+def _tree_cpu(data: Path) -> float:
+    """CPU time of the PostgreSQL server of the cluster in `data` and its backends."""
+    def stat(pid: int) -> list[str]:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    try:
+        master = int((data / "postmaster.pid").read_text().split()[0])
+        fields = stat(master)
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    ticks = sum(int(f) for f in fields[11:15])  # its own and its exited children's
+    for child in children:
+        try:
+            ticks += sum(int(f) for f in stat(int(child))[11:13])
+        except OSError:
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 class Stack:
     """One run's servers. `start()` brings everything up; `close()` takes it all down."""
 
@@ -273,6 +292,21 @@ class Stack:
         if self.cluster is not None:
             self.cluster.stop()
             self.cluster = None
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) each part has used so far."""
+        def of(pid: int) -> float:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                return 0.0
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        found = {"web workers": sum(of(pid) for pid in self.worker_pids()),
+                 "engine": sum(of(proc.pid) for proc in self.engines if proc.alive()),
+                 "fakes": sum(of(proc.pid) for proc in self.fakes.values() if proc.alive())}
+        if self.cluster is not None:
+            found["postgresql"] = _tree_cpu(self.cluster.data)
+        return {name: round(value, 1) for name, value in found.items()}
 
     # --- what the logs say ------------------------------------------------------------------
 
