@@ -24,6 +24,7 @@ from twilio.request_validator import RequestValidator
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 FROM_NUMBER = "+15005550006"
+MAX_BODY = 1600  # Twilio refuses longer message bodies (error 21617)
 
 
 @dataclass
@@ -105,6 +106,9 @@ class FakeTwilio:
         kind = "message" if path.endswith("/Messages.json") else "call" if path.endswith("/Calls.json") else None
         if kind is None or f"/Accounts/{ACCOUNT_SID}/" not in path:
             return 404, {"code": 20404, "message": "The requested resource was not found", "status": 404}
+        if kind == "message" and len(params.get("Body") or "") > MAX_BODY:
+            return 400, {"code": 21617, "message": "The concatenated message body exceeds the 1600 character limit",
+                         "status": 400}
         with self._lock:
             self._counter += 1
             sid = ("SM" if kind == "message" else "CA") + f"{self._counter:032x}"
