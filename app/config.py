@@ -108,6 +108,8 @@ DEFAULTS = {
     "NOTIFY_TIMEOUT_SECONDS": 10,
     # How often live pages (incident list, incident page) ask whether anything changed.
     "LIVE_POLL_SECONDS": 3,
+    # /healthz is unhealthy when the disk under the SQLite file has less free than this.
+    "HEALTHZ_MIN_FREE_BYTES": 16 * 1024 * 1024,
     # The status page re-renders at least this often even without a change (today's bar moves on).
     "STATUS_RERENDER_SECONDS": 300,
     # How often the open status page refreshes itself (htmx; 30 to 60 s).
