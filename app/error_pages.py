@@ -26,6 +26,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(DomainError, _domain_error)
     app.register_error_handler(sa.exc.OperationalError, _database_unavailable)
+    app.register_error_handler(sa.exc.InterfaceError, _database_unavailable)
     app.register_error_handler(sa.exc.TimeoutError, _database_unavailable)
     app.register_error_handler(Exception, _unexpected)
 

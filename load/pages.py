@@ -91,6 +91,9 @@ def pages(stack: Stack, incidents_since: datetime | None = None) -> dict:
     for record in requests:
         at.setdefault(str(record["sid"])[:64], record["t"])
     orphans = [r for r in requests if str(r["sid"])[:64] not in recorded]
+    unknown = stack.rows("SELECT provider_id FROM notifications WHERE status IN ('sent', 'delivered') "
+                         "AND provider_id IS NOT NULL AND bundled_into_id IS NULL AND provider != 'console'")
+    sent_unknown = [pid for (pid,) in unknown if pid[:64] not in at]
     by_id = {row[0]: row for row in rows}
     first: dict[int, tuple[float, bool]] = {}
     for ident, incident_id, channel, status, provider_id, held, bundled_into, opened in rows:
@@ -122,9 +125,26 @@ def pages(stack: Stack, incidents_since: datetime | None = None) -> dict:
         "due_unsent": due_unsent,
         "provider_requests": len(requests),
         "duplicates": len(orphans),
+        "sent_unknown_to_provider": len(sent_unknown),
         "orphans": orphans[:20],
         "incidents_paged": len(delays),
         "incidents_first_page_held": sum(1 for d, held, _ in first.values() if held),
         "first_page_p50_s": pct(50), "first_page_p99_s": pct(99),
         "first_page_max_s": delays[-1] if delays else float("nan"),
     }
+
+
+def sender_events(stack: Stack, events) -> dict:
+    """The sender's events against the alerts: every accepted event is there, and how
+    many were delivered more than once (an answer lost after the commit; the retry
+    folded into the alert by its dedup key)."""
+    occurrences = dict(stack.rows("SELECT dedup_key, sum(occurrences) FROM alerts WHERE client = 'fault-sender' "
+                                  "GROUP BY dedup_key"))
+    lost = [e.key for e in events if e.settled and not occurrences.get(e.key)]
+    short = [e.key for e in events if 0 < occurrences.get(e.key, 0) < e.accepted]
+    twice = sum(max(0, occurrences.get(e.key, 0) - e.accepted) for e in events)
+    unanswered = [e.key for e in events if not e.settled]
+    return {"events": len(events), "accepted": sum(1 for e in events if e.settled), "lost": len(lost),
+            "lost_keys": lost[:10], "folds_missing": len(short), "delivered_twice": twice,
+            "never_accepted": len(unanswered), "never_accepted_in_database": sum(
+                1 for key in unanswered if occurrences.get(key))}

@@ -142,13 +142,15 @@ class Stack:
 
     def __init__(self, work: Path, backend: str = "sqlite", *, workers: int = 8, threads: int = 8,
                  lease: float = 15.0, interval: float = 0.5, stale: float = 45.0, callbacks: bool = True,
-                 browsers: int = 0, database_dir: Path | None = None, extra_env: dict | None = None):
+                 browsers: int = 0, database_dir: Path | None = None, extra_env: dict | None = None,
+                 drill_seconds: float = 0):
         self.work = work
         self.work.mkdir(parents=True, exist_ok=True)
         self.backend = backend
         self.workers, self.threads = workers, threads
         self.callbacks = callbacks
         self.browsers = browsers
+        self.drill_seconds = drill_seconds
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ports = {"twilio": free_port(), "smtp": free_port()}
@@ -201,7 +203,8 @@ class Stack:
     def start(self, engines: int = 1) -> "Stack":
         try:
             self.env["DATABASE_URL"] = self._database()
-            seeded = subprocess.run([str(BIN / "python"), "-m", "load.seed", str(self.browsers), USER_AGENT],
+            seeded = subprocess.run([str(BIN / "python"), "-m", "load.seed", str(self.browsers), USER_AGENT,
+                                     str(self.drill_seconds)],
                                     cwd=ROOT, env=self.env, capture_output=True, text=True)
             if seeded.returncode:
                 raise BenchError(f"seeding failed:\n{seeded.stdout[-2000:]}{seeded.stderr[-4000:]}")
