@@ -38,14 +38,14 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
-def _seconds(name: str, default: float) -> float:
+def _positive(name: str, default: float) -> float:
     value = os.environ.get(name)
     if value is None or value.strip() == "":
         return default
-    seconds = float(value)
-    if not seconds > 0:
-        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
-    return seconds
+    number = float(value)
+    if not number > 0:
+        raise ValueError(f"{name} must be a positive number, not {value!r}")
+    return number
 
 
 def default_database_url() -> str:
@@ -70,13 +70,18 @@ def from_env() -> dict:
         # How many proxies in front set X-Forwarded-For/-Proto (Fly.io: 1). 0 trusts none.
         "PROXY_COUNT": int(os.environ.get("PROXY_COUNT", "0") or 0),
         # The engine's cycle and its lease (seconds); a standby takes over within a lease.
-        "ENGINE_INTERVAL_SECONDS": _seconds("ENGINE_INTERVAL_SECONDS", 0.5),
-        "ENGINE_LEASE_SECONDS": _seconds("ENGINE_LEASE_SECONDS", 15.0),
+        "ENGINE_INTERVAL_SECONDS": _positive("ENGINE_INTERVAL_SECONDS", 0.5),
+        "ENGINE_LEASE_SECONDS": _positive("ENGINE_LEASE_SECONDS", 15.0),
         # The status page: its own host name (it then answers at / there), how often each
         # process checks for changes, and whether webhooks may go to private addresses.
         "STATUS_PAGE_HOST": os.environ.get("STATUS_PAGE_HOST", "").strip().lower(),
         "STATUS_CACHE_CHECK_SECONDS": float(os.environ.get("STATUS_CACHE_CHECK_SECONDS") or "0.5"),
         "STATUS_WEBHOOK_ALLOW_PRIVATE": _flag("STATUS_WEBHOOK_ALLOW_PRIVATE", False),
+        # A signed-in browser session ends this long after sign-in, or after this long
+        # without a request (app.auth.sessions); the cookie itself expires with the first.
+        "SESSION_LIFETIME_HOURS": _positive("SESSION_LIFETIME_HOURS", 12),
+        "SESSION_IDLE_MINUTES": _positive("SESSION_IDLE_MINUTES", 60),
+        "PERMANENT_SESSION_LIFETIME": int(_positive("SESSION_LIFETIME_HOURS", 12) * 3600),
         "SESSION_COOKIE_SECURE": https,
         "REMEMBER_COOKIE_SECURE": https,
         "PREFERRED_URL_SCHEME": "https" if https else "http",
@@ -90,7 +95,6 @@ DEFAULTS = {
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_NAME": "firebreak_session",
-    "PERMANENT_SESSION_LIFETIME": 12 * 3600,
     "REMEMBER_COOKIE_HTTPONLY": True,
     "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
     "WTF_CSRF_CHECK_DEFAULT": False,  # app.web.enforce_access checks it, after sign-in
