@@ -1,6 +1,8 @@
 """Who may reach what: a crawl of every route as anonymous, viewer, responder, admin."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -197,3 +199,17 @@ def test_security_headers_on_every_page(client):
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
     assert answer.headers["Referrer-Policy"] == "same-origin"
     assert "<script>" not in answer.get_data(as_text=True)  # no inline script to allow
+
+
+_SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script>", re.I | re.S)
+_HANDLER = re.compile(r"<[^>]*\s(on[a-z]+|hx-on[:\w-]*|style)\s*=", re.I)
+_JS_URL = re.compile(r"""(?:href|src|action)\s*=\s*["']?\s*javascript:""", re.I)
+
+
+def inline_code(html: str) -> list[str]:
+    """What in a page the Content-Security-Policy would block: inline scripts, event
+    handler and style attributes, hx-on (evaluated code), javascript: URLs."""
+    found = [f"<script{attrs}>" for attrs, body in _SCRIPT.findall(html) if "src=" not in attrs or body.strip()]
+    found += [f"{m.group(1)}= attribute" for m in _HANDLER.finditer(html)]
+    found += ["javascript: URL" for _ in _JS_URL.finditer(html)]
+    return found
