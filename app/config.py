@@ -21,13 +21,40 @@ def _flag(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _secret_key() -> str:
-    """SECRET_KEY from the environment, else one made once and kept in instance/.
+class ConfigError(RuntimeError):
+    """A setting that makes it unsafe to start: the app refuses rather than guess."""
 
-    A key in a file under instance/ (never in the repo) keeps sessions valid across
-    restarts of a single-machine install without anyone having to invent a key.
+
+MIN_SECRET_KEY_LENGTH = 32
+
+
+def is_production(public_base_url: str) -> bool:
+    """FIREBREAK_ENV says so (the Docker image sets `production`); without it, an
+    https PUBLIC_BASE_URL means a real deployment."""
+    env = os.environ.get("FIREBREAK_ENV", "").strip().lower()
+    if env:
+        return env == "production"
+    return urlparse(public_base_url).scheme == "https"
+
+
+def _secret_key(production: bool) -> str:
+    """SECRET_KEY from the environment; on one machine in development, one made once
+    and kept in instance/ (never in the repo).
+
+    In production the key must come from the environment, at least 32 characters: a key
+    made on the machine would differ between machines and vanish with a container, and
+    the app refuses to start rather than sign sessions with it.
     """
-    key = os.environ.get("SECRET_KEY")
+    key = os.environ.get("SECRET_KEY", "").strip()
+    if production:
+        if not key:
+            raise ConfigError(
+                "SECRET_KEY is not set. In production (FIREBREAK_ENV=production, or an https PUBLIC_BASE_URL) "
+                "it must come from the environment: python3 -c 'import secrets; print(secrets.token_urlsafe(48))'")
+        if len(key) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigError(f"SECRET_KEY is too short for production: use at least {MIN_SECRET_KEY_LENGTH} "
+                              "random characters.")
+        return key
     if key:
         return key
     INSTANCE.mkdir(parents=True, exist_ok=True)
@@ -55,8 +82,10 @@ def default_database_url() -> str:
 def from_env() -> dict:
     public_base_url = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
     https = urlparse(public_base_url).scheme == "https"
+    production = is_production(public_base_url)
     return {
-        "SECRET_KEY": _secret_key(),
+        "SECRET_KEY": _secret_key(production),
+        "FIREBREAK_PRODUCTION": production,
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL") or default_database_url(),
         "PUBLIC_BASE_URL": public_base_url,
         "TWILIO_ACCOUNT_SID": os.environ.get("TWILIO_ACCOUNT_SID", ""),

@@ -15,7 +15,8 @@ import shutil
 # Settings come from the environment: make sure the developer's own never leak in,
 # and that no secret key file is written for tests.
 for _name in ("DATABASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER",
-              "TWILIO_API_BASE", "SMTP_URL", "ENGINE_IN_PROCESS", "PUBLIC_BASE_URL", "PROXY_COUNT"):
+              "TWILIO_API_BASE", "SMTP_URL", "ENGINE_IN_PROCESS", "PUBLIC_BASE_URL", "PROXY_COUNT",
+              "FIREBREAK_ENV", "SESSION_LIFETIME_HOURS", "SESSION_IDLE_MINUTES"):
     os.environ.pop(_name, None)
 os.environ["SECRET_KEY"] = "test-secret-key-not-for-production"
 
