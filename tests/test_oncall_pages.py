@@ -204,8 +204,9 @@ def test_admins_build_a_schedule_through_the_editor(client, world):
     assert client.post(f"/schedules/{schedule_id}/layers/{layer_id}/remove").status_code == 303
     assert db.session.scalar(sa.select(sa.func.count()).select_from(RotationVersion)
                              .where(RotationVersion.layer_id == layer_id)) == 0
-    assert client.post(f"/schedules/{schedule_id}/delete").status_code == 303
-    assert db.session.get(Schedule, schedule_id) is None
+    assert client.post(f"/schedules/{schedule_id}/archive").status_code == 303
+    db.session.expire_all()
+    assert db.session.get(Schedule, schedule_id).archived_at is not None  # kept, with its history
 
 
 @pytest.mark.db

@@ -156,6 +156,8 @@ def add_target(actor: Actor, step: EscalationStep, kind: str, ref: int, now: dat
     else:
         from app.oncall.models import Schedule
         found = db.session.get(Schedule, ref)
+        if found is not None and found.archived_at is not None:
+            raise DomainError(f"{found.name} is archived: it puts nobody on call.", "target")
     if found is None:
         raise DomainError("No such target.", "target")
     if any(t.kind == kind and t.ref == ref for t in step.targets):

@@ -248,7 +248,8 @@ def seed_default_triggers() -> None:
     from app.oncall.models import Schedule
     if db.session.scalar(sa.select(sa.func.count()).select_from(SeverityTrigger)):
         return
-    commander = db.session.scalar(sa.select(Schedule).where(Schedule.name == "Incident Commander"))
+    commander = db.session.scalar(sa.select(Schedule).where(Schedule.name == "Incident Commander",
+                                                           Schedule.archived_at.is_(None)))
     for severity in (1, 2):
         if commander is not None:
             db.session.add(SeverityTrigger(severity=severity, kind="schedule", schedule_id=commander.id, on="open"))
