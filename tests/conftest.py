@@ -43,6 +43,10 @@ BASE_CONFIG = {
     # The status page's cache reads the version on every request in tests (no waiting for
     # its half-second interval); tests/test_statuspage_cache.py checks the interval itself.
     "STATUS_CACHE_CHECK_SECONDS": 0,
+    # Tests move the clock by days while signed in; sessions outlast that here, and the
+    # tests of session expiry (test_auth.py) put the production limits back.
+    "SESSION_LIFETIME_HOURS": 24 * 3650,
+    "SESSION_IDLE_MINUTES": 60 * 24 * 3650,
 }
 
 

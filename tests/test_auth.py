@@ -144,8 +144,26 @@ def test_deactivating_a_person_ends_their_sessions(app, client):
 # --- how long a session lasts (the clock is set, never waited for) ----------------------
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+# What production runs with (tests/conftest.py makes sessions outlast the tests' clock jumps).
+SESSIONS = {"SESSION_LIFETIME_HOURS": 12, "SESSION_IDLE_MINUTES": 60}
+with_production_sessions = pytest.mark.parametrize("app_config", [SESSIONS])
 
 
+def test_the_production_session_limits_are_the_defaults(monkeypatch):
+    from app.config import from_env
+    monkeypatch.delenv("SESSION_LIFETIME_HOURS", raising=False)
+    monkeypatch.delenv("SESSION_IDLE_MINUTES", raising=False)
+    settings = from_env()
+    assert {k: settings[k] for k in SESSIONS} == SESSIONS
+    assert settings["PERMANENT_SESSION_LIFETIME"] == 12 * 3600  # the cookie dies with the session
+    monkeypatch.setenv("SESSION_IDLE_MINUTES", "15")
+    assert from_env()["SESSION_IDLE_MINUTES"] == 15
+    monkeypatch.setenv("SESSION_IDLE_MINUTES", "0")
+    with pytest.raises(ValueError, match="SESSION_IDLE_MINUTES must be a positive number"):
+        from_env()
+
+
+@with_production_sessions
 def test_a_session_ends_after_the_idle_limit(app, client):
     clock.set(START)
     user = make_user()
@@ -163,6 +181,7 @@ def test_a_session_ends_after_the_idle_limit(app, client):
     assert client.get("/").status_code == 302  # and it stays ended
 
 
+@with_production_sessions
 def test_a_session_ends_at_its_lifetime_however_busy(app, client):
     clock.set(START)
     user = make_user()
@@ -191,6 +210,7 @@ def test_the_limits_are_settings(app, client):
     assert client.get("/").status_code == 302
 
 
+@with_production_sessions
 def test_an_htmx_request_from_an_ended_session_is_sent_to_sign_in(app, client):
     clock.set(START)
     sign_in(client, make_user().email, PASSWORD)
