@@ -57,7 +57,6 @@ ALLOWED_HARD_DELETES = {
     ("comms/plan.py", "tick"): "unticking a plan item; the tick and untick are in the audit log",
     ("comms/stakeholders.py", "delete_list"): "updates keep their audiences by name (comms_update_audiences)",
     ("triage/service.py", "set_matrix"): "a service's severity matrix is replaced (configuration)",
-    ("escalation/policies.py", "remove_step"): "configuration; incidents keep the snapshot they escalated with",
     ("escalation/policies.py", "remove_target"): "configuration; incidents keep the snapshot they escalated with",
     ("escalation/policies.py", "delete_policy"): "refused while a service uses it; incidents keep their snapshot",
 }

@@ -124,8 +124,7 @@ def remove_step(actor: Actor, step: EscalationStep, now: datetime) -> None:
     _admin(actor)
     policy = step.policy
     position = step.position
-    policy.steps.remove(step)
-    db.session.delete(step)
+    policy.steps.remove(step)  # delete-orphan: the step and its targets go at the flush
     for index, other in enumerate(policy.steps):
         other.position = index
     policy.updated_at = now
