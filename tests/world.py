@@ -25,6 +25,10 @@ DEMO_KEY = "4e1c9f7a2b3d4c5e8f9a0b1c2d3e4f5a"  # checkout-api's fixed integratio
 # A fixed moment, so every run builds the same world (the demo dates its history back from it).
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 
+# A 1×1 PNG.
+LOGO = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                     "1f15c4890000000d49444154789c6360f8cf00000301010018dd8db00000000049454e44ae426082")
+
 # Tables nobody fills here, and why.
 EMPTY_ALLOWED: dict[str, str] = {}
 
@@ -179,6 +183,7 @@ def populate(app, client) -> World:
     inbound.receive_sms("SM" + "1" * 32, dana.phone, "HELP", now)
     _commit()
     status_page.set_component_status(as_admin, component, "degraded_performance", now)
+    status_page.set_logo(as_admin, LOGO, now)
     _commit()
 
     # The engine: pages, handovers, reminders, deliveries, roll-ups, as the clock moves on.
