@@ -101,6 +101,12 @@ def from_env() -> dict:
         # The engine's cycle and its lease (seconds); a standby takes over within a lease.
         "ENGINE_INTERVAL_SECONDS": _positive("ENGINE_INTERVAL_SECONDS", 0.5),
         "ENGINE_LEASE_SECONDS": _positive("ENGINE_LEASE_SECONDS", 15.0),
+        # How many messages go to the providers at once. An engine that dies mid-send
+        # may leave up to this many to be sent again (at-least-once).
+        "NOTIFY_CONCURRENCY": int(os.environ.get("NOTIFY_CONCURRENCY") or 8),
+        # How long one job may work in a cycle before the next job's turn (the outbox
+        # after escalations); the engine then cycles again at once, without sleeping.
+        "ENGINE_SLICE_SECONDS": _positive("ENGINE_SLICE_SECONDS", 0.2),
         # The status page: its own host name (it then answers at / there), how often each
         # process checks for changes, and whether webhooks may go to private addresses.
         "STATUS_PAGE_HOST": os.environ.get("STATUS_PAGE_HOST", "").strip().lower(),

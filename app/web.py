@@ -15,7 +15,7 @@ from flask import (
 from flask_login import current_user, logout_user
 from jinja2_fragments.flask import render_block
 
-from app import clock
+from app import clock, nul
 from app.audit.service import Actor
 from app.auth import sessions
 from app.auth.models import Role, TokenScope
@@ -27,6 +27,7 @@ from app.extensions import csrf, db, htmx
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Paths that answer machines: errors there are JSON, not pages.
 JSON_PREFIXES = ("/api/", "/v2/", "/integrations/", "/heartbeats/")
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
 def public(view: Callable) -> Callable:
@@ -76,6 +77,7 @@ def enforce_access():
     """before_request: deny unless the view is public or the caller has the role."""
     # Reads begin deferred so they never queue behind writers (see app.database).
     set_write_intent(request.method not in SAFE_METHODS or request.path.startswith("/api/v1"))
+    _refuse_nul()
     if request.endpoint is None or request.endpoint == "static":
         return None
     view = current_app.view_functions[request.endpoint]
@@ -131,6 +133,18 @@ def _expire_session() -> None:
     logout_user()
     session.clear()
     flash(SESSION_ENDED[why], "info")
+
+
+def _refuse_nul() -> None:
+    """A NUL in the path, the query string or a form: 400 (app.nul says why). JSON
+    bodies are the API's and ingestion's to judge; their forms are not read here, so
+    a JSON event sent with curl's default form content type still reads whole."""
+    found = nul.NUL in request.path or any(nul.NUL in key or nul.NUL in value
+                                          for key, value in request.args.items(multi=True))
+    if not found and not is_json_path() and request.mimetype in FORM_TYPES:
+        found = any(nul.NUL in key or nul.NUL in value for key, value in request.form.items(multi=True))
+    if found:
+        abort(400, description="The request holds a NUL character, which Firebreak does not store.")
 
 
 def _check_csrf(view: Callable) -> None:

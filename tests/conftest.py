@@ -26,10 +26,16 @@ from flask import has_app_context  # noqa: E402
 from flask.testing import FlaskClient  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 from itsdangerous import URLSafeTimedSerializer  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 from app import clock, create_app  # noqa: E402
 from app.database import set_write_intent  # noqa: E402
 from app.extensions import db  # noqa: E402
+
+# Property tests judge results, not speed: on a loaded machine (CI runs beside other
+# work) a 200 ms deadline per example fails tests that are right.
+settings.register_profile("firebreak", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("firebreak")
 
 PG_URL = os.environ.get("FIREBREAK_TEST_POSTGRES_URL")
 

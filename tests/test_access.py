@@ -72,6 +72,9 @@ PUBLIC_ENDPOINTS = {
     "statuspage.confirm",
     "statuspage.unsubscribe",
     "statuspage.resubscribe",
+    # The anonymous culture survey: the one-use link in the email is the key.
+    "insights.survey",
+    "insights.survey_thanks",
 }
 # Read everything; change only what is one's own (profile, contact methods, tokens, sessions).
 VIEWER_ENDPOINTS = {

@@ -54,6 +54,6 @@ class AuditLogIsAppendOnly(RuntimeError):
 def _refuse_audit_changes(conn, statement, multiparams, params, execution_options):
     """No UPDATE or DELETE of audit_log leaves this process, however it was built: an
     ORM flush of a changed or deleted AuditEntry, a bulk `sa.update(AuditEntry)`, Core.
-    (Raw SQL text is stopped by the database's own triggers, migration 0011.)"""
+    (Raw SQL text is stopped by the database's own triggers, migration 0012.)"""
     if isinstance(statement, (sa.Update, sa.Delete)) and getattr(statement.table, "name", None) == "audit_log":
         raise AuditLogIsAppendOnly("The audit log is append-only: its entries are never changed or removed.")

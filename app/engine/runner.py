@@ -19,14 +19,20 @@ log = logging.getLogger("firebreak.engine")
 
 
 def _cycle(app: Flask, engine_box: dict) -> None:
+    """One cycle, and at once another while the last left due work behind (a full
+    batch, or a job's slice spent): a burst is worked off without sleeping between."""
     with app.app_context():
         engine = engine_box.get("engine")
         if engine is None:
-            engine = engine_box["engine"] = Engine(all_jobs())
+            engine = engine_box["engine"] = Engine(all_jobs(), slice_seconds=app.config["ENGINE_SLICE_SECONDS"])
+        stopping = engine_box.get("stopping")
         try:
-            report = engine.cycle()
-            if report.errors:
-                log.warning("engine cycle errors: %s", report.errors)
+            while True:
+                report = engine.cycle()
+                if report.errors:
+                    log.warning("engine cycle errors: %s", report.errors)
+                if not report.more or not report.active or (stopping is not None and stopping.is_set()):
+                    break
         except Exception:
             db.session.rollback()
             log.exception("engine cycle failed")
@@ -42,11 +48,12 @@ def _scheduler(scheduler, app: Flask, box: dict):
 
 def run_forever(app: Flask) -> None:
     """Block, running a cycle every ENGINE_INTERVAL_SECONDS until SIGTERM or SIGINT."""
-    box: dict = {}
+    box: dict = {"stopping": threading.Event()}
     scheduler = _scheduler(BlockingScheduler(), app, box)
 
     def stop(signum, frame):
         log.info("engine stopping (signal %s)", signum)
+        box["stopping"].set()
         scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)

@@ -157,9 +157,9 @@ class OverrideForm(FlaskForm):
 def _instant(value: str | None) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value or "")
-    except ValueError:
+        return moment.astimezone(UTC) if moment.tzinfo else None
+    except (ValueError, OverflowError):  # not a time, or one outside years 1–9999 in UTC
         return None
-    return moment.astimezone(UTC) if moment.tzinfo else None
 
 
 class InstantField(HiddenField):

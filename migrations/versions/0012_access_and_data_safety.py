@@ -7,15 +7,15 @@ communication logs read is never lost
 Downgrading drops the triggers and the two columns: archived schedules come back as
 schedules nobody is on call for until they are edited, removed webhooks as disabled ones.
 
-Revision ID: 0011
-Revises: 0009 (re-point to 0010 when the insights migration lands)
+Revision ID: 0012
+Revises: 0011
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0011'
-down_revision = '0009'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
