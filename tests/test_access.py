@@ -94,6 +94,9 @@ VIEWER_ENDPOINTS = {
     "postmortems.history", "postmortems.index", "postmortems.markdown", "postmortems.my_action_items",
     "postmortems.pdf", "postmortems.print_view", "postmortems.search_page", "postmortems.show", "postmortems.version",
     "services.index", "services.show", "triage.audience_guide", "triage.guide",
+    "api.insights_metrics", "insights.dashboard", "insights.definitions", "insights.drill", "insights.drill_index",
+    "insights.export_csv", "insights.monthly_report", "insights.monthly_report_pdf", "insights.review_index",
+    "insights.team", "insights.team_index",
 }
 # Act on incidents, on-call cover, post-mortems and action items.
 RESPONDER_ENDPOINTS = {
@@ -116,6 +119,9 @@ RESPONDER_ENDPOINTS = {
     "postmortems.submit", "postmortems.tag_event", "postmortems.update_action_item", "postmortems.update_details",
     "postmortems.update_section", "postmortems.update_why", "statuspage_incidents.postmortem",
     "statuspage_incidents.publish", "triage.wizard",
+    # Drills are run and assessed by responders; an owner records a review (the
+    # service refuses anyone else).
+    "insights.assess", "insights.new_drill", "insights.review_done",
 }
 # Configuration: people, teams, services, schedules, policies, templates, the status page, the audit log.
 ADMIN_ENDPOINTS = {
@@ -136,7 +142,8 @@ ADMIN_ENDPOINTS = {
     "statuspage_admin.edit_component", "statuspage_admin.edit_group", "statuspage_admin.index",
     "statuspage_admin.logo", "statuspage_admin.new_component", "statuspage_admin.new_group",
     "statuspage_admin.set_status", "statuspage_admin.settings", "statuspage_admin.subscriber_list",
-    "triage.edit_level", "triage.set_matrix",
+    "triage.edit_level", "triage.set_matrix", "triage.add_trigger", "triage.remove_trigger",
+    "insights.review_schedule",
 }
 EXPECTED: dict[str, Role | None] = {
     **{e: None for e in PUBLIC_ENDPOINTS}, **{e: Role.VIEWER for e in VIEWER_ENDPOINTS},
@@ -236,12 +243,21 @@ def url_for_rule(rule, world) -> str:
     for arg in rule.arguments:
         if arg in FIXED:
             values[arg] = FIXED[arg]
+        elif arg == "kind":  # a review schedule's
+            values[arg] = "severity_level"
+        elif arg == "ref":
+            values[arg] = "1"
+        elif arg == "trigger_id":
+            values[arg] = ids["trigger"]
+        elif arg == "incident_id" and rule.endpoint in ("insights.drill", "insights.assess"):
+            values[arg] = ids["drill"]
         elif arg == "key":  # a comms template's key, or a role's
             values[arg] = "commander" if rule.endpoint == "comms.edit_role" else "internal_technical"
         elif arg == "public_id":
             values[arg] = ids["public_maintenance" if "maintenance" in rule.rule else "public_incident"]
         elif arg == "token":
             values[arg] = {"alerts.heartbeat_ping": ids["heartbeat_token"], "statuspage.confirm": secrets["confirm"],
+                           "insights.survey": secrets["survey"],
                            "statuspage.confirm_code": secrets["sms"]}.get(rule.endpoint, secrets["unsubscribe"])
         elif arg == "schedule_id" and "override_id" in rule.arguments:
             values[arg] = ids["override_schedule"]
@@ -374,7 +390,10 @@ def test_the_api_answers_each_token_as_the_table_says(world, token):
         if phase == "changes":
             after = digest()
             assert {t for t in before if before[t] != after[t]} == set()
-    assert refused > (40 if token == "none" else 0)
+    if token == "admin":
+        assert refused == 0  # an admin's token may do everything the API offers
+    else:
+        assert refused > (40 if token == "none" else 0)
 
 
 # --- the crawl: changing -----------------------------------------------------------------------------
@@ -552,3 +571,13 @@ def test_security_headers_on_every_page(client):
     assert answer.headers["Referrer-Policy"] == "same-origin"
     assert "<script>" not in answer.get_data(as_text=True)  # no inline script to allow
 
+
+
+def test_the_world_fills_every_table(world):
+    """The crawl, the migration tests and the backup test see one of everything: a
+    table nobody fills would hide the routes and migrations that touch it."""
+    from tests.world import EMPTY_ALLOWED
+    with db.engine.connect() as conn:
+        empty = {t.name for t in db.metadata.sorted_tables
+                 if conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() == 0}
+    assert empty - set(EMPTY_ALLOWED) == set()

@@ -59,6 +59,8 @@ ALLOWED_HARD_DELETES = {
     ("triage/service.py", "set_matrix"): "a service's severity matrix is replaced (configuration)",
     ("escalation/policies.py", "remove_target"): "configuration; incidents keep the snapshot they escalated with",
     ("escalation/policies.py", "delete_policy"): "refused while a service uses it; incidents keep their snapshot",
+    ("escalation/service.py", "remove_trigger"): "configuration; incidents' timelines say whom a trigger paged, "
+                                                 "the audit log what was removed",
 }
 
 

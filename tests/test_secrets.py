@@ -84,7 +84,7 @@ def test_nothing_from_instance_is_tracked():
 @pytest.mark.parametrize("text", [
     'SECRET_KEY = "s3cr3t-but-real-looking"',
     "TWILIO_AUTH_TOKEN: 'a1b2c3d4e5f6a7b8'",
-    "url = 'postgresql://firebreak:Tr0ub4dor@db.internal/firebreak'",
+    "url = 'postgresql://firebreak:Tr0ub4dor" + "@db.internal/firebreak'",  # split: this file is scanned too
     "sid = 'AC" + "1f" * 16 + "'",
     "token = 'fbk_" + "A" * 43 + "'",
     "-----BEGIN RSA " + "PRIVATE KEY-----",

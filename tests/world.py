@@ -200,6 +200,43 @@ def populate(app, client) -> World:
     _commit()
     clock.set(T0 + timedelta(days=8))
 
+    # Learning: a drill with an assessment, a review scheduled and recorded, a page read,
+    # a culture survey answered (its one-use link read from the invitation email).
+    from app.escalation.models import SeverityTrigger
+    from app.insights import drills, reads, reviews, surveys
+    from app.insights.models import SurveyInvitation
+    now = clock.now()
+    drill = drills.start_drill(as_admin, service=checkout, title="Game day: the primary database fails over",
+                               severity=2, now=now)
+    drills.assess(as_admin, drill, dana, now, score=85, note="Failed over in 4 minutes.")
+    reviews.set_schedule(as_admin, "severity_level", "1", now, owner_id=admin.id, next_review_on=None)
+    reviews.record_review(as_admin, "severity_level", "2", now, note="Objectives still right.")
+    _commit()
+    reads._insert(dana.id, "postmortem", pm.id, now)  # what a page view records after its answer
+    incidents.resolve(as_admin, drill, now + timedelta(minutes=30))
+    _commit()
+    engine = Engine(all_jobs(), holder="world")
+    for minutes in (31, 32, 24 * 60 * 100):  # the survey goes out; a review reminder falls due
+        clock.set(now + timedelta(minutes=minutes))
+        engine.cycle()
+    engine.release()
+    _commit()
+    invitation = db.session.scalar(sa.select(SurveyInvitation).order_by(SurveyInvitation.id))
+    if invitation is not None:
+        link = db.session.get(Notification, invitation.notification_id).body
+        survey_token = link.split("/survey/", 1)[1].split()[0]
+        surveys.answer(survey_token, invitation.invited_at, blameless=5, safety=4)
+        _commit()
+    # An invitation still open, for the crawl (as run_round makes one, to someone not asked yet).
+    asked = set(db.session.scalars(sa.select(SurveyInvitation.user_id).where(SurveyInvitation.incident_id == drill.id)))
+    other = db.session.scalar(sa.select(User).where(User.id.not_in(asked or {0})).order_by(User.id))
+    world.secrets["survey"] = "crawl-survey-link-" + "7" * 24
+    db.session.add(SurveyInvitation(incident_id=drill.id, user_id=other.id,
+                                    token_hash=surveys.token_hash(world.secrets["survey"]), invited_at=now,
+                                    expires_at=T0 + timedelta(days=30), answered=False))
+    _commit()
+    clock.set(T0 + timedelta(days=8))
+
     policy = db.session.scalar(sa.select(EscalationPolicy).order_by(EscalationPolicy.id))
     step = policy.steps[0]
     target = step.targets[0]
@@ -237,6 +274,7 @@ def populate(app, client) -> World:
         "list_member": internal.members[0].id if internal.members else None,
         "method": method.id, "notification": notification.id if notification else None,
         "token": token.id, "responder_token": responder_token.id,
+        "drill": drill.id, "trigger": db.session.scalar(sa.select(SeverityTrigger.id).order_by(SeverityTrigger.id)),
     })
     world.secrets.update({
         "admin": token_secret, "read": read_secret, "responder": responder_secret, "viewer": viewer_secret,
