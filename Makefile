@@ -28,7 +28,7 @@ install-test: $(VENV)/.installed-test
 
 run: install
 	$(FLASK) db upgrade
-	$(FLASK) seed-demo --if-empty
+	$(FLASK) seed-demo --if-empty --scale year
 	@echo
 	@if [ -f instance/demo-login.txt ]; then read email password < instance/demo-login.txt; \
 	  echo "Firebreak on http://$(HOST):$(PORT)  — demo sign-in: $$email / $$password"; \

@@ -37,6 +37,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.escalation.views import bp as escalation_bp
     from app.home.views import bp as home_bp
     from app.incidents.views import bp as incidents_bp
+    from app.insights.views import bp as insights_bp
     from app.notify.twilio_views import bp as twilio_bp
     from app.notify.views import bp as notify_bp
     from app.oncall.views import bp as oncall_bp
@@ -68,6 +69,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(twilio_bp)
     app.register_blueprint(postmortems_bp)
     app.register_blueprint(comms_bp)
+    app.register_blueprint(insights_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(statuspage_bp)
     app.register_blueprint(statuspage_admin_bp)

@@ -32,7 +32,10 @@ def _fail(message: str) -> None:
 @click.command("seed-demo")
 @click.option("--password", help="Password for the demo admin (default: a new random one).")
 @click.option("--if-empty", is_flag=True, help="Only when nobody exists yet (what `make run` uses).")
-def seed_demo_command(password: str | None, if_empty: bool) -> None:
+@click.option("--scale", type=click.Choice(["year", "large"]),
+              help="Also a history of incidents: a year (about 600, for the demo) or large (100,000 over two "
+                   "years with a million timeline events, for the benchmark).")
+def seed_demo_command(password: str | None, if_empty: bool, scale: str | None) -> None:
     """Add the demo organisation: teams, people, services (idempotent)."""
     from app.demo import seed_demo
     if if_empty and db.session.scalar(sa.select(User.id).limit(1)) is not None:
@@ -48,12 +51,35 @@ def seed_demo_command(password: str | None, if_empty: bool) -> None:
     click.echo(f"Demo organisation ready ({made} added).")
     if result.past_incidents:
         click.echo(f"Added {result.past_incidents} past incidents with their post-mortems and action items.")
+    if scale:
+        _seed_history(scale)
     if result.admin_password:
         login_file = Path(current_app.instance_path) / "demo-login.txt"
         login_file.parent.mkdir(parents=True, exist_ok=True)
         login_file.write_text(f"{result.admin_email} {result.admin_password}\n")
         login_file.chmod(0o600)
         click.echo(f"Demo sign-in: {result.admin_email} / {result.admin_password}")
+
+
+def _seed_history(scale: str) -> None:
+    """The history for insights, in bulk, with a progress bar."""
+    from app import clock
+    from app.database import write_intent
+    from app.insights.demo import SCALES, already_seeded, seed_history
+    if already_seeded():
+        click.echo("The demo history is already there; nothing added.")
+        return
+    with write_intent(), click.progressbar(length=SCALES[scale].incidents, label="Writing incidents",
+                                           show_pos=True, file=sys.stderr) as bar:
+        counts = seed_history(scale, now=clock.now(), progress=bar.update)
+    db.session.commit()
+    with db.engine.connect() as conn:  # fresh statistics for the query planner
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
+    click.echo(f"History added: {counts.get('incidents', 0):,} incidents, {counts.get('incident_events', 0):,} "
+               f"timeline events, {counts.get('postmortems', 0):,} post-mortems, {counts.get('action_items', 0):,} "
+               f"action items, {counts.get('page_reads', 0):,} reads, {counts.get('survey_answers', 0):,} survey "
+               f"answers, {counts.get('drills', 0)} drills.")
 
 
 @click.command("create-user")

@@ -120,7 +120,19 @@ def seed_demo(password: str | None = None) -> SeedResult:
     created["components"] = status_page.seed(actor, clock.now())
     from app.postmortems.demo import seed_past_incidents
     past = seed_past_incidents(now=clock.now())
+    quiet_history(clock.now())
     return SeedResult(created=created, admin_email=ADMIN_EMAIL, admin_password=admin_password, past_incidents=past)
+
+
+def quiet_history(now: datetime) -> int:
+    """The demo's past is history, not news: the messages its past incidents and
+    reviews queued (review requests, reminders, pages) are cancelled, so the first
+    engine cycle does not mail weeks-old requests. Returns how many."""
+    from app.notify.models import Notification, Status
+    return db.session.execute(
+        sa.update(Notification).where(Notification.status == Status.QUEUED,
+                                      Notification.next_attempt_at < now - timedelta(hours=1))
+        .values(status=Status.CANCELLED, next_attempt_at=None)).rowcount
 
 
 def seed_schedules(actor: Actor, teams: dict[str, Team], now: datetime) -> int:

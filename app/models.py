@@ -26,3 +26,6 @@ from app.statuspage.models import (  # noqa: F401
     Component, ComponentDay, ComponentGroup, ComponentStatusRange, MaintenanceUpdate, PageSettings, PublicIncident,
     PublicIncidentComponent, PublicIncidentUpdate, StatusNotice, Subscriber, SubscriberDelivery,
 )
+from app.insights.models import (  # noqa: F401
+    DrillAssessment, PageRead, ReviewReminder, ReviewSchedule, SurveyAnswer, SurveyInvitation, SurveyRound,
+)

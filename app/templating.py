@@ -82,6 +82,7 @@ NAV = [
     ("postmortems.my_action_items", "Action items", Role.VIEWER, ("postmortems.action_item", "postmortems.my_action",
                                                                    "postmortems.board")),
     ("postmortems.search_page", "Search", Role.VIEWER, ("postmortems.search",)),
+    ("insights.dashboard", "Insights", Role.VIEWER, ("insights.",)),
 ]
 MORE = [
     ("alerts.index", "Alerts", Role.VIEWER, ("alerts.",)),

@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import Callable
 
 from flask import (
-    abort, current_app, flash, g, jsonify, make_response, redirect, render_template, request, url_for,
+    abort, current_app, flash, g, jsonify, make_response, redirect, render_template, request, session, url_for,
 )
-from flask_login import current_user
+from flask_login import current_user, logout_user
 from jinja2_fragments.flask import render_block
 
+from app import clock, nul
 from app.audit.service import Actor
+from app.auth import sessions
 from app.auth.models import Role, TokenScope
 from app.auth.service import token_from_secret
 from app.database import set_write_intent
@@ -25,6 +27,7 @@ from app.extensions import csrf, db, htmx
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Paths that answer machines: errors there are JSON, not pages.
 JSON_PREFIXES = ("/api/", "/v2/", "/integrations/", "/heartbeats/")
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
 def public(view: Callable) -> Callable:
@@ -74,6 +77,7 @@ def enforce_access():
     """before_request: deny unless the view is public or the caller has the role."""
     # Reads begin deferred so they never queue behind writers (see app.database).
     set_write_intent(request.method not in SAFE_METHODS or request.path.startswith("/api/v1"))
+    _refuse_nul()
     if request.endpoint is None or request.endpoint == "static":
         return None
     view = current_app.view_functions[request.endpoint]
@@ -95,6 +99,8 @@ def enforce_access():
         if not token.user.can(needed):
             return json_error(403, f"This needs the {needed.value} role.")
         return None
+    if current_user.is_authenticated:
+        _expire_session()
     if not current_user.is_authenticated:
         if is_json_path():
             return json_error(401, "Sign in first.")
@@ -108,6 +114,37 @@ def enforce_access():
         abort(403, description=f"This page needs the {needed.value} role.")
     _check_csrf(view)
     return None
+
+
+SESSION_ENDED = {
+    "idle": "You were signed out after a while without activity. Sign in again.",
+    "lifetime": "Your session has ended. Sign in again.",
+}
+
+
+def _expire_session() -> None:
+    """Sign the browser out when its session is too old or was idle too long
+    (app.auth.sessions); otherwise note that it was seen."""
+    now = clock.now()
+    why = sessions.ended(now)
+    if why is None:
+        sessions.seen(now)
+        return
+    logout_user()
+    session.clear()
+    flash(SESSION_ENDED[why], "info")
+
+
+def _refuse_nul() -> None:
+    """A NUL in the path, the query string or a form: 400 (app.nul says why). JSON
+    bodies are the API's and ingestion's to judge; their forms are not read here, so
+    a JSON event sent with curl's default form content type still reads whole."""
+    found = nul.NUL in request.path or any(nul.NUL in key or nul.NUL in value
+                                          for key, value in request.args.items(multi=True))
+    if not found and not is_json_path() and request.mimetype in FORM_TYPES:
+        found = any(nul.NUL in key or nul.NUL in value for key, value in request.form.items(multi=True))
+    if found:
+        abort(400, description="The request holds a NUL character, which Firebreak does not store.")
 
 
 def _check_csrf(view: Callable) -> None:

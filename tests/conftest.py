@@ -15,7 +15,8 @@ import shutil
 # Settings come from the environment: make sure the developer's own never leak in,
 # and that no secret key file is written for tests.
 for _name in ("DATABASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER",
-              "TWILIO_API_BASE", "SMTP_URL", "ENGINE_IN_PROCESS", "PUBLIC_BASE_URL", "PROXY_COUNT"):
+              "TWILIO_API_BASE", "SMTP_URL", "ENGINE_IN_PROCESS", "PUBLIC_BASE_URL", "PROXY_COUNT",
+              "FIREBREAK_ENV", "SESSION_LIFETIME_HOURS", "SESSION_IDLE_MINUTES"):
     os.environ.pop(_name, None)
 os.environ["SECRET_KEY"] = "test-secret-key-not-for-production"
 
@@ -25,10 +26,16 @@ from flask import has_app_context  # noqa: E402
 from flask.testing import FlaskClient  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 from itsdangerous import URLSafeTimedSerializer  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 from app import clock, create_app  # noqa: E402
 from app.database import set_write_intent  # noqa: E402
 from app.extensions import db  # noqa: E402
+
+# Property tests judge results, not speed: on a loaded machine (CI runs beside other
+# work) a 200 ms deadline per example fails tests that are right.
+settings.register_profile("firebreak", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("firebreak")
 
 PG_URL = os.environ.get("FIREBREAK_TEST_POSTGRES_URL")
 
@@ -42,6 +49,10 @@ BASE_CONFIG = {
     # The status page's cache reads the version on every request in tests (no waiting for
     # its half-second interval); tests/test_statuspage_cache.py checks the interval itself.
     "STATUS_CACHE_CHECK_SECONDS": 0,
+    # Tests move the clock by days while signed in; sessions outlast that here, and the
+    # tests of session expiry (test_auth.py) put the production limits back.
+    "SESSION_LIFETIME_HOURS": 24 * 3650,
+    "SESSION_IDLE_MINUTES": 60 * 24 * 3650,
 }
 
 

@@ -50,6 +50,7 @@ class FakeTwilio:
         self.requests = 0
         self._lock = threading.Lock()
         self._counter = 0
+        self._generation = 0  # bumped by reset(): a request still hanging from before is not recorded after it
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -86,6 +87,7 @@ class FakeTwilio:
 
     def reset(self) -> None:
         with self._lock:
+            self._generation += 1
             self.sent.clear()
             self.failures = 0
             self.fail_always = False
@@ -99,6 +101,7 @@ class FakeTwilio:
             if self.failures > 0:
                 self.failures -= 1
             hang = self.hang_seconds
+            generation = self._generation
         if hang:
             time.sleep(hang)
         if fail:
@@ -112,8 +115,9 @@ class FakeTwilio:
         with self._lock:
             self._counter += 1
             sid = ("SM" if kind == "message" else "CA") + f"{self._counter:032x}"
-            self.sent.append(Sent(kind, sid, params.get("To", ""), params.get("From", ""), params.get("Body"),
-                                  params.get("Url"), params.get("StatusCallback"), params))
+            if generation == self._generation:  # else an earlier test's request, answered late
+                self.sent.append(Sent(kind, sid, params.get("To", ""), params.get("From", ""), params.get("Body"),
+                                      params.get("Url"), params.get("StatusCallback"), params))
         return 201, {"sid": sid, "account_sid": ACCOUNT_SID, "to": params.get("To"), "from": params.get("From"),
                      "body": params.get("Body"), "status": "queued", "direction": "outbound-api",
                      "api_version": "2010-04-01", "uri": f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}.json"}

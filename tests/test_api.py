@@ -240,6 +240,9 @@ def test_every_route_gives_every_status_it_documents_and_each_answer_matches_the
     w.as_viewer.get(f"/action_items/{item.id}")
     w.as_viewer.get("/status_page/components")
     w.as_viewer.get(paths["/status_page/components/{component_id}"])
+    w.as_viewer.get("/insights/metrics", start_date="2026-02-01", end_date="2026-03-31", time_zone="Europe/London",
+                    granularity="month", team_id=w.team.id)
+    w.as_viewer.get("/insights/metrics", start_date="soon", time_zone="Mars/Olympus")
     w.anonymous.get("/openapi.json")
 
     # Writes that succeed.

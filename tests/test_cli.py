@@ -1,6 +1,8 @@
 """The commands other tools and people rely on (DESIGN.md)."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlite3
 import threading
 
@@ -34,6 +36,13 @@ def test_seed_demo_builds_a_believable_organisation_once(app, runner, tmp_path):
     names = set(db.session.scalars(sa.select(Schedule.name)))
     assert len(names) == 4 and "Incident Commander" in names
     assert all(s.next_handover_at for s in db.session.scalars(sa.select(Schedule)))
+    # The past incidents' messages (review requests, reminders) are history: none goes out late.
+    from app import clock
+    from app.notify.models import Notification, Status
+    stale = sa.select(sa.func.count()).select_from(Notification).where(
+        Notification.status == Status.QUEUED, Notification.next_attempt_at < clock.now() - timedelta(hours=1))
+    assert db.session.scalar(stale) == 0
+    assert count(Notification) > 0  # the history did queue messages (now cancelled)
 
 
 def test_seed_demo_if_empty_leaves_a_used_database_alone(app, runner, tmp_path):

@@ -203,6 +203,50 @@ def test_the_page_call_reads_the_incident_and_takes_a_keypress(client, twilio, d
     assert client.post(f"/twilio/voice/{row.id}", data=params, csrf=False).status_code == 403
 
 
+def test_pressing_3_on_a_page_call_escalates_once(client, twilio, dana, incident):
+    row = call_for(incident, dana, twilio)
+    [call] = twilio.calls
+    params = {"CallSid": call.sid, "AccountSid": "AC", "From": "+15005550006", "To": DANA, "CallStatus": "in-progress",
+              "Digits": "3"}
+    pressed = post_signed(client, twilio, f"/twilio/voice/{row.id}/keypress", params).get_data(as_text=True)
+    assert f"#{incident.id} escalated by Dana Okafor" in pressed
+    event = db.session.scalar(sa.select(IncidentEvent).where(IncidentEvent.incident_id == incident.id,
+                                                             IncidentEvent.kind == EventKind.ESCALATED,
+                                                             IncidentEvent.via == "voice"))
+    assert event is not None and event.data["by"] == "Dana Okafor"
+    assert status_of(incident) == IncidentStatus.TRIGGERED  # escalating is not acknowledging
+    again = post_signed(client, twilio, f"/twilio/voice/{row.id}/keypress", params)  # Twilio retries the webhook
+    assert again.get_data(as_text=True) == pressed
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(IncidentEvent).where(
+        IncidentEvent.kind == EventKind.ESCALATED, IncidentEvent.via == "voice")) == 1
+
+
+def test_the_notification_log_shows_on_the_incident_and_the_person(client, twilio, dana, incident):
+    import re
+    from tests.factories import login
+    paging.page(incident, dana, T0, round_key="1", actor=SYSTEM)
+    db.session.commit()
+    Engine(all_jobs(), holder="t").cycle()
+    [sent] = twilio.messages
+    post_signed(client, twilio, "/twilio/status", {"MessageSid": sent.sid, "MessageStatus": "delivered"})
+    login(client, make_user(Role.ADMIN))
+
+    def log_rows(path):
+        html = client.get(path).get_data(as_text=True)
+        table = html[html.index('<table class="notification-log">'):]
+        table = table[:table.index("</table>")]
+        return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip() for row in table.split("<tr>")[2:]]
+
+    on_incident = log_rows(f"/incidents/{incident.id}")
+    # Dana's rules: SMS at once, a call two minutes later, email five minutes later; newest first.
+    assert [row.split(" ", 3)[3] for row in on_incident] == [
+        f"Dana Okafor Email {dana.email} page #{incident.id} queued",
+        f"Dana Okafor Voice call {DANA} page #{incident.id} queued",
+        f"Dana Okafor SMS {DANA} page #{incident.id} delivered"]
+    on_person = log_rows(f"/people/{dana.id}")
+    assert any(f"SMS {DANA} page #{incident.id} delivered" in row and "Dana Okafor" not in row for row in on_person)
+
+
 def test_delivery_reports_are_recorded_and_failures_fall_through(client, twilio, dana, incident):
     rows = paging.page(incident, dana, T0, round_key="1", actor=SYSTEM)
     db.session.commit()

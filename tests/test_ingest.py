@@ -167,6 +167,36 @@ def test_the_fast_path_for_a_new_alert_writes_what_the_full_path_writes(client, 
 
 
 @pytest.mark.db
+def test_an_alert_naming_its_impact_is_read_against_the_services_severity_matrix(client, service):
+    from app.triage import service as triage
+    from tests.factories import SYSTEM
+    triage.set_matrix(SYSTEM, service, {"unavailable": 1, "degraded": 3})
+    db.session.commit()
+
+    def opened(dedup_key, severity, impact=None):
+        body = sample("events-v2-trigger.json")
+        body["dedup_key"], body["payload"]["severity"] = dedup_key, severity
+        body["payload"]["custom_details"] = {"impact": impact} if impact else {}
+        assert enqueue(client, body).status_code == 202
+        alert = db.session.scalar(sa.select(Alert).where(Alert.dedup_key == dedup_key))
+        return db.session.get(Incident, alert.incident_id).severity if alert.incident_id else alert.suppressed
+
+    assert opened("down", "critical", "Unavailable") == 1  # the matrix says more than the mapping (SEV-2)
+    assert opened("slow", "critical", "degraded") == 2     # the mapping says more than the matrix: it wins
+    assert opened("note", "info", "degraded") == 3         # info alone opens nothing; the matrix does
+    assert opened("bug", "warning", "bug") == 4            # no cell for bug: the mapping decides
+    assert opened("odd", "info", "on fire") == "info"      # an impact the matrix does not know is ignored
+    assert opened("plain", "info") == "info"
+
+    am = sample("alertmanager-webhook-firing.json")
+    am["alerts"] = am["alerts"][:1]
+    am["alerts"][0]["labels"]["impact"] = "unavailable"
+    assert client.post(f"/integrations/alertmanager/{KEY}", json=am).status_code == 200
+    alert = db.session.scalar(sa.select(Alert).where(Alert.dedup_key == am["alerts"][0]["fingerprint"]))
+    assert db.session.get(Incident, alert.incident_id).severity == 1
+
+
+@pytest.mark.db
 def test_a_trigger_without_dedup_key_gets_one_and_always_opens_a_new_alert(client, service):
     body = sample("events-v2-trigger.json")
     del body["dedup_key"]

@@ -2,7 +2,7 @@
 change (and per reminder), with the messages both people get."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ from app.incidents import service as incidents
 from app.notify.models import Notification, Status as NotificationStatus
 from app.oncall import handovers
 from app.oncall import service as oncall
-from app.oncall.handovers import ActionItemLine, IncidentLine, Recipient, handover_summary
+from app.oncall.handovers import IncidentLine, Recipient, handover_summary
 from app.oncall.models import Handover, HandoverNote, OutboxState, ShiftReminder
 from tests.factories import SYSTEM, actor, make_service, make_team, make_user
 from tests.oncall_factories import make_layer, make_override, make_schedule
@@ -140,12 +140,27 @@ def test_an_override_made_after_planning_moves_the_next_handover(world):
 
 
 @pytest.mark.db
-def test_action_items_due_soon_come_from_the_hook(world, monkeypatch):
-    monkeypatch.setattr(handovers, "action_items_due_soon", lambda now, team_id: [
-        ActionItemLine("Add a disk alert", datetime(2026, 1, 14, tzinfo=UTC), "Ana Ruiz", "PM-3")])
+def test_the_handover_lists_the_teams_action_items_due_soon(world):
+    from app.postmortems import actions
+    ana, ben, critical = world["ana"], world["ben"], world["critical"]
+    lead = actor(ana)
+    soon = actions.create_item(lead, critical, T0, title="Add a disk alert", due_on=date(2026, 1, 14),
+                               owner_id=ana.id)
+    overdue = actions.create_item(lead, critical, T0, title="Rotate the keys", due_on=date(2026, 1, 2),
+                                  owner_id=ben.id)
+    actions.create_item(lead, critical, T0, title="Rewrite the pool", due_on=date(2026, 3, 1), owner_id=ana.id)
+    finished = actions.create_item(lead, critical, T0, title="Raise the limit", due_on=date(2026, 1, 13),
+                                   owner_id=ana.id)
+    actions.set_status(lead, finished, "done", T0)
+    stranger = make_user(Role.RESPONDER, name="Sol Reyes")
+    actions.create_item(lead, critical, T0, title="Someone else's", due_on=date(2026, 1, 13),
+                        owner_id=stranger.id, team_id=make_team("Search team").id)
+    db.session.commit()
     cycle(MONDAY)
     (handover,) = rows(Handover)
-    assert "Action items due soon (1):\n- PM-3 Add a disk alert (Ana Ruiz), due 2026-01-14" in handover.incoming_body
+    assert ("Action items due soon (2):\n"
+            f"- {overdue.ref} Rotate the keys (Ben Cole), due 2026-01-02\n"
+            f"- {soon.ref} Add a disk alert (Ana Ruiz), due 2026-01-14") in handover.incoming_body
 
 
 @pytest.mark.db

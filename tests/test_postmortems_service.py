@@ -92,10 +92,16 @@ def test_lower_severities_need_no_post_mortem_but_can_have_one(people, service):
         postmortems.create_postmortem(actor(people["viewer"]), sev4, clock.now())
 
 
-def test_the_severity_policy_lives_in_one_table():
+def test_the_severity_model_decides_the_review(app):
     assert [(n, policy.for_severity(n).required, policy.for_severity(n).template_key) for n in (1, 2, 3, 4)] == [
         (1, True, "detailed_technical"), (2, True, "detailed_technical"), (3, False, "lightweight"),
         (4, False, "quick_retrospective")]
+    from app.triage import service as triage
+    triage.update_level(SYSTEM, 3, clock.now(), postmortem="required")  # an admin makes SEV-3's required
+    db.session.commit()
+    assert policy.for_severity(3) == policy.BY_REQUIREMENT["required"]
+    assert policy.required_severities() == [1, 2, 3]
+    assert policy.for_severity(None) == policy.DEFAULT_POLICY
     assert policy.add_business_days(date(2026, 3, 7), 5) == date(2026, 3, 13)  # from a Saturday
     assert policy.add_business_days(date(2026, 3, 2), 5) == date(2026, 3, 9)   # Monday → next Monday
 
@@ -322,6 +328,8 @@ def test_the_review_meeting_mails_its_agenda(people, service):
 
 @pytest.mark.db
 def test_a_public_summary_goes_to_the_status_page_only_once_published(people, service):
+    from app.statuspage import service as status_page
+    from app.statuspage.models import StatusNotice
     incident = resolved_incident(service, people)
     pm = postmortems.for_incident(incident)
     lee, now = actor(people["lee"]), clock.now()
@@ -331,13 +339,21 @@ def test_a_public_summary_goes_to_the_status_page_only_once_published(people, se
     postmortems.submit_for_review(lee, pm, now, reviewers=[people["dana"]])
     postmortems.approve(actor(people["dana"]), pm, now)
     postmortems.publish(lee, pm, now)
-    assert postmortems.public_summaries() == []
+    with pytest.raises(Conflict, match="not on the status page"):
+        postmortems.set_public_summary(lee, pm, now, text="Card payments failed for an hour.", public=True)
+    assert not pm.public
+
+    status_page.publish_update(lee, incident, "resolved", "Card payments work again.", now, title="Card payments failing")
     postmortems.set_public_summary(lee, pm, now, text="Card payments failed for an hour.", public=True)
     db.session.commit()
-    [summary] = postmortems.public_summaries()
-    assert (summary.incident_id, summary.summary, summary.service) == (incident.id, "Card payments failed for an hour.",
-                                                                       "checkout-api")
-    assert summary.published_at == now and not hasattr(summary, "owner")
+    public = status_page.public_incident_for(incident)
+    assert (public.postmortem, public.postmortem_published_at) == ("Card payments failed for an hour.", now)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(StatusNotice)
+                             .where(StatusNotice.kind == "postmortem")) == 1  # subscribers hear of it once
+    postmortems.set_public_summary(lee, pm, now, text="Card payments failed for 50 minutes.", public=True)
+    assert public.postmortem == "Card payments failed for 50 minutes."
+    postmortems.set_public_summary(lee, pm, now, text="Card payments failed for 50 minutes.", public=False)
+    assert (public.postmortem, public.postmortem_published_at, pm.public) == ("", None, False)
 
 
 @pytest.mark.db

@@ -116,6 +116,45 @@ def test_the_severity_model_is_editable_and_drives_objectives(client, app):
     assert bad.status_code == 400 and "Resolution cannot be due before the response." in bad.get_data(as_text=True)
 
 
+def test_admins_set_who_else_each_severity_pages(client, app):
+    from app.audit.models import AuditEntry
+    login(client, make_user(Role.ADMIN))
+    lead = make_user(Role.RESPONDER, name="Rosa Lead")
+    team = make_team("Leadership")
+    page = client.get("/severity/2").get_data(as_text=True)
+    assert "None: only the service's escalation policy pages." in page
+    assert client.post("/severity/2/triggers", data={"target": f"user:{lead.id}", "on": "open"}).status_code == 303
+    assert client.post("/severity/2/triggers", data={"target": "managers", "on": "breach"}).status_code == 303
+    again = client.post("/severity/2/triggers", data={"target": f"user:{lead.id}", "on": "open"})
+    assert again.status_code == 409 and "already there" in again.get_data(as_text=True)
+    for bad in ({"target": "team:999", "on": "open"}, {"target": f"team:{team.id}", "on": "someday"},
+                {"target": "nobody", "on": "open"}):
+        assert client.post("/severity/2/triggers", data=bad).status_code == 400
+    rows = db.session.scalars(sa.select(SeverityTrigger).where(SeverityTrigger.severity == 2)
+                              .order_by(SeverityTrigger.id)).all()
+    assert [(t.kind, t.on, t.user_id) for t in rows] == [("user", "open", lead.id), ("managers", "breach", None)]
+    guide = client.get("/severity").get_data(as_text=True)
+    assert ("Rosa Lead as it opens; the managers of the service&#39;s team when its response objective is "
+            "breached") in guide
+
+    # The trigger pages for a new SEV-2 beside the policy.
+    reachable(lead)
+    incident = incidents.open_incident(SYSTEM, service=make_service(), title="Slow", severity=2, now=T0)
+    db.session.commit()
+    assert any("SEV-2 triggers: paging Rosa Lead" in e.text for e in incident_events(incident))
+
+    assert client.post(f"/severity/2/triggers/{rows[0].id}/remove").status_code == 303
+    assert client.post(f"/severity/3/triggers/{rows[1].id}/remove").status_code == 404  # not SEV-3's
+    assert [t.kind for t in db.session.scalars(sa.select(SeverityTrigger).where(SeverityTrigger.severity == 2))] \
+        == ["managers"]
+    actions = db.session.scalars(sa.select(AuditEntry.action).where(AuditEntry.action.like("severity.%"))).all()
+    assert sorted(actions) == ["severity.add_trigger", "severity.add_trigger", "severity.remove_trigger"]
+
+
+def incident_events(incident):
+    return db.session.scalars(sa.select(IncidentEvent).where(IncidentEvent.incident_id == incident.id)).all()
+
+
 def test_the_audience_guides_walk_people_to_their_pages(client, responder):
     for slug, expected in [("new-team-member", "/profile/paging"), ("incident-commander", "Assign roles"),
                            ("manager", "blameless")]:
@@ -132,6 +171,7 @@ def test_a_response_breach_is_recorded_once_and_pages_management(app):
     from app.auth import service as people
     people.add_member(SYSTEM, team, manager, is_manager=True)
     service = make_service("checkout-api", team=team)
+    db.session.execute(sa.delete(SeverityTrigger))  # only this one (not the install's defaults)
     db.session.add(SeverityTrigger(severity=1, kind="managers", on="breach"))
     db.session.commit()
     incident = incidents.open_incident(SYSTEM, service=service, title="Down", severity=1, now=T0)

@@ -23,6 +23,7 @@ from app.extensions import db
 from app.incidents import service as incidents
 from app.incidents.models import EventKind, Incident, IncidentEvent, Status
 from app.incidents.timeline import event_values, record_event
+from app.triage.service import MATRIX_EFFECTS, matrix_severity
 from app.services.models import (EVENT_SEVERITIES, IntegrationKey, MaintenanceState, MaintenanceWindow, Service,
                                  maintenance_services, severity_for)
 
@@ -53,6 +54,9 @@ class AlertEvent:
     client_url: str | None = None
     origin: str = "events_v2"
     occurrence_ref: str | None = None
+    # What the sender says the problem does to the service (unavailable, degraded,
+    # bug): read against the service's severity matrix.
+    impact: str | None = None
     raw: dict = field(default_factory=dict, repr=False)
 
 
@@ -101,11 +105,11 @@ def parse_timestamp(value: Any) -> datetime | None:
         text = f"{text[:-2]}:{text[-2:]}"
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # not a time, or one that falls outside years 1–9999 in UTC
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def _links(value: Any, errors: list[str]) -> list | None:
@@ -170,6 +174,14 @@ def _details(payload: dict) -> dict | None:
     return details
 
 
+def _impact(value: Any) -> str | None:
+    """An impact a severity matrix knows, from `custom_details.impact` or an
+    Alertmanager `impact` label; anything else is ignored (the mapping decides)."""
+    text = _str(value)
+    text = text.strip().lower() if text else None
+    return text if text in MATRIX_EFFECTS else None
+
+
 def validate_event(body: Any) -> AlertEvent:
     """An Events API v2 body → AlertEvent, or InvalidEvent listing every problem."""
     errors: list[str] = []
@@ -212,6 +224,7 @@ def validate_event(body: Any) -> AlertEvent:
         event.group = (_str(payload.get("group")) or "")[:MAX_FIELD] or None
         event.class_ = (_str(payload.get("class")) or "")[:MAX_FIELD] or None
         event.custom_details = details
+        event.impact = _impact(details.get("impact")) if isinstance(details, dict) else None
         event.links = _links(body.get("links"), errors)
         event.images = _images(body.get("images"), errors)
         event.client = (_str(body.get("client")) or "")[:MAX_FIELD] or None
@@ -271,6 +284,7 @@ def parse_alertmanager(body: Any, routing_key: str) -> list[AlertEvent]:
             source=str(labels.get("instance") or labels.get("job") or body.get("externalURL") or "alertmanager")[:MAX_FIELD],
             severity=ALERTMANAGER_SEVERITIES.get(severity_label, "error"),
             timestamp=parse_timestamp(starts_at), component=_str(labels.get("job")), group=_str(labels.get("team")),
+            impact=_impact(labels.get("impact") or common_labels.get("impact")),
             class_=name[:MAX_FIELD],
             custom_details={"labels": labels, "annotations": annotations},
             links=[{"href": generator[:2048], "text": "Source"}] if generator else None,
@@ -398,8 +412,8 @@ def open_new(event: AlertEvent, now: datetime, ip: str | None = None) -> str | N
     an open alert on the key, a maintenance window, grouped alerts, a severity that
     opens nothing. The full path then decides everything anew.
     """
-    if event.action != "trigger" or len(event.routing_key) != 32:
-        return None
+    if event.action != "trigger" or len(event.routing_key) != 32 or event.impact:
+        return None  # an impact is read against the severity matrix: the full path's
     dedup_key = event.dedup_key or uuid.uuid4().hex
     connection = db.session.connection()
     service = connection.execute(_ROUTE_NEW, {"routing_key": event.routing_key, "now": now,
@@ -477,7 +491,7 @@ def _trigger(event: AlertEvent, service: Service, key: IntegrationKey | None, no
             return Outcome(dedup_key, "created", existing, incident)
         return Outcome(dedup_key, "folded", existing)
     alert = Alert(**new_alert(event, service.id, key.id if key else None, dedup_key, now))
-    severity = service.severity_for(event.severity)
+    severity = alert_severity(event, service)
     if severity is None:
         alert.suppressed = "info" if event.severity == "info" else "mapping"
     elif in_maintenance(service.id, now) is not None:  # asked before the alert is added: nothing to autoflush
@@ -489,6 +503,15 @@ def _trigger(event: AlertEvent, service: Service, key: IntegrationKey | None, no
     return Outcome(dedup_key, "created", alert, _open_for(alert, event, service, now, actor))
 
 
+def alert_severity(event: AlertEvent, service: Service) -> int | None:
+    """The severity an alert opens: the service's mapping of its PagerDuty severity
+    and, when the event names its impact, the service's severity matrix; the highest
+    (SEV-1 is highest) wins. None: the alert is recorded and opens nothing."""
+    found = [n for n in (service.severity_for(event.severity),
+                         matrix_severity(service.id, event.impact) if event.impact else None) if n is not None]
+    return min(found, default=None)
+
+
 def _open_for(alert: Alert, event: AlertEvent, service: Service, now: datetime, actor: Actor) -> Incident:
     """Open an incident for a new alert, or add it to the service's open one when grouped.
 
@@ -498,7 +521,7 @@ def _open_for(alert: Alert, event: AlertEvent, service: Service, now: datetime, 
     incident = incidents.open_incident_for_service(service.id) if service.alert_grouping == "grouped" else None
     if incident is None:
         incident = incidents.open_incident(actor, service=service, title=alert.summary,
-                                           severity=service.severity_for(alert.severity), now=now,
+                                           severity=alert_severity(event, service), now=now,
                                            source="alert", via=event.origin, impact_started_at=event.timestamp,
                                            escalate_now=False)
     if alert.id is None or incident.id is None:

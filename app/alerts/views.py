@@ -6,7 +6,7 @@ import json
 import sqlalchemy as sa
 from flask import Blueprint, jsonify, request
 
-from app import clock
+from app import clock, nul
 from app.alerts import ingest
 from app.alerts.models import Alert, AlertStatus, Heartbeat
 from app.audit.service import Actor
@@ -33,13 +33,18 @@ def _json_body():
     if not raw:
         raise BadBody("The request body is empty; send the event as JSON")
     try:
-        return json.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        value = json.loads(text)
+        # PostgreSQL stores no NUL; an alert is not lost over one (app.nul).
+        return nul.replace_nul(value) if nul.might_hold_nul(text) else value
     except UnicodeDecodeError:
         raise BadBody("The request body is not valid UTF-8") from None
     except RecursionError:
         raise BadBody("The JSON is nested too deeply") from None
-    except ValueError as error:
+    except json.JSONDecodeError as error:
         raise BadBody(f"The request body is not valid JSON ({error.msg} at line {error.lineno} column {error.colno})") from None
+    except ValueError:  # a number too long to read (over 4,300 digits)
+        raise BadBody("The request body is not valid JSON (a number in it has over 4,300 digits)") from None
 
 
 def _invalid(message: str, errors: list[str], status: int = 400):

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from flask import request
 
+from app import nul
 from app.errors import DomainError
 from app.services.models import EVENT_SEVERITIES
 from app.triage import levels
@@ -52,7 +53,10 @@ def parse_time(value: str) -> datetime:
         raise Invalid("must be an ISO 8601 time such as 2026-03-01T09:30:00Z") from None
     if moment.tzinfo is None:
         raise Invalid("needs a time zone, e.g. 2026-03-01T09:30:00Z or 2026-03-01T10:30:00+01:00")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the year 1 in UTC
+        raise Invalid("must be a time between the years 1 and 9999 in UTC") from None
 
 
 def severity(value: Any) -> int:
@@ -122,14 +126,19 @@ def body(fields: dict[str, Field]) -> dict[str, Any]:
     raw = request.get_data(cache=True)
     if raw.strip():
         try:
-            data = json.loads(raw.decode("utf-8"))
+            text = raw.decode("utf-8")
+            data = json.loads(text)
         except UnicodeDecodeError:
             raise BadInput(["The request body is not valid UTF-8"]) from None
         except RecursionError:
             raise BadInput(["The JSON is nested too deeply"]) from None
-        except ValueError as error:
+        except json.JSONDecodeError as error:
             raise BadInput([f"The request body is not valid JSON ({error.msg} at line {error.lineno} "
                             f"column {error.colno})"]) from None
+        except ValueError:  # a number too long to read (over 4,300 digits)
+            raise BadInput(["The request body is not valid JSON (a number in it has over 4,300 digits)"]) from None
+        if nul.might_hold_nul(text) and nul.has_nul(data):
+            raise BadInput(["The request body holds a NUL character (\\u0000), which Firebreak does not store"])
     else:
         data = {}
     if not isinstance(data, dict):

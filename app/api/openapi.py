@@ -333,7 +333,10 @@ def param(name: str) -> dict:
 
 
 def query(name: str, schema: dict, description: str, **extra) -> dict:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description, **extra}
+    """An optional query parameter. Sent empty (`?overdue=`) it is as if left out,
+    which `allowEmptyValue` says (app.api.inputs.Query reads it so)."""
+    return {"name": name, "in": "query", "required": False, "allowEmptyValue": True, "schema": schema,
+            "description": description + " Empty is the same as left out.", **extra}
 
 
 def path_id(name: str, description: str) -> dict:
@@ -512,6 +515,71 @@ def oncall_paths() -> dict:
                 description="Writes the audit entry.", role="responder", parameters=[schedule_id, override_id]),
         },
     }
+
+
+# --- insights ------------------------------------------------------------------------------
+
+RATE = nullable({"type": "number", "minimum": 0, "maximum": 1,
+                 "description": "A share from 0 to 1; null when nothing was there to judge."})
+COUNT = {"type": "integer", "minimum": 0}
+SECONDS = nullable({"type": "number", "description": "Seconds; null when no incident had both ends."})
+STAT = obj({"n": COUNT, "mean_seconds": SECONDS, "median_seconds": SECONDS, "p90_seconds": SECONDS},
+           description="A distribution of durations: how many, mean, median, 90th percentile (interpolated, "
+                       "as PostgreSQL's percentile_cont).")
+JUDGED = obj({"met": COUNT, "breached": COUNT, "not_due": COUNT, "rate": RATE})
+INSIGHTS_SCHEMAS = {
+    "DurationStat": STAT,
+    "InsightsMetrics": obj({
+        "period": obj({"start_date": DAY, "end_date": DAY, "time_zone": {"type": "string"}, "start": TIME,
+                       "end": TIME}, description="Whole local days in `time_zone`, and the UTC instants they span."),
+        "filters": obj({"team_id": nullable(ID), "service_id": nullable(ID), "severity": nullable(SEVERITY_NUMBER)}),
+        "counts": obj({name: COUNT for name in ("incidents", "resolved", "still_open", "reopened",
+                                                "never_acknowledged", "waiting", "merged_away", "exercises")}),
+        "response_times": obj({name: ref("DurationStat") for name in ("mttd", "mtta", "mttm", "mttr")}),
+        "objectives": {"type": "array", "items": obj({
+            "severity": SEVERITY_NUMBER, "response_minutes": COUNT, "resolution_minutes": COUNT,
+            "response": JUDGED, "resolution": JUDGED})},
+        "classification": obj({"judged": COUNT, "correct": COUNT, "raised": COUNT, "lowered": COUNT, "rate": RATE}),
+        "recurrence": obj({"incidents": COUNT, "recurrences": COUNT, "rate": RATE}),
+        "improvement": obj({"fixed": COUNT, "watching": COUNT, "held": COUNT, "recurred": COUNT, "rate": RATE}),
+        "postmortems": obj({"on_time": COUNT, "late": COUNT, "overdue": COUNT, "missing": COUNT, "not_due": COUNT,
+                            "rate": RATE}),
+        "action_items": obj({"on_time": COUNT, "late": COUNT, "overdue": COUNT, "not_due": COUNT, "wont_do": COUNT,
+                             "open_overdue_now": COUNT, "rate": RATE}),
+        "communication": obj({
+            "owed": {**COUNT, "description": "Updates the severity's cadence owed that fell due in the period "
+                                             "(judged and not due yet); cancelled ones were never owed."},
+            "judged": {**COUNT, "description": "on_time + late + missed."},
+            "on_time": {**COUNT, "description": "Sent by the due time."},
+            "late": {**COUNT, "description": "Sent after the due time."},
+            "missed": {**COUNT, "description": "Overdue, and no update has gone since."},
+            "not_due": {**COUNT, "description": "Not due yet (or not yet marked overdue): not judged."},
+            "rate": RATE},
+            description="Communication compliance: of the updates owed that fell due in the period, the share "
+                        "sent on time (`on_time / judged`)."),
+        "knowledge": obj({"readers": COUNT, "postmortem_readers": COUNT, "incident_readers": COUNT, "reads": COUNT,
+                          "teams": {"type": "array", "items": obj({"team": {"type": "string"}, "members": COUNT,
+                                                                   "readers": COUNT})}}),
+        "training": obj({"drills": COUNT, "assessed": COUNT, "people": COUNT,
+                         "mean_score": nullable({"type": "number"}), "median_score": nullable({"type": "number"})}),
+        "culture": obj({"invited": COUNT, "answered": COUNT, "answers": COUNT,
+                        "shown": {"type": "boolean", "description": "False below three answers: then the means "
+                                                                    "are null."},
+                        "blameless": nullable({"type": "number"}), "safety": nullable({"type": "number"})}),
+        "interruptions": obj({"total": COUNT, "by_weekday_and_hour": {
+            "type": "array", "minItems": 7, "maxItems": 7, "description": "Monday first; 24 hours each, local.",
+            "items": {"type": "array", "minItems": 24, "maxItems": 24, "items": COUNT}}}),
+        "top_services": {"type": "array", "items": obj({"id": ID, "name": {"type": "string"}, "incidents": COUNT,
+                                                        "severe": COUNT})},
+        "top_factor_categories": {"type": "array", "items": obj({"id": ID, "name": {"type": "string"},
+                                                                 "incidents": COUNT})},
+        "trend": obj({"granularity": {"type": "string", "enum": ["week", "month"]}, "buckets": {
+            "type": "array", "items": obj({
+                "start_date": DAY, "end_date": DAY,
+                "incidents_by_severity": obj({str(n): COUNT for n in (1, 2, 3, 4)}),
+                "mtta": ref("DurationStat"), "mttr": ref("DurationStat")})}}),
+    }, description="Every insights figure for one period; definitions on the Insights › Definitions page."),
+}
 
 
 # --- the response: roles, tasks, updates -------------------------------------------------------------
@@ -883,6 +951,25 @@ def document() -> dict:
                 request_body=body({"status": ACTION_STATUS, "reason": text(5000, "Why it won't be done.")},
                                   required=("status",), example={"status": "done"})),
         },
+        "/insights/metrics": {
+            "get": operation(
+                "insights_metrics", "insights", "The learning and improvement metrics for a period",
+                answers(200, "Every figure of the insights dashboard.", ref("InsightsMetrics"), 400, 401),
+                description="Incidents count when detected in the period (whole local days in `time_zone`); "
+                            "drills and merged incidents are left out except under training. Without dates: the "
+                            "last 30 days up to today.",
+                parameters=[
+                    query("start_date", DAY, "First day, inclusive (default: 29 days before `end_date`)."),
+                    query("end_date", DAY, "Last day, inclusive (default: today)."),
+                    query("time_zone", {"type": "string", "maxLength": 64},
+                          "An IANA zone for the days (default: the token owner's)."),
+                    query("team_id", ID, "Only incidents on services this team owns."),
+                    query("service_id", ID, "Only this service's incidents."),
+                    query("severity", {"type": "string"}, "Only this severity: 1 to 4 or SEV-1 to SEV-4."),
+                    query("granularity", {"type": "string", "enum": ["week", "month"], "default": "week"},
+                          "The trend's buckets."),
+                ]),
+        },
         **response_paths(),
         "/status_page/components": {
             "get": operation("list_components", "status page", "List status page components, in page order",
@@ -952,7 +1039,7 @@ def document() -> dict:
         "security": [{"bearerAuth": []}],
         "tags": [{"name": "incidents"}, {"name": "alerts"}, {"name": "services"}, {"name": "change events"},
                  {"name": "on-call"}, {"name": "post-mortems"}, {"name": "action items"}, {"name": "response"},
-                 {"name": "status page"}, {"name": "meta"}],
+                 {"name": "status page"}, {"name": "insights"}, {"name": "meta"}],
         "paths": paths,
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
@@ -991,6 +1078,7 @@ def document() -> dict:
                 "PersonRef": REF,
                 **ONCALL_SCHEMAS,
                 **RESPONSE_SCHEMAS,
+                **INSIGHTS_SCHEMAS,
             },
         },
     }

@@ -59,5 +59,5 @@ def me():
 
 # The routes, on this same blueprint.
 from app.api import (  # noqa: E402,F401
-    alerts, change_events, incidents, oncall, openapi, postmortems, response, services, statuspage,
+    alerts, change_events, incidents, insights, oncall, openapi, postmortems, response, services, statuspage,
 )

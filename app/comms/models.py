@@ -1,11 +1,11 @@
 """Communications: templates, stakeholder lists, outbound webhooks, the updates sent,
 the cadence they are due on, and the communication plan per severity.
 
-`comms_updates` is the record metrics read: one row per update with when it was
-sent, when an update was due (`due_at`, null when the severity has no cadence) and
-whether it went in time (`on_time`). Communication compliance is
-`avg(on_time)` over rows with a `due_at`; cadences that passed with no update at
-all are the `comms_dues` rows in state `overdue`.
+`comms_updates` keeps one row per update with when it was sent, when an update
+was due (`due_at`, null when the severity has no cadence) and whether it went in
+time (`on_time`). `comms_dues` keeps one row per update owed: communication
+compliance (app.insights.metrics) counts those that fell due in a period, met on
+time, met late or still overdue.
 """
 from __future__ import annotations
 
@@ -117,6 +117,8 @@ class Webhook(db.Model):
     secret: Mapped[str] = mapped_column(sa.String(200), default="")  # generic: the HMAC key
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    # Removed, not deleted: its deliveries are part of incidents' communication logs.
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def kind_label(self) -> str:

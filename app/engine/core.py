@@ -8,7 +8,15 @@ one unit. Each unit runs in its own short transaction that first proves, by
 updating the lease row with our holder id and epoch, that this engine still holds
 the lease: if another engine has taken over, the unit is rolled back, so no unit is
 ever done by two engines. A unit re-checks its own condition, so running it again
-after a crash is harmless.
+after a crash is harmless. A job whose work must leave the transaction between
+steps (the outbox: claim, call the provider, record) drives its units itself
+(`Job.run_all` with `Units`), each step still a fenced transaction of its own.
+
+A cycle may be given a time slice per job (`slice_seconds`, the runner's): a job
+that spends it stops taking units, so the jobs after it (the outbox after
+escalations) get their turn, and the report says more is due
+(`CycleReport.more`), which the runner answers with another cycle at once instead
+of sleeping.
 
 The lease lives in the database (`engine_leases`), so it works across processes
 and machines on SQLite and PostgreSQL alike. Its times are wall-clock times, not
@@ -22,9 +30,10 @@ import os
 import secrets
 import socket
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Callable
+from typing import Callable, Iterator
 
 import sqlalchemy as sa
 from flask import current_app
@@ -44,11 +53,16 @@ def wall_now() -> datetime:
 
 @dataclass(frozen=True)
 class Job:
-    """A kind of due work: `due(now, limit)` lists ids, `run(id, now)` does one."""
+    """A kind of due work: `due(now, limit)` lists ids, `run(id, now)` does one.
+
+    `run_all(ids, now, units)`, when given, replaces the loop over `run`: the job
+    does its due work in units it opens itself (`units.unit(id)`), for work that
+    must leave the transaction between steps."""
 
     name: str
     due: Callable[[datetime, int], list]
     run: Callable[[object, datetime], bool]
+    run_all: Callable[[list, datetime, "Units"], None] | None = None
 
 
 @dataclass
@@ -58,9 +72,9 @@ class CycleReport:
     at: datetime
     done: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
-    deferred: dict[str, int] = field(default_factory=dict)  # due units left for the next cycle
     lost_lease: bool = False
     elapsed_ms: float = 0.0
+    more: bool = False  # due work was left for the next cycle (a full batch, or the time budget spent)
 
     @property
     def total(self) -> int:
@@ -71,22 +85,63 @@ class LeaseLost(Exception):
     pass
 
 
+class UnitOutcome:
+    """What a unit's block says it did (`done`: it did something), and, after the
+    block, whether its transaction was committed."""
+
+    done: bool = False
+    committed: bool = False
+
+
+class Units:
+    """A job's units within one cycle: each a fenced transaction of its own."""
+
+    def __init__(self, engine: "Engine", job: Job, report: CycleReport, deadline: float | None):
+        self.engine, self.job, self.report, self.deadline = engine, job, report, deadline
+
+    def out_of_time(self) -> bool:
+        """The cycle's time budget is spent: stop taking units (the rest stay due)."""
+        if self.deadline is not None and time.perf_counter() >= self.deadline:
+            self.report.more = True
+            return True
+        return False
+
+    @contextmanager
+    def unit(self, ident) -> Iterator[UnitOutcome]:
+        """One unit: fence, the block, commit. A failing block is rolled back and
+        reported, and the job goes on; a lost lease stops the cycle (LeaseLost)."""
+        outcome = UnitOutcome()
+        try:
+            self.engine._fence()
+            yield outcome
+            db.session.commit()
+            outcome.committed = True
+        except LeaseLost:
+            db.session.rollback()
+            raise
+        except Exception as error:
+            db.session.rollback()
+            log.exception("engine job %s failed on %s", self.job.name, ident)
+            self.report.errors.append(f"{self.job.name} {ident}: {error}")
+            return
+        if outcome.done:
+            self.report.done[self.job.name] = self.report.done.get(self.job.name, 0) + 1
+
+
 def make_holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class Engine:
     def __init__(self, jobs: list[Job], *, holder: str | None = None, lease_seconds: float | None = None,
-                 batch: int = 500, wall: Callable[[], datetime] = wall_now, job_budget: float | None = None):
+                 batch: int = 500, wall: Callable[[], datetime] = wall_now, slice_seconds: float | None = None):
         self.jobs = jobs
         self.holder = holder or make_holder_id()
         self.lease_seconds = lease_seconds or current_app.config["ENGINE_LEASE_SECONDS"]
         self.batch = batch
-        # Seconds one job may take in a cycle before the next job gets its turn (None: no
-        # limit). A burst of new incidents then delays their pages by a turn, not by the
-        # whole burst: what is left is due again, oldest first, in the next cycle.
-        self.job_budget = job_budget
         self.wall = wall
+        # A job stops taking units once it has run this long in a cycle (None: no limit).
+        self.slice_seconds = slice_seconds
         self.epoch: int | None = None
 
     # --- the lease ------------------------------------------------------------------
@@ -172,34 +227,39 @@ class Engine:
         report.active = True
         for job in self.jobs:
             try:
-                ids = job.due(now, self.batch)
-                db.session.rollback()  # end the read; each unit has its own transaction
+                with write_intent(False):  # a read: on SQLite it need not wait for the write lock
+                    ids = job.due(now, self.batch)
+                    db.session.rollback()  # end the read; each unit has its own transaction
             except Exception as error:  # a broken query must not stop the other jobs
                 db.session.rollback()
                 log.exception("engine job %s: finding due work failed", job.name)
                 report.errors.append(f"{job.name}: {error}")
                 continue
-            job_started = time.perf_counter()
-            for index, ident in enumerate(ids):
-                if self.job_budget is not None and time.perf_counter() - job_started > self.job_budget:
-                    report.deferred[job.name] = len(ids) - index
-                    break
-                try:
-                    self._fence()
-                    if job.run(ident, now):
-                        report.done[job.name] = report.done.get(job.name, 0) + 1
-                    db.session.commit()
-                except LeaseLost:
-                    db.session.rollback()
-                    log.warning("engine %s lost its lease mid-cycle; stopping", self.holder)
-                    report.lost_lease = True
-                    self.epoch = None
-                    report.elapsed_ms = (time.perf_counter() - started) * 1000
-                    return report
-                except Exception as error:
-                    db.session.rollback()
-                    log.exception("engine job %s failed on %s", job.name, ident)
-                    report.errors.append(f"{job.name} {ident}: {error}")
+            if len(ids) >= self.batch:
+                report.more = True
+            # Each job may spend the slice, then the next has its turn: escalations
+            # made early in a burst reach the outbox without waiting for the last.
+            deadline = None if self.slice_seconds is None else time.perf_counter() + self.slice_seconds
+            units = Units(self, job, report, deadline)
+            try:
+                if job.run_all is not None:
+                    job.run_all(ids, now, units)
+                else:
+                    for ident in ids:
+                        if units.out_of_time():
+                            break
+                        with units.unit(ident) as unit:
+                            unit.done = bool(job.run(ident, now))
+            except LeaseLost:
+                log.warning("engine %s lost its lease mid-cycle; stopping", self.holder)
+                report.lost_lease = True
+                self.epoch = None
+                report.elapsed_ms = (time.perf_counter() - started) * 1000
+                return report
+            except Exception as error:  # run_all itself failed, outside its units
+                db.session.rollback()
+                log.exception("engine job %s failed", job.name)
+                report.errors.append(f"{job.name}: {error}")
         report.elapsed_ms = (time.perf_counter() - started) * 1000
         self._record(report)
         return report

@@ -8,6 +8,8 @@ from app.engine.core import Job
 from app.escalation.jobs import JOBS as ESCALATION_JOBS
 from app.incidents.jobs import JOBS as INCIDENT_JOBS
 from app.incidents.warroom import JOBS as WARROOM_JOBS
+from app.insights.reviews import JOBS as REVIEW_JOBS
+from app.insights.surveys import JOBS as SURVEY_JOBS
 from app.notify.dispatch import JOBS as NOTIFY_JOBS
 from app.oncall import handovers
 from app.postmortems.actions import JOBS as POSTMORTEM_JOBS
@@ -27,6 +29,8 @@ def all_jobs() -> list[Job]:
         *POSTMORTEM_JOBS,  # before notifications: a reminder made this cycle goes out this cycle
         *CADENCE_JOBS,     # likewise: update reminders
         *STATUSPAGE_JOBS,  # before the outbox: subscriber messages leave in the same cycle
+        *REVIEW_JOBS,
+        *SURVEY_JOBS,
         *NOTIFY_JOBS,
         *WEBHOOK_JOBS,
     ]

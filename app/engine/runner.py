@@ -16,20 +16,23 @@ from app.engine.jobs import all_jobs
 from app.extensions import db
 
 log = logging.getLogger("firebreak.engine")
-# A running engine gives each job this long per cycle, then the next job its turn
-# (app.engine.core.Engine.job_budget); `engine tick` does everything due at once.
-JOB_BUDGET_SECONDS = 0.5
 
 
 def _cycle(app: Flask, engine_box: dict) -> None:
+    """One cycle, and at once another while the last left due work behind (a full
+    batch, or a job's slice spent): a burst is worked off without sleeping between."""
     with app.app_context():
         engine = engine_box.get("engine")
         if engine is None:
-            engine = engine_box["engine"] = Engine(all_jobs(), job_budget=JOB_BUDGET_SECONDS)
+            engine = engine_box["engine"] = Engine(all_jobs(), slice_seconds=app.config["ENGINE_SLICE_SECONDS"])
+        stopping = engine_box.get("stopping")
         try:
-            report = engine.cycle()
-            if report.errors:
-                log.warning("engine cycle errors: %s", report.errors)
+            while True:
+                report = engine.cycle()
+                if report.errors:
+                    log.warning("engine cycle errors: %s", report.errors)
+                if not report.more or not report.active or (stopping is not None and stopping.is_set()):
+                    break
         except Exception:
             db.session.rollback()
             log.exception("engine cycle failed")
@@ -45,11 +48,12 @@ def _scheduler(scheduler, app: Flask, box: dict):
 
 def run_forever(app: Flask) -> None:
     """Block, running a cycle every ENGINE_INTERVAL_SECONDS until SIGTERM or SIGINT."""
-    box: dict = {}
+    box: dict = {"stopping": threading.Event()}
     scheduler = _scheduler(BlockingScheduler(), app, box)
 
     def stop(signum, frame):
         log.info("engine stopping (signal %s)", signum)
+        box["stopping"].set()
         scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)

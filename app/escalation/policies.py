@@ -124,8 +124,7 @@ def remove_step(actor: Actor, step: EscalationStep, now: datetime) -> None:
     _admin(actor)
     policy = step.policy
     position = step.position
-    policy.steps.remove(step)
-    db.session.delete(step)
+    policy.steps.remove(step)  # delete-orphan: the step and its targets go at the flush
     for index, other in enumerate(policy.steps):
         other.position = index
     policy.updated_at = now
@@ -145,19 +144,27 @@ def move_step(actor: Actor, step: EscalationStep, direction: int, now: datetime)
                  summary=f"Moved step {index + 1} of {step.policy.name} to {other + 1}")
 
 
-def add_target(actor: Actor, step: EscalationStep, kind: str, ref: int, now: datetime) -> EscalationTarget:
-    _admin(actor)
+def find_target(kind: str, ref: int | None):
+    """The person, team or schedule a target names; DomainError when there is none."""
     if kind not in TARGET_KINDS:
         raise DomainError("A target is a person, a schedule or a team.", "target")
     if kind == "user":
-        found = db.session.get(User, ref)
+        found = db.session.get(User, ref) if ref else None
     elif kind == "team":
-        found = db.session.get(Team, ref)
+        found = db.session.get(Team, ref) if ref else None
     else:
         from app.oncall.models import Schedule
-        found = db.session.get(Schedule, ref)
+        found = db.session.get(Schedule, ref) if ref else None
+        if found is not None and found.archived_at is not None:
+            raise DomainError(f"{found.name} is archived: it puts nobody on call.", "target")
     if found is None:
         raise DomainError("No such target.", "target")
+    return found
+
+
+def add_target(actor: Actor, step: EscalationStep, kind: str, ref: int, now: datetime) -> EscalationTarget:
+    _admin(actor)
+    find_target(kind, ref)
     if any(t.kind == kind and t.ref == ref for t in step.targets):
         raise Conflict("That target is already on this step.", "target")
     target = EscalationTarget(step=step, kind=kind, **{f"{kind}_id": ref})

@@ -13,9 +13,10 @@ from typing import Callable
 
 import sqlalchemy as sa
 
+from app.audit import service as audit
 from app.audit.service import Actor
 from app.auth.models import Role, Team, TeamMembership, User
-from app.errors import DomainError
+from app.errors import Conflict, DomainError, Forbidden
 from app.escalation.models import EscalationPolicy, EscalationStep, SeverityTrigger
 from app.extensions import db
 from app.incidents.models import EventKind, Incident, Status
@@ -147,7 +148,6 @@ def escalate_now(actor: Actor, incident: Incident, now: datetime, *, via: str = 
         incident.ack_timeout_at = None
     record_event(incident, EventKind.ESCALATED, actor, via=via, at=now, text=f"Escalated by {actor.label}",
                  data={"by": actor.label})
-    from app.audit import service as audit
     audit.record(actor, "incident.escalate", incident, summary=f"#{incident.id} escalated via {via}")
     if not incident.escalation_snapshot or incident.escalation_state == STATE_EXHAUSTED:
         start(incident, now, actor)
@@ -242,19 +242,75 @@ def apply_triggers(incident: Incident, severity: int, now: datetime, actor: Acto
     return people
 
 
+TRIGGER_WHEN = {"open": "as it opens", "breach": "when its response objective is breached"}
+
+
+def triggers(severity: int | None = None) -> list[SeverityTrigger]:
+    stmt = sa.select(SeverityTrigger).order_by(SeverityTrigger.severity, SeverityTrigger.on.desc(), SeverityTrigger.id)
+    if severity is not None:
+        stmt = stmt.where(SeverityTrigger.severity == severity)
+    return db.session.scalars(stmt).all()
+
+
+def describe_trigger(trigger: SeverityTrigger) -> str:
+    """Who the trigger pages, in words: "the managers of the service's team", …"""
+    from app.escalation import targets
+    if trigger.kind == "managers":
+        return "the managers of the service's team"
+    ref = {"user": trigger.user_id, "schedule": trigger.schedule_id, "team": trigger.team_id}[trigger.kind]
+    return targets.name_of(trigger.kind, ref)
+
+
+def add_trigger(actor: Actor, severity: int, *, on: str, kind: str, ref: int | None = None) -> SeverityTrigger:
+    """Page someone else for every incident of this severity, as it opens or on a breach."""
+    from app.escalation.policies import find_target
+    if not actor.can(Role.ADMIN):
+        raise Forbidden("Only an admin may change the severity model.")
+    if severity not in (1, 2, 3, 4):
+        raise DomainError("There are four severities.", "severity")
+    if on not in TRIGGER_WHEN:
+        raise DomainError("A trigger pages as the incident opens or when its response objective is breached.", "on")
+    if kind == "managers":
+        ref = None
+    else:
+        find_target(kind, ref)  # raises for an unknown kind or target
+    row = SeverityTrigger(severity=severity, on=on, kind=kind, **({f"{kind}_id": ref} if ref else {}))
+    if any((t.on, t.kind, t.user_id, t.schedule_id, t.team_id) == (on, kind, row.user_id, row.schedule_id, row.team_id)
+           for t in triggers(severity)):
+        raise Conflict("That trigger is already there.", "target")
+    db.session.add(row)
+    db.session.flush()
+    audit.record(actor, "severity.add_trigger", row,
+                 summary=f"SEV-{severity} pages {describe_trigger(row)} {TRIGGER_WHEN[on]}",
+                 after={"severity": severity, "on": on, "kind": kind, "ref": ref})
+    return row
+
+
+def remove_trigger(actor: Actor, trigger: SeverityTrigger) -> None:
+    if not actor.can(Role.ADMIN):
+        raise Forbidden("Only an admin may change the severity model.")
+    audit.record(actor, "severity.remove_trigger", trigger,
+                 summary=f"SEV-{trigger.severity} no longer pages {describe_trigger(trigger)} {TRIGGER_WHEN[trigger.on]}",
+                 before={"severity": trigger.severity, "on": trigger.on, "kind": trigger.kind})
+    db.session.delete(trigger)
+
+
 def seed_default_triggers() -> None:
     """SEV-1 also pages the incident-commander schedule and the service team's
-    managers; SEV-2 the incident-commander schedule. Idempotent."""
+    managers (as it opens, and on a breach of its response objective); SEV-2 the
+    incident-commander schedule. Adds only what is missing (a new install's
+    migration already added the managers' two)."""
     from app.oncall.models import Schedule
-    if db.session.scalar(sa.select(sa.func.count()).select_from(SeverityTrigger)):
-        return
-    commander = db.session.scalar(sa.select(Schedule).where(Schedule.name == "Incident Commander"))
-    for severity in (1, 2):
-        if commander is not None:
-            db.session.add(SeverityTrigger(severity=severity, kind="schedule", schedule_id=commander.id, on="open"))
-    db.session.add(SeverityTrigger(severity=1, kind="managers", on="open"))
-    # SEV-1 past its response objective: management hears of it.
-    db.session.add(SeverityTrigger(severity=1, kind="managers", on="breach"))
+    wanted = [(1, "open", "managers", None), (1, "breach", "managers", None)]
+    commander = db.session.scalar(sa.select(Schedule).where(Schedule.name == "Incident Commander",
+                                                           Schedule.archived_at.is_(None)))
+    if commander is not None:
+        wanted += [(1, "open", "schedule", commander.id), (2, "open", "schedule", commander.id)]
+    have = set(db.session.execute(sa.select(SeverityTrigger.severity, SeverityTrigger.on, SeverityTrigger.kind,
+                                            SeverityTrigger.schedule_id)).all())
+    for severity, on, kind, schedule_id in wanted:
+        if (severity, on, kind, schedule_id) not in have:
+            db.session.add(SeverityTrigger(severity=severity, on=on, kind=kind, schedule_id=schedule_id))
 
 
 def team_members(team: Team) -> list[User]:

@@ -31,6 +31,9 @@ class DeclareForm(FlaskForm):
     description = TextAreaField("Details", validators=[Optional(), Length(max=MAX_NOTE)],
                                 description="Markdown. What you know so far.")
     impact_started_at = LocalTimeField("Impact started", description="If you know; your time zone.")
+    is_exercise = BooleanField("This is a drill or game day",
+                               description="Runs like a real incident; counted only under training, never in the "
+                                           "response metrics.")
 
 
 class NoteForm(FlaskForm):

@@ -19,6 +19,7 @@ from app.incidents import roles
 from app.incidents.models import OPEN_STATUSES, EventKind, Incident, IncidentEvent, Status
 from app.escalation import service as escalation
 from app.incidents.timeline import record_event
+from app.insights import surveys
 from app.notify import paging
 from app.postmortems import service as postmortems
 from app.services.models import Service
@@ -177,6 +178,8 @@ def resolve(actor: Actor, incident: Incident, now: datetime, *, via: str = "web"
     cadence.on_resolved(incident, now)
     # A SEV-1/SEV-2 gets its post-mortem draft (app.postmortems.policy decides).
     postmortems.on_incident_resolved(actor, incident, now)
+    # Its responders are asked the anonymous culture survey (the engine sends it).
+    surveys.on_incident_resolved(incident, now)
     return True
 
 

@@ -290,7 +290,7 @@ def declare():
             incident = incidents.open_incident(current_actor(), service=service, title=form.title.data,
                                                severity=form.severity.data, now=now,
                                                description=form.description.data or "", source="web", via="web",
-                                               impact_started_at=started)
+                                               impact_started_at=started, is_exercise=bool(form.is_exercise.data))
         except DomainError as error:
             db.session.rollback()
             add_error(form, error)

@@ -1,8 +1,11 @@
 """Sending what is due from the outbox: the engine's notification job.
 
 One unit claims a message (status `sending`, due again after SEND_TIMEOUT so a
-sender that dies mid-send is retried: at-least-once), commits, calls the provider
-outside any transaction, then records the result. Per-method throttles hold
+sender that dies mid-send is retried: at-least-once) and commits; the provider is
+called outside any transaction; another unit records the result. Up to
+NOTIFY_CONCURRENCY claimed messages go to their providers at once (a burst of
+pages does not wait for each provider round trip in turn), which is also how many
+a sender that dies mid-send may leave to be sent again. Per-method throttles hold
 messages back (and say so); SMS pages due together for one phone go as one
 bundle; failures retry with backoff, and a method that keeps failing hands the
 page to the person's next method.
@@ -10,6 +13,10 @@ page to the person's next method.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -125,7 +132,42 @@ def _callback(path: str) -> str:
     return f"{current_app.config['PUBLIC_BASE_URL']}{path}"
 
 
-def run(notification_id: int, now: datetime) -> bool:
+@dataclass(frozen=True)
+class Outgoing:
+    """A claimed message on its way out: what the provider call needs, as plain
+    values (it is made outside any transaction, possibly in another thread)."""
+
+    id: int
+    mate_ids: tuple[int, ...]
+    channel: Channel
+    to: str
+    body: str
+    subject: str
+    status_callback: str
+    voice_url: str
+    busy_key: tuple  # one message per number or address in flight at a time
+
+    @property
+    def channel_key(self) -> str:
+        return self.channel.value
+
+
+# `claim` leaves a message for later in this cycle: another for the same number or
+# address is on its way out, and the throttle must first see how that went.
+LATER = object()
+
+
+def _busy_key(row: Notification) -> tuple:
+    return (row.channel, row.contact_method_id or row.to_address)
+
+
+def claim(notification_id: int, now: datetime, busy: frozenset | set = frozenset()):
+    """The first half of sending, in the engine's unit transaction: decide, then claim.
+
+    Returns False (nothing to do), True (done here: cancelled or held back), LATER,
+    or the `Outgoing` claimed: the row (and its bundle mates) marked `sending`, due
+    again after SEND_TIMEOUT, so that once this transaction commits a sender that
+    dies mid-send leaves it to be retried (at-least-once)."""
     row = db.session.get(Notification, notification_id)
     if row is None or row.status in (Status.SENT, Status.DELIVERED, Status.FAILED, Status.CANCELLED):
         return False
@@ -134,6 +176,8 @@ def run(notification_id: int, now: datetime) -> bool:
     if not _still_wanted(row):
         row.status, row.next_attempt_at = Status.CANCELLED, None
         return True
+    if _busy_key(row) in busy:
+        return LATER
     if row.status == Status.SENDING:  # a sender died mid-send; we cannot know if it left
         log.warning("notification %s was left sending; trying again", row.id)
     hold = _throttle(row, now)
@@ -157,24 +201,22 @@ def run(notification_id: int, now: datetime) -> bool:
         claimed.next_attempt_at = now + SEND_TIMEOUT
     for mate in mates:
         mate.bundled_into_id = row.id
-    db.session.commit()
+    return Outgoing(id=row.id, mate_ids=tuple(m.id for m in mates), channel=row.channel, to=row.to_address,
+                    body=body, subject=row.subject or "Firebreak", status_callback=_callback("/twilio/status"),
+                    voice_url=_callback(f"/twilio/voice/{row.id}"), busy_key=_busy_key(row))
 
-    channel_key = row.channel.value
-    breaker = _breaker()
-    tripped = breaker.get(channel_key)
-    if tripped is not None and tripped[0] > now:
-        _failed(row, mates, f"not tried: {tripped[1]} (pausing this channel until {tripped[0]:%H:%M:%S} UTC)",
-                True, now)
+
+def finish(out: Outgoing, outcome, now: datetime) -> bool:
+    """The second half, in a unit transaction of its own: record what the provider
+    said (`outcome`: its receipt, or the ProviderError)."""
+    row = db.session.get(Notification, out.id)
+    mates = [db.session.get(Notification, mate_id) for mate_id in out.mate_ids]
+    if isinstance(outcome, providers_mod.ProviderError):
+        _failed(row, mates, str(outcome), outcome.retry, now)
         return True
-    try:
-        result = _send(row, body)
-    except providers_mod.ProviderError as error:
-        if error.retry:
-            breaker[channel_key] = (now + BREAKER_PAUSE, str(error))
-        _failed(row, mates, str(error), error.retry, now)
-        return True
-    breaker.pop(channel_key, None)
-    row.provider, row.provider_id, row.provider_status = result.provider, result.provider_id, result.status
+    if isinstance(outcome, BaseException):  # not the provider's answer: a bug; the row is retried
+        raise outcome
+    row.provider, row.provider_id, row.provider_status = outcome.provider, outcome.provider_id, outcome.status
     for sent in [row, *mates]:
         sent.status, sent.sent_at, sent.next_attempt_at, sent.last_error = Status.SENT, now, None, None
         if sent.purpose in PAGE_PURPOSES and (incident := _incident(sent)) is not None:
@@ -188,13 +230,139 @@ def run(notification_id: int, now: datetime) -> bool:
     return True
 
 
-def _send(row: Notification, body: str):
-    chosen = providers_mod.configured()
-    if row.channel == Channel.SMS:
-        return chosen.sms.send_sms(row.to_address, body, _callback("/twilio/status"))
-    if row.channel == Channel.VOICE:
-        return chosen.voice.place_call(row.to_address, _callback(f"/twilio/voice/{row.id}"), _callback("/twilio/status"))
-    return chosen.email.send_email(row.to_address, row.subject or "Firebreak", body)
+class NotTried(providers_mod.ProviderError):
+    def __init__(self, message: str):
+        super().__init__(message, retry=True)
+
+
+def _working() -> set[str]:
+    """Per application (per process): channels whose last send succeeded."""
+    return current_app.extensions.setdefault("firebreak_notify_working", set())
+
+
+def _paused(channel: str, now: datetime) -> tuple[datetime, str] | None:
+    tripped = _breaker().get(channel)
+    return tripped if tripped is not None and tripped[0] > now else None
+
+
+def deliver(batch: list[Outgoing], now: datetime) -> list:
+    """Call the providers for claimed messages, outside any transaction: at most
+    NOTIFY_CONCURRENCY at a time. Returns each one's receipt or ProviderError.
+
+    A channel not known to work (none sent yet by this process, or the last failed)
+    is tried with one message first: if that fails the channel pauses (the breaker)
+    and the rest fail at once without being tried, so a hanging provider costs one
+    timeout, not one per message, and a provider that is down is asked once."""
+    settings = providers_mod.settings()
+    breaker, working = _breaker(), _working()
+    outcomes: list = [None] * len(batch)
+
+    def attempt(indices: list[int]) -> None:
+        results = _run_all([lambda out=batch[i]: _send(settings, out) for i in indices])
+        for i, result in zip(indices, results):
+            outcomes[i] = result
+            channel = batch[i].channel_key
+            if isinstance(result, providers_mod.ProviderError):
+                working.discard(channel)
+                if result.retry:
+                    breaker[channel] = (now + BREAKER_PAUSE, str(result))
+            elif not isinstance(result, BaseException):
+                working.add(channel)
+                breaker.pop(channel, None)
+
+    probes: dict[str, int] = {}
+    for i, out in enumerate(batch):
+        if out.channel_key not in working and out.channel_key not in probes and not _paused(out.channel_key, now):
+            probes[out.channel_key] = i
+    attempt(list(probes.values()))
+    rest = []
+    for i, out in enumerate(batch):
+        if outcomes[i] is not None:
+            continue
+        tripped = _paused(out.channel_key, now)
+        if tripped is not None:
+            outcomes[i] = NotTried(f"not tried: {tripped[1]} (pausing this channel until {tripped[0]:%H:%M:%S} UTC)")
+        else:
+            rest.append(i)
+    attempt(rest)
+    return outcomes
+
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _run_all(calls: list) -> list:
+    """Run the calls, at most NOTIFY_CONCURRENCY at once; each one's result or the
+    exception it raised, in order. One call (or a concurrency of 1) runs here."""
+    size = max(1, int(current_app.config.get("NOTIFY_CONCURRENCY", 1)))
+
+    def safely(call):
+        try:
+            return call()
+        except Exception as error:  # handed to `finish`, which re-raises it in the unit
+            return error
+
+    if len(calls) <= 1 or size == 1:
+        return [safely(call) for call in calls]
+    with _pools_lock:
+        pool = _pools.get(size)
+        if pool is None:
+            pool = _pools[size] = ThreadPoolExecutor(max_workers=size, thread_name_prefix="firebreak-notify")
+    return list(pool.map(safely, calls))
+
+
+def run_all(ids: list[int], now: datetime, units) -> None:
+    """The engine's notification job: claim up to NOTIFY_CONCURRENCY messages (each
+    in its own unit), send them together, record each (a unit each); again until
+    nothing due is left or the job's slice is spent. One message per number or
+    address at a time, so the throttle sees what the one before did."""
+    size = max(1, int(current_app.config.get("NOTIFY_CONCURRENCY", 1)))
+    pending = deque(ids)
+    later: list[int] = []
+    while pending:
+        batch: list[Outgoing] = []
+        busy: set = set()
+        while pending and len(batch) < size and not units.out_of_time():
+            ident = pending.popleft()
+            claimed = None
+            with units.unit(ident) as unit:
+                result = claim(ident, now, busy)
+                if result is LATER:
+                    later.append(ident)
+                elif isinstance(result, Outgoing):
+                    claimed = result
+                else:
+                    unit.done = bool(result)
+            if claimed is not None and unit.committed:
+                batch.append(claimed)
+                busy.add(claimed.busy_key)
+        if not batch:
+            break
+        for out, outcome in zip(batch, deliver(batch, now)):
+            with units.unit(out.id) as unit:
+                unit.done = finish(out, outcome, now)
+        pending.extendleft(reversed(later))
+        later.clear()
+
+
+def run(notification_id: int, now: datetime) -> bool:
+    """One message alone, start to end (claim, send, record), in the caller's session."""
+    out = claim(notification_id, now)
+    if not isinstance(out, Outgoing):
+        return bool(out)
+    db.session.commit()
+    [outcome] = deliver([out], now)
+    return finish(out, outcome, now)
+
+
+def _send(settings: dict, out: Outgoing):
+    chosen = providers_mod.for_thread(settings)
+    if out.channel == Channel.SMS:
+        return chosen.sms.send_sms(out.to, out.body, out.status_callback)
+    if out.channel == Channel.VOICE:
+        return chosen.voice.place_call(out.to, out.voice_url, out.status_callback)
+    return chosen.email.send_email(out.to, out.subject, out.body)
 
 
 def _failed(row: Notification, mates: list[Notification], error: str, retry: bool, now: datetime) -> None:
@@ -277,4 +445,4 @@ def record_status(provider_id: str, status: str, now: datetime, error_code: str 
     return row
 
 
-JOBS = [Job("notifications", due, run)]
+JOBS = [Job("notifications", due, run, run_all=run_all)]

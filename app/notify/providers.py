@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+import threading
 import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -140,9 +141,18 @@ class Providers:
     email: object
 
 
-def configured() -> Providers:
-    """The providers the settings ask for (made per call: cheap, and settings may differ per app)."""
-    config = current_app.config
+SETTINGS = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER", "TWILIO_API_BASE", "SMTP_URL",
+            "MAIL_FROM", "NOTIFY_TIMEOUT_SECONDS")
+
+
+def settings() -> dict:
+    """What choosing the providers needs from the app's settings, as plain values
+    (for threads without an app context)."""
+    return {name: current_app.config[name] for name in SETTINGS}
+
+
+def from_settings(config: dict) -> Providers:
+    """The providers the settings ask for."""
     console = Console()
     phone = console
     if config["TWILIO_ACCOUNT_SID"] and config["TWILIO_AUTH_TOKEN"] and config["TWILIO_FROM_NUMBER"]:
@@ -150,3 +160,27 @@ def configured() -> Providers:
                        config["TWILIO_API_BASE"], config["NOTIFY_TIMEOUT_SECONDS"])
     email = Smtp(config["SMTP_URL"], config["MAIL_FROM"], config["NOTIFY_TIMEOUT_SECONDS"]) if config["SMTP_URL"] else console
     return Providers(sms=phone, voice=phone, email=email)
+
+
+def configured() -> Providers:
+    """The providers the app's settings ask for (made per call)."""
+    return from_settings(settings())
+
+
+_local = threading.local()
+
+
+def for_thread(config: dict) -> Providers:
+    """The providers for these settings, kept per thread: a Twilio client keeps its
+    connection open between messages (no new TCP and TLS handshake for each), and
+    no client is shared between threads."""
+    key = tuple(sorted(config.items()))
+    cache = getattr(_local, "providers", None)
+    if cache is None:
+        cache = _local.providers = {}
+    chosen = cache.get(key)
+    if chosen is None:
+        if len(cache) >= 4:  # settings differ per app (tests): keep a few
+            cache.clear()
+        chosen = cache[key] = from_settings(config)
+    return chosen

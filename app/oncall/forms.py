@@ -119,6 +119,15 @@ class LayerForm(RotationFields):
                            description="The first handoff is on or after this day (weekly: on the handoff day).")
 
 
+def _window_given(form, valid: bool) -> bool:
+    """Both ends of a window are needed. (An inline validator would not do: the
+    fields' Optional() stops the chain before it when a time is left empty.)"""
+    if form.starts_at.data and form.ends_at.data:
+        return valid
+    form.ends_at.errors = [*form.ends_at.errors, "Give the start and the end."]
+    return False
+
+
 class TemporaryForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=120)], description="e.g. Holiday cover")
     starts_at = LocalTimeField("From")
@@ -135,9 +144,8 @@ class TemporaryForm(FlaskForm):
         for entry in self.participants:
             entry.choices = choices([("", "—"), *pairs])
 
-    def validate_ends_at(self, field):
-        if not field.data or not self.starts_at.data:
-            raise ValidationError("Give the start and the end.")
+    def validate(self, extra_validators=None) -> bool:
+        return _window_given(self, super().validate(extra_validators))
 
 
 class OverrideForm(FlaskForm):
@@ -146,9 +154,8 @@ class OverrideForm(FlaskForm):
     ends_at = LocalTimeField("Until")
     note = StringField("Note", validators=[Optional(), Length(max=500)])
 
-    def validate_ends_at(self, field):
-        if not field.data or not self.starts_at.data:
-            raise ValidationError("Give the start and the end.")
+    def validate(self, extra_validators=None) -> bool:
+        return _window_given(self, super().validate(extra_validators))
 
     def window(self, zone: ZoneInfo) -> tuple[datetime, datetime]:
         return from_local(self.starts_at.data, zone), from_local(self.ends_at.data, zone)
@@ -157,9 +164,9 @@ class OverrideForm(FlaskForm):
 def _instant(value: str | None) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value or "")
-    except ValueError:
+        return moment.astimezone(UTC) if moment.tzinfo else None
+    except (ValueError, OverflowError):  # not a time, or one outside years 1–9999 in UTC
         return None
-    return moment.astimezone(UTC) if moment.tzinfo else None
 
 
 class InstantField(HiddenField):

@@ -15,12 +15,12 @@ The content is decided by a pure function, `handover_summary`, and written by
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from app.auth.models import User
+from app.auth.models import TeamMembership, User
 from app.extensions import db
 from app.incidents.models import OPEN_STATUSES, Incident
 from app.notify.models import Channel
@@ -68,14 +68,27 @@ class HandoverMessages:
     incoming_body: str
 
 
-def action_items_due_soon(now: datetime, team_id: int | None) -> list[ActionItemLine]:
-    """HOOK: post-mortem action items due in the next days, for the handover.
+# Post-mortem action items a handover lists: open ones of the schedule's team due
+# within this many days (overdue ones too), soonest first, at most MAX_ITEMS.
+ITEMS_WITHIN = timedelta(days=7)
+MAX_ITEMS = 10
 
-    Action items do not exist yet; the post-mortems issue fills this in (items of
-    the schedule's team, due within a week, oldest due first). Handovers already
-    show whatever it returns.
-    """
-    return []
+
+def action_items_due_soon(now: datetime, team_id: int | None) -> list[ActionItemLine]:
+    """Open action items of the team (its own, or owned by one of its members) due
+    within a week or already overdue, soonest due first, for the incoming person."""
+    from app.postmortems.models import ActionItem, ActionStatus  # post-mortems read on-call: imported late
+    if team_id is None:
+        return []
+    members = sa.select(TeamMembership.user_id).where(TeamMembership.team_id == team_id)
+    rows = db.session.execute(
+        sa.select(ActionItem, User.name).outerjoin(User, User.id == ActionItem.owner_id)
+        .where(ActionItem.status.in_((ActionStatus.OPEN, ActionStatus.IN_PROGRESS)),
+               ActionItem.due_on <= (now + ITEMS_WITHIN).date(),
+               sa.or_(ActionItem.team_id == team_id, ActionItem.owner_id.in_(members)))
+        .order_by(ActionItem.due_on, ActionItem.id).limit(MAX_ITEMS)).all()
+    return [ActionItemLine(item.title, datetime.combine(item.due_on, time(), tzinfo=UTC), owner, item.ref)
+            for item, owner in rows]
 
 
 def _when(at: datetime, zone: str) -> str:

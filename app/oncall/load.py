@@ -110,12 +110,18 @@ class Report:
     schedules: list[ScheduleLoad]
 
 
+def page_conditions(start: datetime, end: datetime) -> list:
+    """What counts as a page to a person in [start, end), as WHERE conditions on
+    incident_events (this report and the insights heat map read the same)."""
+    return [IncidentEvent.kind == PAGE_SENT, IncidentEvent.at >= start, IncidentEvent.at < end,
+            IncidentEvent.data["user_id"].as_integer().is_not(None)]
+
+
 def pages_between(start: datetime, end: datetime) -> list[tuple[int, datetime, int | None]]:
     """(person, when, schedule or None) for every page sent in [start, end)."""
     user_id = IncidentEvent.data["user_id"].as_integer()
     schedule_id = IncidentEvent.data["schedule_id"].as_integer()
-    rows = db.session.execute(sa.select(user_id, IncidentEvent.at, schedule_id).where(
-        IncidentEvent.kind == PAGE_SENT, IncidentEvent.at >= start, IncidentEvent.at < end, user_id.is_not(None)))
+    rows = db.session.execute(sa.select(user_id, IncidentEvent.at, schedule_id).where(*page_conditions(start, end)))
     return [(int(u), at, s) for u, at, s in rows]
 
 
@@ -128,7 +134,9 @@ def acknowledgements_between(start: datetime, end: datetime) -> dict[int, int]:
 
 def report(schedules: list[Schedule], start: datetime, end: datetime) -> Report:
     specs = load_specs(schedules, since=start)
-    shifts = {s.id: compute.final_shifts(specs[s.id], start, end) for s in schedules}
+    # An archived schedule counts up to its archiving.
+    shifts = {s.id: compute.final_shifts(specs[s.id], start, min(end, s.archived_at or end)) if (
+        s.archived_at or end) > start else [] for s in schedules}
     participants = {s.id: {p for layer in specs[s.id].layers for r in layer.rotations for p in r.participants}
                     for s in schedules}
     pages = pages_between(start, end)

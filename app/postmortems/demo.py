@@ -120,8 +120,9 @@ def seed_past_incident(spec: PastIncident, *, now: datetime) -> Incident | None:
             postmortems.approve(Actor.for_user(reviewer), pm, end + timedelta(days=3))
         postmortems.publish(owner, pm, end + timedelta(days=3, hours=2))
         if spec.public_summary:
+            # Written for customers, kept private: this incident was not on the status page.
             postmortems.set_public_summary(owner, pm, end + timedelta(days=3, hours=3), text=spec.public_summary,
-                                           public=True)
+                                           public=False)
     db.session.flush()
     return incident
 

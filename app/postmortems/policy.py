@@ -1,12 +1,16 @@
 """What a severity asks of the review: the one place that maps severity to post-mortem.
 
-Pure functions, no database. When severities become editable (the triage domain's
-severity model), this is the table to read from there.
+The severity model (`app.triage.levels`, editable by admins) says whether each
+severity's post-mortem is required, lightweight or optional; this turns that into
+what the review does: whether resolving creates a tracked draft, and which template
+is proposed.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+
+from app.triage import levels
 
 
 @dataclass(frozen=True)
@@ -15,19 +19,26 @@ class ReviewPolicy:
     template_key: str   # the template proposed for it
 
 
-POLICIES: dict[int, ReviewPolicy] = {
-    1: ReviewPolicy(required=True, template_key="detailed_technical"),
-    2: ReviewPolicy(required=True, template_key="detailed_technical"),
-    3: ReviewPolicy(required=False, template_key="lightweight"),
-    4: ReviewPolicy(required=False, template_key="quick_retrospective"),
+BY_REQUIREMENT: dict[str, ReviewPolicy] = {
+    "required": ReviewPolicy(required=True, template_key="detailed_technical"),
+    "lightweight": ReviewPolicy(required=False, template_key="lightweight"),
+    "optional": ReviewPolicy(required=False, template_key="quick_retrospective"),
 }
-DEFAULT_POLICY = ReviewPolicy(required=False, template_key="lightweight")
+DEFAULT_POLICY = BY_REQUIREMENT["lightweight"]
+SEVERITIES = (1, 2, 3, 4)
 # How long the owner has to write it, in business days (Monday to Friday).
 DUE_BUSINESS_DAYS = 5
 
 
 def for_severity(severity: int | None) -> ReviewPolicy:
-    return POLICIES.get(severity, DEFAULT_POLICY)
+    if severity not in SEVERITIES:
+        return DEFAULT_POLICY
+    return BY_REQUIREMENT.get(levels.level(severity).postmortem, DEFAULT_POLICY)
+
+
+def required_severities() -> list[int]:
+    """The severities whose post-mortem is required, as the model says now."""
+    return [n for n in SEVERITIES if for_severity(n).required]
 
 
 def add_business_days(start: date, days: int) -> date:

@@ -306,7 +306,13 @@ def change_template(actor: Actor, pm: Postmortem, template: PostmortemTemplate, 
     for old in written.values():
         sections.append(PostmortemSection(position=len(sections), heading=old.heading, guidance="", kind=SectionKind.TEXT,
                                           body=old.body))
-    db.session.execute(sa.delete(Comment).where(Comment.postmortem_id == pm.id, Comment.section_id.isnot(None)))
+    # Comments on the old sections stay, as comments on the whole post-mortem that say
+    # which section they were about: the review's history is not thrown away.
+    for comment in db.session.scalars(sa.select(Comment).where(Comment.postmortem_id == pm.id,
+                                                               Comment.section_id.isnot(None))):
+        comment.body = f"(On “{comment.section.heading}”) {comment.body}"
+        comment.section_id, comment.section = None, None
+    db.session.flush()
     before = pm.template_name
     pm.sections = sections
     pm.template, pm.template_name = template, template.name
@@ -804,23 +810,12 @@ def schedule_meeting(actor: Actor, pm: Postmortem, now: datetime, *, at: datetim
 
 # --- the public summary ----------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class PublicSummary:
-    """What the status page may show of a post-mortem: no names, no internals."""
-
-    postmortem_id: int
-    incident_id: int
-    title: str
-    summary: str
-    service: str
-    impact_started_at: datetime | None
-    resolved_at: datetime | None
-    published_at: datetime
-
-
 def set_public_summary(actor: Actor, pm: Postmortem, now: datetime, *, text: str, public: bool) -> None:
     """Write the customer-facing summary, and publish it to the status page (or take
-    it down). Only a published post-mortem's summary goes public."""
+    it down). Only a published post-mortem's summary goes public, and only for an
+    incident that is on the status page: there it is shown with the incident and its
+    subscribers hear of it (`statuspage.service.publish_postmortem`)."""
+    from app.statuspage import service as status_page  # the status page reads incidents: imported late
     _may_edit(actor)
     text = _text(text, "public_summary", limit=10_000)
     if public and not text:
@@ -829,6 +824,12 @@ def set_public_summary(actor: Actor, pm: Postmortem, now: datetime, *, text: str
         raise Conflict("Publish the post-mortem before its public summary.")
     if text == pm.public_summary and public == pm.public:
         return
+    on_page = status_page.public_incident_for(pm.incident)
+    if public and on_page is None:
+        raise Conflict("This incident is not on the status page: publish it there first, or keep the summary "
+                       "private.")
+    if on_page is not None and (public or pm.public):  # goes up, changes while up, or comes down
+        status_page.publish_postmortem(actor, pm.incident, text if public else "", now)
     before = {"public": pm.public, "length": len(pm.public_summary or "")}
     pm.public_summary = text
     if public and not pm.public:
@@ -837,21 +838,6 @@ def set_public_summary(actor: Actor, pm: Postmortem, now: datetime, *, text: str
     _changed(pm, now)
     _audit(actor, "public_summary", pm, "public summary " + ("published to the status page" if public else "saved"),
            before=before, after={"public": public, "length": len(text)})
-
-
-def public_summaries(*, limit: int = 20, since: datetime | None = None) -> list[PublicSummary]:
-    """Published public summaries, newest first: what the status page shows."""
-    stmt = (sa.select(Postmortem).join(Incident, Incident.id == Postmortem.incident_id)
-            .where(Postmortem.public.is_(True), Postmortem.status == PostmortemStatus.PUBLISHED,
-                   Postmortem.public_summary != "", Incident.is_exercise.is_(False))
-            .order_by(Postmortem.public_at.desc(), Postmortem.id.desc()).limit(limit))
-    if since is not None:
-        stmt = stmt.where(Postmortem.public_at >= since)
-    return [PublicSummary(postmortem_id=pm.id, incident_id=pm.incident_id, title=pm.incident.title,
-                          summary=pm.public_summary, service=pm.incident.service.name,
-                          impact_started_at=pm.incident.impact_started_at or pm.incident.detected_at,
-                          resolved_at=pm.incident.resolved_at, published_at=pm.public_at or pm.published_at)
-            for pm in db.session.scalars(stmt)]
 
 
 # --- history ----------------------------------------------------------------------------------
@@ -901,7 +887,7 @@ def list_postmortems(*, status: str | None = None, owner_id: int | None = None) 
 def missing_required(limit: int = 50) -> list[Incident]:
     """Resolved incidents whose severity requires a post-mortem that has none (e.g.
     severity raised after resolving)."""
-    required = [n for n, rule in policy.POLICIES.items() if rule.required]
+    required = policy.required_severities()
     return db.session.scalars(
         sa.select(Incident).outerjoin(Postmortem, Postmortem.incident_id == Incident.id)
         .where(Postmortem.id.is_(None), Incident.status == Status.RESOLVED, Incident.severity.in_(required),

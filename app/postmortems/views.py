@@ -34,6 +34,7 @@ from app.postmortems.models import (
     FISHBONE_CATEGORIES, Comment, ContributingFactor, FactorCategory, FishboneCause, Postmortem, PostmortemSection,
     PostmortemStatus, PostmortemTemplate, Reviewer,
 )
+from app.statuspage import service as status_page
 from app.templating import viewer_zone
 from app.web import current_actor, render, requires, see_other
 
@@ -109,7 +110,8 @@ def _page(pm: Postmortem, status: int = 200, failed: tuple | None = None):
         owner_or_admin=owner_or_admin, reviewer=reviewer, comments=by_section,
         missing=postmortems.approvals_missing(pm), today=clock.now().date(),
         tags=facts.TAGS, kind_label=facts.kind_label, tag_label=facts.tag_label, paging_kinds=facts.PAGING_KINDS,
-        fishbone_categories=[*FISHBONE_CATEGORIES, *custom], Status=PostmortemStatus)
+        fishbone_categories=[*FISHBONE_CATEGORIES, *custom], Status=PostmortemStatus,
+        on_status_page=status_page.public_incident_for(pm.incident) is not None)
 
 
 def _back(pm: Postmortem, message: str | None, anchor: str | None = None):

@@ -105,6 +105,12 @@ def matrix(services: list[Service] | None = None) -> dict[tuple[str, str], int]:
     return {(name, effect): severity for name, effect, severity in db.session.execute(stmt)}
 
 
+def matrix_severity(service_id: int, effect: str) -> int | None:
+    """The service's matrix cell for this effect, if it has one."""
+    return db.session.scalar(sa.select(ImpactRule.severity).where(ImpactRule.service_id == service_id,
+                                                                  ImpactRule.effect == effect))
+
+
 def service_matrix(service: Service) -> dict[str, int]:
     return {rule.effect: rule.severity for rule in db.session.scalars(
         sa.select(ImpactRule).where(ImpactRule.service_id == service.id))}

@@ -13,7 +13,10 @@ from flask import Blueprint, abort, flash, request
 
 from app import clock
 from app.auth.models import Role, User
-from app.errors import DomainError
+from app.errors import Conflict, DomainError
+from app.escalation import service as escalation
+from app.escalation.models import SeverityTrigger
+from app.escalation.views import target_choices
 from app.extensions import db
 from app.services.models import Service
 from app.triage import levels
@@ -135,7 +138,12 @@ def _open(form):
 def guide():
     owners = {u.id: u for u in db.session.scalars(sa.select(User))}
     rows = {row.level: row for row in db.session.scalars(sa.select(triage.SeverityLevel))}
-    return render("triage/guide.html", levels=levels.current(), rows=rows, owners=owners, today=clock.now().date())
+    by_level: dict[int, list[str]] = {}
+    for trigger in escalation.triggers():
+        by_level.setdefault(trigger.severity, []).append(
+            f"{escalation.describe_trigger(trigger)} {escalation.TRIGGER_WHEN[trigger.on]}")
+    return render("triage/guide.html", levels=levels.current(), rows=rows, owners=owners, today=clock.now().date(),
+                  triggers=by_level)
 
 
 @bp.route("/severity/<int:level>", methods=["GET", "POST"])
@@ -167,9 +175,45 @@ def edit_level(level: int):
             db.session.commit()
             flash(f"SEV-{level} saved.", "success")
             return see_other("triage.guide")
+    return _edit_page(row, form=request.form if errors else None, errors=errors, status=400 if errors else 200)
+
+
+def _edit_page(row, *, form=None, errors=None, status: int = 200, trigger_error: str | None = None):
     people = db.session.scalars(sa.select(User).where(User.active.is_(True)).order_by(User.name)).all()
-    return render("triage/edit_level.html", row=row, form=request.form if errors else None, errors=errors,
-                  people=people, status=400 if errors else 200)
+    return render("triage/edit_level.html", row=row, form=form, errors=errors or {}, people=people, status=status,
+                  triggers=[(t, escalation.describe_trigger(t)) for t in escalation.triggers(row.level)],
+                  when=escalation.TRIGGER_WHEN,
+                  targets=[("managers", "The managers of the service's team"),
+                           *((choice.value, choice.label) for choice in target_choices() if choice.value)],
+                  trigger_error=trigger_error)
+
+
+@bp.route("/severity/<int:level>/triggers", methods=["POST"])
+@requires(Role.ADMIN)
+def add_trigger(level: int):
+    row = triage.level_row(level)
+    kind, _, ref = request.form.get("target", "").partition(":")
+    try:
+        escalation.add_trigger(current_actor(), level, on=request.form.get("on", ""), kind=kind,
+                               ref=int(ref) if ref.isdigit() else None)
+    except DomainError as error:
+        db.session.rollback()
+        return _edit_page(row, trigger_error=error.message, status=409 if isinstance(error, Conflict) else 400)
+    db.session.commit()
+    flash(f"SEV-{level} trigger added.", "success")
+    return see_other("triage.edit_level", level=level, _anchor="triggers")
+
+
+@bp.route("/severity/<int:level>/triggers/<int:trigger_id>/remove", methods=["POST"])
+@requires(Role.ADMIN)
+def remove_trigger(level: int, trigger_id: int):
+    trigger = db.session.get(SeverityTrigger, trigger_id)
+    if trigger is None or trigger.severity != level:
+        abort(404)
+    escalation.remove_trigger(current_actor(), trigger)
+    db.session.commit()
+    flash(f"SEV-{level} trigger removed.", "success")
+    return see_other("triage.edit_level", level=level, _anchor="triggers")
 
 
 @bp.route("/services/<int:service_id>/matrix", methods=["POST"])
