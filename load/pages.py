@@ -104,10 +104,12 @@ def pages(stack: Stack, incidents_since: datetime | None = None) -> dict:
             continue
         reached = at[carrier[4][:64]]
         was_held = held is not None or carrier[5] is not None
-        if incident_id not in first or reached < first[incident_id][0]:
-            first[incident_id] = (reached - to_epoch(opened), was_held, reached)
+        if incident_id not in first or reached < first[incident_id][2]:
+            first[incident_id] = (reached - to_epoch(opened), was_held, reached, channel)
     since = incidents_since.timestamp() if incidents_since else None
-    delays = sorted(d for d, held, reached in first.values() if not held and (since is None or reached >= since))
+    counted = {i: v for i, v in first.items() if not v[1] and (since is None or v[2] >= since)}
+    delays = sorted(v[0] for v in counted.values())
+    slowest = sorted(((round(v[0], 2), i, v[3]) for i, v in counted.items()), reverse=True)[:5]
     due_unsent = stack.one("SELECT count(*) FROM notifications WHERE status IN ('queued', 'sending') "
                            "AND next_attempt_at <= :now", now=now)
 
@@ -128,7 +130,8 @@ def pages(stack: Stack, incidents_since: datetime | None = None) -> dict:
         "sent_unknown_to_provider": len(sent_unknown),
         "orphans": orphans[:20],
         "incidents_paged": len(delays),
-        "incidents_first_page_held": sum(1 for d, held, _ in first.values() if held),
+        "incidents_first_page_held": sum(1 for v in first.values() if v[1]),
+        "slowest_first_pages": slowest,  # (seconds, incident id, channel)
         "first_page_p50_s": pct(50), "first_page_p99_s": pct(99),
         "first_page_max_s": delays[-1] if delays else float("nan"),
     }
