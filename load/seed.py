@@ -72,8 +72,9 @@ def seed(browsers: int, user_agent: str, drill_seconds: float = 0) -> dict:
     from flask_login import login_user
     from flask_migrate import upgrade
 
-    from app import create_app
+    from app import clock, create_app
     from app.audit.service import Actor
+    from app.auth import sessions
     from app.auth.models import User
     from app.demo import seed_demo
     from app.extensions import db
@@ -102,6 +103,7 @@ def seed(browsers: int, user_agent: str, drill_seconds: float = 0) -> dict:
             environ = {"REMOTE_ADDR": "127.0.0.1", "HTTP_USER_AGENT": user_agent}
             with app.test_request_context("/", environ_base=environ):
                 login_user(person)
+                sessions.start(clock.now())  # a session without its stamps counts as ended
                 cookies.append(serializer.dumps(dict(session)))
         drill = seed_drill(actor, drill_seconds) if drill_seconds else {}
         db.session.remove()
