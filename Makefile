@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKERS ?= 2
 
-.PHONY: run test test-fast bench load faults venv install install-test system-packages lock clean vendor engine
+.PHONY: run test test-fast hostile bench load faults venv install install-test system-packages lock clean vendor engine
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,19 @@ test: install-test system-packages
 # Only SQLite, no PostgreSQL and no browser: the quick loop while writing code.
 test-fast: install-test
 	$(BIN)/python -m pytest -n $${PYTEST_WORKERS:-auto} -m "not browser" $(PYTEST_ARGS)
+
+# Hostile input at full strength: many generated examples per door, form and field
+# (`make test` runs a few of each), on SQLite and, for the tests marked db, on a
+# throwaway PostgreSQL as `make test` does; then the figures (build/hostile.*: not
+# test-results/, which pytest-playwright empties as the session starts).
+HOSTILE_RESULTS := build/hostile
+hostile: install-test system-packages
+	@mkdir -p build && rm -f $(HOSTILE_RESULTS).jsonl $(HOSTILE_RESULTS).xml
+	@echo "{\"started\": $$(date +%s)}" > $(HOSTILE_RESULTS).jsonl
+	FIREBREAK_HOSTILE=full FIREBREAK_HOSTILE_REPORT=$(CURDIR)/$(HOSTILE_RESULTS).jsonl \
+	  $(BIN)/python scripts/pgcluster.py run -- $(BIN)/python -m pytest -n $${PYTEST_WORKERS:-auto} \
+	  --junitxml=$(HOSTILE_RESULTS).xml tests/test_hostile_*.py tests/test_inbound.py $(PYTEST_ARGS); \
+	status=$$?; $(BIN)/python scripts/hostile_report.py $(HOSTILE_RESULTS).jsonl $(HOSTILE_RESULTS).xml; exit $$status
 
 # The benchmarks in bench/ (wrk from the OS packages where missing); BENCH_ROUNDS,
 # BENCH_EVENTS and BENCH_GUNICORN change what is measured, see bench/ingest.py.

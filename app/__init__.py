@@ -49,6 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.statuspage.incident_views import bp as statuspage_incidents_bp
     from app.statuspage.public_views import bp as statuspage_bp
 
+    app.url_value_preprocessor(web.refuse_ids_out_of_range)
     app.before_request(web.enforce_access)
     security.init_app(app)
     templating.init_app(app)

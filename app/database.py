@@ -15,6 +15,10 @@ from sqlalchemy.engine import Engine
 
 from app.extensions import db
 
+# Ids are 32-bit on PostgreSQL: a larger number names no row (and past 2**63 does not
+# even fit SQLite's integer, so it must never reach a query).
+MAX_ID = 2**31 - 1
+
 
 class UTCDateTime(sa.types.TypeDecorator):
     """A moment in time: stored as naive UTC on every backend, read back aware (UTC).
@@ -166,6 +170,14 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+
+
+def _lower(value):
+    """SQL lower() as Python's str.lower, as PostgreSQL's does: SQLite's own folds ASCII
+    only, so a check for a name already taken, `lower(name) = :typed.lower()`, missed
+    "Ë9" typed twice and the unique index refused the second with a 500."""
+    return value.lower() if isinstance(value, str) else value
 
 
 @event.listens_for(Engine, "begin")

@@ -3,7 +3,32 @@ from __future__ import annotations
 
 from wtforms import Form, SelectChoice
 
+from app.database import MAX_ID
 from app.errors import DomainError
+
+
+def record_id(value) -> int | None:
+    """The id a form or query string names, or None when it names none: not a whole
+    number, or outside 1 to MAX_ID. `str.isdigit` with `int` is not enough: "²" is a
+    digit int() refuses, and 2**64 is an int no database takes."""
+    text = str(value if value is not None else "").strip()
+    if not text.isdecimal() or len(text) > 10:
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_ID else None
+
+
+def id_choice(value) -> int:
+    """`coerce` for fields of ids: ValueError (the field's own error) for anything else."""
+    number = record_id(value)
+    if number is None:
+        raise ValueError("not an id")
+    return number
+
+
+def optional_id_choice(value) -> int | None:
+    """`coerce` for a choice of an id or none (the empty choice)."""
+    return None if value in (None, "") else id_choice(value)
 
 
 def add_error(form: Form, error: DomainError) -> None:

@@ -15,7 +15,10 @@ import json
 import os
 import shutil
 import time
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 
 import pytest
 import sqlalchemy as sa
@@ -148,3 +151,189 @@ def tally(request):
     counter = Tally(request.node.nodeid)
     yield counter
     counter.write()
+
+
+# --- pages: their links and forms, what they show, and any markup in them that would run --
+
+@dataclass
+class Field:
+    """One control of a form as the page drew it."""
+    name: str
+    kind: str                       # the input's type, or textarea / select
+    value: str = ""                 # what the browser would send untouched
+    options: list[str] = dataclass_field(default_factory=list)  # select and radio values
+    checked: bool = False
+    multiple: bool = False
+    required: bool = False
+
+
+@dataclass
+class Form:
+    action: str
+    method: str
+    fields: dict[str, Field] = dataclass_field(default_factory=dict)
+
+
+URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "data", "poster", "background", "hx-get",
+                  "hx-post", "srcset", "ping"}
+INERT_TEXT = {"script", "style"}  # their contents are not shown as text
+
+
+class Page(HTMLParser):
+    """An HTML page or fragment read the way a browser would: its links (including
+    htmx's), its forms, the text it shows, and anything in it that would run:
+    an inline script, an event-handler attribute, a javascript: or data: URL, a frame.
+    The app has no inline script or handler of its own (its CSP allows none), so any
+    found came from what someone typed."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.links: list[str] = []
+        self.fragments: list[str] = []  # hx-get targets (fetched as htmx would)
+        self.forms: list[Form] = []
+        self.live: list[str] = []
+        self._text: list[str] = []
+        self._inert = 0
+        self._form: Form | None = None
+        self._select: Field | None = None
+        self._textarea: Field | None = None
+        self.feed(html)
+        self.close()
+        self.text = "".join(self._text)
+
+    def handle_starttag(self, tag, attrs):
+        values = dict(attrs)
+        for name, value in attrs:
+            value = value or ""
+            if name.startswith("on"):
+                self.live.append(f"<{tag} {name}={value!r}>")
+            if name in URL_ATTRIBUTES or name == "style":
+                squeezed = "".join(value.split()).lower()
+                if squeezed.startswith(("javascript:", "vbscript:", "data:text/html")) or "javascript:" in squeezed \
+                        and name in ("srcset", "style"):
+                    self.live.append(f"<{tag} {name}={value!r}>")
+        if tag == "script" and not (values.get("src") or "").startswith("/static/"):
+            self.live.append(f"<script {values}>")
+        if tag in ("iframe", "frame", "object", "embed", "base", "applet"):
+            self.live.append(f"<{tag} {values}>")
+        if tag == "meta" and (values.get("http-equiv") or "").lower() == "refresh":
+            self.live.append(f"<meta refresh {values}>")
+        if tag in INERT_TEXT:
+            self._inert += 1
+        if tag == "a" and values.get("href"):
+            self.links.append(values["href"])
+        for name in ("hx-get",):
+            if values.get(name):
+                self.fragments.append(values[name])
+        self._form_tag(tag, values)
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag in INERT_TEXT:
+            self._inert -= 1
+
+    def handle_endtag(self, tag):
+        if tag in INERT_TEXT and self._inert:
+            self._inert -= 1
+        elif tag == "form":
+            self._form = None
+        elif tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+    def handle_data(self, data):
+        if self._textarea is not None:
+            self._textarea.value += data
+        if not self._inert:
+            self._text.append(data)
+        elif "alert(" in data:  # script or style text made of what someone typed
+            self.live.append(f"inert text {data[:80]!r}")
+
+    def _form_tag(self, tag, values):
+        if tag == "form":
+            self._form = Form(values.get("action") or "", (values.get("method") or "get").lower())
+            self.forms.append(self._form)
+            return
+        form = self._form
+        if form is None:
+            return
+        name = values.get("name")
+        if tag == "option" and self._select is not None:
+            value = values.get("value", "")
+            self._select.options.append(value)
+            if "selected" in values or (not self._select.value and not self._select.multiple
+                                        and len(self._select.options) == 1):
+                self._select.value = value
+            return
+        if not name or "disabled" in values:
+            return
+        required = "required" in values
+        if tag == "select":
+            self._select = form.fields[name] = Field(name, "select", multiple="multiple" in values,
+                                                     required=required)
+        elif tag == "textarea":
+            self._textarea = form.fields[name] = Field(name, "textarea", required=required)
+        elif tag in ("input", "button"):
+            kind = (values.get("type") or ("submit" if tag == "button" else "text")).lower()
+            if kind in ("submit", "button", "reset", "image"):
+                return
+            value = values.get("value", "on" if kind in ("checkbox", "radio") else "")
+            if kind == "radio" and name in form.fields:
+                radio = form.fields[name]
+                radio.options.append(value)
+                if "checked" in values:
+                    radio.value, radio.checked = value, True
+                return
+            form.fields[name] = Field(name, kind, value, [value] if kind == "radio" else [],
+                                      checked="checked" in values, required=required)
+
+
+@dataclass
+class Visit:
+    url: str
+    endpoint: str
+    status: int
+    content_type: str
+    body: bytes
+    page: Page | None  # for HTML
+
+
+def crawl(app, client, seeds, *, per_endpoint: int, skip=frozenset(), limit: int = 2000) -> list[Visit]:
+    """Every page reachable from `seeds` by links and htmx GETs, as `client` sees them:
+    each seed, and at most `per_endpoint` other URLs per endpoint (the first found),
+    never an endpoint in `skip` unless seeded."""
+    from collections import deque
+    from urllib.parse import urljoin, urlsplit
+
+    from werkzeug.exceptions import HTTPException
+    from werkzeug.routing import RequestRedirect
+    adapter = app.url_map.bind("localhost")
+    seeds = list(seeds)
+    queue = deque((url, False) for url in seeds)
+    seen, counts, visits = set(), {}, []
+    while queue and len(visits) < limit:
+        url, fragment = queue.popleft()
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/") or parts.path.startswith("/static/"):
+            continue
+        url = parts.path + (f"?{parts.query}" if parts.query else "")
+        if url in seen:
+            continue
+        try:
+            endpoint, _ = adapter.match(parts.path, method="GET")
+        except (HTTPException, RequestRedirect):
+            continue
+        seeded = url in seeds
+        if not seeded and (endpoint in skip or counts.get(endpoint, 0) >= per_endpoint):
+            continue
+        seen.add(url)
+        counts[endpoint] = counts.get(endpoint, 0) + 1
+        answer = client.get(url, headers={"HX-Request": "true"} if fragment else {})
+        content_type = answer.headers.get("Content-Type", "")
+        page = Page(answer.get_data(as_text=True)) if content_type.startswith("text/html") else None
+        visits.append(Visit(url, endpoint, answer.status_code, content_type, answer.data, page))
+        if page is not None:
+            queue.extend((urljoin(url, link), False) for link in page.links)
+            queue.extend((urljoin(url, link), True) for link in page.fragments)
+    return visits

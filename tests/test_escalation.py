@@ -267,3 +267,19 @@ def test_removing_a_step_with_targets_takes_them_and_renumbers_the_rest(app):
     db.session.commit()
     assert [(s.id, s.position) for s in db.session.scalars(sa.select(EscalationStep))] == [(second.id, 0)]
     assert [t.step_id for t in db.session.scalars(sa.select(EscalationTarget))] == [second.id]
+
+
+def test_removing_a_step_deletes_it_with_its_targets_and_renumbers_the_rest(service, people):
+    """As a request does it, with the step's targets not yet loaded (this answered 500)."""
+    from app.escalation.models import EscalationPolicy, EscalationStep, EscalationTarget
+    admin = make_user(Role.ADMIN)
+    db.session.expire_all()
+    policy = db.session.get(EscalationPolicy, service.escalation_policy_id)
+    first = policy.steps[0]
+    policies.remove_step(actor(admin), db.session.get(EscalationStep, first.id), T0)
+    db.session.commit()
+    db.session.expire_all()
+    policy = db.session.get(EscalationPolicy, service.escalation_policy_id)
+    assert [step.position for step in policy.steps] == [0, 1]
+    assert [[t.user.name for t in step.targets] for step in policy.steps] == [["Lee"], ["Priya", "Sam"]]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(EscalationTarget)) == 3

@@ -14,6 +14,7 @@ from app.auth.models import Role
 from app.database import set_write_intent
 from app.errors import NotFound
 from app.extensions import db
+from app.forms import record_id
 from app.services.models import Service
 from app.web import no_csrf, public, render, requires
 
@@ -182,9 +183,9 @@ def index():
         stmt = stmt.where(Alert.status != AlertStatus.RESOLVED)
     elif status in {s.value for s in AlertStatus}:
         stmt = stmt.where(Alert.status == status)
-    if args.get("service", "").isdigit():
-        stmt = stmt.where(Alert.service_id == int(args["service"]))
-    q = (args.get("q") or "").strip()
+    if record_id(args.get("service")):
+        stmt = stmt.where(Alert.service_id == record_id(args["service"]))
+    q = (args.get("q") or "").strip()[:255]  # a dedup key's length; SQLite refuses LIKE patterns over 50 KB
     if q:
         stmt = stmt.where(sa.or_(Alert.summary.ilike(f"%{q}%"), Alert.dedup_key == q, Alert.source.ilike(f"%{q}%")))
     page = db.paginate(stmt, per_page=50, error_out=False)

@@ -15,15 +15,17 @@ from typing import Any, Callable
 from flask import request
 
 from app import nul
+from app.database import MAX_ID  # noqa: F401 (the API's documents and views read it here)
 from app.errors import DomainError
 from app.services.models import EVENT_SEVERITIES
 from app.triage import levels
 
+# Times far inside the calendar's ends: a window reaching back or ahead from a time at
+# the year 1 or 9999 leaves it (OverflowError: it answered 500).
+FIRST_YEAR, LAST_YEAR = 1900, 9000
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 100
 MAX_PAGE = 1_000_000
-# Ids are 32-bit on PostgreSQL; anything larger names nothing.
-MAX_ID = 2**31 - 1
 SEVERITY_HINT = 'must be 1 to 4 or "SEV-1" to "SEV-4"'
 
 
@@ -54,9 +56,12 @@ def parse_time(value: str) -> datetime:
     if moment.tzinfo is None:
         raise Invalid("needs a time zone, e.g. 2026-03-01T09:30:00Z or 2026-03-01T10:30:00+01:00")
     try:
-        return moment.astimezone(UTC)
+        moment = moment.astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00+01:00 is before the year 1 in UTC
-        raise Invalid("must be a time between the years 1 and 9999 in UTC") from None
+        moment = None
+    if moment is None or not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise Invalid(f"must be a time between the years {FIRST_YEAR} and {LAST_YEAR} in UTC")
+    return moment
 
 
 def severity(value: Any) -> int:
@@ -103,7 +108,7 @@ def severity_mapping(value: Any) -> dict:
     for key, level in value.items():
         if key not in EVENT_SEVERITIES:
             problems.append(f"has an unknown event severity {key!r} (use {', '.join(EVENT_SEVERITIES)})")
-        elif level is not None and (isinstance(level, bool) or level not in levels.LEVELS):
+        elif level is not None and (type(level) is not int or level not in levels.LEVELS):  # [] or {}: no TypeError
             problems.append(f"gives {key!r} {level!r}; use 1 to 4, or null to record the alert only")
     if problems:
         raise Invalid("; ".join(problems))
@@ -124,7 +129,7 @@ def body(fields: dict[str, Field]) -> dict[str, Any]:
     whose fields are all optional). Unknown fields are refused, so a misspelt one
     is not silently ignored."""
     raw = request.get_data(cache=True)
-    if raw.strip():
+    if raw:  # no body is an empty object; anything sent must be JSON (whitespace alone is not)
         try:
             text = raw.decode("utf-8")
             data = json.loads(text)
@@ -176,24 +181,26 @@ def _json_type(value: Any) -> str:
 # --- query strings ----------------------------------------------------------------
 
 class Query:
-    """Reads query parameters, collecting problems; `check()` raises them together."""
+    """Reads query parameters, collecting problems; `check()` raises them together.
+    Empty (`?at=`) is as if left out; anything else must read as the parameter's kind
+    (a lone space or U+0085 is not empty, and no time)."""
 
     def __init__(self):
         self.args = request.args
         self.errors: list[str] = []
 
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
-        value = self.args.get(name, default).strip().lower() or default
+        value = self.args.get(name, "").lower() or default
         if value not in choices:
             self.errors.append(f"'{name}' must be one of {', '.join(choices)}")
             return default
         return value
 
     def integer(self, name: str, *, default: int | None = None, low: int = 1, high: int | None = None) -> int | None:
-        raw = self.args.get(name, "").strip()
+        raw = self.args.get(name, "")
         if not raw:
             return default
-        if not raw.isdigit() or int(raw) < low or (high is not None and int(raw) > high):
+        if not raw.isdecimal() or len(raw) > 12 or int(raw) < low or (high is not None and int(raw) > high):
             bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
             self.errors.append(f"'{name}' must be a whole number {bound}")
             return default
@@ -207,10 +214,10 @@ class Query:
         found: list[int] = []
         for raw in self.args.getlist(name):
             for part in raw.split(","):
-                if not part.strip():
+                if not part:
                     continue
                 try:
-                    level = severity(int(part) if part.strip().isdigit() else part)
+                    level = severity(int(part) if part.strip().isdecimal() else part)
                 except Invalid:
                     self.errors.append(f"'{name}' {SEVERITY_HINT}, not {part.strip()!r}")
                     continue
@@ -220,7 +227,7 @@ class Query:
 
     def time(self, name: str) -> datetime | None:
         raw = self.args.get(name, "")
-        if not raw.strip():
+        if not raw:
             return None
         try:
             return parse_time(raw)

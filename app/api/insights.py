@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 from flask import jsonify
 
 from app import clock
-from app.api.inputs import BadInput, Query
+from app.api.inputs import FIRST_YEAR, LAST_YEAR, BadInput, Query
 from app.api.views import bp
 from app.auth.models import Role, Team
+from app.auth.service import valid_time_zone
 from app.extensions import db
 from app.insights import metrics
 from app.insights.periods import GRANULARITIES, MAX_DAYS, Period
@@ -90,10 +91,14 @@ def _day(query: Query, name: str) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         query.errors.append(f"'{name}' must be a date such as 2026-03-31")
         return None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:  # a default period before 0001-01-01 answered 500
+        query.errors.append(f"'{name}' must be a date between the years {FIRST_YEAR} and {LAST_YEAR}")
+        return None
+    return day
 
 
 @bp.route("/insights/metrics")
@@ -101,9 +106,9 @@ def _day(query: Query, name: str) -> date | None:
 def insights_metrics():
     query = Query()
     zone_name = query.args.get("time_zone", "").strip() or current_actor().user.time_zone or "UTC"
-    try:
+    if valid_time_zone(zone_name):  # not ZoneInfo(): a long name is an OSError (a 500), a path a file read
         zone = ZoneInfo(zone_name)
-    except (KeyError, ValueError):
+    else:
         query.errors.append("'time_zone' must be an IANA time zone such as Europe/London")
         zone = ZoneInfo("UTC")
     start, end = _day(query, "start_date"), _day(query, "end_date")

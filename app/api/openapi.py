@@ -259,8 +259,18 @@ def listing(name: str, item: str, *, paginated: bool = True) -> dict:
 
 # --- requests ------------------------------------------------------------------------
 
+def or_null(schema: dict) -> dict:
+    """`nullable`, for any schema (one without a type too)."""
+    if "type" in schema or "$ref" in schema:
+        return nullable(schema) if "null" not in schema.get("type", ()) else schema
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
 def body(properties: dict, *, required: tuple[str, ...] = (), optional_body: bool = False,
          example: dict | None = None) -> dict:
+    """A JSON object body. An optional field may be null: app.api.inputs.body reads null
+    as left out."""
+    properties = {name: schema if name in required else or_null(schema) for name, schema in properties.items()}
     schema = {"type": "object", "properties": properties, "additionalProperties": False}
     if required:
         schema["required"] = list(required)

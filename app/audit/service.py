@@ -13,6 +13,8 @@ from app.audit.models import ActorKind, AuditEntry
 from app.auth.models import ApiToken, Role, User
 from app.extensions import db
 
+SEARCH_LENGTH = 200  # what a search box takes; more is cut
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -104,6 +106,8 @@ def changed(before: dict, after: dict) -> tuple[dict, dict]:
 def query(*, action: str | None = None, actor_user_id: int | None = None,
           object_type: str | None = None, text: str | None = None) -> sa.Select:
     stmt = sa.select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    # Searches are short: SQLite refuses a LIKE pattern over 50,000 bytes (with a 500).
+    action, text = (action or "")[:SEARCH_LENGTH], (text or "")[:SEARCH_LENGTH]
     if action:
         stmt = stmt.where(AuditEntry.action.startswith(action))
     if actor_user_id:

@@ -8,6 +8,7 @@ from app.audit import service as audit
 from app.audit.models import AuditEntry
 from app.auth.models import Role, User
 from app.extensions import db
+from app.forms import record_id
 from app.web import render, requires
 
 bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
@@ -17,10 +18,7 @@ bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
 @requires(Role.ADMIN)
 def index():
     args = request.args
-    try:
-        actor_user_id = int(args["actor"]) if args.get("actor") else None
-    except ValueError:
-        actor_user_id = None
+    actor_user_id = record_id(args.get("actor"))
     stmt = audit.query(action=args.get("action") or None, actor_user_id=actor_user_id,
                        object_type=args.get("object_type") or None, text=(args.get("q") or "").strip() or None)
     page = db.paginate(stmt, per_page=50, error_out=False)

@@ -173,7 +173,7 @@ def revoke_token(token_id: int):
 @bp.route("/people")
 @requires(Role.VIEWER)
 def people():
-    q = (request.args.get("q") or "").strip()
+    q = (request.args.get("q") or "").strip()[:200]  # SQLite refuses LIKE patterns over 50 KB
     stmt = sa.select(User).order_by(User.active.desc(), User.name)
     if q:
         stmt = stmt.where(sa.or_(User.name.ilike(f"%{q}%"), User.email.ilike(f"%{q}%")))

@@ -8,7 +8,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.comms import defaults, render
 from app.comms.models import WebhookKind
-from app.forms import choices
+from app.forms import choices, id_choice, optional_id_choice, record_id
 
 
 class CheckboxesField(SelectMultipleField):
@@ -19,7 +19,7 @@ class CheckboxesField(SelectMultipleField):
 
 
 def _ints(values) -> list[int]:
-    return [int(v) for v in values or [] if str(v).isdigit()]
+    return [ident for ident in map(record_id, values or []) if ident]
 
 
 STAGE_CHOICES = choices((stage, render.STAGE_LABELS[stage]) for stage in render.STAGES)
@@ -36,9 +36,9 @@ class ComposeForm(FlaskForm):
                                              Length(max=render.MAX_SOURCE)],
                          description="Plain words, and fields in double braces: {{ title }}, {{ impact }}, "
                                      "{{ next_update_at }} … Filled in when you preview and when it is sent.")
-    lists = CheckboxesField("Stakeholder lists", coerce=int, validate_choice=False)
+    lists = CheckboxesField("Stakeholder lists", coerce=id_choice, validate_choice=False)
     status_page = BooleanField("The public status page")
-    webhooks = CheckboxesField("Webhooks", coerce=int, validate_choice=False)
+    webhooks = CheckboxesField("Webhooks", coerce=id_choice, validate_choice=False)
 
 
 class TemplateForm(FlaskForm):
@@ -57,13 +57,13 @@ class ListForm(FlaskForm):
     send_sms = BooleanField("Also text members who have a phone")
     severities = CheckboxesField("Subscribed to severities", choices=SEVERITY_CHOICES, validate_choice=False,
                                  description="Proposed for incidents of these severities (none: any).")
-    services = CheckboxesField("Subscribed to services", coerce=int, validate_choice=False,
+    services = CheckboxesField("Subscribed to services", coerce=id_choice, validate_choice=False,
                                description="Proposed for incidents on these services (none: any). A list naming "
                                            "neither is only chosen by hand.")
 
 
 class MemberForm(FlaskForm):
-    user_id = SelectField("A person", coerce=lambda v: int(v) if str(v).isdigit() else None)
+    user_id = SelectField("A person", coerce=optional_id_choice)
     name = StringField("Or a name", validators=[Optional(), Length(max=120)])
     email = StringField("Email", validators=[Optional(), Length(max=254)])
     phone = StringField("Phone", validators=[Optional(), Length(max=32)], description="International form, +1555…")

@@ -47,7 +47,7 @@ def parse(text: str) -> list[dict]:
         if not line.strip():
             continue
         parts = [p.strip() for p in line.split("|")]
-        if len(parts) != 3 or not parts[0].isdigit() or not parts[1]:
+        if len(parts) != 3 or not parts[0].isdecimal() or len(parts[0]) > 6 or not parts[1]:
             raise DomainError(f"Line {number}: write `minutes | who must be told | template key`.", "items")
         within, audience, template = int(parts[0]), parts[1][:200], parts[2]
         if not 1 <= within <= 60 * 24 * 30:

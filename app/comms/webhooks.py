@@ -140,7 +140,8 @@ def payload(kind: str, incident: Incident, update: CommsUpdate, url: str) -> dic
     subject = update.subject or f"{severity} #{incident.id}: {incident.title}"
     if kind == WebhookKind.SLACK:
         return {
-            "text": f"{subject}\n{update.body}"[:3000],
+            # The notification text is mrkdwn too: <!channel> or <url|text> typed in a title is text.
+            "text": _slack_escape(f"{subject}\n{update.body}")[:3000],
             "blocks": [
                 {"type": "header", "text": {"type": "plain_text", "text": subject[:150], "emoji": False}},
                 {"type": "section", "text": {"type": "mrkdwn", "text": _slack_escape(update.body)[:2900] or " "}},

@@ -124,7 +124,9 @@ def remove_step(actor: Actor, step: EscalationStep, now: datetime) -> None:
     _admin(actor)
     policy = step.policy
     position = step.position
-    policy.steps.remove(step)  # delete-orphan: the step and its targets go at the flush
+    # delete-orphan deletes the step and its targets at the flush; deleting it as well
+    # (targets not loaded) made the flush fail ("Failed to add object to the flush context").
+    policy.steps.remove(step)
     for index, other in enumerate(policy.steps):
         other.position = index
     policy.updated_at = now

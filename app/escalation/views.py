@@ -15,7 +15,7 @@ from app.escalation import policies, targets
 from app.escalation.models import EscalationPolicy, EscalationTarget
 from app.escalation.service import preview, snapshot
 from app.extensions import db
-from app.forms import add_error, choices
+from app.forms import add_error, choices, record_id
 from app.services.models import Service
 from app.web import act_and_flash, current_actor, render, requires, see_other
 
@@ -165,11 +165,12 @@ def move_step(policy_id: int, step_id: int):
 @requires(Role.ADMIN)
 def add_target(policy_id: int, step_id: int):
     kind, _, ref = (request.form.get("target") or "").partition(":")
-    if not ref.isdigit():
+    ident = record_id(ref)
+    if ident is None:
         flash("Choose who the step pages.", "error")
         return see_other("escalation.show", policy_id=policy_id)
     return _act(policy_id, lambda p: policies.add_target(current_actor(), policies.get_step(p, step_id), kind,
-                                                         int(ref), clock.now()))
+                                                         ident, clock.now()))
 
 
 @bp.route("/<int:policy_id>/targets/<int:target_id>/remove", methods=["POST"])

@@ -7,7 +7,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateTimeLocalField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from app.forms import choices
+from app.database import MAX_ID
+from app.forms import choices, optional_id_choice
 from app.incidents.service import MAX_NOTE, MAX_TITLE, MILESTONE_LABELS, MILESTONES
 from app.triage.levels import LEVELS
 
@@ -60,7 +61,7 @@ class RenameForm(FlaskForm):
 
 
 class MergeForm(FlaskForm):
-    target = IntegerField("Merge into incident #", validators=[DataRequired(), NumberRange(min=1)],
+    target = IntegerField("Merge into incident #", validators=[DataRequired(), NumberRange(min=1, max=MAX_ID)],
                           description="This incident's alerts and timeline move there; a link remains here.")
 
 
@@ -112,7 +113,7 @@ class WarRoomForm(FlaskForm):
 
 class TaskForm(FlaskForm):
     title = StringField("Task", validators=[DataRequired(message="Say what is to be done."), Length(max=300)])
-    owner_id = SelectField("Owner", coerce=lambda v: int(v) if str(v).isdigit() else None)
+    owner_id = SelectField("Owner", coerce=optional_id_choice)
     due_in = IntegerField("Due in (minutes)", validators=[Optional(), NumberRange(min=1, max=7 * 24 * 60)])
 
 

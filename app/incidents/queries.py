@@ -9,6 +9,7 @@ from sqlalchemy.orm import selectinload
 from app.alerts.models import Alert
 from app.auth.models import User
 from app.extensions import db
+from app.forms import record_id
 from app.incidents.models import Incident, IncidentEvent, Status
 from app.services.models import Service
 
@@ -33,8 +34,7 @@ class IncidentFilter:
                 if part.strip() in ("1", "2", "3", "4"):
                     severities.append(int(part))
         def number(name):
-            value = args.get(name, "")
-            return int(value) if str(value).isdigit() else None
+            return record_id(args.get(name))
         return cls(status=status if status in STATUS_CHOICES else "open", severities=sorted(set(severities)),
                    service_id=number("service_id") or number("service"), team_id=number("team_id") or number("team"),
                    q=(args.get("q") or "").strip()[:200])
@@ -105,7 +105,7 @@ def list_page(f: IncidentFilter, page: int = 1, per_page: int = 50) -> Page:
     if f.q:
         text = Incident.title.ilike(like(f.q), escape="\\")
         number = f.q.lstrip("#")
-        where.append(sa.or_(Incident.id == int(number), text) if number.isdigit() and len(number) < 10 else text)
+        where.append(sa.or_(Incident.id == int(number), text) if number.isdecimal() and len(number) < 10 else text)
     statuses = STATUS_FILTERS[f.status]
     severities = f.severities or [1, 2, 3, 4]
     counts = {(row_status, severity): n for row_status, severity, n in db.session.execute(

@@ -20,7 +20,7 @@ from app.comms import plan as comms_plan
 from app.comms import updates as comms_updates
 from app.errors import DomainError
 from app.extensions import db
-from app.forms import add_error, choices, choices_from
+from app.forms import add_error, choices, choices_from, record_id
 from app.incidents import roles, warroom
 from app.incidents import service as incidents
 from app.incidents.forms import ReportForm, RoleForm, TaskForm, TeamRequestForm, WarRoomForm
@@ -131,7 +131,7 @@ def accept_role(incident_id: int, proposal_id: int):
 @bp.route("/<int:incident_id>/roles/<role>/release", methods=["POST"])
 @requires(Role.RESPONDER)
 def release_role(incident_id: int, role: str):
-    user = db.session.get(User, request.form.get("user_id", type=int) or 0)
+    user = db.session.get(User, request.form.get("user_id", type=record_id) or 0)
     if user is None:
         abort(400)
     return _button(incident_id, lambda incident: "Role released." if roles.release(

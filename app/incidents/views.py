@@ -16,7 +16,7 @@ from app.alerts.ingest import changes_near
 from app.auth.models import Role, Team
 from app.errors import DomainError
 from app.extensions import db, htmx
-from app.forms import add_error, choices_from
+from app.forms import add_error, choices_from, record_id
 from app.incidents import queries
 from app.incidents import service as incidents
 from app.incidents.forms import (
@@ -47,8 +47,8 @@ def index():
     version = queries.list_version()
     if htmx and request.args.get("since") == version:
         return _unchanged()
-    number = request.args.get("page", "1")
-    page = queries.list_page(filters, page=int(number) if number.isdigit() and 0 < int(number) < 100_000 else 1)
+    number = record_id(request.args.get("page"))
+    page = queries.list_page(filters, page=number if number and number < 100_000 else 1)
     services = db.session.scalars(sa.select(Service).order_by(Service.name)).all()
     teams = db.session.scalars(sa.select(Team).order_by(Team.name)).all()
     return render("incidents/index.html", "list", page=page, filters=filters, services=services, teams=teams,
@@ -277,8 +277,8 @@ def declare():
     form = DeclareForm()
     active = db.session.scalars(sa.select(Service).where(Service.active.is_(True)).order_by(Service.name)).all()
     form.service_id.choices = choices_from(active)
-    if request.method == "GET" and request.args.get("service_id", "").isdigit():
-        form.service_id.data = int(request.args["service_id"])
+    if request.method == "GET" and record_id(request.args.get("service_id")):
+        form.service_id.data = record_id(request.args["service_id"])
     if form.validate_on_submit():
         service = db.session.get(Service, form.service_id.data)
         zone = viewer_zone()

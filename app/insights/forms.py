@@ -9,7 +9,8 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, Form, IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from app.forms import choices
+from app.database import MAX_ID
+from app.forms import choices, record_id
 from app.incidents.forms import SEVERITY_CHOICES
 from app.insights import periods
 from app.insights.metrics import Filters
@@ -30,8 +31,7 @@ class FilterForm(Form):
 
 
 def _number(value) -> int | None:
-    text = str(value or "").strip()
-    return int(text) if text.isdigit() and 0 < int(text) < 2**31 else None
+    return record_id(value)
 
 
 def filters_from(form: FilterForm, zone: ZoneInfo, today: date) -> tuple[Filters, list[str]]:
@@ -74,7 +74,7 @@ class DrillForm(FlaskForm):
 
 
 class AssessForm(FlaskForm):
-    user_id = IntegerField(validators=[DataRequired()])
+    user_id = IntegerField(validators=[DataRequired(), NumberRange(min=1, max=MAX_ID)])
     score = IntegerField("Score (0–100)", validators=[InputRequired(message="Give a score from 0 to 100."),
                                                       NumberRange(min=0, max=100, message="From 0 to 100.")])
     note = StringField("Note", validators=[Optional(), Length(max=2000)])

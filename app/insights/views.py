@@ -17,7 +17,7 @@ from app import clock
 from app.auth.models import Role, Team, User
 from app.errors import DomainError, NotFound
 from app.extensions import db
-from app.forms import add_error, choices, choices_from
+from app.forms import add_error, choices, choices_from, record_id
 from app.incidents.models import Incident
 from app.insights import charts, drills, export, metrics, reads, report, reviews, surveys, teams
 from app.insights.definitions import BY_KEY, DEFINITIONS, WHO_COUNTS
@@ -85,8 +85,8 @@ def _report() -> tuple[report.Report, str]:
     now, zone = _now_zone()
     year, number = report.month_of(request.args.get("month"), now.astimezone(zone).date())
     team = None
-    if request.args.get("team", "").isdigit():
-        team = db.session.get(Team, int(request.args["team"]))
+    if record_id(request.args.get("team")):
+        team = db.session.get(Team, record_id(request.args["team"]))
     paper = request.args.get("paper", "")
     if paper not in report.PAPERS:
         zone_name = getattr(current_user, "time_zone", "") or ""
@@ -284,7 +284,7 @@ def review_schedule(kind: str, ref: str):
         owner = form.owner_id.data
         try:
             reviews.set_schedule(current_actor(), kind, ref, clock.now(),
-                                 owner_id=int(owner) if owner and owner.isdigit() else None,
+                                 owner_id=record_id(owner),
                                  next_review_on=form.next_review_on.data)
         except DomainError as error:
             db.session.rollback()

@@ -13,12 +13,15 @@ def enqueue(*, key: str, purpose: str, channel: Channel, to_address: str, body: 
             subject: str = "", user_id: int | None = None, contact_method_id: int | None = None,
             incident_id: int | None = None, rule_id: int | None = None,
             fallback_for_id: int | None = None, now: datetime | None = None) -> Notification:
-    """Add a message to the outbox, once: a second call with the same key returns the first row."""
+    """Add a message to the outbox, once: a second call with the same key returns the first row.
+
+    The subject becomes an email header: it is made one line here (titles people type
+    may hold line breaks), so no message is refused by the mailer or adds a header."""
     existing = db.session.scalar(sa.select(Notification).where(Notification.key == key))
     if existing is not None:
         return existing
     row = Notification(key=key[:200], purpose=purpose, channel=channel, to_address=to_address, body=body,
-                       subject=subject[:255], user_id=user_id, contact_method_id=contact_method_id,
+                       subject=" ".join(subject.split())[:255], user_id=user_id, contact_method_id=contact_method_id,
                        incident_id=incident_id, rule_id=rule_id, fallback_for_id=fallback_for_id,
                        status=Status.QUEUED, attempts=0, next_attempt_at=due, created_at=now or due)
     db.session.add(row)

@@ -21,6 +21,7 @@ from app.oncall.models import ShiftUnit
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 UNIT_CHOICES = choices((u.value, u.value) for u in ShiftUnit)
 WEEKDAY_CHOICES = choices((str(i), name) for i, name in enumerate(WEEKDAYS))
+WEEKDAY_VALUES = {str(i) for i in range(7)}
 PARTICIPANT_SLOTS = 8
 
 
@@ -76,8 +77,9 @@ class RotationFields(FlaskForm):
         result = []
         for entry in self.restrictions:
             window = entry.form
-            if window.days.data and window.start.data and window.end.data:
-                result.append({"days": [int(d) for d in window.days.data], "start": window.start.data.strftime("%H:%M"),
+            days = [int(d) for d in window.days.data or () if d in WEEKDAY_VALUES]  # the field says what else is wrong
+            if days and window.start.data and window.end.data:
+                result.append({"days": days, "start": window.start.data.strftime("%H:%M"),
                                "end": window.end.data.strftime("%H:%M")})
         return result
 
@@ -119,16 +121,21 @@ class LayerForm(RotationFields):
                            description="The first handoff is on or after this day (weekly: on the handoff day).")
 
 
-def _window_given(form, valid: bool) -> bool:
-    """Both ends of a window are needed. (An inline validator would not do: the
-    fields' Optional() stops the chain before it when a time is left empty.)"""
-    if form.starts_at.data and form.ends_at.data:
+class StartAndEnd:
+    """Forms with a start and an end, both needed. Their fields are Optional (so an empty
+    one is not reported as a bad time), which ends validation before a
+    `validate_ends_at` would run: an empty end passed, and the view failed on None."""
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if self.starts_at.data is None or self.ends_at.data is None:
+            if not self.starts_at.errors and not self.ends_at.errors:
+                self.ends_at.errors.append("Give the start and the end.")
+            return False
         return valid
-    form.ends_at.errors = [*form.ends_at.errors, "Give the start and the end."]
-    return False
 
 
-class TemporaryForm(FlaskForm):
+class TemporaryForm(StartAndEnd, FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=120)], description="e.g. Holiday cover")
     starts_at = LocalTimeField("From")
     ends_at = LocalTimeField("Until")
@@ -144,18 +151,12 @@ class TemporaryForm(FlaskForm):
         for entry in self.participants:
             entry.choices = choices([("", "—"), *pairs])
 
-    def validate(self, extra_validators=None) -> bool:
-        return _window_given(self, super().validate(extra_validators))
 
-
-class OverrideForm(FlaskForm):
+class OverrideForm(StartAndEnd, FlaskForm):
     user_id = SelectField("Who covers", coerce=int, validators=[DataRequired()])
     starts_at = LocalTimeField("From")
     ends_at = LocalTimeField("Until")
     note = StringField("Note", validators=[Optional(), Length(max=500)])
-
-    def validate(self, extra_validators=None) -> bool:
-        return _window_given(self, super().validate(extra_validators))
 
     def window(self, zone: ZoneInfo) -> tuple[datetime, datetime]:
         return from_local(self.starts_at.data, zone), from_local(self.ends_at.data, zone)

@@ -25,6 +25,7 @@ from app.auth.models import Role, Team, User
 from app.auth.service import valid_time_zone
 from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
+from app.forms import record_id
 from app.oncall import compute
 from app.oncall.models import (
     CalendarFeed, HandoverNote, Holiday, Override, RotationVersion, Schedule, ScheduleLayer, ShiftUnit, Swap,
@@ -138,7 +139,8 @@ def _zone(value: str) -> str:
 
 
 def _person(user_id, field: str = "user_id") -> User:
-    user = db.session.get(User, int(user_id)) if str(user_id or "").isdigit() else None
+    ident = record_id(user_id)
+    user = db.session.get(User, ident) if ident else None
     if user is None:
         raise DomainError("No such person.", field)
     if not user.active:

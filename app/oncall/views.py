@@ -20,7 +20,7 @@ from app.auth.forms import EmptyForm
 from app.auth.models import Role, Team, User
 from app.errors import DomainError, NotFound
 from app.extensions import db, htmx
-from app.forms import add_error, choices_from
+from app.forms import add_error, choices_from, record_id
 from app.incidents.forms import from_local, to_local
 from app.oncall import compute, feeds, queries
 from app.oncall import load as loads
@@ -552,7 +552,8 @@ def create_feed():
     form = FeedForm()
     schedule = None
     if form.schedule_id.data:
-        schedule = oncall.get_schedule(int(form.schedule_id.data)) if form.schedule_id.data.isdigit() else None
+        ident = record_id(form.schedule_id.data)
+        schedule = oncall.get_schedule(ident) if ident else None
         if schedule is None:
             raise NotFound("No such schedule.")
     if form.validate_on_submit():
@@ -598,7 +599,7 @@ def handovers():
     schedules = oncall.all_schedules(include_archived=True)
     stmt = sa.select(Handover).options(selectinload(Handover.schedule), selectinload(Handover.outgoing),
                                        selectinload(Handover.incoming)).order_by(Handover.at.desc())
-    chosen = request.args.get("schedule_id", type=int)
+    chosen = request.args.get("schedule_id", type=record_id)
     if chosen:
         stmt = stmt.where(Handover.schedule_id == chosen)
     page = db.paginate(stmt, per_page=50, error_out=False)

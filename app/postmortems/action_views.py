@@ -12,7 +12,7 @@ from app import clock
 from app.auth.models import Role, Team
 from app.errors import DomainError
 from app.extensions import db
-from app.forms import add_error
+from app.forms import add_error, record_id
 from app.incidents.service import get_incident
 from app.postmortems import actions
 from app.postmortems import service as postmortems
@@ -23,8 +23,7 @@ from app.web import current_actor, render, requires, see_other
 
 
 def _int(name: str) -> int | None:
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() else None
+    return record_id(request.args.get(name))
 
 
 @bp.route("/action-items/")
@@ -84,10 +83,10 @@ def action_item(item_id: int):
 def create_action_item():
     form = _prepare("action_item", ActionItemForm())
     incident_id = form.incident_id.data
-    if not (incident_id or "").isdigit():
+    if not record_id(incident_id):
         return see_other("postmortems.action_items")
-    incident = get_incident(int(incident_id))
-    postmortem = postmortems.get_postmortem(int(form.postmortem_id.data)) if (form.postmortem_id.data or "").isdigit() \
+    incident = get_incident(record_id(incident_id))
+    postmortem = postmortems.get_postmortem(record_id(form.postmortem_id.data)) if record_id(form.postmortem_id.data) \
         else None
     if form.validate_on_submit():
         try:

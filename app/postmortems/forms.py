@@ -6,8 +6,9 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField, DateField, HiddenField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from app.database import MAX_ID
 from app.forms import choices
 from app.incidents.forms import LocalTimeField
 from app.postmortems.actions import MAX_DESCRIPTION, MAX_TITLE
@@ -26,7 +27,7 @@ def optional_int(value):
 
 
 class NewPostmortemForm(FlaskForm):
-    incident_id = IntegerField(validators=[DataRequired()])
+    incident_id = IntegerField(validators=[DataRequired(), NumberRange(min=1, max=MAX_ID)])
     template_id = SelectField("Template", coerce=optional_int, validators=[Optional()])
 
 

@@ -6,6 +6,7 @@ from flask import request
 
 from app.auth.models import Role
 from app.extensions import db
+from app.forms import record_id
 from app.postmortems import search
 from app.postmortems.views import bp
 from app.services.models import Service
@@ -15,8 +16,7 @@ from app.web import render, requires
 
 def filters_from(args) -> search.Filters:
     def number(name):
-        value = args.get(name, "")
-        return int(value) if value.isdigit() else None
+        return record_id(args.get(name))
     severity = levels.parse(args.get("severity", "")) if args.get("severity") else None
     kind = args.get("kind", "")
     return search.Filters(q=" ".join(args.get("q", "").split())[:200], service_id=number("service_id"),

@@ -19,7 +19,7 @@ from app.auth.forms import EmptyForm
 from app.auth.models import Role, Team, User
 from app.errors import DomainError
 from app.extensions import db, htmx
-from app.forms import add_error, choices_from
+from app.forms import add_error, choices_from, record_id
 from app.incidents.forms import from_local
 from app.incidents.models import Incident, IncidentEvent
 from app.incidents.service import get_incident
@@ -256,11 +256,11 @@ def add_why(postmortem_id: int):
     parent_key = request.form.get("parent_id") or None
 
     def action(pm, form):
-        parent = postmortems.get_why(pm, int(form.parent_id.data)) if (form.parent_id.data or "").isdigit() else None
+        parent = postmortems.get_why(pm, record_id(form.parent_id.data)) if record_id(form.parent_id.data) else None
         return postmortems.add_why(current_actor(), pm, clock.now(), why=form.why.data,
                                    because=form.because.data or "", parent=parent)
-    return _handle(postmortem_id, "why", action, "Why added.", key=int(parent_key) if (parent_key or "").isdigit()
-                   else None, anchor=lambda node: f"why-{node.id}")
+    return _handle(postmortem_id, "why", action, "Why added.", key=record_id(parent_key),
+                   anchor=lambda node: f"why-{node.id}")
 
 
 @bp.route("/postmortems/<int:postmortem_id>/whys/<int:why_id>", methods=["POST"])
@@ -385,9 +385,9 @@ def add_comment(postmortem_id: int):
     section_key = request.form.get("section_id") or None
 
     def action(pm, form):
-        section = _get(PostmortemSection, int(form.section_id.data)) if (form.section_id.data or "").isdigit() else None
+        section = _get(PostmortemSection, record_id(form.section_id.data)) if record_id(form.section_id.data) else None
         return postmortems.add_comment(current_actor(), pm, clock.now(), body=form.body.data, section=section)
-    key = int(section_key) if (section_key or "").isdigit() else None
+    key = record_id(section_key)
     return _handle(postmortem_id, "comment", action, "Comment added.", key=key,
                    anchor=lambda comment: f"comment-{comment.id}")
 

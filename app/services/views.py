@@ -13,7 +13,7 @@ from app.errors import DomainError, NotFound
 from app.escalation import policies
 from app.escalation.models import EscalationPolicy
 from app.extensions import db
-from app.forms import add_error, choices_from
+from app.forms import add_error, choices_from, optional_id_choice
 from app.incidents.models import Incident
 from app.services import service as services
 from app.triage import service as triage
@@ -166,11 +166,13 @@ def remove_heartbeat(service_id: int, heartbeat_id: int):
 @requires(Role.ADMIN)
 def set_escalation(service_id: int):
     service = services.get_service(service_id)
-    policy = request.form.get("escalation_policy_id", "")
-    fallback = request.form.get("fallback_team_id", "")
     try:
-        policies.set_service_policy(current_actor(), service, int(policy) if policy.isdigit() else None,
-                                    int(fallback) if fallback.isdigit() else None)
+        try:  # empty is none; anything else must be an id (a stray value never clears the policy)
+            policy = optional_id_choice(request.form.get("escalation_policy_id", ""))
+            fallback = optional_id_choice(request.form.get("fallback_team_id", ""))
+        except ValueError:
+            raise DomainError("Choose the policy and the team from the lists.") from None
+        policies.set_service_policy(current_actor(), service, policy, fallback)
     except DomainError as error:
         db.session.rollback()
         flash(error.message, "error")

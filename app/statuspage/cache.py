@@ -249,7 +249,7 @@ def cache_key(path: str, query_string: str = "") -> str:
     if path == HISTORY and query_string:
         for part in query_string.split("&"):
             name, _, value = part.partition("=")
-            if name == "page" and value.isdigit() and 1 < int(value) <= 1000:
+            if name == "page" and value.isdecimal() and len(value) <= 4 and 1 < int(value) <= 1000:
                 return f"{HISTORY}?page={int(value)}"
     return path
 

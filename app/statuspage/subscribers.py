@@ -35,6 +35,7 @@ from app.audit.service import Actor
 from app.auth.service import normalise_email, normalise_phone
 from app.errors import DomainError
 from app.extensions import db
+from app.forms import record_id
 from app.notify.models import Channel
 from app.notify.outbox import enqueue
 from app.notify.text import gsm7
@@ -64,9 +65,10 @@ def token(subscriber: Subscriber, purpose: str) -> str:
 
 def from_token(value: str, purpose: str) -> Subscriber | None:
     ident, _, mac = (value or "").partition("-")
-    if not ident.isdigit() or len(mac) != 32 or len(ident) > 12:
+    number = record_id(ident)  # not isdigit(): "²" is a digit int() refuses
+    if number is None or len(mac) != 32:
         return None
-    subscriber = db.session.get(Subscriber, int(ident))
+    subscriber = db.session.get(Subscriber, number)
     if subscriber is None or not hmac.compare_digest(token(subscriber, purpose), value):
         return None
     return subscriber

@@ -18,6 +18,7 @@ from app.escalation import service as escalation
 from app.escalation.models import SeverityTrigger
 from app.escalation.views import target_choices
 from app.extensions import db
+from app.forms import record_id
 from app.services.models import Service
 from app.triage import levels
 from app.triage import service as triage
@@ -161,7 +162,7 @@ def edit_level(level: int):
                 "resolution_minutes": int(form.get("resolution_minutes", "")),
                 "update_cadence_minutes": int(form["update_cadence_minutes"]) if form.get("update_cadence_minutes") else None,
                 "postmortem": form.get("postmortem", ""), "urgency": form.get("urgency", ""),
-                "owner_id": int(form["owner_id"]) if form.get("owner_id", "").isdigit() else None,
+                "owner_id": record_id(form.get("owner_id")),
                 "next_review_on": date.fromisoformat(form["next_review_on"]) if form.get("next_review_on") else None,
             }
             triage.update_level(current_actor(), level, clock.now(), **fields)
@@ -195,7 +196,7 @@ def add_trigger(level: int):
     kind, _, ref = request.form.get("target", "").partition(":")
     try:
         escalation.add_trigger(current_actor(), level, on=request.form.get("on", ""), kind=kind,
-                               ref=int(ref) if ref.isdigit() else None)
+                               ref=record_id(ref))
     except DomainError as error:
         db.session.rollback()
         return _edit_page(row, trigger_error=error.message, status=409 if isinstance(error, Conflict) else 400)
