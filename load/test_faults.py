@@ -38,6 +38,7 @@ from load.browsers import Browsers
 from load.pages import drain, pages, sender_events, to_epoch
 from load.sender import Sender
 from load.stack import USER_AGENT, HealthSample, HealthWatch, Stack
+from tests.fakes import wait_for
 
 LEASE = float(os.environ.get("FAULT_LEASE_SECONDS", "5"))
 INTERVAL = 0.5
@@ -51,16 +52,6 @@ SEED = int(os.environ.get("FAULT_SEED", "12"))
 # /healthz calls an engine stopped once its lease expired more than this long ago.
 STOPPED_AFTER = 2 * INTERVAL + 1
 
-
-def wait_for(condition, timeout: float, what: str, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(step)
 
 
 def health_summary(samples: list[HealthSample]) -> dict:

@@ -194,3 +194,17 @@ class Mailbox:
     def reset(self) -> None:
         self.messages.clear()
         self.refuse = False
+
+
+def wait_for(condition, timeout: float, what: str, step: float = 0.1):
+    """Poll `condition` until it returns something truthy (returned), or fail after
+    `timeout` seconds naming `what` was awaited. For real processes and servers only:
+    anything in process sets the clock instead of waiting."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}")
+        time.sleep(step)
