@@ -4,6 +4,7 @@ FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    FIREBREAK_ENV=production \
     FIREBREAK_INSTANCE_PATH=/data \
     DATABASE_URL=sqlite:////data/firebreak.db \
     PORT=8080

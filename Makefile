@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKERS ?= 2
 
-.PHONY: run test test-fast hostile bench venv install install-test system-packages lock clean vendor engine
+.PHONY: run test test-fast hostile bench load faults venv install install-test system-packages lock clean vendor engine
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,20 @@ hostile: install-test system-packages
 bench: install
 	@scripts/system-packages.sh bench
 	$(BIN)/python -m bench $(BENCH)
+
+# The load run (slow: about 13 minutes): 200 events/s for 5 minutes on 8 gunicorn
+# workers with 50 browsers and 500 status page requests/s, on SQLite then PostgreSQL.
+# LOAD=sqlite or LOAD=postgresql runs one; LOAD_SECONDS etc. change it (load/run.py).
+load: install-test system-packages
+	@scripts/system-packages.sh bench
+	$(BIN)/python -m load $(LOAD)
+
+# The fault scenarios (slow: about 15 minutes), each on a whole deployment: engine and
+# web workers killed, providers down, the disk full, a restore under load, PostgreSQL
+# away (load/test_faults.py; FAULT_* settings there).
+faults: install-test system-packages
+	@scripts/system-packages.sh bench
+	$(BIN)/python -m pytest -p no:xdist -p no:cacheprovider -q -rA load/test_faults.py $(PYTEST_ARGS)
 
 # Refresh requirements.lock from a clean environment (after changing pyproject.toml).
 lock:

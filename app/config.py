@@ -21,13 +21,40 @@ def _flag(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _secret_key() -> str:
-    """SECRET_KEY from the environment, else one made once and kept in instance/.
+class ConfigError(RuntimeError):
+    """A setting that makes it unsafe to start: the app refuses rather than guess."""
 
-    A key in a file under instance/ (never in the repo) keeps sessions valid across
-    restarts of a single-machine install without anyone having to invent a key.
+
+MIN_SECRET_KEY_LENGTH = 32
+
+
+def is_production(public_base_url: str) -> bool:
+    """FIREBREAK_ENV says so (the Docker image sets `production`); without it, an
+    https PUBLIC_BASE_URL means a real deployment."""
+    env = os.environ.get("FIREBREAK_ENV", "").strip().lower()
+    if env:
+        return env == "production"
+    return urlparse(public_base_url).scheme == "https"
+
+
+def _secret_key(production: bool) -> str:
+    """SECRET_KEY from the environment; on one machine in development, one made once
+    and kept in instance/ (never in the repo).
+
+    In production the key must come from the environment, at least 32 characters: a key
+    made on the machine would differ between machines and vanish with a container, and
+    the app refuses to start rather than sign sessions with it.
     """
-    key = os.environ.get("SECRET_KEY")
+    key = os.environ.get("SECRET_KEY", "").strip()
+    if production:
+        if not key:
+            raise ConfigError(
+                "SECRET_KEY is not set. In production (FIREBREAK_ENV=production, or an https PUBLIC_BASE_URL) "
+                "it must come from the environment: python3 -c 'import secrets; print(secrets.token_urlsafe(48))'")
+        if len(key) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigError(f"SECRET_KEY is too short for production: use at least {MIN_SECRET_KEY_LENGTH} "
+                              "random characters.")
+        return key
     if key:
         return key
     INSTANCE.mkdir(parents=True, exist_ok=True)
@@ -38,14 +65,14 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
-def _seconds(name: str, default: float) -> float:
+def _positive(name: str, default: float) -> float:
     value = os.environ.get(name)
     if value is None or value.strip() == "":
         return default
-    seconds = float(value)
-    if not seconds > 0:
-        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
-    return seconds
+    number = float(value)
+    if not number > 0:
+        raise ValueError(f"{name} must be a positive number, not {value!r}")
+    return number
 
 
 def default_database_url() -> str:
@@ -55,8 +82,10 @@ def default_database_url() -> str:
 def from_env() -> dict:
     public_base_url = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
     https = urlparse(public_base_url).scheme == "https"
+    production = is_production(public_base_url)
     return {
-        "SECRET_KEY": _secret_key(),
+        "SECRET_KEY": _secret_key(production),
+        "FIREBREAK_PRODUCTION": production,
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL") or default_database_url(),
         "PUBLIC_BASE_URL": public_base_url,
         "TWILIO_ACCOUNT_SID": os.environ.get("TWILIO_ACCOUNT_SID", ""),
@@ -70,19 +99,26 @@ def from_env() -> dict:
         # How many proxies in front set X-Forwarded-For/-Proto (Fly.io: 1). 0 trusts none.
         "PROXY_COUNT": int(os.environ.get("PROXY_COUNT", "0") or 0),
         # The engine's cycle and its lease (seconds); a standby takes over within a lease.
-        "ENGINE_INTERVAL_SECONDS": _seconds("ENGINE_INTERVAL_SECONDS", 0.5),
-        "ENGINE_LEASE_SECONDS": _seconds("ENGINE_LEASE_SECONDS", 15.0),
+        "ENGINE_INTERVAL_SECONDS": _positive("ENGINE_INTERVAL_SECONDS", 0.5),
+        "ENGINE_LEASE_SECONDS": _positive("ENGINE_LEASE_SECONDS", 15.0),
+        # When /healthz calls the engine's heartbeat stale.
+        "ENGINE_STALE_SECONDS": _positive("ENGINE_STALE_SECONDS", 45.0),
         # How many messages go to the providers at once. An engine that dies mid-send
         # may leave up to this many to be sent again (at-least-once).
         "NOTIFY_CONCURRENCY": int(os.environ.get("NOTIFY_CONCURRENCY") or 8),
         # How long one job may work in a cycle before the next job's turn (the outbox
         # after escalations); the engine then cycles again at once, without sleeping.
-        "ENGINE_SLICE_SECONDS": _seconds("ENGINE_SLICE_SECONDS", 0.2),
+        "ENGINE_SLICE_SECONDS": _positive("ENGINE_SLICE_SECONDS", 0.2),
         # The status page: its own host name (it then answers at / there), how often each
         # process checks for changes, and whether webhooks may go to private addresses.
         "STATUS_PAGE_HOST": os.environ.get("STATUS_PAGE_HOST", "").strip().lower(),
         "STATUS_CACHE_CHECK_SECONDS": float(os.environ.get("STATUS_CACHE_CHECK_SECONDS") or "0.5"),
         "STATUS_WEBHOOK_ALLOW_PRIVATE": _flag("STATUS_WEBHOOK_ALLOW_PRIVATE", False),
+        # A signed-in browser session ends this long after sign-in, or after this long
+        # without a request (app.auth.sessions); the cookie itself expires with the first.
+        "SESSION_LIFETIME_HOURS": _positive("SESSION_LIFETIME_HOURS", 12),
+        "SESSION_IDLE_MINUTES": _positive("SESSION_IDLE_MINUTES", 60),
+        "PERMANENT_SESSION_LIFETIME": int(_positive("SESSION_LIFETIME_HOURS", 12) * 3600),
         "SESSION_COOKIE_SECURE": https,
         "REMEMBER_COOKIE_SECURE": https,
         "PREFERRED_URL_SCHEME": "https" if https else "http",
@@ -96,7 +132,6 @@ DEFAULTS = {
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_NAME": "firebreak_session",
-    "PERMANENT_SESSION_LIFETIME": 12 * 3600,
     "REMEMBER_COOKIE_HTTPONLY": True,
     "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
     "WTF_CSRF_CHECK_DEFAULT": False,  # app.web.enforce_access checks it, after sign-in
@@ -112,8 +147,8 @@ DEFAULTS = {
     "NOTIFY_TIMEOUT_SECONDS": 10,
     # How often live pages (incident list, incident page) ask whether anything changed.
     "LIVE_POLL_SECONDS": 3,
-    # When /healthz calls the engine's heartbeat stale (its cycle and lease: from_env).
-    "ENGINE_STALE_SECONDS": 45,
+    # /healthz is unhealthy when the disk under the SQLite file has less free than this.
+    "HEALTHZ_MIN_FREE_BYTES": 16 * 1024 * 1024,
     # The status page re-renders at least this often even without a change (today's bar moves on).
     "STATUS_RERENDER_SECONDS": 300,
     # How often the open status page refreshes itself (htmx; 30 to 60 s).

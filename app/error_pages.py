@@ -1,6 +1,7 @@
 """Error answers in the site's own style: pages for people, JSON for machines."""
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import Flask, current_app, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -24,6 +25,9 @@ TITLES = {
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(DomainError, _domain_error)
+    app.register_error_handler(sa.exc.OperationalError, _database_unavailable)
+    app.register_error_handler(sa.exc.InterfaceError, _database_unavailable)
+    app.register_error_handler(sa.exc.TimeoutError, _database_unavailable)
     app.register_error_handler(Exception, _unexpected)
 
 
@@ -65,6 +69,49 @@ def _http_error(error: HTTPException):
 def _domain_error(error: DomainError):
     db.session.rollback()
     return _answer(error.status, error.message)
+
+
+# Seconds a client is asked to wait before trying again when the database cannot take a request.
+RETRY_AFTER = 30
+
+
+def database_trouble(error: Exception) -> str:
+    """What stopped the database, in words a person or a monitoring tool can act on."""
+    text = str(getattr(error, "orig", None) or error).lower()
+    if "disk is full" in text or "no space left" in text or "could not extend file" in text:
+        return "The database's disk is full"
+    if "database is locked" in text or "busy" in text:
+        return "The database is too busy"
+    if isinstance(error, sa.exc.TimeoutError):
+        return "Every database connection is in use"
+    if "readonly" in text or "read-only" in text:
+        return "The database is read-only"
+    return "The database cannot be reached"
+
+
+def _database_unavailable(error: Exception):
+    """503, not 500: the request was sound, nothing of it was written, and trying again
+    later will work. Answered without touching the database (no page navigation)."""
+    try:
+        db.session.rollback()
+    except sa.exc.SQLAlchemyError:
+        pass
+    trouble = database_trouble(error)
+    current_app.logger.error("database unavailable on %s %s: %s (%s)", request.method, request.path, trouble,
+                             str(getattr(error, "orig", None) or error).splitlines()[0][:300])
+    message = f"{trouble}: nothing was changed. Try again in a minute."
+    headers = {"Retry-After": str(RETRY_AFTER)}
+    if request.path.startswith(("/v2/", "/integrations/")):
+        response = jsonify({"status": "unavailable", "message": message, "errors": [message]})
+    elif is_json_path():
+        response = json_error(503, message)
+    else:
+        response = make_response(render_template("errors/unavailable.html", status=503,
+                                                 title="Firebreak cannot take that right now", message=message))
+    response.status_code = 503
+    response.headers.update(headers)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _unexpected(error: Exception):

@@ -1,7 +1,7 @@
 """Response headers that keep pages from being framed, sniffed or scripted by others."""
 from __future__ import annotations
 
-from flask import Flask, current_app, request
+from flask import Flask, request
 
 from app.auth.service import load_session_user
 from app.extensions import login_manager
@@ -22,12 +22,25 @@ def init_app(app: Flask) -> None:
     app.after_request(_headers)
 
 
+# On every answer, whatever made it: pages, JSON, errors, static files, and the status
+# page's cache, which answers without Flask (app.statuspage.cache).
+HEADERS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),  # frame-ancestors, for browsers that predate it
+    ("Referrer-Policy", "same-origin"),
+)
+# Only on answers that went over TLS: on plain HTTP browsers ignore it (RFC 6797), and
+# a proxy that ends TLS says so in X-Forwarded-Proto, trusted with PROXY_COUNT.
+HSTS = ("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+
+
+def headers_for(https: bool) -> list[tuple[str, str]]:
+    return [*HEADERS, HSTS] if https else list(HEADERS)
+
+
 def _headers(response):
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CSP)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    if current_app.config["PREFERRED_URL_SCHEME"] == "https" or request.is_secure:
-        headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+    for name, value in headers_for(request.is_secure):
+        headers.setdefault(name, value)
     return response

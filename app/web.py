@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import Callable
 
 from flask import (
-    abort, current_app, flash, g, jsonify, make_response, redirect, render_template, request, url_for,
+    abort, current_app, flash, g, jsonify, make_response, redirect, render_template, request, session, url_for,
 )
-from flask_login import current_user
+from flask_login import current_user, logout_user
 from jinja2_fragments.flask import render_block
 
-from app import nul
+from app import clock, nul
 from app.audit.service import Actor
+from app.auth import sessions
 from app.auth.models import Role, TokenScope
 from app.auth.service import token_from_secret
 from app.database import MAX_ID, set_write_intent
@@ -107,6 +108,8 @@ def enforce_access():
         if not token.user.can(needed):
             return json_error(403, f"This needs the {needed.value} role.")
         return None
+    if current_user.is_authenticated:
+        _expire_session()
     if not current_user.is_authenticated:
         if is_json_path():
             return json_error(401, "Sign in first.")
@@ -120,6 +123,25 @@ def enforce_access():
         abort(403, description=f"This page needs the {needed.value} role.")
     _check_csrf(view)
     return None
+
+
+SESSION_ENDED = {
+    "idle": "You were signed out after a while without activity. Sign in again.",
+    "lifetime": "Your session has ended. Sign in again.",
+}
+
+
+def _expire_session() -> None:
+    """Sign the browser out when its session is too old or was idle too long
+    (app.auth.sessions); otherwise note that it was seen."""
+    now = clock.now()
+    why = sessions.ended(now)
+    if why is None:
+        sessions.seen(now)
+        return
+    logout_user()
+    session.clear()
+    flash(SESSION_ENDED[why], "info")
 
 
 def _refuse_nul() -> None:

@@ -1,6 +1,7 @@
 """Alembic environment for Flask-Migrate: the app's engine and metadata, batch mode
 (so ALTER TABLE works on SQLite), and type comparison for autogenerate."""
 import logging
+from contextlib import contextmanager
 from logging.config import fileConfig
 
 from alembic import context
@@ -48,9 +49,43 @@ def run_migrations_online():
     conf_args.setdefault("render_item", render_item)
     conf_args.setdefault("include_object", include_object)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata, **conf_args)
-        with context.begin_transaction():
-            context.run_migrations()
+        with _sqlite_foreign_keys_off(connection):
+            context.configure(connection=connection, target_metadata=target_metadata, **conf_args)
+            with context.begin_transaction():
+                context.run_migrations()
+                _check_foreign_keys(connection)
+
+
+@contextmanager
+def _sqlite_foreign_keys_off(connection):
+    """On SQLite, foreign keys are off while migrations run, and on again after.
+
+    Batch mode rebuilds a table: copy it, DROP the old one, rename the copy. With
+    foreign keys on, that DROP first deletes every row, which fires the ON DELETE
+    actions of every table referring to it (CASCADE empties team_memberships,
+    SET NULL blanks audit_log.actor_user_id) or fails the migration outright with
+    "FOREIGN KEY constraint failed" -- on any database that has data. The pragma
+    is a no-op inside a transaction, so it is set on the raw connection before the
+    migration's transaction begins; `_check_foreign_keys` proves nothing dangles
+    before that transaction commits.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.driver_connection
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
+
+
+def _check_foreign_keys(connection):
+    if connection.dialect.name != "sqlite":
+        return
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"the migration left rows whose foreign keys point nowhere: {broken[:10]}")
 
 
 if context.is_offline_mode():

@@ -62,15 +62,25 @@ class Cluster:
             os.chown(self.sock, pw.pw_uid, pw.pw_gid)
         self._run(self.bindir / "initdb", "-D", self.data, "-U", "app", "--auth=trust",
                   "--encoding=UTF8", "--locale=C.UTF-8")
+        self.resume()
+        self._run(self.bindir / "createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "app", "firebreak")
+        return f"postgresql+psycopg://app@127.0.0.1:{self.port}/firebreak"
+
+    def resume(self) -> None:
+        """Start the server (again, after `pause`) on the same port and data."""
         options = (f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c fsync=off "
                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
         self._run(self.bindir / "pg_ctl", "-D", self.data, "-w", "-l", self.root / "server.log",
                   "-o", options, "start")
         self.started = True
-        self._run(self.bindir / "createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "app", "firebreak")
-        return f"postgresql+psycopg://app@127.0.0.1:{self.port}/firebreak"
+
+    def pause(self) -> None:
+        """Stop the server, keeping its data (the load runs' "database unreachable")."""
+        self._run(self.bindir / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+        self.started = False
 
     def stop(self) -> None:
+        """Stop the server if it runs, and remove the cluster."""
         if self.started:
             try:
                 self._run(self.bindir / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")

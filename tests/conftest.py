@@ -15,7 +15,8 @@ import shutil
 # Settings come from the environment: make sure the developer's own never leak in,
 # and that no secret key file is written for tests.
 for _name in ("DATABASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER",
-              "TWILIO_API_BASE", "SMTP_URL", "ENGINE_IN_PROCESS", "PUBLIC_BASE_URL", "PROXY_COUNT"):
+              "TWILIO_API_BASE", "SMTP_URL", "ENGINE_IN_PROCESS", "PUBLIC_BASE_URL", "PROXY_COUNT",
+              "FIREBREAK_ENV", "SESSION_LIFETIME_HOURS", "SESSION_IDLE_MINUTES"):
     os.environ.pop(_name, None)
 os.environ["SECRET_KEY"] = "test-secret-key-not-for-production"
 
@@ -48,6 +49,10 @@ BASE_CONFIG = {
     # The status page's cache reads the version on every request in tests (no waiting for
     # its half-second interval); tests/test_statuspage_cache.py checks the interval itself.
     "STATUS_CACHE_CHECK_SECONDS": 0,
+    # Tests move the clock by days while signed in; sessions outlast that here, and the
+    # tests of session expiry (test_auth.py) put the production limits back.
+    "SESSION_LIFETIME_HOURS": 24 * 3650,
+    "SESSION_IDLE_MINUTES": 60 * 24 * 3650,
 }
 
 

@@ -40,10 +40,15 @@ def make_service(name: str | None = None, team: Team | None = None, **kwargs) ->
 
 
 def login(client, user: User) -> None:
-    """Sign a test client in as `user` without going through the form."""
+    """Sign a test client in as `user` without going through the form (the session
+    stamped as just signed in, by the clock, as the form would)."""
+    from app import clock
+    from app.auth import sessions
+    stamp = int(clock.now().timestamp())
     with client.session_transaction() as session:
         session["_user_id"] = user.get_id()
         session["_fresh"] = True
+        session[sessions.SIGNED_IN_AT] = session[sessions.SEEN_AT] = stamp
 
 
 def actor(user: User) -> Actor:

@@ -24,6 +24,7 @@ from twilio.request_validator import RequestValidator
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 FROM_NUMBER = "+15005550006"
+MAX_BODY = 1600  # Twilio refuses longer message bodies (error 21617)
 
 
 @dataclass
@@ -39,7 +40,7 @@ class Sent:
 
 
 class FakeTwilio:
-    def __init__(self, auth_token: str = AUTH_TOKEN):
+    def __init__(self, auth_token: str = AUTH_TOKEN, port: int = 0):
         self.auth_token = auth_token
         self.validator = RequestValidator(auth_token)
         self.sent: list[Sent] = []
@@ -70,7 +71,7 @@ class FakeTwilio:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up waiting (a timeout test)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -108,6 +109,9 @@ class FakeTwilio:
         kind = "message" if path.endswith("/Messages.json") else "call" if path.endswith("/Calls.json") else None
         if kind is None or f"/Accounts/{ACCOUNT_SID}/" not in path:
             return 404, {"code": 20404, "message": "The requested resource was not found", "status": 404}
+        if kind == "message" and len(params.get("Body") or "") > MAX_BODY:
+            return 400, {"code": 21617, "message": "The concatenated message body exceeds the 1600 character limit",
+                         "status": 400}
         with self._lock:
             self._counter += 1
             sid = ("SM" if kind == "message" else "CA") + f"{self._counter:032x}"
@@ -159,7 +163,7 @@ def free_port() -> int:
 class Mailbox:
     """A real SMTP server on loopback (aiosmtpd) that keeps what it receives."""
 
-    def __init__(self):
+    def __init__(self, port: int = 0):
         from aiosmtpd.controller import Controller
         self.messages = []
         self.refuse = False
@@ -176,7 +180,7 @@ class Mailbox:
                 mailbox.messages.append(message_from_bytes(envelope.content, policy=policy.default))
                 return "250 Message accepted for delivery"
 
-        self.port = free_port()
+        self.port = port or free_port()
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
         self.controller.start()
 
@@ -190,3 +194,17 @@ class Mailbox:
     def reset(self) -> None:
         self.messages.clear()
         self.refuse = False
+
+
+def wait_for(condition, timeout: float, what: str, step: float = 0.1):
+    """Poll `condition` until it returns something truthy (returned), or fail after
+    `timeout` seconds naming `what` was awaited. For real processes and servers only:
+    anything in process sets the clock instead of waiting."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}")
+        time.sleep(step)

@@ -15,7 +15,6 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +32,7 @@ from app.incidents.models import EventKind, Incident, IncidentEvent, Status
 from app.services.models import IntegrationKey, Service
 from tests.conftest import make_app
 from tests.factories import make_service, story
+from tests.fakes import wait_for
 
 ALERTMANAGER = Path("/usr/bin/prometheus-alertmanager")
 WEBHOOK_KEY = "a1" * 16
@@ -48,16 +48,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
-
-def wait_for(condition, timeout: float, what: str, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(step)
 
 
 def http(method: str, url: str, body=None, timeout: float = 5):

@@ -92,6 +92,30 @@ def test_a_failing_unit_does_not_stop_the_others(app):
     assert lease.cycles == 1 and "boom" in lease.last_error
 
 
+def test_a_job_with_a_backlog_leaves_the_next_job_its_turn(app):
+    """A burst of due work in one job (new incidents) must not hold back the jobs after
+    it (their pages) for the whole burst: past its slice a job stops, and the rest of
+    its work is due again next cycle (which the runner starts at once)."""
+    import time
+    done = []
+
+    def slow(ident, now):
+        time.sleep(0.02)
+        done.append(("slow", ident))
+        return True
+
+    def quick(ident, now):
+        done.append(("quick", ident))
+        return True
+
+    jobs = [Job("burst", lambda now, limit: list(range(100)), slow), Job("pages", lambda now, limit: [1], quick)]
+    report = Engine(jobs, holder="me", slice_seconds=0.1).cycle()
+    assert ("quick", 1) in done
+    assert 0 < report.done["burst"] < 100 and report.more
+    unlimited = Engine(jobs, holder="me").cycle()  # `engine tick` and tests: everything due, at once
+    assert unlimited.done["burst"] == 100 and not unlimited.more
+
+
 @pytest.mark.db
 def test_acknowledgement_timeout_returns_an_incident_to_triggered_once(app):
     service = make_service()

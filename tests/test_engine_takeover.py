@@ -19,7 +19,6 @@ from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from app.alerts.models import Heartbeat
@@ -27,6 +26,7 @@ from app.extensions import db
 from app.incidents import service as incidents
 from app.incidents.models import Incident
 from tests.factories import SYSTEM, make_service
+from tests.fakes import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 FLASK = Path(sys.executable).parent / "flask"
@@ -39,17 +39,6 @@ INCIDENTS = 40
 HEARTBEATS = 4
 SPREAD = 6.0  # the due times fall over this many seconds from the start
 
-
-def wait_for(condition, timeout: float, what: str, step: float = 0.05):
-    """Poll `condition` until it returns something truthy, or fail after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}")
-        time.sleep(step)
 
 
 def parse(stored: str) -> datetime:

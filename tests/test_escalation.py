@@ -249,6 +249,26 @@ def test_an_incident_opened_by_monitoring_is_paged_by_the_engines_next_cycle(ser
     assert paged_users(db.session.get(Incident, incident.id)) == ["Dana"]
 
 
+@pytest.mark.db
+def test_removing_a_step_with_targets_takes_them_and_renumbers_the_rest(app):
+    """It used to fail the flush ("Failed to add object to the flush context!", a 500 on
+    the page) whenever the step had a target: the step was deleted twice, explicitly and
+    as an orphan. Found by the route crawl (tests/test_access.py)."""
+    from app.escalation.models import EscalationStep, EscalationTarget
+    now = clock.now()
+    person = make_user()
+    policy = policies.create_policy(SYSTEM, name="Payments", now=now)
+    first = policies.add_step(SYSTEM, policy, delay_minutes=5, mode="all", now=now)
+    policies.add_target(SYSTEM, first, "user", person.id, now)
+    second = policies.add_step(SYSTEM, policy, delay_minutes=10, mode="all", now=now)
+    policies.add_target(SYSTEM, second, "user", person.id, now)
+    db.session.commit()
+    policies.remove_step(SYSTEM, first, now)
+    db.session.commit()
+    assert [(s.id, s.position) for s in db.session.scalars(sa.select(EscalationStep))] == [(second.id, 0)]
+    assert [t.step_id for t in db.session.scalars(sa.select(EscalationTarget))] == [second.id]
+
+
 def test_removing_a_step_deletes_it_with_its_targets_and_renumbers_the_rest(service, people):
     """As a request does it, with the step's targets not yet loaded (this answered 500)."""
     from app.escalation.models import EscalationPolicy, EscalationStep, EscalationTarget

@@ -50,3 +50,28 @@ def test_healthz_is_503_when_the_database_is_gone(app, tmp_path):
     broken = make_app(f"sqlite:///{tmp_path}/missing-dir/nope.db")
     answer = broken.test_client().get("/healthz")
     assert answer.status_code == 503 and answer.json["database"]["ok"] is False
+
+
+def test_healthz_is_503_once_nobody_holds_the_lease(client):
+    """A recent heartbeat is no proof: an engine that stopped (or was killed and not
+    replaced) leaves an expired lease, and a standby would have taken it in a cycle."""
+    row = lease(timedelta(seconds=3))
+    row.expires_at = wall_now() - timedelta(seconds=5)  # released on a clean stop, say
+    db.session.commit()
+    answer = client.get("/healthz")
+    assert answer.status_code == 503
+    assert answer.json["engine"]["state"] == "stopped" and answer.json["engine"]["lease_expired_seconds_ago"] >= 5
+    row.expires_at = wall_now() + timedelta(seconds=10)  # taken again
+    db.session.commit()
+    assert client.get("/healthz").status_code == 200
+
+
+def test_healthz_is_503_when_the_disk_under_the_database_is_nearly_full(client, app, backend):
+    if backend != "sqlite":
+        pytest.skip("the disk is the SQLite file's")
+    lease(timedelta(seconds=1))
+    answer = client.get("/healthz")
+    assert answer.status_code == 200 and answer.json["disk"]["ok"] is True
+    app.config["HEALTHZ_MIN_FREE_BYTES"] = answer.json["disk"]["free_bytes"] * 2
+    answer = client.get("/healthz")
+    assert answer.status_code == 503 and answer.json["disk"]["ok"] is False

@@ -156,6 +156,25 @@ def test_pages_due_together_go_as_one_sms_and_later_ones_wait_for_the_throttle(e
     assert len(twilio.messages) == 2 and f"[SEV-3 #{third.id}]" in twilio.messages[1].body
 
 
+def test_a_bundle_of_many_pages_fits_in_what_twilio_takes(engine, twilio, dana, incident):
+    """A storm pages one person about many incidents at once: the bundle stays within
+    Twilio's 1,600 characters (it refuses longer bodies, error 21617), lists the most
+    severe first, counts the rest, and carries them all."""
+    for n in range(79):
+        more = incidents.open_incident(SYSTEM, service=incident.service, severity=1 + n % 3, now=T0,
+                                       title=f"Replica {n} lagging by more than thirty seconds behind its primary")
+        db.session.commit()
+        page(more, dana)
+    page(incident, dana)
+    at(engine, T0)
+    [bundle] = twilio.messages
+    assert len(bundle.body) <= 1600 and bundle.body.startswith("[80 pages]\n") and "SEV-1" in bundle.body.splitlines()[1]
+    listed = sum(1 for line in bundle.body.splitlines() if line.startswith("#"))
+    assert 5 < listed < 80 and f"... and {80 - listed} more" in bundle.body
+    sms = db.session.scalars(sa.select(Notification).where(Notification.channel == Channel.SMS)).all()
+    assert {row.status for row in sms} == {Status.SENT} and len(sms) == 80
+
+
 def test_calls_are_capped_at_three_in_fifteen_minutes(engine, twilio, dana, incident):
     voice = next(m for m in dana.contact_methods if m.channel == Channel.VOICE)
     contacts.set_rules(actor(dana), dana, "high", [(voice.id, 0)])

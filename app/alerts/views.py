@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import threading
-from contextlib import contextmanager
 
 import sqlalchemy as sa
 from flask import Blueprint, jsonify, request
@@ -25,28 +23,6 @@ bp = Blueprint("alerts", __name__)
 # Concurrent triggers with one dedup key race for the open-alert unique index on
 # PostgreSQL; the loser retries and folds into the winner.
 ATTEMPTS = 3
-
-
-# On SQLite one connection writes at a time, and a writer that finds the lock taken
-# waits in SQLite's busy handler, which sleeps (1, 2, 5 … up to 100 ms) between tries:
-# under a burst most of the waiting is sleeping. The writers of this process queue on
-# a lock of their own instead and are woken the moment it is free; SQLite's lock then
-# only arbitrates between processes.
-_sqlite_writer = threading.Lock()
-
-
-@contextmanager
-def _one_writer():
-    """Hold this process's SQLite write turn from the first query to commit or rollback."""
-    if db.engine.dialect.name != "sqlite":
-        yield
-        return
-    with _sqlite_writer:
-        try:
-            yield
-        except BaseException:
-            db.session.rollback()
-            raise
 
 
 class BadBody(Exception):
@@ -108,27 +84,26 @@ def enqueue():
         return _invalid("Event object is invalid", [str(error)])
     except ingest.InvalidEvent as error:
         return _invalid(error.message, error.errors)
-    with _one_writer():
-        # The two hot paths first (a repeat, a new problem), each one statement or a
-        # few with Core; whatever they leave goes the full way, which decides anew.
-        now = clock.now()
-        if ingest.fold_repeat(event, now):
-            db.session.commit()
-            return _accepted(event.dedup_key)
-        try:
-            dedup_key = ingest.open_new(event, now, request.remote_addr)
-        except sa.exc.IntegrityError:  # PostgreSQL: a concurrent trigger opened the key first
-            db.session.rollback()
-            dedup_key = None
-        if dedup_key is not None:
-            db.session.commit()
-            return _accepted(dedup_key)
-        routed = ingest.route(event.routing_key)
-        if routed is None:
-            db.session.rollback()
-            return _invalid("Event object is invalid", ["Invalid routing key: no active integration has this key"])
-        service, key = routed
-        [outcome] = _apply([event], service, key)
+    # The two hot paths first (a repeat, a new problem), each one statement or a
+    # few with Core; whatever they leave goes the full way, which decides anew.
+    now = clock.now()
+    if ingest.fold_repeat(event, now):
+        db.session.commit()
+        return _accepted(event.dedup_key)
+    try:
+        dedup_key = ingest.open_new(event, now, request.remote_addr)
+    except sa.exc.IntegrityError:  # PostgreSQL: a concurrent trigger opened the key first
+        db.session.rollback()
+        dedup_key = None
+    if dedup_key is not None:
+        db.session.commit()
+        return _accepted(dedup_key)
+    routed = ingest.route(event.routing_key)
+    if routed is None:
+        db.session.rollback()
+        return _invalid("Event object is invalid", ["Invalid routing key: no active integration has this key"])
+    service, key = routed
+    [outcome] = _apply([event], service, key)
     return _accepted(outcome.dedup_key)
 
 

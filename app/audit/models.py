@@ -5,6 +5,8 @@ import enum
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app import clock
@@ -42,3 +44,16 @@ class AuditEntry(db.Model):
     ip: Mapped[str | None] = mapped_column(sa.String(45))
 
     actor_user: Mapped[User | None] = relationship()
+
+
+class AuditLogIsAppendOnly(RuntimeError):
+    """Something tried to change or remove an audit entry."""
+
+
+@event.listens_for(Engine, "before_execute")
+def _refuse_audit_changes(conn, statement, multiparams, params, execution_options):
+    """No UPDATE or DELETE of audit_log leaves this process, however it was built: an
+    ORM flush of a changed or deleted AuditEntry, a bulk `sa.update(AuditEntry)`, Core.
+    (Raw SQL text is stopped by the database's own triggers, migration 0012.)"""
+    if isinstance(statement, (sa.Update, sa.Delete)) and getattr(statement.table, "name", None) == "audit_log":
+        raise AuditLogIsAppendOnly("The audit log is append-only: its entries are never changed or removed.")

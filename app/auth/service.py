@@ -179,6 +179,16 @@ def set_password(actor: Actor, user: User, password: str, *, current: str | None
     audit.record(actor, "user.password", user, summary=f"Set the password of {user.name}")
 
 
+def sign_out_everywhere(actor: Actor, user: User) -> None:
+    """End every browser session of `user` (a lost phone, a shared computer).
+    API tokens are not sessions: they stay until revoked."""
+    own = actor.user is not None and actor.user.id == user.id
+    if not own and not actor.can(Role.ADMIN):
+        raise Forbidden("Only an admin may sign someone else out.")
+    user.session_version += 1
+    audit.record(actor, "user.sign_out_everywhere", user, summary=f"Signed {user.name} out of every session")
+
+
 class SignInRefused(DomainError):
     pass
 

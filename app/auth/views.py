@@ -7,7 +7,8 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
-from app.auth import service
+from app import clock
+from app.auth import service, sessions
 from app.auth.forms import (
     AdminPasswordForm, EmptyForm, LoginForm, MemberForm, NewPersonForm, PasswordForm, PersonForm,
     ProfileForm, TeamForm, TokenForm,
@@ -56,6 +57,7 @@ def login():
             session.clear()  # a fresh session on sign-in: no fixation
             login_user(user)
             session.permanent = True
+            sessions.start(clock.now())
             return redirect(_safe_next(form.next.data) or url_for("home.index"), code=303)
     elif request.method == "POST":
         status = 400
@@ -68,6 +70,18 @@ def logout():
     logout_user()
     session.clear()
     flash("You are signed out.", "info")
+    return see_other("auth.login")
+
+
+@bp.route("/profile/sign-out-everywhere", methods=["POST"])
+@requires(Role.VIEWER)
+def sign_out_everywhere():
+    if EmptyForm().validate_on_submit():
+        service.sign_out_everywhere(current_actor(), current_user._get_current_object())
+        db.session.commit()
+        logout_user()
+        session.clear()
+        flash("You are signed out everywhere: on this browser and every other.", "info")
     return see_other("auth.login")
 
 
@@ -238,6 +252,17 @@ def set_person_password(user_id: int):
             return see_other("auth.show_person", user_id=user.id)
     return render("auth/person.html", user=user, tokens=[], revoke_form=EmptyForm(),
                   password_form=form, log=log_for_user(user.id), status=400)
+
+
+@bp.route("/people/<int:user_id>/sign-out", methods=["POST"])
+@requires(Role.ADMIN)
+def sign_out_person(user_id: int):
+    user = service.get_user(user_id)
+    if EmptyForm().validate_on_submit():
+        service.sign_out_everywhere(current_actor(), user)
+        db.session.commit()
+        flash(f"{user.name} is signed out of every browser.", "success")
+    return see_other("auth.show_person", user_id=user.id)
 
 
 # --- teams ----------------------------------------------------------------------

@@ -117,6 +117,8 @@ class Webhook(db.Model):
     secret: Mapped[str] = mapped_column(sa.String(200), default="")  # generic: the HMAC key
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    # Removed, not deleted: its deliveries are part of incidents' communication logs.
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def kind_label(self) -> str:

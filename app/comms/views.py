@@ -316,7 +316,7 @@ def toggle_webhook(webhook_id: int):
 @requires(Role.ADMIN)
 def delete_webhook(webhook_id: int):
     hook = _webhook(webhook_id)
-    webhooks.delete_webhook(current_actor(), hook)
+    webhooks.delete_webhook(current_actor(), hook, clock.now())
     db.session.commit()
     flash("Webhook deleted.", "success")
     return see_other("comms.webhook_admin")

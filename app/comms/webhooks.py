@@ -57,7 +57,7 @@ def _admin(actor: Actor) -> None:
 # --- configuration ----------------------------------------------------------------------------
 
 def webhooks(*, active_only: bool = False) -> list[Webhook]:
-    stmt = sa.select(Webhook).order_by(Webhook.name)
+    stmt = sa.select(Webhook).where(Webhook.removed_at.is_(None)).order_by(Webhook.name)
     if active_only:
         stmt = stmt.where(Webhook.active.is_(True))
     return db.session.scalars(stmt).all()
@@ -65,7 +65,7 @@ def webhooks(*, active_only: bool = False) -> list[Webhook]:
 
 def get_webhook(webhook_id: int) -> Webhook:
     row = db.session.get(Webhook, webhook_id)
-    if row is None:
+    if row is None or row.removed_at is not None:
         raise NotFound(f"There is no webhook {webhook_id}.")
     return row
 
@@ -109,10 +109,17 @@ def set_active(actor: Actor, row: Webhook, active: bool) -> bool:
     return True
 
 
-def delete_webhook(actor: Actor, row: Webhook) -> None:
+def delete_webhook(actor: Actor, row: Webhook, now: datetime) -> None:
+    """Remove a webhook from use. The row stays, since its deliveries are in incidents'
+    communication logs; its URL and secret (credentials, for Slack and Teams) are
+    forgotten, and its name is freed for a new one. Deliveries still due fail."""
     _admin(actor)
-    audit.record(actor, "comms.webhook", row, summary=f"Deleted the webhook {row.name}")
-    db.session.delete(row)
+    audit.record(actor, "comms.webhook", row, summary=f"Deleted the webhook {row.name}",
+                 before={"name": row.name, "kind": row.kind, "host": urlparse(row.url).netloc})
+    row.active, row.removed_at = False, now
+    suffix = f" (deleted {row.id})"
+    row.name = row.name[:120 - len(suffix)] + suffix
+    row.url, row.secret = "", ""
 
 
 # --- what is posted ---------------------------------------------------------------------------
@@ -248,7 +255,8 @@ def run(delivery_id: int, now: datetime) -> bool:
         return False
     webhook = row.webhook
     if not webhook.active:
-        row.status, row.next_attempt_at, row.last_error = DeliveryStatus.FAILED, None, "the webhook is disabled"
+        why = "the webhook was deleted" if webhook.removed_at is not None else "the webhook is disabled"
+        row.status, row.next_attempt_at, row.last_error = DeliveryStatus.FAILED, None, why
         return True
     row.status, row.attempts, row.next_attempt_at = DeliveryStatus.SENDING, row.attempts + 1, now + SEND_TIMEOUT
     url, body = webhook.url, row.body.encode()

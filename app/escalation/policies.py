@@ -157,6 +157,8 @@ def find_target(kind: str, ref: int | None):
     else:
         from app.oncall.models import Schedule
         found = db.session.get(Schedule, ref) if ref else None
+        if found is not None and found.archived_at is not None:
+            raise DomainError(f"{found.name} is archived: it puts nobody on call.", "target")
     if found is None:
         raise DomainError("No such target.", "target")
     return found

@@ -302,7 +302,8 @@ def seed_default_triggers() -> None:
     migration already added the managers' two)."""
     from app.oncall.models import Schedule
     wanted = [(1, "open", "managers", None), (1, "breach", "managers", None)]
-    commander = db.session.scalar(sa.select(Schedule).where(Schedule.name == "Incident Commander"))
+    commander = db.session.scalar(sa.select(Schedule).where(Schedule.name == "Incident Commander",
+                                                           Schedule.archived_at.is_(None)))
     if commander is not None:
         wanted += [(1, "open", "schedule", commander.id), (2, "open", "schedule", commander.id)]
     have = set(db.session.execute(sa.select(SeverityTrigger.severity, SeverityTrigger.on, SeverityTrigger.kind,

@@ -30,8 +30,8 @@ def on_call(schedule_id: int, at: datetime) -> list[User]:
     from app.oncall.models import Schedule
     from app.oncall.specs import load_spec
     schedule = db.session.get(Schedule, schedule_id)
-    if schedule is None:
-        return []
+    if schedule is None or schedule.archived_at is not None:
+        return []  # an archived schedule puts nobody on call (a snapshot may still name it)
     assignment = who_is_on_call(load_spec(schedule, since=at), at)
     if assignment is None:
         return []

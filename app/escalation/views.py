@@ -43,7 +43,8 @@ class TargetForm(FlaskForm):
 def target_choices() -> list:
     from app.oncall.models import Schedule
     options = [("", "Choose a person, schedule or team")]
-    options += [(f"schedule:{s.id}", f"On call: {s.name}") for s in db.session.scalars(sa.select(Schedule).order_by(Schedule.name))]
+    options += [(f"schedule:{s.id}", f"On call: {s.name}") for s in db.session.scalars(
+        sa.select(Schedule).where(Schedule.archived_at.is_(None)).order_by(Schedule.name))]
     options += [(f"user:{u.id}", u.name) for u in db.session.scalars(
         sa.select(User).where(User.active.is_(True), User.role != Role.VIEWER).order_by(User.name))]
     options += [(f"team:{t.id}", f"Team: {t.name}") for t in db.session.scalars(sa.select(Team).order_by(Team.name))]

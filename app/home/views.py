@@ -1,6 +1,8 @@
 """The home page and the health check."""
 from __future__ import annotations
 
+import os
+
 import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify
 from flask_login import current_user
@@ -36,7 +38,8 @@ def index():
 @bp.route("/healthz")
 @public
 def healthz():
-    """200 when the database answers and the engine's heartbeat is fresh, else 503."""
+    """200 when the database answers (with room on its disk) and an engine holds the
+    lease with a fresh heartbeat, else 503."""
     now = wall_now()  # liveness is about real time, whatever the app clock says
     body: dict = {"time": now.isoformat()}
     healthy = True
@@ -48,19 +51,47 @@ def healthz():
         db.session.rollback()
         body["database"] = {"ok": False, "error": type(error).__name__}
         body["engine"] = {"ok": False, "state": "unknown"}
-        return jsonify(body), 503
+        response = jsonify(body)
+        response.status_code = 503
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    disk = _disk_space()
+    if disk is not None:
+        body["disk"] = disk
+        healthy = healthy and disk["ok"]
     stale_after = current_app.config["ENGINE_STALE_SECONDS"]
     if lease is None:
         body["engine"] = {"ok": False, "state": "not running"}
         healthy = False
     else:
         age = (now - lease.heartbeat_at).total_seconds()
-        ok = age <= stale_after
-        body["engine"] = {"ok": ok, "state": "running" if ok else "stale",
+        # Nobody holds an expired lease: a standby takes it within a cycle, so an expiry
+        # older than a couple of cycles means no engine runs (stopped, or killed and
+        # not replaced), however recent its last heartbeat.
+        expired = (now - lease.expires_at).total_seconds()
+        stopped = expired > 2 * current_app.config["ENGINE_INTERVAL_SECONDS"] + 1
+        ok = age <= stale_after and not stopped
+        body["engine"] = {"ok": ok, "state": "stale" if age > stale_after else "stopped" if stopped else "running",
                           "heartbeat_age_seconds": round(age, 3), "holder": lease.holder,
                           "cycles": lease.cycles, "last_cycle_ms": round(lease.last_cycle_ms, 2)}
+        if stopped:
+            body["engine"]["lease_expired_seconds_ago"] = round(expired, 3)
         healthy = healthy and ok
     response = jsonify(body)
     response.status_code = 200 if healthy else 503
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _disk_space() -> dict | None:
+    """Free space where the SQLite file lives: writes fail once it runs out (SQLITE_FULL),
+    so too little is unhealthy before the first write fails. None on other databases."""
+    url = db.engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    try:
+        stat = os.statvfs(os.path.dirname(os.path.abspath(url.database)))
+    except OSError:
+        return None
+    free = stat.f_bavail * stat.f_frsize
+    return {"ok": free >= current_app.config["HEALTHZ_MIN_FREE_BYTES"], "free_bytes": free}

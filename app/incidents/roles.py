@@ -312,7 +312,7 @@ def commander_schedule():
     from app.oncall.models import Schedule
     name = current_app.config.get("COMMANDER_SCHEDULE", DEFAULT_COMMANDER_SCHEDULE) if has_app_context() \
         else DEFAULT_COMMANDER_SCHEDULE
-    return db.session.scalar(sa.select(Schedule).where(Schedule.name == name))
+    return db.session.scalar(sa.select(Schedule).where(Schedule.name == name, Schedule.archived_at.is_(None)))
 
 
 def propose(incident: Incident, now: datetime, actor: Actor | None = None) -> list[RoleAssignment]:

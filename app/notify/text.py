@@ -17,6 +17,7 @@ _REPLACEMENTS = {"—": "-", "–": "-", "‒": "-", "·": "-", "•": "-", "…
                  "“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "\t": " ", "×": "x", "→": "->", "≥": ">=",
                  "≤": "<=", "\u00a0": " "}
 SMS_SEGMENT = 160
+SMS_MAX = 1600  # the longest body Twilio takes (10 segments); longer is refused (error 21617)
 
 
 def gsm7(text: str) -> str:
@@ -69,15 +70,29 @@ def page_sms(facts: PageFacts) -> str:
 
 
 def bundle_sms(pages: list[PageFacts], base_url: str) -> str:
-    """Several pages in one SMS, most severe first; a bare A acts on all of them."""
+    """Several pages in one SMS, most severe first; a bare A acts on all of them.
+
+    As many as fit in what Twilio takes (SMS_MAX) are listed; the rest are counted
+    ("... and 12 more") and are on the incident list the link opens."""
     pages = sorted(pages, key=lambda p: (p.severity, p.number))
+    listed = pages[:1]
+    for count in range(2, len(pages) + 1):
+        if sms_length(_bundle_text(pages, count, base_url)) > SMS_MAX:
+            break
+        listed = pages[:count]
+    return _bundle_text(pages, len(listed), base_url)
+
+
+def _bundle_text(pages: list[PageFacts], listed: int, base_url: str) -> str:
     lines = [f"[{len(pages)} pages]"]
-    for facts in pages:
+    for facts in pages[:listed]:
         lines.append(f"#{facts.number} {levels.name(facts.severity)} {gsm7(facts.service)}: {_fit(gsm7(facts.title), 60)}")
-    numbers = [str(p.number) for p in pages]
+    if listed < len(pages):
+        lines.append(f"... and {len(pages) - listed} more")
+    numbers = [str(p.number) for p in pages[:listed]]
     first = numbers[0]
-    lines.append(f"Reply {first}A ack, {first}R resolve, {first}E escalate (likewise {', '.join(numbers[1:])}); "
-                 f"A acks all. {base_url}/incidents/")
+    likewise = f" (likewise {', '.join(numbers[1:])})" if len(numbers) > 1 else ""
+    lines.append(f"Reply {first}A ack, {first}R resolve, {first}E escalate{likewise}; A acks all. {base_url}/incidents/")
     return "\n".join(lines)
 
 

@@ -134,7 +134,9 @@ def acknowledgements_between(start: datetime, end: datetime) -> dict[int, int]:
 
 def report(schedules: list[Schedule], start: datetime, end: datetime) -> Report:
     specs = load_specs(schedules, since=start)
-    shifts = {s.id: compute.final_shifts(specs[s.id], start, end) for s in schedules}
+    # An archived schedule counts up to its archiving.
+    shifts = {s.id: compute.final_shifts(specs[s.id], start, min(end, s.archived_at or end)) if (
+        s.archived_at or end) > start else [] for s in schedules}
     participants = {s.id: {p for layer in specs[s.id].layers for r in layer.rotations for p in r.participants}
                     for s in schedules}
     pages = pages_between(start, end)

@@ -39,6 +39,9 @@ class Schedule(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     # Bumped on every change that can move who is on call.
     version: Mapped[int] = mapped_column(default=1)
+    # Archived instead of deleted: its handovers, notes and shifts stay for the load
+    # figures and the record; it pages nobody and changes no more.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # Due work for the engine: the next shift change and the next reminder, and
     # how far each has been done (changes up to that instant are handled).

@@ -81,8 +81,18 @@ def get_temporary(schedule: Schedule, temporary_id: int) -> TemporarySchedule:
     return _get_in(TemporarySchedule, schedule, temporary_id, "temporary schedule")
 
 
-def all_schedules() -> list[Schedule]:
-    return db.session.scalars(sa.select(Schedule).order_by(Schedule.name)).all()
+def all_schedules(*, include_archived: bool = False) -> list[Schedule]:
+    stmt = sa.select(Schedule).order_by(Schedule.name)
+    if not include_archived:
+        stmt = stmt.where(Schedule.archived_at.is_(None))
+    return db.session.scalars(stmt).all()
+
+
+def schedules_during(start: datetime) -> list[Schedule]:
+    """Every schedule that was in use at some time after `start` (archived ones too,
+    up to their archiving), for figures over a period."""
+    return db.session.scalars(sa.select(Schedule).where(
+        sa.or_(Schedule.archived_at.is_(None), Schedule.archived_at > start)).order_by(Schedule.name)).all()
 
 
 def current_version(layer: ScheduleLayer, now: datetime) -> RotationVersion | None:
@@ -199,7 +209,13 @@ def _window(starts_at: datetime, ends_at: datetime, now: datetime, field: str = 
     return starts_at, ends_at
 
 
+def _live(schedule: Schedule) -> None:
+    if schedule.archived_at is not None:
+        raise DomainError(f"{schedule.name} is archived: it keeps its history and changes no more.")
+
+
 def _touch(schedule: Schedule, now: datetime) -> None:
+    _live(schedule)
     schedule.version = (schedule.version or 0) + 1
     schedule.updated_at = now
 
@@ -251,11 +267,32 @@ def _apply_settings(schedule: Schedule, *, name, time_zone, description, team_id
     schedule.reminder_minutes = reminder_minutes
 
 
-def delete_schedule(actor: Actor, schedule: Schedule) -> None:
+def archive_schedule(actor: Actor, schedule: Schedule, now: datetime) -> None:
+    """Retire a schedule without losing its history (never deleted: its handovers and
+    shifts are in the load figures, incidents' escalation snapshots name it).
+
+    Refused while an escalation policy still pages it: deleting it used to take it
+    out of those policies without a word."""
     _admin(actor)
-    audit.record(actor, "schedule.delete", schedule, summary=f"Deleted schedule {schedule.name}",
+    _live(schedule)
+    from app.escalation.models import EscalationPolicy, EscalationStep, EscalationTarget, SeverityTrigger
+    users = list(db.session.scalars(
+        sa.select(EscalationPolicy.name).join(EscalationStep, EscalationStep.policy_id == EscalationPolicy.id)
+        .join(EscalationTarget, EscalationTarget.step_id == EscalationStep.id)
+        .where(EscalationTarget.schedule_id == schedule.id).distinct().order_by(EscalationPolicy.name)))
+    users += [f"the SEV-{level} triggers" for level in db.session.scalars(
+        sa.select(SeverityTrigger.severity).where(SeverityTrigger.schedule_id == schedule.id).distinct()
+        .order_by(SeverityTrigger.severity))]
+    if users:
+        raise Conflict(f"{', '.join(users)} still page{'s' if len(users) == 1 else ''} this schedule: "
+                       "take it out of them first.")
+    schedule.archived_at = now
+    schedule.next_handover_at = schedule.next_reminder_at = None
+    for feed in db.session.scalars(sa.select(CalendarFeed).where(CalendarFeed.schedule_id == schedule.id,
+                                                                 CalendarFeed.revoked_at.is_(None))):
+        feed.revoked_at = now
+    audit.record(actor, "schedule.archive", schedule, summary=f"Archived schedule {schedule.name}",
                  before=audit.snapshot(schedule, SCHEDULE_FIELDS))
-    db.session.delete(schedule)
 
 
 # --- layers and rotation versions -------------------------------------------------------
@@ -641,6 +678,7 @@ def save_handover_note(actor: Actor, schedule: Schedule, text: str, now: datetim
     per person and schedule waits for the handover; saving again replaces it."""
     if actor.user is None:
         raise Forbidden("Only a person writes a handover note.")
+    _live(schedule)
     on_call = compute.who_is_on_call(load_spec(schedule, since=now), now)
     if (on_call is None or on_call.user_id != actor.user.id) and not actor.can(Role.ADMIN):
         raise Forbidden("Only whoever is on call now writes the handover note.")
@@ -682,6 +720,8 @@ def create_feed(actor: Actor, *, now: datetime, schedule: Schedule | None = None
         raise Forbidden("Calendar links belong to a person.")
     if (schedule is None) == (person is None):
         raise DomainError("A calendar link is for one schedule or one person.")
+    if schedule is not None:
+        _live(schedule)
     if person is not None and person.id != actor.user.id and not actor.can(Role.ADMIN):
         raise Forbidden("Only an admin may make a calendar link for someone else's shifts.")
     if reminder_minutes is not None and not 0 < reminder_minutes <= 24 * 60:
@@ -717,6 +757,8 @@ def feed_for(secret: str | None, *, schedule_id: int | None = None, user_id: int
     if feed is None or not feed.active or feed.schedule_id != schedule_id or feed.user_id != user_id:
         return None
     if feed.user is not None and not feed.user.active:
+        return None
+    if feed.schedule is not None and feed.schedule.archived_at is not None:
         return None
     if feed.last_used_at is None or now - feed.last_used_at > timedelta(minutes=5):
         feed.last_used_at = now

@@ -54,7 +54,8 @@ def _people_choices() -> list[tuple[int, str]]:
 def index():
     now = clock.now()
     rows = queries.on_call_now(oncall.all_schedules(), now)
-    return render("oncall/index.html", rows=rows, now=now, warning_days=queries.GAP_WARNING.days)
+    archived = [s for s in oncall.all_schedules(include_archived=True) if s.archived_at is not None]
+    return render("oncall/index.html", rows=rows, now=now, warning_days=queries.GAP_WARNING.days, archived=archived)
 
 
 # --- a schedule and its calendar ------------------------------------------------------------
@@ -331,15 +332,19 @@ def edit(schedule_id: int):
     return render("oncall/form.html", status=400 if form.errors else 200, **_edit_context(schedule, form))
 
 
-@bp.route("/schedules/<int:schedule_id>/delete", methods=["POST"])
+@bp.route("/schedules/<int:schedule_id>/archive", methods=["POST"])
 @requires(Role.ADMIN)
-def delete(schedule_id: int):
+def archive(schedule_id: int):
     schedule = oncall.get_schedule(schedule_id)
     if EmptyForm().validate_on_submit():
-        name = schedule.name
-        oncall.delete_schedule(current_actor(), schedule)
+        try:
+            oncall.archive_schedule(current_actor(), schedule, clock.now())
+        except DomainError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+            return see_other("oncall.edit", schedule_id=schedule_id)
         db.session.commit()
-        flash(f"Schedule {name} deleted.", "success")
+        flash(f"Schedule {schedule.name} is archived; its history stays.", "success")
     return see_other("oncall.index")
 
 
@@ -591,7 +596,7 @@ def revoke_feed(feed_id: int):
 @bp.route("/oncall/handovers")
 @requires(Role.VIEWER)
 def handovers():
-    schedules = oncall.all_schedules()
+    schedules = oncall.all_schedules(include_archived=True)
     stmt = sa.select(Handover).options(selectinload(Handover.schedule), selectinload(Handover.outgoing),
                                        selectinload(Handover.incoming)).order_by(Handover.at.desc())
     chosen = request.args.get("schedule_id", type=record_id)
@@ -605,8 +610,7 @@ def handovers():
 @requires(Role.VIEWER)
 def load():
     form = LoadForm(request.args)
-    schedules = oncall.all_schedules()
-    form.schedule_id.choices = choices_from(schedules, blank="All schedules")
+    form.schedule_id.choices = choices_from(oncall.all_schedules(include_archived=True), blank="All schedules")
     zone = viewer_zone()
     today = compute.to_local(clock.now(), zone).date()
     if not form.validate() or not form.end.data or not form.start.data:
@@ -618,6 +622,7 @@ def load():
         form.start.data = form.end.data - timedelta(days=366)
     start = compute.to_utc(datetime.combine(form.start.data, time()), zone)
     end = compute.to_utc(datetime.combine(form.end.data + timedelta(days=1), time()), zone)
+    schedules = oncall.schedules_during(start)  # archived ones too, while they were in use
     chosen = [s for s in schedules if s.id == form.schedule_id.data] if form.schedule_id.data else schedules
     result = loads.report(chosen, start, end)
     return render("oncall/load.html", form=form, report=result, chart=loads.chart(result.people),

@@ -306,7 +306,13 @@ def change_template(actor: Actor, pm: Postmortem, template: PostmortemTemplate, 
     for old in written.values():
         sections.append(PostmortemSection(position=len(sections), heading=old.heading, guidance="", kind=SectionKind.TEXT,
                                           body=old.body))
-    db.session.execute(sa.delete(Comment).where(Comment.postmortem_id == pm.id, Comment.section_id.isnot(None)))
+    # Comments on the old sections stay, as comments on the whole post-mortem that say
+    # which section they were about: the review's history is not thrown away.
+    for comment in db.session.scalars(sa.select(Comment).where(Comment.postmortem_id == pm.id,
+                                                               Comment.section_id.isnot(None))):
+        comment.body = f"(On “{comment.section.heading}”) {comment.body}"
+        comment.section_id, comment.section = None, None
+    db.session.flush()
     before = pm.template_name
     pm.sections = sections
     pm.template, pm.template_name = template, template.name

@@ -12,7 +12,7 @@ def init_app(app: Flask) -> None:
     """The cache and its WSGI middleware. Call before ProxyFix wraps the app, so the
     middleware sees the host and scheme ProxyFix restored."""
     from app.database import write_intent
-    from app.security import CSP
+    from app.security import headers_for
     from app.statuspage import service
     from app.statuspage.cache import PublicCache, StatusCacheMiddleware
 
@@ -23,7 +23,4 @@ def init_app(app: Flask) -> None:
 
     cache = PublicCache(read_epoch, check_seconds=app.config["STATUS_CACHE_CHECK_SECONDS"])
     app.extensions["statuspage_cache"] = cache
-    security = [("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"),
-                ("X-Frame-Options", "DENY"), ("Referrer-Policy", "same-origin")]
-    hsts = ("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-    app.wsgi_app = StatusCacheMiddleware(app.wsgi_app, app, cache, security, hsts)
+    app.wsgi_app = StatusCacheMiddleware(app.wsgi_app, app, cache, headers_for(False), headers_for(True))

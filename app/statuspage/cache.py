@@ -257,14 +257,13 @@ def cache_key(path: str, query_string: str = "") -> str:
 class StatusCacheMiddleware:
     """Serves fresh public answers from memory; everything else goes to Flask."""
 
-    def __init__(self, wsgi_app, flask_app: Flask, cache: PublicCache, security: list, hsts: tuple | None):
+    def __init__(self, wsgi_app, flask_app: Flask, cache: PublicCache, security: list, security_https: list):
         self.wsgi_app = wsgi_app
         self.flask_app = flask_app
         self.cache = cache
         self.host = (flask_app.config.get("STATUS_PAGE_HOST") or "").strip().lower()
         self.security = security
-        self.security_https = security + ([hsts] if hsts else [])
-        self.always_https = flask_app.config.get("PREFERRED_URL_SCHEME") == "https"
+        self.security_https = security_https
 
     def _rewrite(self, environ: dict) -> None:
         """On the page's own host name, the page is at / (and its other paths below it)."""
@@ -285,7 +284,7 @@ class StatusCacheMiddleware:
             entry = self.cache.entries.get(key)
             if entry is not None and isinstance(entry, Entry) and entry.epoch == self.cache.epoch():
                 status, headers, body = answer(entry, environ)
-                https = self.always_https or environ.get("wsgi.url_scheme") == "https"
+                https = environ.get("wsgi.url_scheme") == "https"  # ProxyFix set it, when trusted
                 start_response(STATUS_LINES.get(status, f"{status} Status"),
                                headers + (self.security_https if https else self.security))
                 return [body]

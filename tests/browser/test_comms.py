@@ -38,7 +38,12 @@ def send_update(page, incident_url, *, template=None):
     page.goto(f"{incident_url}/updates/new")
     if template:
         page.get_by_label("Template").select_option(label=template)
+        subject = page.get_by_label("Subject")
+        before = subject.input_value()
         page.get_by_role("button", name="Use this template").click()
+        # The form comes back filled (htmx): Preview is clicked on that one, or the late
+        # answer to "Use this template" replaces the preview.
+        expect(subject).not_to_have_value(before)
     page.get_by_role("button", name="Preview").click()
     expect(page.locator(".preview-box")).to_contain_text("To: Executives")
     page.get_by_role("button", name="Send the update").click()
