@@ -21,11 +21,6 @@ from app.postmortems.models import Postmortem, PostmortemSection, PostmortemStat
 from app.services.models import Service
 
 PRINT_CSS = Path(__file__).resolve().parent.parent.parent / "static" / "css" / "insights-report.css"
-PAPERS = {"a4": "A4", "letter": "letter"}
-
-
-class PdfUnavailable(RuntimeError):
-    """WeasyPrint or the OS libraries it needs (pango) are missing."""
 
 
 @dataclass
@@ -83,14 +78,3 @@ def monthly(year: int, number: int, zone: ZoneInfo, now: datetime, *, team_id: i
     drill_conditions = metrics.scope(Filters(period, team_id=team_id), exercises=True)
     drills = db.session.scalars(sa.select(Incident).where(*drill_conditions).order_by(Incident.detected_at)).all()
     return Report(period, previous, current, before, published, drills, team_name)
-
-
-def pdf(html: str, *, paper: str = "a4") -> bytes:
-    """The printable report as PDF on A4 or US Letter; its stylesheet is read from disk."""
-    try:
-        import weasyprint
-    except (ImportError, OSError) as error:  # OSError: pango is not installed
-        raise PdfUnavailable(str(error)) from None
-    size = PAPERS.get(paper, "A4")
-    sheets = [weasyprint.CSS(filename=str(PRINT_CSS)), weasyprint.CSS(string=f"@page {{ size: {size}; }}")]
-    return weasyprint.HTML(string=html, base_url=str(PRINT_CSS.parent)).write_pdf(stylesheets=sheets)

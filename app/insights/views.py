@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, current_app, flash, render_template, request
+from flask import Blueprint, Response, current_app, flash, render_template, request
 from flask_login import current_user
 
 from app import clock
+from app import pdf as pdfs
 from app.auth.models import Role, Team, User
 from app.errors import DomainError, NotFound
 from app.extensions import db
@@ -87,10 +88,7 @@ def _report() -> tuple[report.Report, str]:
     team = None
     if record_id(request.args.get("team")):
         team = db.session.get(Team, record_id(request.args["team"]))
-    paper = request.args.get("paper", "")
-    if paper not in report.PAPERS:
-        zone_name = getattr(current_user, "time_zone", "") or ""
-        paper = "letter" if zone_name.startswith(("America/", "US/", "Canada/")) else "a4"
+    paper = pdfs.choose_paper(request.args.get("paper", ""), getattr(current_user, "time_zone", ""))
     found = report.monthly(year, number, zone, now, team_id=team.id if team else None,
                            team_name=team.name if team else None)
     return found, paper
@@ -117,14 +115,8 @@ def monthly_report():
 @requires(Role.VIEWER)
 def monthly_report_pdf():
     found, paper = _report()
-    try:
-        body = report.pdf(_report_html(found, paper, for_pdf=True), paper=paper)
-    except report.PdfUnavailable:
-        abort(503, description="PDF needs the pango library on the server (scripts/system-packages.sh pdf); "
-                               "use Print instead.")
-    response = Response(body, mimetype="application/pdf")
-    response.headers["Content-Disposition"] = f'attachment; filename="insights-{found.period.first_day:%Y-%m}.pdf"'
-    return response
+    return pdfs.download(_report_html(found, paper, for_pdf=True), report.PRINT_CSS, paper=paper,
+                        filename=f"insights-{found.period.first_day:%Y-%m}.pdf")
 
 
 # --- teams ----------------------------------------------------------------------------------

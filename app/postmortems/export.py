@@ -16,7 +16,6 @@ from app.postmortems.models import ActionItem, ContributingFactor, Postmortem, S
 from app.triage import levels
 
 PRINT_CSS = Path(__file__).resolve().parent.parent.parent / "static" / "css" / "postmortem-print.css"
-PAPERS = {"a4": "A4", "letter": "letter"}
 
 
 @dataclass
@@ -219,24 +218,6 @@ def agenda_text(pm: Postmortem) -> str:
         lines.append(f"{number}. {item.title} ({item.minutes} min)")
         lines += [f"   - {point}" for point in item.points]
     return "\n".join(lines) + "\n"
-
-
-# --- PDF --------------------------------------------------------------------------------------
-
-class PdfUnavailable(RuntimeError):
-    """WeasyPrint or the OS libraries it needs (pango) are missing."""
-
-
-def pdf(html: str, *, paper: str = "a4") -> bytes:
-    """The print view's HTML as PDF on A4 or US Letter, through WeasyPrint (in
-    process: no browser to start). Its stylesheet is read from disk, never fetched."""
-    try:
-        import weasyprint
-    except (ImportError, OSError) as error:  # OSError: pango is not installed
-        raise PdfUnavailable(str(error)) from None
-    size = PAPERS.get(paper, "A4")
-    stylesheets = [weasyprint.CSS(filename=str(PRINT_CSS)), weasyprint.CSS(string=f"@page {{ size: {size}; }}")]
-    return weasyprint.HTML(string=html, base_url=str(PRINT_CSS.parent)).write_pdf(stylesheets=stylesheets)
 
 
 def filename(pm: Postmortem, extension: str) -> str:

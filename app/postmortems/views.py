@@ -15,6 +15,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user
 
 from app import clock
+from app import pdf as pdfs
 from app.auth.forms import EmptyForm
 from app.auth.models import Role, Team, User
 from app.errors import DomainError
@@ -435,11 +436,7 @@ def _print_html(pm: Postmortem, *, for_pdf: bool, paper: str) -> str:
 
 
 def _paper() -> str:
-    paper = request.args.get("paper", "")
-    if paper in export.PAPERS:
-        return paper
-    zone = getattr(current_user, "time_zone", "") or ""
-    return "letter" if zone.startswith(("America/", "US/", "Canada/")) else "a4"
+    return pdfs.choose_paper(request.args.get("paper", ""), getattr(current_user, "time_zone", ""))
 
 
 @bp.route("/postmortems/<int:postmortem_id>/print")
@@ -456,14 +453,8 @@ def print_view(postmortem_id: int):
 def pdf(postmortem_id: int):
     pm = postmortems.get_postmortem(postmortem_id)
     paper = _paper()
-    try:
-        body = export.pdf(_print_html(pm, for_pdf=True, paper=paper), paper=paper)
-    except export.PdfUnavailable:
-        abort(503, description="PDF needs the pango library on the server (scripts/system-packages.sh pdf); "
-                               "use Print instead.")
-    response = Response(body, mimetype="application/pdf")
-    response.headers["Content-Disposition"] = f'attachment; filename="{export.filename(pm, "pdf")}"'
-    return response
+    return pdfs.download(_print_html(pm, for_pdf=True, paper=paper), export.PRINT_CSS, paper=paper,
+                        filename=export.filename(pm, "pdf"))
 
 
 @bp.route("/postmortems/<int:postmortem_id>/postmortem.md")
