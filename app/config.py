@@ -109,6 +109,9 @@ def from_env() -> dict:
         # How long one job may work in a cycle before the next job's turn (the outbox
         # after escalations); the engine then cycles again at once, without sleeping.
         "ENGINE_SLICE_SECONDS": _positive("ENGINE_SLICE_SECONDS", 0.2),
+        # Whether concurrent PagerDuty triggers share one write transaction per process
+        # (app.alerts.hotpath.GroupCommit); each is still answered only once committed.
+        "INGEST_GROUP_COMMIT": _flag("INGEST_GROUP_COMMIT", True),
         # The status page: its own host name (it then answers at / there), how often each
         # process checks for changes, and whether webhooks may go to private addresses.
         "STATUS_PAGE_HOST": os.environ.get("STATUS_PAGE_HOST", "").strip().lower(),

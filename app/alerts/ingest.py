@@ -16,17 +16,15 @@ import sqlalchemy as sa
 
 from app import clock
 from app.alerts.models import Alert, AlertStatus, ChangeEvent, Heartbeat, HeartbeatState
-from app.audit import service as audit
-from app.audit.models import AuditEntry
 from app.audit.service import Actor
 from app.errors import DomainError
 from app.extensions import db
 from app.incidents import service as incidents
-from app.incidents.models import EventKind, Incident, IncidentEvent, Status
-from app.incidents.timeline import event_values, record_event
+from app.incidents.models import EventKind, Incident, Status
+from app.incidents.timeline import record_event
 from app.triage.service import MATRIX_EFFECTS, matrix_severity
 from app.services.models import (EVENT_SEVERITIES, IntegrationKey, MaintenanceState, MaintenanceWindow, Service,
-                                 maintenance_services, severity_for)
+                                 maintenance_services)
 
 ACTIONS = ("trigger", "acknowledge", "resolve")
 MAX_SUMMARY = 1024
@@ -301,7 +299,7 @@ def parse_alertmanager(body: Any, routing_key: str) -> list[AlertEvent]:
 
 # --- applying events --------------------------------------------------------------
 
-def _routable(routing_key: str):
+def routable(routing_key: str):
     """Conditions under which an integration key routes: it exists, is not revoked,
     and its service is active (`services.service_for_key`'s rule)."""
     return (IntegrationKey.key == routing_key, IntegrationKey.revoked_at.is_(None), Service.active.is_(True))
@@ -313,15 +311,13 @@ def route(routing_key: str) -> tuple[Service, IntegrationKey] | None:
     if not routing_key or len(routing_key) != 32:
         return None
     row = db.session.execute(sa.select(IntegrationKey, Service).join(Service, Service.id == IntegrationKey.service_id)
-                             .where(*_routable(routing_key))).first()
+                             .where(*routable(routing_key))).first()
     return None if row is None else (row[1], row[0])
 
 
-# --- the hot paths -------------------------------------------------------------
-# Statements built once with bind parameters and run on the session's connection: an
-# event then costs its SQL and little else (no statement building, no unit of work).
+# --- what the hot path shares (app.alerts.hotpath) --------------------------------
 
-_alerts = Alert.__table__
+ALERTS = Alert.__table__
 
 
 def _json_or_null(name: str):
@@ -332,42 +328,21 @@ def _json_or_null(name: str):
 # What a repeat trigger changes on its open alert: one more occurrence, seen now, the
 # latest severity and details; summary, links, images and occurrence kept when the
 # repeat sends none.
-_FOLD = {
-    "occurrences": _alerts.c.occurrences + 1, "last_seen_at": sa.bindparam("p_now"),
-    "severity": sa.bindparam("p_severity"), "custom_details": sa.bindparam("p_details", type_=_alerts.c.custom_details.type),
-    "summary": sa.func.coalesce(sa.bindparam("p_summary", type_=sa.String), _alerts.c.summary),
-    "links": sa.func.coalesce(_json_or_null("p_links"), _alerts.c.links),
-    "images": sa.func.coalesce(_json_or_null("p_images"), _alerts.c.images),
-    "occurrence_ref": sa.func.coalesce(sa.bindparam("p_ref", type_=sa.String), _alerts.c.occurrence_ref),
+FOLD = {
+    "occurrences": ALERTS.c.occurrences + 1, "last_seen_at": sa.bindparam("p_now"),
+    "severity": sa.bindparam("p_severity"), "custom_details": sa.bindparam("p_details", type_=ALERTS.c.custom_details.type),
+    "summary": sa.func.coalesce(sa.bindparam("p_summary", type_=sa.String), ALERTS.c.summary),
+    "links": sa.func.coalesce(_json_or_null("p_links"), ALERTS.c.links),
+    "images": sa.func.coalesce(_json_or_null("p_images"), ALERTS.c.images),
+    "occurrence_ref": sa.func.coalesce(sa.bindparam("p_ref", type_=sa.String), ALERTS.c.occurrence_ref),
 }
-_ROUTED_SERVICE = (sa.select(IntegrationKey.service_id).join(Service, Service.id == IntegrationKey.service_id)
-                   .where(*_routable(sa.bindparam("p_routing_key"))).scalar_subquery())
-_FOLD_BY_KEY = (sa.update(_alerts).values(_FOLD).where(
-    _alerts.c.service_id == _ROUTED_SERVICE, _alerts.c.dedup_key == sa.bindparam("p_dedup_key"),
-    _alerts.c.status != AlertStatus.RESOLVED.value,
-    sa.or_(_alerts.c.suppressed.is_(None), _alerts.c.suppressed != "maintenance"),
-    # not a second delivery of the occurrence already counted
-    sa.or_(sa.bindparam("p_ref", type_=sa.String).is_(None), _alerts.c.occurrence_ref.is_(None),
-           _alerts.c.occurrence_ref != sa.bindparam("p_ref", type_=sa.String))))
-_FOLD_BY_ID = sa.update(_alerts).values(_FOLD).where(_alerts.c.id == sa.bindparam("p_alert_id"))
+_FOLD_BY_ID = sa.update(ALERTS).values(FOLD).where(ALERTS.c.id == sa.bindparam("p_alert_id"))
 
 
-def _fold_params(event: AlertEvent, now: datetime) -> dict:
+def fold_params(event: AlertEvent, now: datetime) -> dict:
     return {"p_now": now, "p_severity": event.severity, "p_details": event.custom_details,
             "p_summary": event.summary or None, "p_links": event.links or None, "p_images": event.images or None,
             "p_ref": event.occurrence_ref or None}
-
-
-def fold_repeat(event: AlertEvent, now: datetime) -> bool:
-    """The hot path of an alert storm: fold a repeat trigger into its open alert in one
-    statement, routing included. True when it did; False when the event needs the
-    full path (a new alert, a duplicate delivery, an alert held by a maintenance
-    window that may have ended, an unknown key), which then decides everything anew.
-    """
-    if event.action != "trigger" or not event.dedup_key or len(event.routing_key) != 32:
-        return False
-    params = {**_fold_params(event, now), "p_routing_key": event.routing_key, "p_dedup_key": event.dedup_key}
-    return db.session.connection().execute(_FOLD_BY_KEY, params).rowcount == 1
 
 
 def _open_alert(service_id: int, dedup_key: str) -> Alert | None:
@@ -375,7 +350,7 @@ def _open_alert(service_id: int, dedup_key: str) -> Alert | None:
         Alert.service_id == service_id, Alert.dedup_key == dedup_key, Alert.status != AlertStatus.RESOLVED))
 
 
-def _maintenance_at(service_id, at: datetime):
+def maintenance_at(service_id, at: datetime):
     """Windows under way at `at` that cover the service (an id or a column)."""
     return (sa.select(MaintenanceWindow.id).join(maintenance_services)
             .where(maintenance_services.c.service_id == service_id,
@@ -384,69 +359,12 @@ def _maintenance_at(service_id, at: datetime):
 
 
 def in_maintenance(service_id: int, at: datetime) -> MaintenanceWindow | None:
-    window_id = db.session.scalar(_maintenance_at(service_id, at).limit(1))
+    window_id = db.session.scalar(maintenance_at(service_id, at).limit(1))
     return db.session.get(MaintenanceWindow, window_id) if window_id else None
 
 
 def integration_actor(key_name: str | None, service_name: str, ip: str | None = None) -> Actor:
     return Actor.integration(f"{key_name or 'integration'} ({service_name})", ip=ip)
-
-
-_ROUTE_NEW = (
-    sa.select(Service.id, Service.name, Service.severity_mapping, Service.alert_grouping, Service.auto_resolve_minutes,
-              IntegrationKey.id.label("key_id"), IntegrationKey.name.label("key_name"),
-              _maintenance_at(Service.id, sa.bindparam("now")).exists().label("held"),
-              sa.exists().where(_alerts.c.service_id == Service.id, _alerts.c.dedup_key == sa.bindparam("dedup_key"),
-                                _alerts.c.status != AlertStatus.RESOLVED.value).label("already_open"))
-    .join(Service, Service.id == IntegrationKey.service_id).where(*_routable(sa.bindparam("routing_key"))))
-_INSERT_INCIDENT = sa.insert(Incident.__table__).returning(Incident.__table__.c.id)
-_INSERT_ALERT = sa.insert(_alerts).returning(_alerts.c.id)
-_INSERT_EVENT = sa.insert(IncidentEvent.__table__)
-_INSERT_AUDIT = sa.insert(AuditEntry.__table__)
-
-
-def open_new(event: AlertEvent, now: datetime, ip: str | None = None) -> str | None:
-    """The hot path of a new problem: a trigger with a fresh dedup key on a service that
-    opens an incident per alert, in one read and four inserts. The rows are the full
-    path's, from the same builders (`new_alert`, `incidents.new_incident`,
-    `event_values`, `audit.entry_values`); a test holds the two paths equal.
-
-    Returns the dedup key, or None when the event needs the full path: an unknown key,
-    an open alert on the key, a maintenance window, grouped alerts, a severity that
-    opens nothing. The full path then decides everything anew.
-    """
-    if event.action != "trigger" or len(event.routing_key) != 32 or event.impact:
-        return None  # an impact is read against the severity matrix: the full path's
-    dedup_key = event.dedup_key or uuid.uuid4().hex
-    connection = db.session.connection()
-    service = connection.execute(_ROUTE_NEW, {"routing_key": event.routing_key, "now": now,
-                                              "dedup_key": dedup_key}).first()
-    if service is None:
-        return None
-    severity = severity_for(service.severity_mapping, event.severity)
-    if service.held or service.already_open or severity is None or service.alert_grouping == "grouped":
-        return None
-    actor = integration_actor(service.key_name, service.name, ip)
-    values = incidents.new_incident(actor, service=service, title=event.summary, severity=severity, now=now,
-                                    source="alert", impact_started_at=event.timestamp, respond_later=True)
-    values["version"] = 2  # the two timeline entries below, as `record_event` counts them
-    values["status"] = values["status"].value
-    incident_id = connection.execute(_INSERT_INCIDENT, values).scalar_one()
-    alert = new_alert(event, service.id, service.key_id, dedup_key, now)
-    columns = {("class" if name == "class_" else name): value for name, value in alert.items()}
-    alert_id = connection.execute(_INSERT_ALERT, {**columns, "status": alert["status"].value,
-                                                  "incident_id": incident_id}).scalar_one()
-    connection.execute(_INSERT_EVENT, [
-        {"incident_id": incident_id, **event_values(EventKind.OPENED, actor, via=event.origin, at=now,
-                                                    **incidents.opened_event(values, service.name))},
-        {"incident_id": incident_id, **event_values(EventKind.ALERT_TRIGGERED, actor, via=event.origin, at=now,
-                                                    **_triggered_event(alert_id, alert))},
-    ])
-    opened = incidents.opened_audit(values, service.name)
-    connection.execute(_INSERT_AUDIT, audit.entry_values(
-        actor, "incident.open", object_type=Incident.__tablename__, object_id=incident_id,
-        summary=f"#{incident_id} {opened['summary']}", after=opened["after"]))
-    return dedup_key
 
 
 def new_alert(event: AlertEvent, service_id: int, key_id: int | None, dedup_key: str, now: datetime) -> dict:
@@ -461,7 +379,7 @@ def new_alert(event: AlertEvent, service_id: int, key_id: int | None, dedup_key:
     }
 
 
-def _triggered_event(alert_id: int, alert: dict) -> dict:
+def triggered_event(alert_id: int, alert: dict) -> dict:
     """The text and data of the timeline entry for an alert that opened or joined an incident."""
     return {"text": f"Alert from {alert['source']}: {alert['summary']}",
             "data": {"alert_id": alert_id, "severity": alert["severity"], "dedup_key": alert["dedup_key"]}}
@@ -485,7 +403,7 @@ def _trigger(event: AlertEvent, service: Service, key: IntegrationKey | None, no
     if existing is not None:
         if event.occurrence_ref and existing.occurrence_ref == event.occurrence_ref:
             return Outcome(dedup_key, "duplicate", existing)
-        db.session.connection().execute(_FOLD_BY_ID, {**_fold_params(event, now), "p_alert_id": existing.id})
+        db.session.connection().execute(_FOLD_BY_ID, {**fold_params(event, now), "p_alert_id": existing.id})
         db.session.expire(existing)
         if existing.suppressed == "maintenance" and in_maintenance(service.id, now) is None:
             # Still firing after the window closed: now it is a real problem.
@@ -531,7 +449,7 @@ def _open_for(alert: Alert, event: AlertEvent, service: Service, now: datetime, 
         db.session.flush()
     alert.incident_id = incident.id
     record_event(incident, EventKind.ALERT_TRIGGERED, actor, via=event.origin, at=now,
-                 **_triggered_event(alert.id, {"source": alert.source, "summary": alert.summary,
+                 **triggered_event(alert.id, {"source": alert.source, "summary": alert.summary,
                                                "severity": alert.severity, "dedup_key": alert.dedup_key}))
     return incident
 

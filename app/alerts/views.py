@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from app import clock, nul
-from app.alerts import ingest
+from app.alerts import hotpath, ingest
 from app.alerts.models import Alert, AlertStatus, Heartbeat
 from app.audit.service import Actor
 from app.auth.models import Role
@@ -84,20 +84,13 @@ def enqueue():
         return _invalid("Event object is invalid", [str(error)])
     except ingest.InvalidEvent as error:
         return _invalid(error.message, error.errors)
-    # The two hot paths first (a repeat, a new problem), each one statement or a
-    # few with Core; whatever they leave goes the full way, which decides anew.
-    now = clock.now()
-    if ingest.fold_repeat(event, now):
-        db.session.commit()
-        return _accepted(event.dedup_key)
-    try:
-        dedup_key = ingest.open_new(event, now, request.remote_addr)
-    except sa.exc.IntegrityError:  # PostgreSQL: a concurrent trigger opened the key first
-        db.session.rollback()
-        dedup_key = None
-    if dedup_key is not None:
-        db.session.commit()
-        return _accepted(dedup_key)
+    # The hot path first (a repeat, a new problem: a few Core statements shared by the
+    # events that arrive together); whatever it leaves goes the full way, which decides anew.
+    if hotpath.eligible(event):
+        job = hotpath.Job(event, request.remote_addr)
+        _hot(job)
+        if job.state == "written":
+            return _accepted(job.dedup_key)
     routed = ingest.route(event.routing_key)
     if routed is None:
         db.session.rollback()
@@ -105,6 +98,21 @@ def enqueue():
     service, key = routed
     [outcome] = _apply([event], service, key)
     return _accepted(outcome.dedup_key)
+
+
+def _hot(job: hotpath.Job) -> None:
+    """The hot path, in this process's group commit when it has one."""
+    if current_app.config.get("INGEST_GROUP_COMMIT", True):
+        group = current_app.extensions.get("firebreak.group_commit")
+        if group is None:
+            group = current_app.extensions.setdefault("firebreak.group_commit", hotpath.GroupCommit())
+        group.run(job)
+    if job.state == "failed":  # alone: no group commit, or its batch was rolled back
+        try:
+            hotpath.apply_alone(job)
+        except sa.exc.IntegrityError:  # PostgreSQL: a concurrent trigger opened the key first
+            db.session.rollback()
+            job.dedup_key, job.state = None, "full"
 
 
 def _accepted(dedup_key: str):

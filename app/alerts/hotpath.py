@@ -1,0 +1,324 @@
+"""The hot path of ingestion: PagerDuty triggers, many at a time, with SQLAlchemy Core.
+
+Two kinds of trigger make nearly all the traffic of a bad day: a repeat of an open
+alert (an alert storm: one more occurrence, seen now, the latest details) and a fresh
+dedup key on a service that opens an incident per alert (a new problem). `apply`
+writes a list of such triggers, in arrival order, with a fixed number of statements
+whatever the list's length: the route of each integration key, the open alerts the
+keys name, one UPDATE per alert that repeats fold into (one statement for all of
+them), and one INSERT each for incidents, alerts, timeline entries and audit entries.
+The rows are the full path's, from the same builders (`ingest.new_alert`,
+`incidents.new_incident`, `event_values`, `audit.entry_values`); a test holds the two
+paths equal column by column, and another holds a batch equal to the same events
+applied one at a time.
+
+What it cannot decide alone it leaves untouched for the full path
+(`ingest.process`), which decides everything anew: an unknown or revoked key, a
+maintenance window, grouped alerts, a severity that opens nothing, an alert held by a
+window, an event naming its impact, a duplicate delivery, an acknowledge or resolve.
+
+`GroupCommit` lets a process's request threads share one write transaction: the
+first to arrive writes everything queued (its own event and those that came while
+the previous batch was being written) and commits once; the others wait for that
+commit, then answer. An event is answered only once its batch is committed, so
+nothing is acknowledged that a crash could lose, and there is no queue left to
+drain. On SQLite, which takes one writer at a time, this turns a thread's queue for
+the write lock into one transaction for all: the lock, BEGIN, COMMIT and each
+statement's cost are paid once per batch instead of once per event.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from app import clock
+from app.alerts import ingest
+from app.alerts.models import AlertStatus
+from app.audit import service as audit
+from app.audit.models import AuditEntry
+from app.extensions import db
+from app.incidents import service as incidents
+from app.incidents.models import EventKind, Incident, IncidentEvent
+from app.incidents.timeline import event_values
+from app.services.models import IntegrationKey, Service, severity_for
+
+log = logging.getLogger(__name__)
+
+_alerts = ingest.ALERTS
+_incidents = Incident.__table__
+
+# A batch is what queued while the previous one was written: at most one per thread
+# of the process, so this bound matters only under a flood of threads.
+MAX_BATCH = 200
+# Keys asked for in one IN list.
+KEYS_PER_QUERY = 500
+
+
+def eligible(event: ingest.AlertEvent) -> bool:
+    """Whether the hot path may take this event (it may still leave it to the full path)."""
+    return (event.action == "trigger" and len(event.routing_key) == 32 and not event.impact
+            and not event.occurrence_ref)
+
+
+@dataclass
+class Job:
+    """One event on its way through a batch, and what became of it.
+
+    `state` is "written" (committed: answer with `dedup_key`), "full" (committed
+    batch, this event untouched: take the full path) or "failed" (the batch was
+    rolled back: nothing of it was written; try again alone)."""
+
+    event: ingest.AlertEvent
+    ip: str | None
+    dedup_key: str | None = None
+    state: str = "failed"
+    lead: bool = False
+    done: threading.Event = field(default_factory=threading.Event, repr=False)
+
+
+# --- the statements ---------------------------------------------------------------
+
+_ROUTE = (
+    sa.select(Service.id, Service.name, Service.severity_mapping, Service.alert_grouping, Service.auto_resolve_minutes,
+              IntegrationKey.id.label("key_id"), IntegrationKey.name.label("key_name"),
+              ingest.maintenance_at(Service.id, sa.bindparam("now")).exists().label("held"))
+    .join(Service, Service.id == IntegrationKey.service_id).where(*ingest.routable(sa.bindparam("routing_key"))))
+_OPEN = sa.select(_alerts.c.id, _alerts.c.dedup_key, _alerts.c.suppressed).where(
+    _alerts.c.service_id == sa.bindparam("service_id"),
+    _alerts.c.dedup_key.in_(sa.bindparam("keys", expanding=True)),
+    _alerts.c.status != AlertStatus.RESOLVED.value)
+# A fold of n repeats at once: n more occurrences, and the last repeat's details
+# (its links and images only where it sent some, as one fold at a time would leave them).
+_FOLD_MANY = (sa.update(_alerts).where(_alerts.c.id == sa.bindparam("p_alert_id"))
+              .values({**ingest.FOLD, "occurrences": _alerts.c.occurrences + sa.bindparam("p_n")}))
+_LAST_INCIDENT = sa.select(sa.func.max(_incidents.c.id))
+_LAST_ALERT = sa.select(sa.func.max(_alerts.c.id))
+_INSERT_EVENTS = sa.insert(IncidentEvent.__table__)
+_INSERT_AUDIT = sa.insert(AuditEntry.__table__)
+
+
+# --- one batch --------------------------------------------------------------------
+
+class _Fold:
+    """Repeats of an alert already open in the database, folded into one UPDATE."""
+
+    def __init__(self, alert_id: int):
+        self.alert_id, self.n, self.last, self.links, self.images = alert_id, 0, None, None, None
+
+    def add(self, event: ingest.AlertEvent) -> None:
+        self.n += 1
+        self.last = event
+        self.links = event.links or self.links
+        self.images = event.images or self.images
+
+    def params(self, now: datetime) -> dict:
+        params = ingest.fold_params(self.last, now)
+        return {**params, "p_links": self.links, "p_images": self.images, "p_alert_id": self.alert_id, "p_n": self.n}
+
+
+class _New:
+    """An alert opened in this batch (with its incident), and the repeats folded into it."""
+
+    def __init__(self, incident: dict, alert: dict, actor, origin: str, service_name: str):
+        self.incident, self.alert, self.actor, self.origin = incident, alert, actor, origin
+        self.service_name = service_name
+        # The timeline says what the first event said, whatever repeats follow it.
+        self.triggered = ingest.triggered_event(0, dict(alert))
+
+    def add(self, event: ingest.AlertEvent, now: datetime) -> None:
+        """What `FOLD` does to a row, done to the row before it is written."""
+        alert = self.alert
+        alert["occurrences"] += 1
+        alert["last_seen_at"] = now
+        alert["severity"], alert["custom_details"] = event.severity, event.custom_details
+        alert["summary"] = event.summary or alert["summary"]
+        alert["links"] = event.links or alert["links"]
+        alert["images"] = event.images or alert["images"]
+
+
+def _routes(connection, jobs: list[Job], now: datetime) -> dict:
+    found = {}
+    for routing_key in dict.fromkeys(job.event.routing_key for job in jobs):
+        found[routing_key] = connection.execute(_ROUTE, {"routing_key": routing_key, "now": now}).first()
+    return found
+
+
+def _open_alerts(connection, jobs: list[Job], routes: dict) -> dict:
+    """(service id, dedup key) → (alert id, suppressed) for the open alerts the batch names."""
+    wanted: dict[int, set[str]] = {}
+    for job in jobs:
+        route = routes[job.event.routing_key]
+        if route is not None and job.event.dedup_key:
+            wanted.setdefault(route.id, set()).add(job.event.dedup_key)
+    found = {}
+    for service_id, keys in wanted.items():
+        keys = sorted(keys)
+        for start in range(0, len(keys), KEYS_PER_QUERY):
+            rows = connection.execute(_OPEN, {"service_id": service_id, "keys": keys[start:start + KEYS_PER_QUERY]})
+            found.update({(service_id, row.dedup_key): (row.id, row.suppressed) for row in rows})
+    return found
+
+
+def apply(jobs: list[Job]) -> None:
+    """Write what the hot path can of these events, in the caller's transaction.
+
+    Sets `dedup_key` on each job it wrote; leaves the others (`dedup_key` None) to the
+    full path. Raises what the database raises (the caller rolls back the batch)."""
+    now = clock.now()
+    connection = db.session.connection()
+    routes = _routes(connection, jobs, now)
+    open_ = _open_alerts(connection, jobs, routes)
+    folds: dict[int, _Fold] = {}
+    new: dict[tuple[int, str], _New] = {}
+    left: set[tuple[int, str]] = set()  # keys left to the full path: later repeats follow them there
+    for job in jobs:
+        event = job.event
+        route = routes[event.routing_key]
+        if route is None:
+            continue
+        at = (route.id, event.dedup_key)
+        if event.dedup_key and at in left:
+            continue
+        if event.dedup_key and at in new:
+            new[at].add(event, now)
+            job.dedup_key = event.dedup_key
+            continue
+        if event.dedup_key and at in open_:
+            alert_id, suppressed = open_[at]
+            if suppressed == "maintenance":  # the window may have ended: the full path decides
+                left.add(at)
+                continue
+            folds.setdefault(alert_id, _Fold(alert_id)).add(event)
+            job.dedup_key = event.dedup_key
+            continue
+        severity = severity_for(route.severity_mapping, event.severity)
+        if route.held or severity is None or route.alert_grouping == "grouped":
+            if event.dedup_key:
+                left.add(at)
+            continue
+        dedup_key = event.dedup_key or uuid.uuid4().hex
+        actor = ingest.integration_actor(route.key_name, route.name, job.ip)
+        incident = incidents.new_incident(actor, service=route, title=event.summary, severity=severity, now=now,
+                                          source="alert", impact_started_at=event.timestamp, respond_later=True)
+        incident["version"] = 2  # the two timeline entries below, as `record_event` counts them
+        incident["status"] = incident["status"].value
+        alert = ingest.new_alert(event, route.id, route.key_id, dedup_key, now)
+        alert["status"] = alert["status"].value
+        alert["class"] = alert.pop("class_")
+        new[(route.id, dedup_key)] = _New(incident, alert, actor, event.origin, route.name)
+        job.dedup_key = dedup_key
+    if folds:
+        connection.execute(_FOLD_MANY, [fold.params(now) for fold in folds.values()])
+    if new:
+        _insert(connection, list(new.values()), now)
+
+
+def _insert_many(connection, table: sa.Table, last: sa.Select, rows: list[dict]) -> list[int]:
+    """Insert rows, returning their ids in order.
+
+    SQLite: the write lock is held from BEGIN IMMEDIATE, so the next ids are known
+    (a table without AUTOINCREMENT gives max(id) + 1) and one executemany writes them
+    all; asking SQLite to return ids in order would cost a statement per row. Other
+    databases return them in order from one statement."""
+    if connection.dialect.name == "sqlite":
+        first = (connection.execute(last).scalar() or 0) + 1
+        ids = list(range(first, first + len(rows)))
+        connection.execute(sa.insert(table), [{**row, "id": id_} for row, id_ in zip(rows, ids, strict=True)])
+        return ids
+    statement = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    return list(connection.execute(statement, rows).scalars())
+
+
+def _insert(connection, opened: list[_New], now: datetime) -> None:
+    incident_ids = _insert_many(connection, _incidents, _LAST_INCIDENT, [item.incident for item in opened])
+    for item, incident_id in zip(opened, incident_ids, strict=True):
+        item.alert["incident_id"] = incident_id
+    alert_ids = _insert_many(connection, _alerts, _LAST_ALERT, [item.alert for item in opened])
+    entries, audits = [], []
+    for item, incident_id, alert_id in zip(opened, incident_ids, alert_ids, strict=True):
+        triggered = {**item.triggered, "data": {**item.triggered["data"], "alert_id": alert_id}}
+        entries.append({"incident_id": incident_id, **event_values(
+            EventKind.OPENED, item.actor, via=item.origin, at=now,
+            **incidents.opened_event(item.incident, item.service_name))})
+        entries.append({"incident_id": incident_id, **event_values(
+            EventKind.ALERT_TRIGGERED, item.actor, via=item.origin, at=now, **triggered)})
+        opened_audit = incidents.opened_audit(item.incident, item.service_name)
+        audits.append(audit.entry_values(item.actor, "incident.open", object_type=Incident.__tablename__,
+                                         object_id=incident_id, summary=f"#{incident_id} {opened_audit['summary']}",
+                                         after=opened_audit["after"]))
+    connection.execute(_INSERT_EVENTS, entries)
+    connection.execute(_INSERT_AUDIT, audits)
+
+
+# --- group commit -----------------------------------------------------------------
+
+class GroupCommit:
+    """One write transaction for the hot-path events of a process's threads.
+
+    `run(job)` returns once the job's batch is committed (or rolled back). The thread
+    that finds nobody writing leads: it takes the queue (its own job first), applies
+    it, commits, hands the lead to the first job that queued meanwhile and wakes the
+    rest. Every job of a batch is settled in a `finally`, so no thread waits forever
+    on a leader that failed.
+    """
+
+    def __init__(self, max_batch: int = MAX_BATCH):
+        self.max_batch = max_batch
+        self._lock = threading.Lock()
+        self._queue: list[Job] = []
+        self._busy = False
+        self.batches = 0  # for tests and benchmarks: how many transactions wrote events
+        self.largest = 0
+
+    def run(self, job: Job) -> None:
+        with self._lock:
+            self._queue.append(job)
+            lead = not self._busy
+            self._busy = True
+        if not lead:
+            job.done.wait()
+            if not job.lead:
+                return
+        self._lead()
+
+    def _lead(self) -> None:
+        with self._lock:
+            batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
+        try:
+            apply(batch)
+            db.session.commit()
+        except Exception:
+            log.warning("an ingestion batch of %d events was rolled back; each is tried again alone", len(batch),
+                        exc_info=True)
+            db.session.rollback()
+            for job in batch:
+                job.dedup_key = None
+        else:
+            for job in batch:
+                job.state = "written" if job.dedup_key else "full"
+            self.batches += 1
+            self.largest = max(self.largest, len(batch))
+        finally:
+            if any(job.state == "failed" for job in batch):
+                db.session.rollback()  # an interruption past `except`: nothing of the batch stays pending
+            with self._lock:
+                if self._queue:
+                    successor = self._queue[0]
+                    successor.lead = True
+                    successor.done.set()
+                else:
+                    self._busy = False
+            for job in batch:
+                job.done.set()
+
+
+def apply_alone(job: Job) -> None:
+    """One event in its own transaction (no group commit, or its batch failed)."""
+    apply([job])
+    db.session.commit()
+    job.state = "written" if job.dedup_key else "full"
