@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -78,7 +79,18 @@ class Job:
     dedup_key: str | None = None
     state: str = "failed"
     lead: bool = False
-    done: threading.Event = field(default_factory=threading.Event, repr=False)
+    # Held until the job is settled or handed the lead: a bare lock is the cheapest
+    # thing a thread can wait on (a threading.Event is a Condition written in Python).
+    done: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self.done.acquire()
+
+    def wait(self) -> None:
+        self.done.acquire()
+
+    def settle(self) -> None:
+        self.done.release()
 
 
 # --- the statements ---------------------------------------------------------------
@@ -98,8 +110,6 @@ _FOLD_MANY = (sa.update(_alerts).where(_alerts.c.id == sa.bindparam("p_alert_id"
               .values({**ingest.FOLD, "occurrences": _alerts.c.occurrences + sa.bindparam("p_n")}))
 _LAST_INCIDENT = sa.select(sa.func.max(_incidents.c.id))
 _LAST_ALERT = sa.select(sa.func.max(_alerts.c.id))
-_INSERT_EVENTS = sa.insert(IncidentEvent.__table__)
-_INSERT_AUDIT = sa.insert(AuditEntry.__table__)
 
 
 # --- one batch --------------------------------------------------------------------
@@ -218,6 +228,62 @@ def apply(jobs: list[Job]) -> None:
         _insert(connection, list(new.values()), now)
 
 
+class _WholeRows:
+    """An INSERT of whole rows for SQLite's executemany: every column, bound by
+    SQLAlchemy's own processors (so values are stored exactly as its statements store
+    them), without its per-row statement machinery, which cost more than the rows'
+    SQL. A column a row leaves out gets its scalar default, or SQL NULL (not JSON
+    'null', which is what a JSON column makes of a None given)."""
+
+    def __init__(self, table: sa.Table):
+        self.table = table
+        self.sql: str | None = None
+
+    def _prepare(self, dialect) -> None:
+        columns = list(self.table.columns)
+        quote = dialect.identifier_preparer.quote
+        self.keys = [column.key for column in columns]
+        self.processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
+        self.defaults = [column.default.arg if column.default is not None and column.default.is_scalar else None
+                         for column in columns]
+        self.required = {column.key for column in columns
+                         if column.default is not None and not column.default.is_scalar}
+        self.sql = (f"INSERT INTO {quote(self.table.name)} ({', '.join(quote(c.name) for c in columns)}) "
+                    f"VALUES ({', '.join('?' * len(columns))})")
+
+    def run(self, connection, rows: list[dict]) -> None:
+        if self.sql is None:
+            self._prepare(connection.dialect)
+        params = []
+        for row in rows:
+            missing = self.required.difference(row)
+            if missing:
+                raise ValueError(f"{self.table.name}: a row without {sorted(missing)}")
+            values = []
+            for key, process, default in zip(self.keys, self.processors, self.defaults):
+                if key in row:
+                    value = row[key]
+                elif default is None:  # left out, as SQLAlchemy leaves it out: NULL, even for JSON
+                    values.append(None)
+                    continue
+                else:
+                    value = default
+                values.append(process(value) if process is not None else value)
+            params.append(tuple(values))
+        connection.exec_driver_sql(self.sql, params)
+
+
+_WHOLE_ROWS = {table.name: _WholeRows(table) for table in (_incidents, _alerts, IncidentEvent.__table__,
+                                                             AuditEntry.__table__)}
+
+
+def _insert_rows(connection, table: sa.Table, rows: list[dict]) -> None:
+    if connection.dialect.name == "sqlite":
+        _WHOLE_ROWS[table.name].run(connection, rows)
+    else:
+        connection.execute(sa.insert(table), rows)
+
+
 def _insert_many(connection, table: sa.Table, last: sa.Select, rows: list[dict]) -> list[int]:
     """Insert rows, returning their ids in order.
 
@@ -228,7 +294,7 @@ def _insert_many(connection, table: sa.Table, last: sa.Select, rows: list[dict])
     if connection.dialect.name == "sqlite":
         first = (connection.execute(last).scalar() or 0) + 1
         ids = list(range(first, first + len(rows)))
-        connection.execute(sa.insert(table), [{**row, "id": id_} for row, id_ in zip(rows, ids, strict=True)])
+        _insert_rows(connection, table, [{**row, "id": id_} for row, id_ in zip(rows, ids, strict=True)])
         return ids
     statement = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
     return list(connection.execute(statement, rows).scalars())
@@ -251,8 +317,8 @@ def _insert(connection, opened: list[_New], now: datetime) -> None:
         audits.append(audit.entry_values(item.actor, "incident.open", object_type=Incident.__tablename__,
                                          object_id=incident_id, summary=f"#{incident_id} {opened_audit['summary']}",
                                          after=opened_audit["after"]))
-    connection.execute(_INSERT_EVENTS, entries)
-    connection.execute(_INSERT_AUDIT, audits)
+    _insert_rows(connection, IncidentEvent.__table__, entries)
+    _insert_rows(connection, AuditEntry.__table__, audits)
 
 
 # --- group commit -----------------------------------------------------------------
@@ -267,8 +333,9 @@ class GroupCommit:
     on a leader that failed.
     """
 
-    def __init__(self, max_batch: int = MAX_BATCH):
+    def __init__(self, max_batch: int = MAX_BATCH, write: Callable[[list[Job]], None] | None = None):
         self.max_batch = max_batch
+        self.write = write or write_batch
         self._lock = threading.Lock()
         self._queue: list[Job] = []
         self._busy = False
@@ -281,7 +348,7 @@ class GroupCommit:
             lead = not self._busy
             self._busy = True
         if not lead:
-            job.done.wait()
+            job.wait()
             if not job.lead:
                 return
         self._lead()
@@ -290,12 +357,10 @@ class GroupCommit:
         with self._lock:
             batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
         try:
-            apply(batch)
-            db.session.commit()
+            self.write(batch)
         except Exception:
             log.warning("an ingestion batch of %d events was rolled back; each is tried again alone", len(batch),
                         exc_info=True)
-            db.session.rollback()
             for job in batch:
                 job.dedup_key = None
         else:
@@ -304,17 +369,26 @@ class GroupCommit:
             self.batches += 1
             self.largest = max(self.largest, len(batch))
         finally:
-            if any(job.state == "failed" for job in batch):
-                db.session.rollback()  # an interruption past `except`: nothing of the batch stays pending
             with self._lock:
                 if self._queue:
                     successor = self._queue[0]
                     successor.lead = True
-                    successor.done.set()
+                    successor.settle()
                 else:
                     self._busy = False
             for job in batch:
-                job.done.set()
+                if not job.lead:  # a job handed the lead was woken already
+                    job.settle()
+
+
+def write_batch(batch: list[Job]) -> None:
+    """Apply and commit; on any failure roll back (nothing of the batch stays) and raise."""
+    try:
+        apply(batch)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
 
 
 def apply_alone(job: Job) -> None:

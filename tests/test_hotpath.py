@@ -1,0 +1,213 @@
+"""The ingestion hot path: a batch writes what its events write one at a time, and the
+group commit shares one transaction between threads without losing or doubling one."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from app import clock
+from app.alerts import hotpath, ingest
+from app.alerts.models import Alert
+from app.audit.models import AuditEntry
+from app.extensions import db
+from app.incidents.models import Incident, IncidentEvent
+from app.services.models import IntegrationKey
+from tests.factories import make_service
+
+T0 = datetime(2026, 11, 27, 3, 12, 50, tzinfo=UTC)
+KEYS = {"one": "1" * 32, "each": "2" * 32, "grouped": "3" * 32}
+
+
+@pytest.fixture
+def services(app):
+    clock.set(T0)
+    made = {}
+    for name, key in KEYS.items():
+        service = make_service(f"svc-{name}", with_key=False)
+        db.session.add(IntegrationKey(service=service, key=key, name="Prometheus", created_at=T0))
+        made[name] = service
+    made["grouped"].alert_grouping = "grouped"
+    db.session.commit()
+    return made
+
+
+def trigger(routing_key: str, dedup_key: str | None, n: int, **payload) -> ingest.AlertEvent:
+    body = {"routing_key": routing_key, "event_action": "trigger",
+            "payload": {"summary": f"summary {n}", "source": f"host-{n}", "severity": "critical",
+                        "custom_details": {"n": n}, **payload}}
+    if dedup_key is not None:
+        body["dedup_key"] = dedup_key
+    if n % 3 == 0:
+        body["links"] = [{"href": f"https://grafana.example.com/{n}", "text": f"link {n}"}]
+    return ingest.validate_event(body)
+
+
+def the_events(routing_key: str) -> list[ingest.AlertEvent]:
+    """Repeats of a key already open, a new key and its repeats, keys without a dedup
+    key, an info event (left to the full path), and repeats of it."""
+    return [trigger(routing_key, "open-before", 1), trigger(routing_key, "fresh", 2), trigger(routing_key, "fresh", 3),
+            trigger(routing_key, None, 4), trigger(routing_key, "open-before", 5), trigger(routing_key, "fresh", 6),
+            trigger(routing_key, "quiet", 7, severity="info"), trigger(routing_key, "quiet", 8),
+            trigger(routing_key, None, 9), trigger(routing_key, "fresh", 10, summary="last words")]
+
+
+def state(service_id: int) -> dict:
+    """What a service's alerts, incidents, timelines and audit entries hold, without ids."""
+    alerts = db.session.scalars(sa.select(Alert).where(Alert.service_id == service_id).order_by(Alert.id)).all()
+    incidents = db.session.scalars(sa.select(Incident).where(Incident.service_id == service_id)
+                                   .order_by(Incident.id)).all()
+    generated = {a.dedup_key: f"generated-{n}" for n, a in enumerate(a for a in alerts if len(a.dedup_key) == 32)}
+    return {
+        "alerts": sorted((generated.get(a.dedup_key, a.dedup_key), a.status.value, a.occurrences, a.summary,
+                          a.severity, a.custom_details, a.links, a.suppressed, a.incident_id is not None)
+                         for a in alerts),
+        "incidents": [(i.title, i.severity, i.status.value, i.version) for i in incidents],
+        "timeline": [(str(e.kind), e.text.replace("svc-one", "svc").replace("svc-each", "svc"))
+                     for i in incidents for e in db.session.scalars(
+                         sa.select(IncidentEvent).where(IncidentEvent.incident_id == i.id).order_by(IncidentEvent.id))],
+        "audit": db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
+            AuditEntry.object_type == "incidents", AuditEntry.object_id.in_([i.id for i in incidents]))),
+    }
+
+
+def full_path(event: ingest.AlertEvent) -> None:
+    service, key = ingest.route(event.routing_key)
+    ingest.process(event, service, key, clock.now(), ingest.integration_actor(key.name, service.name))
+    db.session.commit()
+
+
+def open_before(routing_key: str) -> None:
+    job = hotpath.Job(trigger(routing_key, "open-before", 0), "127.0.0.1")
+    hotpath.apply_alone(job)
+    assert job.state == "written"
+
+
+@pytest.mark.db
+def test_a_batch_writes_what_its_events_write_one_at_a_time(app, services):
+    one, batched = services["one"], services["each"]
+    open_before(KEYS["one"])
+    open_before(KEYS["each"])
+    for event in the_events(KEYS["one"]):  # one at a time: the hot path, else the full path
+        job = hotpath.Job(event, "127.0.0.1")
+        hotpath.apply_alone(job)
+        if job.state == "full":
+            full_path(event)
+    jobs = [hotpath.Job(event, "127.0.0.1") for event in the_events(KEYS["each"])]
+    hotpath.apply(jobs)
+    db.session.commit()
+    left = [job.event for job in jobs if job.dedup_key is None]
+    assert [e.dedup_key for e in left] == ["quiet", "quiet"]  # info opens nothing: the full path's, and its repeat
+    for event in left:
+        full_path(event)
+    db.session.expire_all()
+    alone, together = state(one.id), state(batched.id)
+    assert together == alone
+    assert [a[:3] for a in together["alerts"]] == [
+        ("fresh", "triggered", 4), ("generated-0", "triggered", 1), ("generated-1", "triggered", 1),
+        ("open-before", "triggered", 3), ("quiet", "triggered", 2)]
+    fresh = together["alerts"][0]
+    # The last repeat's summary and details; the last links sent (the last repeat sent none).
+    assert fresh[3:7] == ("last words", "critical", {"n": 10},
+                          [{"href": "https://grafana.example.com/6", "text": "link 6"}])
+    assert len(together["incidents"]) == 4 and together["audit"] == 4
+
+
+@pytest.mark.db
+def test_grouped_services_unknown_keys_and_maintenance_are_left_to_the_full_path(app, services):
+    from app.services.models import MaintenanceWindow, MaintenanceState
+    window = MaintenanceWindow(title="Upgrade", starts_at=T0, ends_at=T0.replace(hour=5), state=MaintenanceState.SCHEDULED,
+                               services=[services["one"]], created_at=T0)
+    db.session.add(window)
+    db.session.commit()
+    jobs = [hotpath.Job(trigger(key, "k", 1), None) for key in (KEYS["grouped"], "9" * 32, KEYS["one"])]
+    hotpath.apply(jobs)
+    db.session.commit()
+    assert [job.dedup_key for job in jobs] == [None, None, None]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Alert)) == 0
+
+
+def _jobs(n: int) -> list[hotpath.Job]:
+    return [hotpath.Job(trigger(KEYS["one"], f"k{i}", i), None) for i in range(n)]
+
+
+def test_the_group_commit_writes_what_queued_meanwhile_in_one_batch():
+    batches, first_started, others_queued = [], threading.Event(), threading.Event()
+
+    def write(batch):
+        batches.append([job.event.dedup_key for job in batch])
+        if len(batches) == 1:
+            first_started.set()
+            assert others_queued.wait(5)
+        for job in batch:
+            job.dedup_key = job.event.dedup_key
+
+    group = hotpath.GroupCommit(write=write)
+    jobs = _jobs(6)
+    leader = threading.Thread(target=group.run, args=(jobs[0],))
+    leader.start()
+    assert first_started.wait(5)
+    followers = [threading.Thread(target=group.run, args=(job,)) for job in jobs[1:]]
+    for thread in followers:
+        thread.start()
+    deadline = time.monotonic() + 5
+    while len(group._queue) < 5 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    others_queued.set()
+    for thread in [leader, *followers]:
+        thread.join(5)
+        assert not thread.is_alive()
+    assert batches[0] == ["k0"] and sorted(batches[1]) == ["k1", "k2", "k3", "k4", "k5"]
+    assert [job.state for job in jobs] == ["written"] * 6
+    assert not group._busy and not group._queue
+
+
+def test_a_failed_batch_leaves_each_of_its_jobs_to_be_tried_alone_and_the_next_batch_goes_on():
+    calls = []
+
+    def write(batch):
+        calls.append(len(batch))
+        if len(calls) == 1:
+            raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
+        for job in batch:
+            job.dedup_key = "written"
+
+    group = hotpath.GroupCommit(write=write)
+    failed, later = _jobs(2)
+    group.run(failed)
+    assert failed.state == "failed" and failed.dedup_key is None
+    group.run(later)
+    assert later.state == "written" and calls == [1, 1]
+
+
+@pytest.mark.db
+def test_threads_sending_at_once_are_each_answered_once_their_event_is_written(app, services, monkeypatch):
+    """Through the real view and the real database: 8 threads, 40 events each, half of
+    them repeats of one key; every event answered 202 and counted exactly once."""
+    group = hotpath.GroupCommit()
+    app.extensions["firebreak.group_commit"] = group
+    answers: list[int] = []
+
+    def send(thread: int):
+        client = app.test_client()
+        for n in range(40):
+            dedup_key = "storm" if n % 2 else f"t{thread}-{n}"
+            body = {"routing_key": KEYS["each"], "event_action": "trigger", "dedup_key": dedup_key,
+                    "payload": {"summary": "s", "source": "h", "severity": "critical"}}
+            answers.append(client.post("/v2/enqueue", data=json.dumps(body), content_type="application/json").status_code)
+
+    threads = [threading.Thread(target=send, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    db.session.expire_all()
+    assert answers == [202] * 320
+    occurrences = dict(db.session.execute(sa.select(Alert.dedup_key, Alert.occurrences)).all())
+    assert occurrences["storm"] == 160 and len(occurrences) == 161
+    assert sum(occurrences.values()) == 320
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Incident)) == 161
