@@ -77,4 +77,5 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(statuspage_bp)
     app.register_blueprint(statuspage_admin_bp)
     app.register_blueprint(statuspage_incidents_bp)
+    limiter.only_decorated(app)
     return app

@@ -211,3 +211,37 @@ def test_threads_sending_at_once_are_each_answered_once_their_event_is_written(a
     assert occurrences["storm"] == 160 and len(occurrences) == 161
     assert sum(occurrences.values()) == 320
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Incident)) == 161
+
+
+def test_a_leader_interrupted_past_its_write_leaves_no_job_claiming_to_be_written():
+    def write(batch):
+        for job in batch:
+            job.dedup_key = job.event.dedup_key
+        raise SystemExit("worker timeout")
+
+    group = hotpath.GroupCommit(write=write)
+    [job] = _jobs(1)
+    with pytest.raises(SystemExit):
+        group.run(job)
+    assert job.state == "failed" and job.dedup_key is None
+    assert not group._busy
+
+
+@pytest.mark.db
+def test_a_repeat_of_an_alert_resolved_after_the_batch_read_it_opens_a_new_alert(app, services, monkeypatch):
+    """PostgreSQL lets another transaction resolve an alert between the batch's read
+    and its write; the fold then finds nothing to fold into, the batch goes back, and
+    the event takes the full path, as if it had come after the resolve."""
+    client = app.test_client()
+    body = {"routing_key": KEYS["each"], "event_action": "trigger", "dedup_key": "k",
+            "payload": {"summary": "s", "source": "h", "severity": "critical"}}
+    assert client.post("/v2/enqueue", json=body).status_code == 202
+    stale = dict(db.session.execute(sa.select(Alert.service_id, Alert.id)).all())
+    db.session.execute(sa.update(Alert).values(status="resolved"))
+    db.session.commit()
+    monkeypatch.setattr(hotpath, "_open_alerts", lambda connection, jobs, routes: {
+        (service_id, "k"): (alert_id, None) for service_id, alert_id in stale.items()})
+    assert client.post("/v2/enqueue", json=body).status_code == 202
+    db.session.expire_all()
+    rows = db.session.execute(sa.select(Alert.status, Alert.occurrences).order_by(Alert.id)).all()
+    assert [(str(status), n) for status, n in rows] == [("resolved", 1), ("triggered", 1)]

@@ -58,6 +58,13 @@ _incidents = Incident.__table__
 MAX_BATCH = 200
 # Keys asked for in one IN list.
 KEYS_PER_QUERY = 500
+# PostgreSQL: how long a batch waits for a row lock before it gives up.
+LOCK_TIMEOUT_MS = 2000
+
+
+class Stale(Exception):
+    """What the batch read changed before it wrote (another transaction resolved an
+    alert it folds into): the batch is rolled back and its events go again."""
 
 
 def eligible(event: ingest.AlertEvent) -> bool:
@@ -106,7 +113,11 @@ _OPEN = sa.select(_alerts.c.id, _alerts.c.dedup_key, _alerts.c.suppressed).where
     _alerts.c.status != AlertStatus.RESOLVED.value)
 # A fold of n repeats at once: n more occurrences, and the last repeat's details
 # (its links and images only where it sent some, as one fold at a time would leave them).
-_FOLD_MANY = (sa.update(_alerts).where(_alerts.c.id == sa.bindparam("p_alert_id"))
+# The alert must still be open and not held by a window: on PostgreSQL another
+# transaction may resolve it between the read above and this write.
+_FOLD_MANY = (sa.update(_alerts)
+              .where(_alerts.c.id == sa.bindparam("p_alert_id"), _alerts.c.status != AlertStatus.RESOLVED.value,
+                     sa.or_(_alerts.c.suppressed.is_(None), _alerts.c.suppressed != "maintenance"))
               .values({**ingest.FOLD, "occurrences": _alerts.c.occurrences + sa.bindparam("p_n")}))
 _LAST_INCIDENT = sa.select(sa.func.max(_incidents.c.id))
 _LAST_ALERT = sa.select(sa.func.max(_alerts.c.id))
@@ -181,6 +192,10 @@ def apply(jobs: list[Job]) -> None:
     full path. Raises what the database raises (the caller rolls back the batch)."""
     now = clock.now()
     connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        # A batch that waits on a row lock holds up every event queued behind it: give up
+        # soon instead, and let each event go again alone.
+        connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
     routes = _routes(connection, jobs, now)
     open_ = _open_alerts(connection, jobs, routes)
     folds: dict[int, _Fold] = {}
@@ -223,7 +238,10 @@ def apply(jobs: list[Job]) -> None:
         new[(route.id, dedup_key)] = _New(incident, alert, actor, event.origin, route.name)
         job.dedup_key = dedup_key
     if folds:
-        connection.execute(_FOLD_MANY, [fold.params(now) for fold in folds.values()])
+        # In id order, so two processes folding into the same alerts lock them in one order.
+        params = [fold.params(now) for _, fold in sorted(folds.items())]
+        if connection.execute(_FOLD_MANY, params).rowcount != len(params):
+            raise Stale("an alert was resolved or held while its repeats were being folded")
     if new:
         _insert(connection, list(new.values()), now)
 
@@ -233,7 +251,9 @@ class _WholeRows:
     SQLAlchemy's own processors (so values are stored exactly as its statements store
     them), without its per-row statement machinery, which cost more than the rows'
     SQL. A column a row leaves out gets its scalar default, or SQL NULL (not JSON
-    'null', which is what a JSON column makes of a None given)."""
+    'null', which is what a JSON column makes of a None given); a key that names no
+    column, or a missing column only a callable or the database could fill, is an
+    error rather than a silent NULL."""
 
     def __init__(self, table: sa.Table):
         self.table = table
@@ -243,11 +263,14 @@ class _WholeRows:
         columns = list(self.table.columns)
         quote = dialect.identifier_preparer.quote
         self.keys = [column.key for column in columns]
+        self.keyset = frozenset(self.keys)
         self.processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
         self.defaults = [column.default.arg if column.default is not None and column.default.is_scalar else None
                          for column in columns]
+        # Rows must carry what a callable default or the database's own default would fill.
         self.required = {column.key for column in columns
-                         if column.default is not None and not column.default.is_scalar}
+                         if (column.default is not None and not column.default.is_scalar)
+                         or (column.default is None and column.server_default is not None)}
         self.sql = (f"INSERT INTO {quote(self.table.name)} ({', '.join(quote(c.name) for c in columns)}) "
                     f"VALUES ({', '.join('?' * len(columns))})")
 
@@ -256,9 +279,9 @@ class _WholeRows:
             self._prepare(connection.dialect)
         params = []
         for row in rows:
-            missing = self.required.difference(row)
-            if missing:
-                raise ValueError(f"{self.table.name}: a row without {sorted(missing)}")
+            missing, unknown = self.required.difference(row), set(row).difference(self.keyset)
+            if missing or unknown:
+                raise ValueError(f"{self.table.name}: a row without {sorted(missing)} or with {sorted(unknown)}")
             values = []
             for key, process, default in zip(self.keys, self.processors, self.defaults):
                 if key in row:
@@ -369,6 +392,9 @@ class GroupCommit:
             self.batches += 1
             self.largest = max(self.largest, len(batch))
         finally:
+            for job in batch:
+                if job.state == "failed":  # rolled back, however: no key may claim it was written
+                    job.dedup_key = None
             with self._lock:
                 if self._queue:
                     successor = self._queue[0]
@@ -393,6 +419,7 @@ def write_batch(batch: list[Job]) -> None:
 
 def apply_alone(job: Job) -> None:
     """One event in its own transaction (no group commit, or its batch failed)."""
+    job.dedup_key = None
     apply([job])
     db.session.commit()
     job.state = "written" if job.dedup_key else "full"

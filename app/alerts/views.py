@@ -110,7 +110,7 @@ def _hot(job: hotpath.Job) -> None:
     if job.state == "failed":  # alone: no group commit, or its batch was rolled back
         try:
             hotpath.apply_alone(job)
-        except sa.exc.IntegrityError:  # PostgreSQL: a concurrent trigger opened the key first
+        except (sa.exc.IntegrityError, hotpath.Stale):  # PostgreSQL: another transaction got there first
             db.session.rollback()
             job.dedup_key, job.state = None, "full"
 
