@@ -381,11 +381,13 @@ class GroupCommit:
             batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
         try:
             self.write(batch)
+        except (sa.exc.IntegrityError, Stale) as error:
+            # PostgreSQL: another process opened one of the keys, or resolved an alert, first.
+            log.info("an ingestion batch of %d events met a concurrent change (%s); each goes again alone",
+                     len(batch), type(error).__name__)
         except Exception:
             log.warning("an ingestion batch of %d events was rolled back; each is tried again alone", len(batch),
                         exc_info=True)
-            for job in batch:
-                job.dedup_key = None
         else:
             for job in batch:
                 job.state = "written" if job.dedup_key else "full"
