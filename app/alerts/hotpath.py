@@ -362,8 +362,6 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._queue: list[Job] = []
         self._busy = False
-        self.batches = 0  # for tests and benchmarks: how many transactions wrote events
-        self.largest = 0
 
     def run(self, job: Job) -> None:
         with self._lock:
@@ -391,8 +389,6 @@ class GroupCommit:
         else:
             for job in batch:
                 job.state = "written" if job.dedup_key else "full"
-            self.batches += 1
-            self.largest = max(self.largest, len(batch))
         finally:
             for job in batch:
                 if job.state == "failed":  # rolled back, however: no key may claim it was written
