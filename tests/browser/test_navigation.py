@@ -62,6 +62,9 @@ def test_sign_in_and_walk_the_navigation_on_a_phone(new_page, admin):
         page.get_by_text("Menu", exact=True).click()
         page.locator(".nav-menu").get_by_role("link", name=link, exact=True).click()
         expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+        # The heading is in the document before its stylesheet has loaded; measure the
+        # laid-out page, not the unstyled one (a busy machine showed 526 px once).
+        page.wait_for_load_state("load")
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], link
     page.get_by_text("Menu", exact=True).click()
     page.locator(".nav-menu").get_by_role("button", name="Sign out").click()
