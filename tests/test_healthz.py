@@ -40,9 +40,17 @@ def test_healthz_is_200_with_a_fresh_engine_heartbeat(client):
 
 
 def test_healthz_is_503_when_the_heartbeat_is_stale(client, app):
-    lease(timedelta(seconds=app.config["ENGINE_STALE_SECONDS"] + 1))
+    """A lease still held by an engine that no longer beats (hung) is stale; once the
+    lease has expired too, nobody holds it: stopped, however old the last beat."""
+    row = lease(timedelta(seconds=app.config["ENGINE_STALE_SECONDS"] + 1))
+    row.expires_at = wall_now() + timedelta(seconds=10)
+    db.session.commit()
     answer = client.get("/healthz")
     assert answer.status_code == 503 and answer.json["engine"]["state"] == "stale"
+    row.expires_at = wall_now() - timedelta(seconds=30)
+    db.session.commit()
+    answer = client.get("/healthz")
+    assert answer.status_code == 503 and answer.json["engine"]["state"] == "stopped"
 
 
 def test_healthz_is_503_when_the_database_is_gone(app, tmp_path):

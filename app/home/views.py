@@ -71,7 +71,10 @@ def healthz():
         expired = (now - lease.expires_at).total_seconds()
         stopped = expired > 2 * current_app.config["ENGINE_INTERVAL_SECONDS"] + 1
         ok = age <= stale_after and not stopped
-        body["engine"] = {"ok": ok, "state": "stale" if age > stale_after else "stopped" if stopped else "running",
+        # "stopped" first: nobody holds the lease, however long ago the last beat was
+        # (an engine dead 20 s is as stopped as one dead 10 s); "stale" is a lease still
+        # held by an engine that no longer beats (hung).
+        body["engine"] = {"ok": ok, "state": "stopped" if stopped else "stale" if age > stale_after else "running",
                           "heartbeat_age_seconds": round(age, 3), "holder": lease.holder,
                           "cycles": lease.cycles, "last_cycle_ms": round(lease.last_cycle_ms, 2)}
         if stopped:
