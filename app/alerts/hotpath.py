@@ -5,8 +5,9 @@ alert (an alert storm: one more occurrence, seen now, the latest details) and a 
 dedup key on a service that opens an incident per alert (a new problem). `apply`
 writes a list of such triggers, in arrival order, with a fixed number of statements
 whatever the list's length: the route of each integration key, the open alerts the
-keys name, one UPDATE per alert that repeats fold into (one statement for all of
-them), and one INSERT each for incidents, alerts, timeline entries and audit entries.
+keys name, one INSERT each for incidents, alerts, timeline entries and audit entries,
+and one UPDATE per alert that repeats fold into (one statement for all of them, the
+alerts just opened included).
 The rows are the full path's, from the same builders (`ingest.new_alert`,
 `incidents.new_incident`, `event_values`, `audit.entry_values`); a test holds the two
 paths equal column by column, and another holds a batch equal to the same events
@@ -119,16 +120,15 @@ _FOLD_MANY = (sa.update(_alerts)
               .where(_alerts.c.id == sa.bindparam("p_alert_id"), _alerts.c.status != AlertStatus.RESOLVED.value,
                      sa.or_(_alerts.c.suppressed.is_(None), _alerts.c.suppressed != "maintenance"))
               .values({**ingest.FOLD, "occurrences": _alerts.c.occurrences + sa.bindparam("p_n")}))
-_LAST_INCIDENT = sa.select(sa.func.max(_incidents.c.id))
-_LAST_ALERT = sa.select(sa.func.max(_alerts.c.id))
 
 
 # --- one batch --------------------------------------------------------------------
 
 class _Fold:
-    """Repeats of an alert already open in the database, folded into one UPDATE."""
+    """Repeats of one alert in a batch, folded into it by one UPDATE: an alert already
+    open, or one this batch opens (its id known once it is inserted)."""
 
-    def __init__(self, alert_id: int):
+    def __init__(self, alert_id: int | None):
         self.alert_id, self.n, self.last, self.links, self.images = alert_id, 0, None, None, None
 
     def add(self, event: ingest.AlertEvent) -> None:
@@ -143,23 +143,13 @@ class _Fold:
 
 
 class _New:
-    """An alert opened in this batch (with its incident), and the repeats folded into it."""
+    """An alert opened in this batch (with its incident), as its first event made it,
+    and the repeats that follow it in the batch (folded in once it is written)."""
 
     def __init__(self, incident: dict, alert: dict, actor, origin: str, service_name: str):
         self.incident, self.alert, self.actor, self.origin = incident, alert, actor, origin
         self.service_name = service_name
-        # The timeline says what the first event said, whatever repeats follow it.
-        self.triggered = ingest.triggered_event(0, dict(alert))
-
-    def add(self, event: ingest.AlertEvent, now: datetime) -> None:
-        """What `FOLD` does to a row, done to the row before it is written."""
-        alert = self.alert
-        alert["occurrences"] += 1
-        alert["last_seen_at"] = now
-        alert["severity"], alert["custom_details"] = event.severity, event.custom_details
-        alert["summary"] = event.summary or alert["summary"]
-        alert["links"] = event.links or alert["links"]
-        alert["images"] = event.images or alert["images"]
+        self.repeats = _Fold(None)
 
 
 def _routes(connection, jobs: list[Job], now: datetime) -> dict:
@@ -210,7 +200,7 @@ def apply(jobs: list[Job]) -> None:
         if event.dedup_key and at in left:
             continue
         if event.dedup_key and at in new:
-            new[at].add(event, now)
+            new[at].repeats.add(event)
             job.dedup_key = event.dedup_key
             continue
         if event.dedup_key and at in open_:
@@ -237,13 +227,15 @@ def apply(jobs: list[Job]) -> None:
         alert["class"] = alert.pop("class_")
         new[(route.id, dedup_key)] = _New(incident, alert, actor, event.origin, route.name)
         job.dedup_key = dedup_key
+    if new:
+        opened = list(new.values())
+        _insert(connection, opened, now)
+        folds.update({item.repeats.alert_id: item.repeats for item in opened if item.repeats.n})
     if folds:
         # In id order, so two processes folding into the same alerts lock them in one order.
         params = [fold.params(now) for _, fold in sorted(folds.items())]
         if connection.execute(_FOLD_MANY, params).rowcount != len(params):
             raise Stale("an alert was resolved or held while its repeats were being folded")
-    if new:
-        _insert(connection, list(new.values()), now)
 
 
 class _WholeRows:
@@ -307,7 +299,7 @@ def _insert_rows(connection, table: sa.Table, rows: list[dict]) -> None:
         connection.execute(sa.insert(table), rows)
 
 
-def _insert_many(connection, table: sa.Table, last: sa.Select, rows: list[dict]) -> list[int]:
+def _insert_many(connection, table: sa.Table, rows: list[dict]) -> list[int]:
     """Insert rows, returning their ids in order.
 
     SQLite: the write lock is held from BEGIN IMMEDIATE, so the next ids are known
@@ -315,7 +307,7 @@ def _insert_many(connection, table: sa.Table, last: sa.Select, rows: list[dict])
     all; asking SQLite to return ids in order would cost a statement per row. Other
     databases return them in order from one statement."""
     if connection.dialect.name == "sqlite":
-        first = (connection.execute(last).scalar() or 0) + 1
+        first = (connection.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0) + 1
         ids = list(range(first, first + len(rows)))
         _insert_rows(connection, table, [{**row, "id": id_} for row, id_ in zip(rows, ids, strict=True)])
         return ids
@@ -324,13 +316,14 @@ def _insert_many(connection, table: sa.Table, last: sa.Select, rows: list[dict])
 
 
 def _insert(connection, opened: list[_New], now: datetime) -> None:
-    incident_ids = _insert_many(connection, _incidents, _LAST_INCIDENT, [item.incident for item in opened])
+    incident_ids = _insert_many(connection, _incidents, [item.incident for item in opened])
     for item, incident_id in zip(opened, incident_ids, strict=True):
         item.alert["incident_id"] = incident_id
-    alert_ids = _insert_many(connection, _alerts, _LAST_ALERT, [item.alert for item in opened])
+    alert_ids = _insert_many(connection, _alerts, [item.alert for item in opened])
     entries, audits = [], []
     for item, incident_id, alert_id in zip(opened, incident_ids, alert_ids, strict=True):
-        triggered = {**item.triggered, "data": {**item.triggered["data"], "alert_id": alert_id}}
+        item.repeats.alert_id = alert_id
+        triggered = ingest.triggered_event(alert_id, item.alert)
         entries.append({"incident_id": incident_id, **event_values(
             EventKind.OPENED, item.actor, via=item.origin, at=now,
             **incidents.opened_event(item.incident, item.service_name))})
