@@ -86,11 +86,13 @@ class LeaseLost(Exception):
 
 
 class UnitOutcome:
-    """What a unit's block says it did (`done`: it did something), and, after the
-    block, whether its transaction was committed."""
+    """What a unit's block says it did (`done`: it did something, or how many
+    things when the unit holds several), and, after the block, whether its
+    transaction was committed (`error`: why not, when the block raised)."""
 
-    done: bool = False
+    done: bool | int = False
     committed: bool = False
+    error: Exception | None = None
 
 
 class Units:
@@ -107,9 +109,11 @@ class Units:
         return False
 
     @contextmanager
-    def unit(self, ident) -> Iterator[UnitOutcome]:
+    def unit(self, ident, *, report: bool = True) -> Iterator[UnitOutcome]:
         """One unit: fence, the block, commit. A failing block is rolled back and
-        reported, and the job goes on; a lost lease stops the cycle (LeaseLost)."""
+        reported, and the job goes on; a lost lease stops the cycle (LeaseLost).
+        With `report=False` a failure is only logged and left in `outcome.error`,
+        for a job that tries several things together and then each alone."""
         outcome = UnitOutcome()
         try:
             self.engine._fence()
@@ -121,11 +125,15 @@ class Units:
             raise
         except Exception as error:
             db.session.rollback()
-            log.exception("engine job %s failed on %s", self.job.name, ident)
-            self.report.errors.append(f"{self.job.name} {ident}: {error}")
+            outcome.error = error
+            if report:
+                log.exception("engine job %s failed on %s", self.job.name, ident)
+                self.report.errors.append(f"{self.job.name} {ident}: {error}")
+            else:
+                log.info("engine job %s: %s failed together (%s); trying each alone", self.job.name, ident, error)
             return
         if outcome.done:
-            self.report.done[self.job.name] = self.report.done.get(self.job.name, 0) + 1
+            self.report.done[self.job.name] = self.report.done.get(self.job.name, 0) + int(outcome.done)
 
 
 def make_holder_id() -> str:

@@ -1,15 +1,34 @@
-"""The engine's escalation work: incidents whose next step is due."""
+"""The engine's escalation work: incidents whose next step is due.
+
+Due incidents are escalated a batch at a time, each batch in one unit (one
+transaction): what every incident of the batch would ask the database on its own
+(who is on call on each schedule, people's rules and contact methods, the pages
+already made, the severity triggers) is asked once for the batch
+(`remember_batch`), and the same service functions then answer from memory (see
+`app.engine.memo`). If anything in a batch fails, the batch is rolled back and its
+incidents are escalated again one unit each, so one bad incident costs the others
+only time.
+"""
 from __future__ import annotations
 
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
-from app.engine.core import Job
+from app.auth.models import User
+from app.engine import memo
+from app.engine.core import Job, Units
 from app.escalation import service as escalation
+from app.escalation import targets
+from app.escalation.models import EscalationPolicy, EscalationStep, SeverityTrigger
 from app.extensions import db
+from app.incidents import roles
 from app.incidents.models import Incident, Status
 from app.incidents.service import begin_response
+from app.notify import contacts, outbox
+
+BATCH = 20  # incidents per unit: a few tens of milliseconds of the write lock
 
 
 def due(now: datetime, limit: int) -> list[int]:
@@ -30,4 +49,64 @@ def run(incident_id: int, now: datetime) -> bool:
     return escalation.advance(incident, now)
 
 
-JOBS = [Job("escalations", due, run)]
+def run_all(ids: list[int], now: datetime, units: Units) -> None:
+    for start in range(0, len(ids), BATCH):
+        if units.out_of_time():
+            return
+        batch = ids[start:start + BATCH]
+        if len(batch) > 1:
+            with units.unit(f"incidents {batch[0]}…{batch[-1]}", report=False) as together:
+                with memo.sharing():
+                    remember_batch(batch, now)
+                    together.done = sum(1 for ident in batch if run(ident, now))
+            if together.committed:
+                continue
+        for ident in batch:
+            with units.unit(ident) as alone:
+                alone.done = run(ident, now)
+
+
+def remember_batch(ids: list[int], now: datetime) -> None:
+    """Load what escalating these incidents at `now` reads, for the whole batch:
+    the incidents and their services, the policies of those about to begin, the
+    severity triggers, who is on call on every schedule any of them names, those
+    people's rules and contact methods, and the incidents' pages."""
+    current = memo.current()
+    incidents = db.session.scalars(sa.select(Incident).where(Incident.id.in_(ids))
+                                   .options(selectinload(Incident.service))).all()
+    current.keep(incidents)
+    policy_ids = {i.service.escalation_policy_id for i in incidents
+                  if i.escalation_state is None and i.service.escalation_policy_id}
+    steps: list[dict] = []
+    if policy_ids:
+        policies = db.session.scalars(sa.select(EscalationPolicy).where(EscalationPolicy.id.in_(policy_ids))
+                                      .options(selectinload(EscalationPolicy.steps)
+                                               .selectinload(EscalationStep.targets))).all()
+        current.keep(policies)
+        for policy in policies:
+            steps += [{"targets": [{"kind": t.kind, "id": t.ref} for t in step.targets]} for step in policy.steps]
+    for incident in incidents:
+        steps += (incident.escalation_snapshot or {}).get("steps") or []
+    wanted = [t for step in steps for t in step["targets"]]
+    triggers = db.session.scalars(sa.select(SeverityTrigger).order_by(SeverityTrigger.id)).all()
+    for severity in (1, 2, 3, 4):
+        for on in escalation.TRIGGER_WHEN:
+            current.put(("severity_triggers", severity, on),
+                        [t for t in triggers if t.severity == severity and t.on == on])
+    schedule_ids = {t["id"] for t in wanted if t["kind"] == "schedule"}
+    schedule_ids |= {t.schedule_id for t in triggers if t.kind == "schedule" and t.schedule_id}
+    commander = roles.commander_schedule()
+    if commander is not None:
+        schedule_ids.add(commander.id)
+    targets.remember_on_call(schedule_ids, now)
+    user_ids = {t["id"] for t in wanted if t["kind"] == "user"}
+    user_ids |= {t.user_id for t in triggers if t.kind == "user" and t.user_id}
+    if user_ids:  # into the session, with their contact methods: `session.get` finds them there
+        current.keep(db.session.scalars(sa.select(User).where(User.id.in_(user_ids))
+                                        .options(selectinload(User.contact_methods))).all())
+    people = user_ids | {p.id for schedule_id in schedule_ids for p in targets.on_call(schedule_id, now)}
+    contacts.remember_rules(people)
+    outbox.remember_incidents(ids)
+
+
+JOBS = [Job("escalations", due, run, run_all=run_all)]

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.auth.models import Role, Team, TeamMembership, User
+from app.engine import memo
 from app.errors import Conflict, DomainError, Forbidden
 from app.escalation.models import EscalationPolicy, EscalationStep, SeverityTrigger
 from app.extensions import db
@@ -223,9 +224,9 @@ def apply_triggers(incident: Incident, severity: int, now: datetime, actor: Acto
     """Page who the severity says must also hear: at once on opening (or when raised
     to it), or when its response objective is breached (`on="breach"`)."""
     from app.escalation import targets
-    rows = db.session.scalars(sa.select(SeverityTrigger).where(SeverityTrigger.severity == severity,
-                                                              SeverityTrigger.on == on)
-                              .order_by(SeverityTrigger.id)).all()
+    rows = memo.remembered(("severity_triggers", severity, on), lambda: db.session.scalars(
+        sa.select(SeverityTrigger).where(SeverityTrigger.severity == severity, SeverityTrigger.on == on)
+        .order_by(SeverityTrigger.id)).all())
     people = []
     for row in rows:
         for person in targets.for_trigger(row, now, incident):

@@ -4,8 +4,10 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from app.auth.models import Role, Team, TeamMembership, User
+from app.engine import memo
 from app.extensions import db
 from app.incidents.models import Incident
 
@@ -26,25 +28,54 @@ def name_of(kind: str, ref: int) -> str:
 
 def on_call(schedule_id: int, at: datetime) -> list[User]:
     """Whoever is on call on the schedule at `at` (the oncall domain's pure answer)."""
+    return list(memo.remembered(("on_call", schedule_id, at), lambda: on_call_many([schedule_id], at)[schedule_id]))
+
+
+def on_call_many(schedule_ids, at: datetime) -> dict[int, list[User]]:
+    """`on_call` for many schedules, with one query per table for all of them.
+    The people come with their contact methods (paging reads them next)."""
     from app.oncall.compute import who_is_on_call
     from app.oncall.models import Schedule
-    from app.oncall.specs import load_spec
-    schedule = db.session.get(Schedule, schedule_id)
-    if schedule is None or schedule.archived_at is not None:
-        return []  # an archived schedule puts nobody on call (a snapshot may still name it)
-    assignment = who_is_on_call(load_spec(schedule, since=at), at)
-    if assignment is None:
-        return []
-    user = db.session.get(User, assignment.user_id)
-    return [user] if user is not None and user.active else []
+    from app.oncall.specs import load_specs
+    ids = sorted(set(schedule_ids))
+    found: dict[int, list[User]] = {schedule_id: [] for schedule_id in ids}
+    if not ids:
+        return found
+    # An archived schedule puts nobody on call (a snapshot may still name it).
+    schedules = db.session.scalars(sa.select(Schedule).where(Schedule.id.in_(ids),
+                                                             Schedule.archived_at.is_(None))).all()
+    memo.keep(schedules)
+    assigned = {}
+    for schedule_id, spec in load_specs(schedules, since=at).items():
+        assignment = who_is_on_call(spec, at)
+        if assignment is not None:
+            assigned[schedule_id] = assignment.user_id
+    users = {user.id: user for user in db.session.scalars(
+        sa.select(User).where(User.id.in_(set(assigned.values()))).options(selectinload(User.contact_methods)))}
+    for schedule_id, user_id in assigned.items():
+        user = users.get(user_id)
+        if user is not None and user.active:
+            found[schedule_id] = [user]
+    return found
+
+
+def remember_on_call(schedule_ids, at: datetime) -> None:
+    """Within a `memo.sharing` block: ask who is on call on all these schedules at
+    once, so `on_call` answers from memory for each."""
+    current = memo.current()
+    wanted = [i for i in set(schedule_ids) if current is not None and not current.has(("on_call", i, at))]
+    for schedule_id, people_ in on_call_many(wanted, at).items():
+        current.put(("on_call", schedule_id, at), people_)
 
 
 def members(team_id: int, *, managers_only: bool = False) -> list[User]:
-    stmt = sa.select(User).join(TeamMembership, TeamMembership.user_id == User.id).where(
-        TeamMembership.team_id == team_id, User.active.is_(True))
-    if managers_only:
-        stmt = stmt.where(TeamMembership.is_manager.is_(True))
-    return db.session.scalars(stmt.order_by(TeamMembership.id)).all()
+    def ask() -> list[User]:
+        stmt = sa.select(User).join(TeamMembership, TeamMembership.user_id == User.id).where(
+            TeamMembership.team_id == team_id, User.active.is_(True))
+        if managers_only:
+            stmt = stmt.where(TeamMembership.is_manager.is_(True))
+        return db.session.scalars(stmt.order_by(TeamMembership.id)).all()
+    return list(memo.remembered(("members", team_id, managers_only), ask))
 
 
 def resolve(target: dict, at: datetime) -> list[User]:

@@ -23,6 +23,7 @@ from flask import current_app, has_app_context
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.auth.models import Role, User
+from app.engine import memo
 from app.errors import DomainError, Forbidden
 from app.extensions import db
 from app.incidents.models import EventKind, Incident
@@ -102,7 +103,8 @@ _DEFAULTS = {spec.key: spec for spec in DEFAULTS}
 
 def definitions() -> list[RoleSpec]:
     """The eight roles, in order, with admins' edits applied."""
-    rows = {row.key: row for row in db.session.scalars(sa.select(RoleDefinition))}
+    rows = memo.remembered("role_definitions",
+                           lambda: {row.key: row for row in db.session.scalars(sa.select(RoleDefinition))})
     out = []
     for spec in DEFAULTS:
         row = rows.get(spec.key)
@@ -312,7 +314,8 @@ def commander_schedule():
     from app.oncall.models import Schedule
     name = current_app.config.get("COMMANDER_SCHEDULE", DEFAULT_COMMANDER_SCHEDULE) if has_app_context() \
         else DEFAULT_COMMANDER_SCHEDULE
-    return db.session.scalar(sa.select(Schedule).where(Schedule.name == name, Schedule.archived_at.is_(None)))
+    return memo.remembered(("commander_schedule", name), lambda: db.session.scalar(
+        sa.select(Schedule).where(Schedule.name == name, Schedule.archived_at.is_(None))))
 
 
 def propose(incident: Incident, now: datetime, actor: Actor | None = None) -> list[RoleAssignment]:

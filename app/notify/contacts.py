@@ -13,6 +13,7 @@ from app.audit import service as audit
 from app.audit.service import Actor
 from app.auth.models import Role, User
 from app.auth.service import normalise_email, normalise_phone
+from app.engine import memo
 from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
 from app.notify.models import Channel, ContactMethod, Notification, NotificationRule
@@ -146,14 +147,30 @@ def usable_methods(user: User) -> list[ContactMethod]:
 
 
 def rules_for(user: User, urgency: str) -> list[NotificationRule]:
-    return db.session.scalars(sa.select(NotificationRule).where(
-        NotificationRule.user_id == user.id, NotificationRule.urgency == urgency)
-        .order_by(NotificationRule.delay_minutes, NotificationRule.id)).all()
+    return list(memo.remembered(("rules", user.id, urgency), lambda: db.session.scalars(
+        sa.select(NotificationRule).where(NotificationRule.user_id == user.id, NotificationRule.urgency == urgency)
+        .order_by(NotificationRule.delay_minutes, NotificationRule.id)).all()))
+
+
+def remember_rules(user_ids) -> None:
+    """Within a `memo.sharing` block: every rule of these people in one query, so
+    `rules_for` answers from memory for each."""
+    current = memo.current()
+    wanted = sorted({i for i in user_ids if current is not None and not current.has(("rules", i, "high"))})
+    if not wanted:
+        return
+    found: dict = {(i, urgency): [] for i in wanted for urgency in ("high", "low")}
+    for rule in db.session.scalars(sa.select(NotificationRule).where(NotificationRule.user_id.in_(wanted))
+                                   .order_by(NotificationRule.delay_minutes, NotificationRule.id)):
+        found.setdefault((rule.user_id, rule.urgency), []).append(rule)
+    for (user_id, urgency), rules in found.items():
+        current.put(("rules", user_id, urgency), rules)
 
 
 def ensure_rules(user: User) -> None:
     """Give a person the default rules for the urgencies they have none for."""
     methods = usable_methods(user)
+    added = False
     for urgency, steps in (("high", DEFAULT_HIGH), ("low", DEFAULT_LOW)):
         if rules_for(user, urgency):
             continue
@@ -162,7 +179,10 @@ def ensure_rules(user: User) -> None:
             if method is not None:
                 db.session.add(NotificationRule(user_id=user.id, contact_method_id=method.id,
                                                 delay_minutes=delay, urgency=urgency))
-    db.session.flush()
+                memo.forget(("rules", user.id, urgency))
+                added = True
+    if added:
+        db.session.flush()
 
 
 def set_rules(actor: Actor, user: User, urgency: str, steps: list[tuple[int, int]]) -> None:

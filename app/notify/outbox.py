@@ -5,6 +5,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from app.engine import memo
 from app.extensions import db
 from app.notify.models import Channel, Notification, Status
 
@@ -17,7 +18,11 @@ def enqueue(*, key: str, purpose: str, channel: Channel, to_address: str, body: 
 
     The subject becomes an email header: it is made one line here (titles people type
     may hold line breaks), so no message is refused by the mailer or adds a header."""
-    existing = db.session.scalar(sa.select(Notification).where(Notification.key == key))
+    known = memo.current()
+    if known is not None and incident_id is not None and known.has(("outbox", incident_id)):
+        existing = known.get(("outbox", incident_id)).get(key)  # see remember_incidents
+    else:
+        existing = db.session.scalar(sa.select(Notification).where(Notification.key == key))
     if existing is not None:
         return existing
     row = Notification(key=key[:200], purpose=purpose, channel=channel, to_address=to_address, body=body,
@@ -26,7 +31,25 @@ def enqueue(*, key: str, purpose: str, channel: Channel, to_address: str, body: 
                        status=Status.QUEUED, attempts=0, next_attempt_at=due, created_at=now or due)
     db.session.add(row)
     db.session.flush()
+    if known is not None and incident_id is not None and known.has(("outbox", incident_id)):
+        known.get(("outbox", incident_id))[key] = row
     return row
+
+
+def remember_incidents(incident_ids) -> None:
+    """Within a `memo.sharing` block: every outbox row of these incidents in one
+    query, so `enqueue` knows without asking whether a key of theirs is taken.
+    (Keys are unique across incidents, and a key names the incident it pages
+    about, so an incident's rows are all there is to know for its keys.)"""
+    current = memo.current()
+    wanted = sorted({i for i in incident_ids if current is not None and not current.has(("outbox", i))})
+    if not wanted:
+        return
+    found: dict[int, dict[str, Notification]] = {i: {} for i in wanted}
+    for row in db.session.scalars(sa.select(Notification).where(Notification.incident_id.in_(wanted))):
+        found[row.incident_id][row.key] = row
+    for incident_id, rows in found.items():
+        current.put(("outbox", incident_id), rows)
 
 
 def to_person(user, *, key: str, purpose: str, subject: str, body: str, due: datetime, now: datetime,

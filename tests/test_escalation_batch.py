@@ -1,0 +1,212 @@
+"""The engine escalates and sends a burst in batches: each batch in one transaction,
+with what every incident would look up asked once, and the same outcome as one
+incident at a time. A failure inside a batch costs the others nothing."""
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from app import clock
+from app.auth.models import Role, User
+from app.engine.core import Engine
+from app.engine.jobs import all_jobs
+from app.escalation import jobs as escalation_jobs
+from app.escalation import policies
+from app.escalation.models import SeverityTrigger
+from app.extensions import db
+from app.incidents import roles
+from app.incidents.models import EventKind, Incident, IncidentEvent
+from app.incidents.roles_models import RoleAssignment
+from app.notify import dispatch
+from app.notify.models import Channel, Notification, Status
+from app.services.models import IntegrationKey
+from tests.conftest import provider_config
+from tests.factories import SYSTEM, make_service, make_team, make_user, reachable
+from tests.oncall_factories import make_layer, make_schedule
+
+T0 = datetime(2026, 11, 27, 15, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def app_config(twilio, mailbox):
+    return provider_config(twilio, mailbox)
+
+
+@pytest.fixture
+def people(app):
+    clock.set(T0)
+    return {name: reachable(make_user(Role.RESPONDER, name=name, phone=f"+1555123000{n}"))
+            for n, name in enumerate(["Dana", "Lee", "Priya", "Sam"], start=1)}
+
+
+def policy_of(name, targets, mode="all"):
+    policy = policies.create_policy(SYSTEM, name=name, repeat=0, now=T0)
+    step = policies.add_step(SYSTEM, policy, delay_minutes=10, mode=mode, now=T0)
+    for kind, ref in targets:
+        policies.add_target(SYSTEM, step, kind, ref, T0)
+    return policy
+
+
+def service_with(name, policy=None, fallback=None):
+    service = make_service(name)
+    service.escalation_policy_id = policy.id if policy else None
+    service.fallback_team_id = fallback.id if fallback else None
+    db.session.add(IntegrationKey(service=service, key=name[0] * 32, name="monitoring"))
+    db.session.commit()
+    return service
+
+
+def fire(client, service_name, dedup_key, severity="error"):
+    answer = client.post("/v2/enqueue", json={
+        "routing_key": service_name[0] * 32, "event_action": "trigger", "dedup_key": dedup_key,
+        "payload": {"summary": f"{service_name} {dedup_key}", "source": "host", "severity": severity}})
+    assert answer.status_code == 202, answer.get_data(as_text=True)
+
+
+def cycle(at=T0):
+    clock.set(at)
+    return Engine(all_jobs(), holder="test").cycle()
+
+
+def paged(title):
+    incident = db.session.scalar(sa.select(Incident).where(Incident.title == title))
+    rows = db.session.scalars(sa.select(IncidentEvent).where(IncidentEvent.incident_id == incident.id,
+                                                             IncidentEvent.kind == EventKind.PAGED)
+                              .order_by(IncidentEvent.id)).all()
+    return [db.session.get(User, row.data["user_id"]).name for row in rows]
+
+
+def proposed(title):
+    incident = db.session.scalar(sa.select(Incident).where(Incident.title == title))
+    rows = db.session.scalars(sa.select(RoleAssignment).where(RoleAssignment.incident_id == incident.id)
+                              .order_by(RoleAssignment.id)).all()
+    return {row.role: row.user.name for row in rows}
+
+
+@pytest.fixture
+def world(app, client, people):
+    """Five services that page in five ways: a person; whoever is on call on a
+    schedule; round robin; a team; nobody (the fallback team is paged). SEV-2
+    also pages whoever is on call as incident commander."""
+    primary = make_schedule("Primary")
+    make_layer(primary, [people["Lee"]])
+    commander = make_schedule(roles.DEFAULT_COMMANDER_SCHEDULE)
+    make_layer(commander, [people["Sam"]])
+    payments = make_team("Payments", members=[people["Priya"], people["Dana"]])
+    if not db.session.scalar(sa.select(SeverityTrigger).where(SeverityTrigger.severity == 2,
+                                                              SeverityTrigger.schedule_id == commander.id)):
+        db.session.add(SeverityTrigger(severity=2, on="open", kind="schedule", schedule_id=commander.id))
+    service_with("api", policy_of("API", [("user", people["Dana"].id)]))
+    service_with("billing", policy_of("Billing", [("schedule", primary.id)]))
+    service_with("cart", policy_of("Cart", [("user", people["Dana"].id), ("user", people["Lee"].id)], "round_robin"))
+    service_with("db", policy_of("DB", [("team", payments.id)]))
+    fallback = make_team("Fallback", members=[people["Sam"]])
+    service_with("edge", None, fallback)
+    db.session.commit()
+    for service_name, key, severity in [("api", "1", "error"), ("billing", "1", "critical"), ("cart", "1", "error"),
+                                        ("cart", "2", "error"), ("db", "1", "error"), ("edge", "1", "error")]:
+        fire(client, service_name, key, severity)
+    return people
+
+
+@pytest.mark.db
+@pytest.mark.parametrize("batch", [1, escalation_jobs.BATCH])
+def test_a_batch_pages_as_each_incident_alone_would(world, monkeypatch, twilio, batch):
+    monkeypatch.setattr(escalation_jobs, "BATCH", batch)
+    report = cycle()
+    assert not report.errors and report.done["escalations"] == 6
+    assert {title: paged(title) for title in ("api 1", "billing 1", "cart 1", "cart 2", "db 1", "edge 1")} == {
+        "api 1": ["Dana"], "billing 1": ["Lee", "Sam"], "cart 1": ["Dana"], "cart 2": ["Lee"],
+        "db 1": ["Priya", "Dana"], "edge 1": ["Sam"]}
+    assert proposed("billing 1") == {"commander": "Sam", "technical_lead": "Lee"}
+    assert proposed("api 1") == {"technical_lead": "Dana"}
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(IncidentEvent).where(
+        IncidentEvent.kind == EventKind.NOBODY_REACHABLE)) == 1
+    # Every page's SMS went out in the same cycle (one per phone: Dana's two bundle).
+    assert sorted(m.to for m in twilio.messages) == ["+15551230001", "+15551230002", "+15551230003",
+                                                      "+15551230004"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification).where(
+        Notification.channel == Channel.SMS, Notification.status == Status.QUEUED,
+        Notification.next_attempt_at <= T0)) == 0
+    assert cycle(T0 + timedelta(seconds=30)).total == 0  # nothing left, nothing done twice
+
+
+@pytest.mark.db
+def test_a_batch_asks_who_is_on_call_once_for_all_its_schedules(app, client, people):
+    for n in range(6):
+        schedule = make_schedule(f"Rota {n}")
+        make_layer(schedule, [people[["Dana", "Lee", "Priya"][n % 3]]])
+        service_with(f"{'abcdef'[n]}-service", policy_of(f"P{n}", [("schedule", schedule.id)]))
+        fire(client, f"{'abcdef'[n]}-service", "1")
+    statements = []
+    sa.event.listen(db.engine, "before_cursor_execute",
+                    spy := lambda conn, cursor, statement, *rest: statements.append(statement))
+    try:
+        assert cycle().done["escalations"] == 6
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", spy)
+
+    def count(pattern):
+        return sum(1 for s in statements if re.search(pattern, s))
+    assert count(r"FROM schedule_layers") == 1
+    assert count(r"FROM notification_rules") == 1
+    assert count(r"FROM role_definitions") == 1
+
+
+@pytest.mark.db
+def test_an_incident_that_fails_does_not_hold_back_the_rest_of_its_batch(world, monkeypatch):
+    broken = db.session.scalar(sa.select(Incident.id).where(Incident.title == "cart 1"))
+    real = escalation_jobs.begin_response
+
+    def begin(incident, now, actor=None):
+        if incident.id == broken:
+            raise RuntimeError("a bug meets one incident")
+        return real(incident, now, actor)
+
+    monkeypatch.setattr(escalation_jobs, "begin_response", begin)
+    report = cycle()
+    assert report.done["escalations"] == 5
+    assert report.errors == [f"escalations {broken}: a bug meets one incident"]
+    assert paged("cart 1") == [] and paged("api 1") == ["Dana"] and paged("cart 2") == ["Dana"]
+    incident = db.session.get(Incident, broken)
+    assert incident.escalation_state is None and incident.next_escalation_at == T0  # still due
+    monkeypatch.setattr(escalation_jobs, "begin_response", real)
+    assert cycle(T0 + timedelta(seconds=10)).done["escalations"] == 1
+    assert paged("cart 1") == ["Lee"]
+
+
+@pytest.mark.db
+def test_a_message_that_fails_to_be_claimed_or_recorded_does_not_hold_back_the_others(world, monkeypatch, twilio):
+    dana = world["Dana"].id
+    real_throttle, real_who = dispatch._throttle, dispatch._who
+
+    def throttle(row, now):
+        if row.user_id == dana and row.channel == Channel.SMS:
+            raise RuntimeError("cannot claim Dana's SMS")
+        return real_throttle(row, now)
+
+    def who(row):
+        if row.user.name == "Lee" and row.channel == Channel.SMS:
+            raise RuntimeError("cannot record Lee's SMS")
+        return real_who(row)
+
+    monkeypatch.setattr(dispatch, "_throttle", throttle)
+    monkeypatch.setattr(dispatch, "_who", who)
+    report = cycle()
+    assert report.done["escalations"] == 6
+    assert sorted(m.to for m in twilio.messages) == ["+15551230002", "+15551230003", "+15551230004"]
+    sms = db.session.scalars(sa.select(Notification).where(Notification.channel == Channel.SMS)
+                             .order_by(Notification.id)).all()
+    danas = [row.id for row in sms if row.user_id == dana]
+    assert len(danas) == 3  # three incidents page her
+    assert sorted(e for e in report.errors if "claim" in e) == sorted(
+        f"notifications {i}: cannot claim Dana's SMS" for i in danas)
+    assert len([e for e in report.errors if "cannot record Lee's SMS" in e]) == 1
+    assert len(report.errors) == 4
+    # Lee's went out but its record failed: it stays `sending`, to be sent again after
+    # the send timeout (at least once); Dana's were never claimed and are still queued.
+    assert {(row.user.name, row.status) for row in sms} == {
+        ("Dana", Status.QUEUED), ("Lee", Status.SENDING), ("Priya", Status.SENT), ("Sam", Status.SENT)}
