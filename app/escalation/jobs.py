@@ -56,7 +56,10 @@ def run_all(ids: list[int], now: datetime, units: Units) -> None:
         batch = ids[start:start + BATCH]
         if len(batch) > 1:
             with units.unit(f"incidents {batch[0]}…{batch[-1]}", report=False) as together:
-                with memo.sharing():
+                # Without autoflush: what an incident's escalation reads of its own
+                # writes it reads from memory (see `remember_batch`), so the batch's
+                # rows go to the database in a few flushes, not one per query.
+                with memo.sharing(), db.session.no_autoflush:
                     remember_batch(batch, now)
                     together.done = sum(1 for ident in batch if run(ident, now))
             if together.committed:

@@ -335,7 +335,7 @@ def run_all(ids: list[int], now: datetime, units) -> None:
             continue
         outcomes = deliver(batch, now)
         if len(batch) > 1:
-            with units.unit(f"{len(batch)} messages", report=False) as together:
+            with units.unit(f"{len(batch)} messages", report=False) as together, db.session.no_autoflush:
                 loaded = _load_for_finish(batch)  # noqa: F841 (held while the records are made)
                 together.done = sum(1 for out, outcome in zip(batch, outcomes) if finish(out, outcome, now))
             if together.committed:
@@ -354,7 +354,9 @@ def _claim_all(taken: list[int], now: datetime, units, later: list[int]) -> list
     if len(taken) > 1:
         batch: list[Outgoing] = []
         waiting: list[int] = []
-        with units.unit(f"{len(taken)} messages", report=False) as together:
+        # Without autoflush: no two claims of a batch touch the same number or
+        # address (`busy`), so none reads what another has changed but not flushed.
+        with units.unit(f"{len(taken)} messages", report=False) as together, db.session.no_autoflush:
             loaded = db.session.scalars(sa.select(Notification).where(Notification.id.in_(taken))).all()  # noqa: F841
             busy: set = set()
             done = 0

@@ -13,8 +13,9 @@ from app.notify.models import Channel, Notification, Status
 def enqueue(*, key: str, purpose: str, channel: Channel, to_address: str, body: str, due: datetime,
             subject: str = "", user_id: int | None = None, contact_method_id: int | None = None,
             incident_id: int | None = None, rule_id: int | None = None,
-            fallback_for_id: int | None = None, now: datetime | None = None) -> Notification:
+            fallback_for_id: int | None = None, now: datetime | None = None, flush: bool = True) -> Notification:
     """Add a message to the outbox, once: a second call with the same key returns the first row.
+    (`flush=False`: the caller flushes before it needs the new row's id.)
 
     The subject becomes an email header: it is made one line here (titles people type
     may hold line breaks), so no message is refused by the mailer or adds a header."""
@@ -30,7 +31,8 @@ def enqueue(*, key: str, purpose: str, channel: Channel, to_address: str, body: 
                        incident_id=incident_id, rule_id=rule_id, fallback_for_id=fallback_for_id,
                        status=Status.QUEUED, attempts=0, next_attempt_at=due, created_at=now or due)
     db.session.add(row)
-    db.session.flush()
+    if flush:
+        db.session.flush()
     if known is not None and incident_id is not None and known.has(("outbox", incident_id)):
         known.get(("outbox", incident_id))[key] = row
     return row

@@ -93,8 +93,9 @@ def page(incident: Incident, user: User, now: datetime, *, round_key: str, actor
         rows.append(enqueue(key=f"{purpose}:{incident.id}:{round_key}:{user.id}:{rule_id or f'm{method.id}'}",
                             purpose=purpose, channel=method.channel, to_address=method.address, body=body,
                             subject=subject, due=due, now=now, user_id=user.id, contact_method_id=method.id,
-                            incident_id=incident.id, rule_id=rule_id))
+                            incident_id=incident.id, rule_id=rule_id, flush=False))
     if rows:
+        db.session.flush()  # the timeline entry names the rows by id
         plan = ", ".join(f"{r.channel.label}" + (" now" if r.next_attempt_at <= now else
                                                  f" at {r.next_attempt_at.astimezone(_zone(user)):%H:%M}")
                          for r in rows)
