@@ -113,9 +113,11 @@ def world(app, client, people):
 
 
 @pytest.mark.db
-@pytest.mark.parametrize("batch", [1, escalation_jobs.BATCH])
-def test_a_batch_pages_as_each_incident_alone_would(world, monkeypatch, twilio, batch):
+@pytest.mark.parametrize("batch, seconds", [(1, 1.0), (escalation_jobs.BATCH, 1.0), (escalation_jobs.BATCH, 0.0)],
+                         ids=["alone", "batch", "batch-out-of-time-after-each"])
+def test_a_batch_pages_as_each_incident_alone_would(world, monkeypatch, twilio, batch, seconds):
     monkeypatch.setattr(escalation_jobs, "BATCH", batch)
+    monkeypatch.setattr(escalation_jobs, "BATCH_SECONDS", seconds)
     report = cycle()
     assert not report.errors and report.done["escalations"] == 6
     assert {title: paged(title) for title in ("api 1", "billing 1", "cart 1", "cart 2", "db 1", "edge 1")} == {

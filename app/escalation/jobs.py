@@ -1,7 +1,8 @@
 """The engine's escalation work: incidents whose next step is due.
 
 Due incidents are escalated a batch at a time, each batch in one unit (one
-transaction): what every incident of the batch would ask the database on its own
+transaction of at most BATCH incidents and about BATCH_SECONDS, so it holds
+SQLite's write lock or PostgreSQL's row locks no longer than that): what every incident of the batch would ask the database on its own
 (who is on call on each schedule, people's rules and contact methods, the pages
 already made, the severity triggers) is asked once for the batch
 (`remember_batch`), and the same service functions then answer from memory (see
@@ -11,6 +12,7 @@ only time.
 """
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -28,7 +30,8 @@ from app.incidents.models import Incident, Status
 from app.incidents.service import begin_response
 from app.notify import contacts, outbox
 
-BATCH = 20  # incidents per unit: a few tens of milliseconds of the write lock
+BATCH = 20  # incidents per unit at most,
+BATCH_SECONDS = 0.03  # and no more than this long: a few tens of milliseconds of the write lock
 
 
 def due(now: datetime, limit: int) -> list[int]:
@@ -50,23 +53,41 @@ def run(incident_id: int, now: datetime) -> bool:
 
 
 def run_all(ids: list[int], now: datetime, units: Units) -> None:
-    for start in range(0, len(ids), BATCH):
+    pending = list(ids)
+    while pending:
         if units.out_of_time():
             return
-        batch = ids[start:start + BATCH]
+        batch = pending[:BATCH]
+        taken: list[int] = []
         if len(batch) > 1:
-            with units.unit(f"incidents {batch[0]}…{batch[-1]}", report=False) as together:
+            with units.unit(f"incidents {batch[0]}…", report=False) as together:
                 # Without autoflush: what an incident's escalation reads of its own
                 # writes it reads from memory (see `remember_batch`), so the batch's
                 # rows go to the database in a few flushes, not one per query.
                 with memo.sharing(), db.session.no_autoflush:
                     remember_batch(batch, now)
-                    together.done = sum(1 for ident in batch if run(ident, now))
+                    together.done = _run_for_a_while(batch, now, taken)
             if together.committed:
+                del pending[:len(taken)]
                 continue
-        for ident in batch:
+        for ident in taken or batch[:1]:
             with units.unit(ident) as alone:
                 alone.done = run(ident, now)
+        del pending[:len(taken) or 1]
+
+
+def _run_for_a_while(batch: list[int], now: datetime, taken: list[int]) -> int:
+    """Escalate the batch's incidents in turn until BATCH_SECONDS are spent (a
+    transaction holds SQLite's write lock and PostgreSQL's row locks while it
+    lasts); `taken` says which were done. Returns how many did something."""
+    deadline = time.perf_counter() + BATCH_SECONDS
+    done = 0
+    for ident in batch:
+        taken.append(ident)
+        done += bool(run(ident, now))
+        if time.perf_counter() >= deadline:
+            break
+    return done
 
 
 def remember_batch(ids: list[int], now: datetime) -> None:
