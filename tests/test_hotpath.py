@@ -3,6 +3,7 @@ group commit shares one transaction between threads without losing or doubling o
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from datetime import UTC, datetime
@@ -245,3 +246,33 @@ def test_a_repeat_of_an_alert_resolved_after_the_batch_read_it_opens_a_new_alert
     db.session.expire_all()
     rows = db.session.execute(sa.select(Alert.status, Alert.occurrences).order_by(Alert.id)).all()
     assert [(str(status), n) for status, n in rows] == [("resolved", 1), ("triggered", 1)]
+
+
+@pytest.mark.db
+def test_a_batch_that_waits_too_long_for_a_row_lock_goes_again_by_the_full_path(app, services, monkeypatch, caplog):
+    """PostgreSQL: a batch gives up on a row lock after LOCK_TIMEOUT_MS rather than
+    hold up every event queued behind it; its events then go the full path, which
+    waits its turn. Said in one line, not a traceback."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("row locks with a timeout are PostgreSQL's")
+    client = app.test_client()
+    body = {"routing_key": KEYS["each"], "event_action": "trigger", "dedup_key": "k",
+            "payload": {"summary": "s", "source": "h", "severity": "critical"}}
+    assert client.post("/v2/enqueue", json=body).status_code == 202
+    monkeypatch.setattr(hotpath, "LOCK_TIMEOUT_MS", 100)
+    caplog.set_level(logging.INFO, logger=hotpath.log.name)
+    holder = db.engine.connect()
+    holder.execute(sa.text("SELECT id FROM alerts FOR UPDATE"))
+    release = threading.Timer(1.0, holder.rollback)
+    release.start()
+    try:
+        started = time.monotonic()
+        assert client.post("/v2/enqueue", json=body).status_code == 202
+        assert time.monotonic() - started >= 0.9  # the full path waited for the lock
+    finally:
+        release.join()
+        holder.close()
+    db.session.expire_all()
+    assert db.session.execute(sa.select(Alert.occurrences)).scalars().all() == [2]
+    assert "waited 100 ms for a row lock" in caplog.text
+    assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]

@@ -63,6 +63,13 @@ KEYS_PER_QUERY = 500
 LOCK_TIMEOUT_MS = 2000
 
 
+def lock_timed_out(error: BaseException) -> bool:
+    """PostgreSQL gave up waiting for a row lock (LOCK_TIMEOUT_MS): another
+    transaction held an alert or incident this batch writes. Nothing is wrong; the
+    events go again."""
+    return isinstance(error, sa.exc.OperationalError) and getattr(error.orig, "sqlstate", None) == "55P03"
+
+
 class Stale(Exception):
     """What the batch read changed before it wrote (another transaction resolved an
     alert it folds into): the batch is rolled back and its events go again."""
@@ -376,6 +383,13 @@ class GroupCommit:
             # PostgreSQL: another process opened one of the keys, or resolved an alert, first.
             log.info("an ingestion batch of %d events met a concurrent change (%s); each goes again alone",
                      len(batch), type(error).__name__)
+        except sa.exc.OperationalError as error:
+            if not lock_timed_out(error):
+                log.warning("an ingestion batch of %d events was rolled back; each is tried again alone",
+                            len(batch), exc_info=True)
+            else:
+                log.info("an ingestion batch of %d events waited %d ms for a row lock; each goes again alone",
+                         len(batch), LOCK_TIMEOUT_MS)
         except Exception:
             log.warning("an ingestion batch of %d events was rolled back; each is tried again alone", len(batch),
                         exc_info=True)

@@ -113,6 +113,11 @@ def _hot(job: hotpath.Job) -> None:
         except (sa.exc.IntegrityError, hotpath.Stale):  # PostgreSQL: another transaction got there first
             db.session.rollback()
             job.dedup_key, job.state = None, "full"
+        except sa.exc.OperationalError as error:  # PostgreSQL: a row lock held too long; the full path waits
+            if not hotpath.lock_timed_out(error):
+                raise
+            db.session.rollback()
+            job.dedup_key, job.state = None, "full"
 
 
 def _accepted(dedup_key: str):
