@@ -94,6 +94,10 @@ def run_backend(backend: str, work: Path) -> dict:
           f"SMTP; seeding …", flush=True)
     loads = [os.getloadavg()[0]]
     stack.start()
+    print(f"[{backend}] the engine " + (f"caught up with the seed's due work in {stack.settle_seconds:.0f} s"
+                                        if stack.engine_settled else
+                                        f"had not caught up with the seed's due work after {stack.settle_seconds:.0f} s; "
+                                        "the load begins anyway"), flush=True)
     try:
         keys = stack.seeded["routing_keys"]
         warm = warm_up(stack.url, keys, tag)
@@ -216,6 +220,7 @@ def collect(stack: Stack, backend: str, results: dict, timings, warm: dict, heal
                                    "accepted": events.get("accepted", 0) + warm["accepted"],
                                    "sent": events.get("issued", 0) + warm["triggers"]},
         "database": counts, "pages": pages, "logs": logs, "drain_seconds": drained,
+        "engine_caught_up": {"settled": stack.engine_settled, "seconds": round(stack.settle_seconds, 1)},
         "healthz": {"samples": len(health), "answered": len(answers), "not_200": len(unhealthy)},
         "problems": problems, "passed": not problems,
     }

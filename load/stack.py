@@ -158,6 +158,8 @@ class Stack:
         self.fakes: dict[str, Proc] = {}
         self.web: Proc | None = None
         self.engines: list[Proc] = []
+        self.engine_settled: bool | None = None  # whether the engine caught up before the load began
+        self.settle_seconds = 0.0
         self.cluster = None
         self.database_dir = database_dir or work
         self.sqlite_path = self.database_dir / "firebreak.db"
@@ -215,7 +217,9 @@ class Stack:
             for _ in range(engines):
                 self.start_engine()
             self.wait_healthy()
-            self.wait_engine_caught_up()
+            started = time.monotonic()
+            self.engine_settled = self.wait_engine_caught_up()
+            self.settle_seconds = time.monotonic() - started
         except BaseException:
             self.close()
             raise
