@@ -20,7 +20,7 @@ from app.extensions import db
 from app.incidents import roles
 from app.incidents.models import EventKind, Incident, IncidentEvent
 from app.incidents.roles_models import RoleAssignment
-from app.notify import dispatch
+from app.notify import contacts, dispatch
 from app.notify.models import Channel, Notification, Status
 from app.services.models import IntegrationKey
 from tests.conftest import provider_config
@@ -42,8 +42,8 @@ def people(app):
             for n, name in enumerate(["Dana", "Lee", "Priya", "Sam"], start=1)}
 
 
-def policy_of(name, targets, mode="all"):
-    policy = policies.create_policy(SYSTEM, name=name, repeat=0, now=T0)
+def policy_of(name, targets, mode="all", repeat=0):
+    policy = policies.create_policy(SYSTEM, name=name, repeat=repeat, now=T0)
     step = policies.add_step(SYSTEM, policy, delay_minutes=10, mode=mode, now=T0)
     for kind, ref in targets:
         policies.add_target(SYSTEM, step, kind, ref, T0)
@@ -99,17 +99,27 @@ def world(app, client, people):
     if not db.session.scalar(sa.select(SeverityTrigger).where(SeverityTrigger.severity == 2,
                                                               SeverityTrigger.schedule_id == commander.id)):
         db.session.add(SeverityTrigger(severity=2, on="open", kind="schedule", schedule_id=commander.id))
-    service_with("api", policy_of("API", [("user", people["Dana"].id)]))
-    service_with("billing", policy_of("Billing", [("schedule", primary.id)]))
-    service_with("cart", policy_of("Cart", [("user", people["Dana"].id), ("user", people["Lee"].id)], "round_robin"))
-    service_with("db", policy_of("DB", [("team", payments.id)]))
+    # Kim has ways to be reached but no rules yet: the first page gives her the defaults.
+    kim = make_user(Role.RESPONDER, name="Kim", phone="+15551230005")
+    for channel in ("sms", "voice"):
+        contacts.add_method(SYSTEM, kim, channel, kim.phone, T0, verified=True)
     fallback = make_team("Fallback", members=[people["Sam"]])
+    service_with("api", policy_of("API", [("user", people["Dana"].id)], repeat=1), fallback)
+    service_with("billing", policy_of("Billing", [("schedule", primary.id)]), fallback)
+    service_with("cart", policy_of("Cart", [("user", people["Dana"].id), ("user", people["Lee"].id)], "round_robin",
+                                   repeat=1))
+    service_with("db", policy_of("DB", [("team", payments.id)]))
     service_with("edge", None, fallback)
+    service_with("fresh", policy_of("Fresh", [("user", kim.id)]))
     db.session.commit()
     for service_name, key, severity in [("api", "1", "error"), ("billing", "1", "critical"), ("cart", "1", "error"),
-                                        ("cart", "2", "error"), ("db", "1", "error"), ("edge", "1", "error")]:
+                                        ("cart", "2", "error"), ("db", "1", "error"), ("edge", "1", "error"),
+                                        ("fresh", "1", "error")]:
         fire(client, service_name, key, severity)
-    return people
+    return {**people, "Kim": kim}
+
+
+TITLES = ("api 1", "billing 1", "cart 1", "cart 2", "db 1", "edge 1", "fresh 1")
 
 
 @pytest.mark.db
@@ -119,25 +129,41 @@ def test_a_batch_pages_as_each_incident_alone_would(world, monkeypatch, twilio, 
     monkeypatch.setattr(escalation_jobs, "BATCH", batch)
     monkeypatch.setattr(escalation_jobs, "BATCH_SECONDS", seconds)
     report = cycle()
-    assert not report.errors and report.done["escalations"] == 6
-    assert {title: paged(title) for title in ("api 1", "billing 1", "cart 1", "cart 2", "db 1", "edge 1")} == {
+    assert not report.errors and report.done["escalations"] == 7
+    assert {title: paged(title) for title in TITLES} == {
         "api 1": ["Dana"], "billing 1": ["Lee", "Sam"], "cart 1": ["Dana"], "cart 2": ["Lee"],
-        "db 1": ["Priya", "Dana"], "edge 1": ["Sam"]}
+        "db 1": ["Priya", "Dana"], "edge 1": ["Sam"], "fresh 1": ["Kim"]}
     assert proposed("billing 1") == {"commander": "Sam", "technical_lead": "Lee"}
     assert proposed("api 1") == {"technical_lead": "Dana"}
     assert db.session.scalar(sa.select(sa.func.count()).select_from(IncidentEvent).where(
         IncidentEvent.kind == EventKind.NOBODY_REACHABLE)) == 1
-    # Every page's SMS went out in the same cycle (one per phone: Dana's two bundle).
+    kims = db.session.scalars(sa.select(Notification).where(Notification.user_id == world["Kim"].id)
+                              .order_by(Notification.id)).all()
+    assert [(n.channel, (n.sent_at or n.next_attempt_at) - T0) for n in kims] == [  # her new default rules
+        (Channel.SMS, timedelta(0)), (Channel.VOICE, timedelta(minutes=2))]
+    # Every page's SMS went out in the same cycle (one per phone: Dana's bundle).
     assert sorted(m.to for m in twilio.messages) == ["+15551230001", "+15551230002", "+15551230003",
-                                                      "+15551230004"]
+                                                      "+15551230004", "+15551230005"]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification).where(
         Notification.channel == Channel.SMS, Notification.status == Status.QUEUED,
         Notification.next_attempt_at <= T0)) == 0
     assert cycle(T0 + timedelta(seconds=30)).total == 0  # nothing left, nothing done twice
 
+    # Ten minutes on, nobody has acknowledged: every policy moves on in one cycle. API
+    # and Cart go round again (Cart's round robin to the next in turn); the others run
+    # out and page their fallback (Billing's: Sam; the others have none).
+    report = cycle(T0 + timedelta(minutes=10))
+    assert not report.errors and report.done["escalations"] == 6  # all but Edge, which has no policy
+    assert {title: paged(title) for title in TITLES} == {
+        "api 1": ["Dana", "Dana"], "billing 1": ["Lee", "Sam", "Sam"], "cart 1": ["Dana", "Dana"],
+        "cart 2": ["Lee", "Lee"], "db 1": ["Priya", "Dana"], "edge 1": ["Sam"], "fresh 1": ["Kim"]}
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(IncidentEvent).where(
+        IncidentEvent.kind == EventKind.NOBODY_REACHABLE)) == 1 + 3  # Billing, DB and Fresh ran out
+
 
 @pytest.mark.db
-def test_a_batch_asks_who_is_on_call_once_for_all_its_schedules(app, client, people):
+def test_a_batch_asks_who_is_on_call_once_for_all_its_schedules(app, client, people, monkeypatch):
+    monkeypatch.setattr(escalation_jobs, "BATCH_SECONDS", 60.0)  # one batch, however slow the machine
     for n in range(6):
         schedule = make_schedule(f"Rota {n}")
         make_layer(schedule, [people[["Dana", "Lee", "Priya"][n % 3]]])
@@ -170,7 +196,7 @@ def test_an_incident_that_fails_does_not_hold_back_the_rest_of_its_batch(world, 
 
     monkeypatch.setattr(escalation_jobs, "begin_response", begin)
     report = cycle()
-    assert report.done["escalations"] == 5
+    assert report.done["escalations"] == 6
     assert report.errors == [f"escalations {broken}: a bug meets one incident"]
     assert paged("cart 1") == [] and paged("api 1") == ["Dana"] and paged("cart 2") == ["Dana"]
     incident = db.session.get(Incident, broken)
@@ -198,8 +224,8 @@ def test_a_message_that_fails_to_be_claimed_or_recorded_does_not_hold_back_the_o
     monkeypatch.setattr(dispatch, "_throttle", throttle)
     monkeypatch.setattr(dispatch, "_who", who)
     report = cycle()
-    assert report.done["escalations"] == 6
-    assert sorted(m.to for m in twilio.messages) == ["+15551230002", "+15551230003", "+15551230004"]
+    assert report.done["escalations"] == 7
+    assert sorted(m.to for m in twilio.messages) == ["+15551230002", "+15551230003", "+15551230004", "+15551230005"]
     sms = db.session.scalars(sa.select(Notification).where(Notification.channel == Channel.SMS)
                              .order_by(Notification.id)).all()
     danas = [row.id for row in sms if row.user_id == dana]
@@ -211,4 +237,46 @@ def test_a_message_that_fails_to_be_claimed_or_recorded_does_not_hold_back_the_o
     # Lee's went out but its record failed: it stays `sending`, to be sent again after
     # the send timeout (at least once); Dana's were never claimed and are still queued.
     assert {(row.user.name, row.status) for row in sms} == {
-        ("Dana", Status.QUEUED), ("Lee", Status.SENDING), ("Priya", Status.SENT), ("Sam", Status.SENT)}
+        ("Dana", Status.QUEUED), ("Lee", Status.SENDING), ("Priya", Status.SENT), ("Sam", Status.SENT),
+        ("Kim", Status.SENT)}
+
+
+@pytest.mark.db
+def test_a_batch_whose_lookups_fail_escalates_each_of_its_incidents_alone(world, monkeypatch):
+    def broken(ids, now):
+        raise RuntimeError("a lookup the batch shares fails")
+
+    monkeypatch.setattr(escalation_jobs, "remember_batch", broken)
+    report = cycle()
+    assert not report.errors and report.done["escalations"] == 7
+    assert {title: paged(title) for title in TITLES} == {
+        "api 1": ["Dana"], "billing 1": ["Lee", "Sam"], "cart 1": ["Dana"], "cart 2": ["Lee"],
+        "db 1": ["Priya", "Dana"], "edge 1": ["Sam"], "fresh 1": ["Kim"]}
+
+
+@pytest.mark.db
+def test_a_batch_holds_its_incidents_so_an_acknowledgement_waits_for_it(world, monkeypatch):
+    """PostgreSQL: the incidents of a batch are locked as it begins; a person who
+    acknowledges one meanwhile waits for the batch, rather than the batch paging on
+    what it read before."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers take turns for the whole transaction")
+    last = db.session.scalar(sa.select(sa.func.max(Incident.id)))
+    real_run, tried = escalation_jobs.run, []
+
+    def run(incident_id, now):
+        if incident_id == last - 1:  # the batch is under way; try to change the last one
+            with db.engine.connect() as other:
+                other.execute(sa.text("SET lock_timeout = '100ms'"))
+                try:
+                    other.execute(sa.text("UPDATE incidents SET title = 'changed' WHERE id = :id"), {"id": last})
+                    tried.append("went through")
+                except sa.exc.OperationalError as error:
+                    tried.append(error.orig.sqlstate)
+                other.rollback()
+        return real_run(incident_id, now)
+
+    monkeypatch.setattr(escalation_jobs, "run", run)
+    monkeypatch.setattr(escalation_jobs, "BATCH_SECONDS", 60.0)
+    assert cycle().done["escalations"] == 7
+    assert tried == ["55P03"]  # lock_not_available: the batch held it

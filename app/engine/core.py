@@ -130,7 +130,7 @@ class Units:
                 log.exception("engine job %s failed on %s", self.job.name, ident)
                 self.report.errors.append(f"{self.job.name} {ident}: {error}")
             else:
-                log.info("engine job %s: %s failed together (%s); trying each alone", self.job.name, ident, error)
+                log.warning("engine job %s: %s failed together (%s); trying each alone", self.job.name, ident, error)
             return
         if outcome.done:
             self.report.done[self.job.name] = self.report.done.get(self.job.name, 0) + int(outcome.done)

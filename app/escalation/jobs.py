@@ -2,13 +2,14 @@
 
 Due incidents are escalated a batch at a time, each batch in one unit (one
 transaction of at most BATCH incidents and about BATCH_SECONDS, so it holds
-SQLite's write lock or PostgreSQL's row locks no longer than that): what every incident of the batch would ask the database on its own
+SQLite's write lock or PostgreSQL's row locks about that long): what every incident of the batch would ask the database on its own
 (who is on call on each schedule, people's rules and contact methods, the pages
 already made, the severity triggers) is asked once for the batch
 (`remember_batch`), and the same service functions then answer from memory (see
 `app.engine.memo`). If anything in a batch fails, the batch is rolled back and its
 incidents are escalated again one unit each, so one bad incident costs the others
-only time.
+only time. The incidents of a batch are locked as it begins (PostgreSQL), so a
+person who acknowledges meanwhile waits for the batch rather than being undone by it.
 """
 from __future__ import annotations
 
@@ -31,12 +32,12 @@ from app.incidents.service import begin_response
 from app.notify import contacts, outbox
 
 BATCH = 20  # incidents per unit at most,
-BATCH_SECONDS = 0.03  # and no more than this long: a few tens of milliseconds of the write lock
+BATCH_SECONDS = 0.03  # and about this long: a few tens of milliseconds of the write lock
 
 
 def due(now: datetime, limit: int) -> list[int]:
     return db.session.scalars(sa.select(Incident.id).where(Incident.next_escalation_at <= now)
-                              .order_by(Incident.next_escalation_at).limit(limit)).all()
+                              .order_by(Incident.next_escalation_at, Incident.id).limit(limit)).all()
 
 
 def run(incident_id: int, now: datetime) -> bool:
@@ -61,26 +62,30 @@ def run_all(ids: list[int], now: datetime, units: Units) -> None:
         taken: list[int] = []
         if len(batch) > 1:
             with units.unit(f"incidents {batch[0]}…", report=False) as together:
+                deadline = time.perf_counter() + BATCH_SECONDS
                 # Without autoflush: what an incident's escalation reads of its own
                 # writes it reads from memory (see `remember_batch`), so the batch's
                 # rows go to the database in a few flushes, not one per query.
                 with memo.sharing(), db.session.no_autoflush:
                     remember_batch(batch, now)
-                    together.done = _run_for_a_while(batch, now, taken)
+                    together.done = _run_until(deadline, batch, now, taken)
             if together.committed:
                 del pending[:len(taken)]
                 continue
-        for ident in taken or batch[:1]:
-            with units.unit(ident) as alone:
-                alone.done = run(ident, now)
-        del pending[:len(taken) or 1]
+        # Alone, one unit each: what the failed batch took, or all of it if it
+        # failed before taking any (the failure may be in what they share).
+        alone = taken or batch
+        for ident in alone:
+            with units.unit(ident) as unit:
+                unit.done = run(ident, now)
+        del pending[:len(alone)]
 
 
-def _run_for_a_while(batch: list[int], now: datetime, taken: list[int]) -> int:
-    """Escalate the batch's incidents in turn until BATCH_SECONDS are spent (a
-    transaction holds SQLite's write lock and PostgreSQL's row locks while it
-    lasts); `taken` says which were done. Returns how many did something."""
-    deadline = time.perf_counter() + BATCH_SECONDS
+def _run_until(deadline: float, batch: list[int], now: datetime, taken: list[int]) -> int:
+    """Escalate the batch's incidents in turn until the deadline (a transaction
+    holds SQLite's write lock and PostgreSQL's row locks while it lasts: its
+    lookups and at least one incident, then no more than BATCH_SECONDS in all);
+    `taken` says which were done. Returns how many did something."""
     done = 0
     for ident in batch:
         taken.append(ident)
@@ -96,8 +101,10 @@ def remember_batch(ids: list[int], now: datetime) -> None:
     severity triggers, who is on call on every schedule any of them names, those
     people's rules and contact methods, and the incidents' pages."""
     current = memo.current()
-    incidents = db.session.scalars(sa.select(Incident).where(Incident.id.in_(ids))
-                                   .options(selectinload(Incident.service))).all()
+    # Locked (PostgreSQL) in id order: an acknowledgement made meanwhile waits for
+    # the batch, instead of the batch acting on what it read before it.
+    incidents = db.session.scalars(sa.select(Incident).where(Incident.id.in_(ids)).order_by(Incident.id)
+                                   .with_for_update(of=Incident).options(selectinload(Incident.service))).all()
     current.keep(incidents)
     policy_ids = {i.service.escalation_policy_id for i in incidents
                   if i.escalation_state is None and i.service.escalation_policy_id}
