@@ -55,10 +55,11 @@ def run(incident_id: int, now: datetime) -> bool:
 
 def run_all(ids: list[int], now: datetime, units: Units) -> None:
     pending = list(ids)
+    size = BATCH  # what the last batch managed within its time, and a little more
     while pending:
         if units.out_of_time():
             return
-        batch = pending[:BATCH]
+        batch = pending[:size]
         taken: list[int] = []
         if len(batch) > 1:
             with units.unit(f"incidents {batch[0]}…", report=False) as together:
@@ -71,6 +72,9 @@ def run_all(ids: list[int], now: datetime, units: Units) -> None:
                     together.done = _run_until(deadline, batch, now, taken)
             if together.committed:
                 del pending[:len(taken)]
+                # Look up no more than a batch gets through: what was looked up for
+                # incidents left to the next batch is looked up again there.
+                size = min(BATCH, len(taken) + 2) if len(taken) < len(batch) else min(BATCH, size * 2)
                 continue
         # Alone, one unit each: what the failed batch took, or all of it if it
         # failed before taking any (the failure may be in what they share).
