@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from app import clock
 from app.auth.models import Role, User
+from app.comms.models import CommsDue, DueState
 from app.engine.core import Engine
 from app.engine.jobs import all_jobs
 from app.escalation import jobs as escalation_jobs
@@ -135,8 +136,15 @@ def test_a_batch_pages_as_each_incident_alone_would(world, monkeypatch, twilio, 
         "db 1": ["Priya", "Dana"], "edge 1": ["Sam"], "fresh 1": ["Kim"]}
     assert proposed("billing 1") == {"commander": "Sam", "technical_lead": "Lee"}
     assert proposed("api 1") == {"technical_lead": "Dana"}
+    assert proposed("cart 2") == {"technical_lead": "Dana"}  # the first of the round robin's step
     assert db.session.scalar(sa.select(sa.func.count()).select_from(IncidentEvent).where(
         IncidentEvent.kind == EventKind.NOBODY_REACHABLE)) == 1
+    # Each owes its first update one cadence after detection (SEV-2 an hour, SEV-3 four).
+    owed = {i.title: [(d.seq, d.state, d.due_at - T0) for d in db.session.scalars(
+                sa.select(CommsDue).where(CommsDue.incident_id == i.id))]
+            for i in db.session.scalars(sa.select(Incident))}
+    assert owed == {title: [(1, DueState.PENDING, timedelta(hours=1 if title == "billing 1" else 4))]
+                    for title in TITLES}
     kims = db.session.scalars(sa.select(Notification).where(Notification.user_id == world["Kim"].id)
                               .order_by(Notification.id)).all()
     assert [(n.channel, (n.sent_at or n.next_attempt_at) - T0) for n in kims] == [  # her new default rules

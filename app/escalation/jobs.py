@@ -26,6 +26,7 @@ from app.escalation import service as escalation
 from app.escalation import targets
 from app.escalation.models import EscalationPolicy, EscalationStep, SeverityTrigger
 from app.extensions import db
+from app.comms import cadence
 from app.incidents import roles
 from app.incidents.models import Incident, Status
 from app.incidents.service import begin_response
@@ -142,6 +143,9 @@ def remember_batch(ids: list[int], now: datetime) -> None:
     people = user_ids | {p.id for schedule_id in schedule_ids for p in targets.on_call(schedule_id, now)}
     contacts.remember_rules(people)
     outbox.remember_incidents(ids)
+    beginning = [i.id for i in incidents if i.escalation_state is None]  # `begin_response` plans their response
+    roles.remember_assignments(beginning)
+    cadence.remember(beginning)
 
 
 JOBS = [Job("escalations", due, run, run_all=run_all)]

@@ -194,7 +194,30 @@ def _may_act(actor: Actor) -> None:
         raise Forbidden("Only responders assign roles.")
 
 
+def remember_assignments(incident_ids) -> None:
+    """Within a `memo.sharing` block: every role assignment of these incidents in
+    one query, so `assignments` (and `propose`) answer from memory for each."""
+    current = memo.current()
+    ids = sorted({i for i in incident_ids if current is not None and not current.has(("role_assignments", i))})
+    if not ids:
+        return
+    found: dict[int, list[RoleAssignment]] = {i: [] for i in ids}
+    for row in db.session.scalars(sa.select(RoleAssignment).where(RoleAssignment.incident_id.in_(ids))):
+        found[row.incident_id].append(row)
+    for incident_id, rows in found.items():
+        current.put(("role_assignments", incident_id), rows)
+
+
+def _remembered_assignments(incident: Incident) -> list[RoleAssignment] | None:
+    current = memo.current()
+    return current.get(("role_assignments", incident.id)) if current is not None else None
+
+
 def assignments(incident: Incident, *states: str) -> list[RoleAssignment]:
+    known = _remembered_assignments(incident)
+    if known is not None:  # rows not yet flushed (no id) come after the rest, as they will
+        return sorted((row for row in known if not states or row.state in states),
+                      key=lambda row: (row.since, row.id is None, row.id or 0))
     stmt = sa.select(RoleAssignment).where(RoleAssignment.incident_id == incident.id)
     if states:
         stmt = stmt.where(RoleAssignment.state.in_(states))
@@ -327,12 +350,15 @@ def propose(incident: Incident, now: datetime, actor: Actor | None = None) -> li
     rows = assignments(incident, AssignmentState.ACTIVE, AssignmentState.PROPOSED)
     taken = {r.role for r in rows}
     made = []
+    known = _remembered_assignments(incident)
 
     def add(role: str, user: User, reason: str) -> None:
         row = RoleAssignment(incident_id=incident.id, role=role, user_id=user.id, state=AssignmentState.PROPOSED,
                              reason=reason[:200], since=now)
         db.session.add(row)
         made.append(row)
+        if known is not None:
+            known.append(row)
         record_event(incident, EventKind.ROLE_PROPOSED, actor, via="engine", at=now,
                      text=f"Proposed as {name_of(role)}: {user.name} ({reason})",
                      data={"role": role, "user_id": user.id, "reason": reason})
@@ -352,7 +378,7 @@ def propose(incident: Incident, now: datetime, actor: Actor | None = None) -> li
         people = [p for p in targets.people(snap["steps"][0]["targets"], now, incident) if p.can(Role.RESPONDER)]
         if people:
             add(TECHNICAL_LEAD, people[0], f"first on call for {incident.service.name}")
-    if made:
+    if made and known is None:  # in a batch they are flushed with the rest
         db.session.flush()
     return made
 
