@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app.audit.service import Actor
+from app.engine import memo
 from app.engine.core import Job
 from app.extensions import db
 from app.incidents.models import EventKind, Incident, Status as IncidentStatus
@@ -68,7 +69,8 @@ def _still_wanted(row: Notification) -> bool:
     join ("assist") while it is open."""
     if row.purpose not in PAGE_PURPOSES or row.incident_id is None:
         return True
-    status = db.session.scalar(sa.select(Incident.status).where(Incident.id == row.incident_id))
+    status = memo.remembered(("incident_status", row.incident_id), lambda: db.session.scalar(
+        sa.select(Incident.status).where(Incident.id == row.incident_id)))
     if row.purpose == "assist":
         return status != IncidentStatus.RESOLVED
     return status == IncidentStatus.TRIGGERED
@@ -91,7 +93,8 @@ def _throttle(row: Notification, now: datetime) -> datetime | None:
                    Notification.sent_at.isnot(None), Notification.bundled_into_id.is_(None),
                    Notification.id != row.id))
     if row.channel == Channel.SMS:
-        last = db.session.scalar(sent.order_by(Notification.sent_at.desc()).limit(1))
+        last = memo.remembered(("last_sms", row.contact_method_id),
+                               lambda: db.session.scalar(sent.order_by(Notification.sent_at.desc()).limit(1)))
         if last is not None and now - last < SMS_GAP:
             return last + SMS_GAP
         return None
@@ -106,12 +109,8 @@ def _bundle_mates(row: Notification, now: datetime) -> list[Notification]:
     """Other SMS pages due now for the same phone: they go in one message."""
     if row.channel != Channel.SMS or row.purpose != "page" or row.contact_method_id is None:
         return []
-    mates = db.session.scalars(
-        sa.select(Notification).where(
-            Notification.contact_method_id == row.contact_method_id, Notification.channel == Channel.SMS,
-            Notification.purpose == "page", Notification.status == Status.QUEUED,
-            Notification.next_attempt_at <= now, Notification.id != row.id)
-        .order_by(Notification.id)).all()
+    mates = [mate for mate in memo.remembered(("sms_pages_due", row.contact_method_id, now), lambda: db.session.scalars(
+        _sms_pages_due([row.contact_method_id], now)).all()) if mate.id != row.id]
     wanted = [m for m in mates if _still_wanted(m)]
     for mate in mates:
         if mate not in wanted:
@@ -126,6 +125,41 @@ def _bundle_mates(row: Notification, now: datetime) -> list[Notification]:
         seen.add(mate.incident_id)
         unique.append(mate)
     return unique
+
+
+def _sms_pages_due(contact_method_ids, now: datetime):
+    return (sa.select(Notification).where(
+        Notification.contact_method_id.in_(contact_method_ids), Notification.channel == Channel.SMS,
+        Notification.purpose == "page", Notification.status == Status.QUEUED, Notification.next_attempt_at <= now)
+        .order_by(Notification.id))
+
+
+def remember_claims(rows: list[Notification], now: datetime) -> None:
+    """Within a `memo.sharing` block: what claiming these messages reads, for all of
+    them at once: the SMS pages due now for each of their phones (bundle mates),
+    when each phone last had an SMS, and the state of every incident concerned.
+    No two claims of a batch are for one phone (`busy`), so what one claim changes
+    no other reads. (A message being claimed has no `sent_at` of its own, so the
+    last SMS of its phone is the same with or without it.)"""
+    current = memo.current()
+    phones = sorted({r.contact_method_id for r in rows if r.channel == Channel.SMS and r.contact_method_id})
+    due: dict[int, list[Notification]] = {phone: [] for phone in phones}
+    if phones:
+        for mate in db.session.scalars(_sms_pages_due(phones, now)):
+            due[mate.contact_method_id].append(mate)
+        last = dict(db.session.execute(
+            sa.select(Notification.contact_method_id, sa.func.max(Notification.sent_at))
+            .where(Notification.contact_method_id.in_(phones), Notification.channel == Channel.SMS,
+                   Notification.sent_at.isnot(None), Notification.bundled_into_id.is_(None))
+            .group_by(Notification.contact_method_id)).all())
+        for phone in phones:
+            current.put(("sms_pages_due", phone, now), due[phone])
+            current.put(("last_sms", phone), last.get(phone))
+    incident_ids = {r.incident_id for r in [*rows, *(m for mates in due.values() for m in mates)] if r.incident_id}
+    if incident_ids:
+        states = dict(db.session.execute(sa.select(Incident.id, Incident.status).where(Incident.id.in_(incident_ids))).all())
+        for incident_id in incident_ids:
+            current.put(("incident_status", incident_id), states.get(incident_id))
 
 
 def _callback(path: str) -> str:
@@ -356,8 +390,9 @@ def _claim_all(taken: list[int], now: datetime, units, later: list[int]) -> list
         waiting: list[int] = []
         # Without autoflush: no two claims of a batch touch the same number or
         # address (`busy`), so none reads what another has changed but not flushed.
-        with units.unit(f"{len(taken)} messages", report=False) as together, db.session.no_autoflush:
-            loaded = db.session.scalars(sa.select(Notification).where(Notification.id.in_(taken))).all()  # noqa: F841
+        with units.unit(f"{len(taken)} messages", report=False) as together, db.session.no_autoflush, memo.sharing():
+            loaded = db.session.scalars(sa.select(Notification).where(Notification.id.in_(taken))).all()
+            remember_claims(loaded, now)
             busy: set = set()
             done = 0
             for ident in taken:
