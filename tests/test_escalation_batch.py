@@ -193,6 +193,27 @@ def test_a_batch_asks_who_is_on_call_once_for_all_its_schedules(app, client, peo
 
 
 @pytest.mark.db
+def test_a_batch_asks_for_the_members_of_all_its_teams_at_once(app, client, people, monkeypatch):
+    monkeypatch.setattr(escalation_jobs, "BATCH_SECONDS", 60.0)
+    names = list(people)
+    for n in range(4):
+        team = make_team(f"Team {n}", members=[people[names[n]], people[names[(n + 1) % 4]]])
+        service_with(f"{'abcd'[n]}-team", policy_of(f"T{n}", [("team", team.id)]))
+        fire(client, f"{'abcd'[n]}-team", "1")
+    statements = []
+    sa.event.listen(db.engine, "before_cursor_execute",
+                    spy := lambda conn, cursor, statement, *rest: statements.append(statement))
+    try:
+        assert cycle().done["escalations"] == 4
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", spy)
+    assert sum(1 for s in statements if "team_memberships" in s) == 1
+    assert sum(1 for s in statements if re.search(r"FROM contact_methods\b", s)) == 1
+    assert [paged(f"{'abcd'[n]}-team 1") for n in range(4)] == [
+        [names[n], names[(n + 1) % 4]] for n in range(4)]
+
+
+@pytest.mark.db
 def test_an_incident_that_fails_does_not_hold_back_the_rest_of_its_batch(world, monkeypatch):
     broken = db.session.scalar(sa.select(Incident.id).where(Incident.title == "cart 1"))
     real = escalation_jobs.begin_response

@@ -19,7 +19,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from app.auth.models import User
+from app.auth.models import Team, User
 from app.engine import memo
 from app.engine.core import Job, Units
 from app.escalation import service as escalation
@@ -103,8 +103,11 @@ def _run_until(deadline: float, batch: list[int], now: datetime, taken: list[int
 def remember_batch(ids: list[int], now: datetime) -> None:
     """Load what escalating these incidents at `now` reads, for the whole batch:
     the incidents and their services, the policies of those about to begin, the
-    severity triggers, who is on call on every schedule any of them names, those
-    people's rules and contact methods, and the incidents' pages."""
+    severity triggers, who is on call on every schedule any of them names, the
+    members of every team they name (and the fallback teams, and the managers when a
+    trigger pages them), those people's rules and contact methods, whose turn it is
+    on round-robin steps, the incidents' pages, and for those beginning their role
+    assignments and updates owed."""
     current = memo.current()
     # Locked (PostgreSQL) in id order: an acknowledgement made meanwhile waits for
     # the batch, instead of the batch acting on what it read before it.
@@ -120,7 +123,8 @@ def remember_batch(ids: list[int], now: datetime) -> None:
                                                .selectinload(EscalationStep.targets))).all()
         current.keep(policies)
         for policy in policies:
-            steps += [{"targets": [{"kind": t.kind, "id": t.ref} for t in step.targets]} for step in policy.steps]
+            steps += [{"id": step.id, "mode": step.mode, "targets": [{"kind": t.kind, "id": t.ref} for t in step.targets]}
+                      for step in policy.steps]
     for incident in incidents:
         steps += (incident.escalation_snapshot or {}).get("steps") or []
     wanted = [t for step in steps for t in step["targets"]]
@@ -140,7 +144,18 @@ def remember_batch(ids: list[int], now: datetime) -> None:
     if user_ids:  # into the session, with their contact methods: `session.get` finds them there
         current.keep(db.session.scalars(sa.select(User).where(User.id.in_(user_ids))
                                         .options(selectinload(User.contact_methods))).all())
+    team_ids = {t["id"] for t in wanted if t["kind"] == "team"}
+    team_ids |= {t.team_id for t in triggers if t.kind == "team" and t.team_id}
+    team_ids |= {i.service.fallback_team_id for i in incidents if i.service.fallback_team_id}
+    if team_ids:  # their names, for the snapshot of a policy that names them
+        current.keep(db.session.scalars(sa.select(Team).where(Team.id.in_(team_ids))).all())
+    manager_teams = ({i.service.team_id for i in incidents if i.service.team_id}
+                     if any(t.kind == "managers" for t in triggers) else set())
     people = user_ids | {p.id for schedule_id in schedule_ids for p in targets.on_call(schedule_id, now)}
+    people |= targets.remember_members(team_ids, manager_teams)
+    round_robin = {step["id"] for step in steps if step.get("mode") == "round_robin" and step.get("id")}
+    if round_robin:  # whose turn it is: `session.get` finds them in the session
+        current.keep(db.session.scalars(sa.select(EscalationStep).where(EscalationStep.id.in_(round_robin))).all())
     contacts.remember_rules(people)
     outbox.remember_incidents(ids)
     beginning = [i.id for i in incidents if i.escalation_state is None]  # `begin_response` plans their response

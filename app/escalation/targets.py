@@ -78,6 +78,26 @@ def members(team_id: int, *, managers_only: bool = False) -> list[User]:
     return list(memo.remembered(("members", team_id, managers_only), ask))
 
 
+def remember_members(team_ids, manager_team_ids=()) -> set[int]:
+    """Within a `memo.sharing` block: the active members of these teams (and of
+    those, the managers) with their contact methods, in one query, so `members`
+    answers from memory for each. Returns the people's ids."""
+    current = memo.current()
+    wanted = sorted({t for t in (*team_ids, *manager_team_ids)
+                     if t and current is not None and not current.has(("members", t, False))})
+    if not wanted:
+        return set()
+    rows = db.session.execute(
+        sa.select(TeamMembership.team_id, TeamMembership.is_manager, User)
+        .join(User, TeamMembership.user_id == User.id)
+        .where(TeamMembership.team_id.in_(wanted), User.active.is_(True))
+        .order_by(TeamMembership.id).options(selectinload(User.contact_methods))).all()
+    for team_id in wanted:
+        current.put(("members", team_id, False), [user for team, _, user in rows if team == team_id])
+        current.put(("members", team_id, True), [user for team, manager, user in rows if team == team_id and manager])
+    return {user.id for _, _, user in rows}
+
+
 def resolve(target: dict, at: datetime) -> list[User]:
     kind, ref = target["kind"], target["id"]
     if kind == "user":
@@ -115,5 +135,5 @@ def fallback(incident: Incident) -> list[User]:
         found = members(service.fallback_team_id)
         if found:
             return found
-    return db.session.scalars(sa.select(User).where(User.role == Role.ADMIN, User.active.is_(True))
-                              .order_by(User.id)).all()
+    return list(memo.remembered(("admins",), lambda: db.session.scalars(
+        sa.select(User).where(User.role == Role.ADMIN, User.active.is_(True)).order_by(User.id)).all()))
