@@ -61,6 +61,8 @@ def pytest_generate_tests(metafunc):
         backends = ["sqlite"]
         if PG_URL and metafunc.definition.get_closest_marker("db"):
             backends.append("postgresql")
+        if metafunc.definition.get_closest_marker("postgresql"):
+            backends = ["postgresql"] if PG_URL else []
         metafunc.parametrize("backend", backends, indirect=True)
 
 

@@ -283,13 +283,11 @@ def test_a_batch_whose_lookups_fail_escalates_each_of_its_incidents_alone(world,
         "db 1": ["Priya", "Dana"], "edge 1": ["Sam"], "fresh 1": ["Kim"]}
 
 
-@pytest.mark.db
+@pytest.mark.postgresql
 def test_a_batch_holds_its_incidents_so_an_acknowledgement_waits_for_it(world, monkeypatch):
     """PostgreSQL: the incidents of a batch are locked as it begins; a person who
     acknowledges one meanwhile waits for the batch, rather than the batch paging on
-    what it read before."""
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite's writers take turns for the whole transaction")
+    what it read before. (On SQLite writers take turns for a whole transaction.)"""
     last = db.session.scalar(sa.select(sa.func.max(Incident.id)))
     real_run, tried = escalation_jobs.run, []
 

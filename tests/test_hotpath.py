@@ -248,13 +248,11 @@ def test_a_repeat_of_an_alert_resolved_after_the_batch_read_it_opens_a_new_alert
     assert [(str(status), n) for status, n in rows] == [("resolved", 1), ("triggered", 1)]
 
 
-@pytest.mark.db
+@pytest.mark.postgresql
 def test_a_batch_that_waits_too_long_for_a_row_lock_goes_again_by_the_full_path(app, services, monkeypatch, caplog):
     """PostgreSQL: a batch gives up on a row lock after LOCK_TIMEOUT_MS rather than
     hold up every event queued behind it; its events then go the full path, which
     waits its turn. Said in one line, not a traceback."""
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("row locks with a timeout are PostgreSQL's")
     client = app.test_client()
     body = {"routing_key": KEYS["each"], "event_action": "trigger", "dedup_key": "k",
             "payload": {"summary": "s", "source": "h", "severity": "critical"}}
