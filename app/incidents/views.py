@@ -14,10 +14,11 @@ from flask_login import current_user
 from app import clock
 from app.alerts.ingest import changes_near
 from app.auth.models import Role, Team
+from app.engine import memo
 from app.errors import DomainError
 from app.extensions import db, htmx
 from app.forms import add_error, choices_from, record_id
-from app.incidents import queries
+from app.incidents import queries, roles
 from app.incidents import service as incidents
 from app.incidents.forms import (
     DeclareForm, MergeForm, MilestonesForm, NoteForm, RenameForm, ReopenForm, ResolveForm, SeverityForm, to_local,
@@ -115,11 +116,15 @@ def _live_context(incident: Incident) -> dict:
 @requires(Role.VIEWER)
 def show(incident_id: int):
     incident = incidents.get_incident(incident_id)
-    if htmx and request.args.get("v") is not None:
-        if request.args.get("v") == str(incident.version):
-            return _unchanged()
-        return render("incidents/show.html", "live", **_live_context(incident))
-    return render("incidents/show.html", **_page_context(incident))
+    if htmx and request.args.get("v") is not None and request.args.get("v") == str(incident.version):
+        return _unchanged()
+    # A read: the page's parts ask for the incident's roles and the role names
+    # several times over; asked once (see `app.engine.memo`).
+    with memo.sharing():
+        roles.remember_assignments([incident.id])
+        if htmx and request.args.get("v") is not None:
+            return render("incidents/show.html", "live", **_live_context(incident))
+        return render("incidents/show.html", **_page_context(incident))
 
 
 def _answer(incident: Incident, message: str | None = None):
