@@ -126,10 +126,11 @@ TITLES = ("api 1", "billing 1", "cart 1", "cart 2", "db 1", "edge 1", "fresh 1")
 @pytest.mark.db
 @pytest.mark.parametrize("batch, seconds", [(1, 1.0), (escalation_jobs.BATCH, 1.0), (escalation_jobs.BATCH, 0.0)],
                          ids=["alone", "batch", "batch-out-of-time-after-each"])
-def test_a_batch_pages_as_each_incident_alone_would(world, monkeypatch, twilio, batch, seconds):
+def test_a_batch_pages_as_each_incident_alone_would(world, monkeypatch, twilio, caplog, batch, seconds):
     monkeypatch.setattr(escalation_jobs, "BATCH", batch)
     monkeypatch.setattr(escalation_jobs, "BATCH_SECONDS", seconds)
     report = cycle()
+    assert "failed together" not in caplog.text  # every batch went through as a batch
     assert not report.errors and report.done["escalations"] == 7
     assert {title: paged(title) for title in TITLES} == {
         "api 1": ["Dana"], "billing 1": ["Lee", "Sam"], "cart 1": ["Dana"], "cart 2": ["Lee"],
@@ -162,6 +163,7 @@ def test_a_batch_pages_as_each_incident_alone_would(world, monkeypatch, twilio, 
     # out and page their fallback (Billing's: Sam; the others have none).
     report = cycle(T0 + timedelta(minutes=10))
     assert not report.errors and report.done["escalations"] == 6  # all but Edge, which has no policy
+    assert "failed together" not in caplog.text
     assert {title: paged(title) for title in TITLES} == {
         "api 1": ["Dana", "Dana"], "billing 1": ["Lee", "Sam", "Sam"], "cart 1": ["Dana", "Dana"],
         "cart 2": ["Lee", "Lee"], "db 1": ["Priya", "Dana"], "edge 1": ["Sam"], "fresh 1": ["Kim"]}
@@ -190,6 +192,12 @@ def test_a_batch_asks_who_is_on_call_once_for_all_its_schedules(app, client, peo
     assert count(r"FROM schedule_layers") == 1
     assert count(r"FROM notification_rules") == 1
     assert count(r"FROM role_definitions") == 1
+    assert count(r"FROM incident_roles") == 1
+    assert count(r"FROM comms_dues\s+WHERE comms_dues.incident_id") == 1
+    assert count(r"FROM comms_updates") == 1
+    # The outbox's claims: each phone's last SMS and the incidents' states, once per batch.
+    assert count(r"SELECT notifications.sent_at") == 0 and count(r"max\(notifications.sent_at\)") == 1
+    assert count(r"SELECT incidents.status") == 0
 
 
 @pytest.mark.db
@@ -307,3 +315,20 @@ def test_a_batch_holds_its_incidents_so_an_acknowledgement_waits_for_it(world, m
     monkeypatch.setattr(escalation_jobs, "BATCH_SECONDS", 60.0)
     assert cycle().done["escalations"] == 7
     assert tried == ["55P03"]  # lock_not_available: the batch held it
+
+
+@pytest.mark.db
+def test_a_batch_that_runs_out_of_time_makes_the_next_one_smaller(world, monkeypatch):
+    sizes = []
+    real = escalation_jobs.remember_batch
+
+    def remember(ids, now):
+        sizes.append(len(ids))
+        return real(ids, now)
+
+    monkeypatch.setattr(escalation_jobs, "remember_batch", remember)
+    monkeypatch.setattr(escalation_jobs, "BATCH_SECONDS", 0.0)  # each batch gets through one incident
+    assert cycle().done["escalations"] == 7
+    # Seven due: the first batch looks up all seven and escalates one; the next look
+    # up three (what the last got through, and two more); the last one goes alone.
+    assert sizes == [7, 3, 3, 3, 3, 2]

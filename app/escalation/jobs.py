@@ -154,8 +154,9 @@ def remember_batch(ids: list[int], now: datetime) -> None:
     people = user_ids | {p.id for schedule_id in schedule_ids for p in targets.on_call(schedule_id, now)}
     people |= targets.remember_members(team_ids, manager_teams)
     round_robin = {step["id"] for step in steps if step.get("mode") == "round_robin" and step.get("id")}
-    if round_robin:  # whose turn it is: `session.get` finds them in the session
-        current.keep(db.session.scalars(sa.select(EscalationStep).where(EscalationStep.id.in_(round_robin))).all())
+    if round_robin:  # whose turn it is, locked (PostgreSQL) as the incidents are: the batch moves it on
+        current.keep(db.session.scalars(sa.select(EscalationStep).where(EscalationStep.id.in_(round_robin))
+                                        .order_by(EscalationStep.id).with_for_update()).all())
     contacts.remember_rules(people)
     outbox.remember_incidents(ids)
     beginning = [i.id for i in incidents if i.escalation_state is None]  # `begin_response` plans their response
