@@ -332,3 +332,31 @@ def test_a_batch_that_runs_out_of_time_makes_the_next_one_smaller(world, monkeyp
     # Seven due: the first batch looks up all seven and escalates one; the next look
     # up three (what the last got through, and two more); the last one goes alone.
     assert sizes == [7, 3, 3, 3, 3, 2]
+
+
+@pytest.mark.db
+def test_a_sev1_batch_pages_the_managers_of_each_service_team_not_every_member(app, client, people, monkeypatch):
+    monkeypatch.setattr(escalation_jobs, "BATCH_SECONDS", 60.0)
+    if not db.session.scalar(sa.select(SeverityTrigger).where(SeverityTrigger.severity == 1,
+                                                              SeverityTrigger.kind == "managers",
+                                                              SeverityTrigger.on == "open")):
+        db.session.add(SeverityTrigger(severity=1, on="open", kind="managers"))
+    from app.auth import service as auth_service
+    for n, (manager, member) in enumerate([("Priya", "Lee"), ("Sam", "Dana")]):
+        team = make_team(f"Owners {n}")
+        auth_service.add_member(SYSTEM, team, people[manager], is_manager=True)
+        auth_service.add_member(SYSTEM, team, people[member])
+        service = service_with(f"{'mn'[n]}-sev1", policy_of(f"S{n}", [("user", people["Dana"].id)]))
+        service.team_id = team.id
+        service.severity_mapping = {**service.severity_mapping, "critical": 1}
+        db.session.commit()
+        fire(client, f"{'mn'[n]}-sev1", "1", "critical")
+    statements = []
+    sa.event.listen(db.engine, "before_cursor_execute",
+                    spy := lambda conn, cursor, statement, *rest: statements.append(statement))
+    try:
+        assert cycle().done["escalations"] == 2
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", spy)
+    assert sum(1 for s in statements if "team_memberships" in s) == 1
+    assert [paged(f"{'mn'[n]}-sev1 1") for n in range(2)] == [["Dana", "Priya"], ["Dana", "Sam"]]
