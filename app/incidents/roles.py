@@ -286,8 +286,11 @@ def assign(actor: Actor, incident: Incident, role: str, user: User | None, now: 
             row.state, row.until = AssignmentState.ENDED, now
             previous = row.user
     _close_proposals(incident, role, now)
-    db.session.add(RoleAssignment(incident_id=incident.id, role=role, user_id=user.id, state=AssignmentState.ACTIVE,
-                                  reason=f"assigned by {actor.label}"[:200], since=now))
+    given = RoleAssignment(incident_id=incident.id, role=role, user_id=user.id, state=AssignmentState.ACTIVE,
+                           reason=f"assigned by {actor.label}"[:200], since=now)
+    db.session.add(given)
+    if (known := _remembered_assignments(incident)) is not None:  # within a memo block, keep it true
+        known.append(given)
     if previous is not None:
         text = f"{spec.name} handed over from {previous.name} to {user.name}"
     else:
