@@ -4,6 +4,7 @@ incident at a time. A failure inside a batch costs the others nothing."""
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -65,6 +66,21 @@ def fire(client, service_name, dedup_key, severity="error"):
         "routing_key": service_name[0] * 32, "event_action": "trigger", "dedup_key": dedup_key,
         "payload": {"summary": f"{service_name} {dedup_key}", "source": "host", "severity": severity}})
     assert answer.status_code == 202, answer.get_data(as_text=True)
+
+
+@contextmanager
+def statements():
+    """The SQL the block sends, as a list filled while it runs."""
+    seen: list[str] = []
+
+    def spy(conn, cursor, statement, *rest):
+        seen.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", spy)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", spy)
 
 
 def cycle(at=T0):
@@ -179,16 +195,11 @@ def test_a_batch_asks_who_is_on_call_once_for_all_its_schedules(app, client, peo
         make_layer(schedule, [people[["Dana", "Lee", "Priya"][n % 3]]])
         service_with(f"{'abcdef'[n]}-service", policy_of(f"P{n}", [("schedule", schedule.id)]))
         fire(client, f"{'abcdef'[n]}-service", "1")
-    statements = []
-    sa.event.listen(db.engine, "before_cursor_execute",
-                    spy := lambda conn, cursor, statement, *rest: statements.append(statement))
-    try:
+    with statements() as seen:
         assert cycle().done["escalations"] == 6
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", spy)
 
     def count(pattern):
-        return sum(1 for s in statements if re.search(pattern, s))
+        return sum(1 for s in seen if re.search(pattern, s))
     assert count(r"FROM schedule_layers") == 1
     assert count(r"FROM notification_rules") == 1
     assert count(r"FROM role_definitions") == 1
@@ -208,15 +219,10 @@ def test_a_batch_asks_for_the_members_of_all_its_teams_at_once(app, client, peop
         team = make_team(f"Team {n}", members=[people[names[n]], people[names[(n + 1) % 4]]])
         service_with(f"{'abcd'[n]}-team", policy_of(f"T{n}", [("team", team.id)]))
         fire(client, f"{'abcd'[n]}-team", "1")
-    statements = []
-    sa.event.listen(db.engine, "before_cursor_execute",
-                    spy := lambda conn, cursor, statement, *rest: statements.append(statement))
-    try:
+    with statements() as seen:
         assert cycle().done["escalations"] == 4
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", spy)
-    assert sum(1 for s in statements if "team_memberships" in s) == 1
-    assert sum(1 for s in statements if re.search(r"FROM contact_methods\b", s)) == 1
+    assert sum(1 for s in seen if "team_memberships" in s) == 1
+    assert sum(1 for s in seen if re.search(r"FROM contact_methods\b", s)) == 1
     assert [paged(f"{'abcd'[n]}-team 1") for n in range(4)] == [
         [names[n], names[(n + 1) % 4]] for n in range(4)]
 
@@ -351,12 +357,7 @@ def test_a_sev1_batch_pages_the_managers_of_each_service_team_not_every_member(a
         service.severity_mapping = {**service.severity_mapping, "critical": 1}
         db.session.commit()
         fire(client, f"{'mn'[n]}-sev1", "1", "critical")
-    statements = []
-    sa.event.listen(db.engine, "before_cursor_execute",
-                    spy := lambda conn, cursor, statement, *rest: statements.append(statement))
-    try:
+    with statements() as seen:
         assert cycle().done["escalations"] == 2
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", spy)
-    assert sum(1 for s in statements if "team_memberships" in s) == 1
+    assert sum(1 for s in seen if "team_memberships" in s) == 1
     assert [paged(f"{'mn'[n]}-sev1 1") for n in range(2)] == [["Dana", "Priya"], ["Dana", "Sam"]]

@@ -50,18 +50,14 @@ def _remind_at(due_at: datetime, minutes: int) -> datetime:
 def remember(incident_ids) -> None:
     """Within a `memo.sharing` block: every due of these incidents and when each
     last sent an update, in two queries, so planning their updates asks nothing."""
-    current = memo.current()
-    ids = sorted({i for i in incident_ids if current is not None and not current.has(("comms_dues", i))})
+    ids = memo.remember_lists("comms_dues", incident_ids, lambda ids: db.session.scalars(
+        sa.select(CommsDue).where(CommsDue.incident_id.in_(ids))), lambda due: due.incident_id)
     if not ids:
         return
-    dues: dict[int, list[CommsDue]] = {i: [] for i in ids}
-    for due in db.session.scalars(sa.select(CommsDue).where(CommsDue.incident_id.in_(ids))):
-        dues[due.incident_id].append(due)
     last = dict(db.session.execute(sa.select(CommsUpdate.incident_id, sa.func.max(CommsUpdate.sent_at))
                                    .where(CommsUpdate.incident_id.in_(ids)).group_by(CommsUpdate.incident_id)).all())
     for incident_id in ids:
-        current.put(("comms_dues", incident_id), dues[incident_id])
-        current.put(("last_update_at", incident_id), last.get(incident_id))
+        memo.current().put(("last_update_at", incident_id), last.get(incident_id))
 
 
 def _remembered_dues(incident: Incident) -> list[CommsDue] | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Callable, Hashable, Iterator, TypeVar
+from typing import Callable, Hashable, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 _MISSING = object()
@@ -62,6 +62,22 @@ def remembered(key: Hashable, compute: Callable[[], T]) -> T:
         value = compute()
         memo.put(key, value)
     return value
+
+
+def remember_lists(kind: str, ids, load: Callable[[list], Iterable], owner: Callable[[object], Hashable]) -> list:
+    """Within a `sharing` block: for each id not yet remembered under `kind`, the
+    list of rows `load(ids)` gives for it (`owner(row)` says whose a row is), asked
+    in one go and put under `(kind, id)`. Returns the ids asked for."""
+    memo = _current.get()
+    wanted = sorted({i for i in ids if memo is not None and not memo.has((kind, i))})
+    if not wanted:
+        return []
+    found: dict = {i: [] for i in wanted}
+    for row in load(wanted):
+        found[owner(row)].append(row)
+    for ident, rows in found.items():
+        memo.put((kind, ident), rows)
+    return wanted
 
 
 def keep(objects) -> None:

@@ -197,15 +197,8 @@ def _may_act(actor: Actor) -> None:
 def remember_assignments(incident_ids) -> None:
     """Within a `memo.sharing` block: every role assignment of these incidents in
     one query, so `assignments` (and `propose`) answer from memory for each."""
-    current = memo.current()
-    ids = sorted({i for i in incident_ids if current is not None and not current.has(("role_assignments", i))})
-    if not ids:
-        return
-    found: dict[int, list[RoleAssignment]] = {i: [] for i in ids}
-    for row in db.session.scalars(sa.select(RoleAssignment).where(RoleAssignment.incident_id.in_(ids))):
-        found[row.incident_id].append(row)
-    for incident_id, rows in found.items():
-        current.put(("role_assignments", incident_id), rows)
+    memo.remember_lists("role_assignments", incident_ids, lambda ids: db.session.scalars(
+        sa.select(RoleAssignment).where(RoleAssignment.incident_id.in_(ids))), lambda row: row.incident_id)
 
 
 def _remembered_assignments(incident: Incident) -> list[RoleAssignment] | None:
