@@ -23,7 +23,7 @@ from app.incidents import roles
 from app.incidents.models import EventKind, Incident, IncidentEvent
 from app.incidents.roles_models import RoleAssignment
 from app.notify import contacts, dispatch
-from app.notify.models import Channel, Notification, Status
+from app.notify.models import Channel, ContactMethod, Notification, Status
 from app.services.models import IntegrationKey
 from tests.conftest import provider_config
 from tests.factories import SYSTEM, make_service, make_team, make_user, reachable
@@ -222,7 +222,7 @@ def test_a_batch_asks_for_the_members_of_all_its_teams_at_once(app, client, peop
     with statements() as seen:
         assert cycle().done["escalations"] == 4
     assert sum(1 for s in seen if "team_memberships" in s) == 1
-    assert sum(1 for s in seen if re.search(r"FROM contact_methods\b", s)) == 1
+    assert sum(1 for s in seen if re.search(r"FROM contact_methods\s+WHERE contact_methods.user_id IN", s)) == 1
     assert [paged(f"{'abcd'[n]}-team 1") for n in range(4)] == [
         [names[n], names[(n + 1) % 4]] for n in range(4)]
 
@@ -361,3 +361,17 @@ def test_a_sev1_batch_pages_the_managers_of_each_service_team_not_every_member(a
         assert cycle().done["escalations"] == 2
     assert sum(1 for s in seen if "team_memberships" in s) == 1
     assert [paged(f"{'mn'[n]}-sev1 1") for n in range(2)] == [["Dana", "Priya"], ["Dana", "Sam"]]
+
+
+@pytest.mark.db
+def test_a_message_that_goes_out_clears_its_methods_failures_and_leaves_the_rest_alone(world, twilio):
+    dana_sms = next(m for m in world["Dana"].contact_methods if m.channel == Channel.SMS)
+    dana_sms.consecutive_failures = 3
+    db.session.commit()
+    with statements() as seen:
+        assert cycle().done["escalations"] == 7
+    assert len(twilio.messages) == 5
+    db.session.expire_all()
+    assert db.session.get(ContactMethod, dana_sms.id).consecutive_failures == 0
+    # Only the method that had failures is written; the other four had none to clear.
+    assert sum(1 for s in seen if s.startswith("UPDATE contact_methods")) == 1

@@ -258,7 +258,9 @@ def finish(out: Outgoing, outcome, now: datetime) -> bool:
             record_event(incident, EventKind.PAGE_SENT, SYSTEM, via="engine", at=now,
                          text=f"{sent.channel.label} sent to {_who(sent)} at {sent.to_address}{note}",
                          data={"notification_id": sent.id, "user_id": sent.user_id, "channel": sent.channel.value})
-    if row.contact_method_id:
+    # A success clears the method's failures (only the engine counts them, and no
+    # two messages of a batch are for one method, so the loaded count is current).
+    if row.contact_method_id and (row.contact_method is None or row.contact_method.consecutive_failures):
         db.session.execute(sa.update(ContactMethod).where(ContactMethod.id == row.contact_method_id)
                            .values(consecutive_failures=0))
     return True
@@ -430,7 +432,8 @@ def _load_for_finish(batch: list[Outgoing]) -> list:
     Returned so the caller's frame holds them (the session holds them weakly)."""
     ids = [i for out in batch for i in (out.id, *out.mate_ids)]
     rows = db.session.scalars(sa.select(Notification).where(Notification.id.in_(ids))
-                              .options(sa.orm.selectinload(Notification.user))).all()
+                              .options(sa.orm.selectinload(Notification.user),
+                                       sa.orm.selectinload(Notification.contact_method))).all()
     incident_ids = {row.incident_id for row in rows if row.incident_id}
     incidents = db.session.scalars(sa.select(Incident).where(Incident.id.in_(incident_ids))).all() if incident_ids else []
     return [*rows, *incidents]
