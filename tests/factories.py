@@ -69,6 +69,12 @@ def reachable(user: User, *, phone: str | None = None, email: bool = True) -> Us
     return user
 
 
+def reachable_responders(*names: str) -> dict[str, User]:
+    """Responders by name, each reachable (`reachable`) at +15551230001, +15551230002, … in order."""
+    return {name: reachable(make_user(Role.RESPONDER, name=name, phone=f"+1555123000{n}"))
+            for n, name in enumerate(names, start=1)}
+
+
 # Timeline kinds that paging and escalation add to any incident opened: tests about
 # something else compare the timeline without them.
 

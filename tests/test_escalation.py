@@ -18,7 +18,7 @@ from app.incidents import service as incidents
 from app.incidents.models import EventKind, Incident, IncidentEvent, Status
 from app.notify.models import Channel, Notification, Status as NotificationStatus
 from tests.conftest import provider_config
-from tests.factories import SYSTEM, actor, make_service, make_team, make_user, reachable
+from tests.factories import SYSTEM, actor, make_service, make_team, make_user, reachable, reachable_responders
 
 T0 = datetime(2026, 11, 27, 15, 12, tzinfo=UTC)
 
@@ -31,9 +31,7 @@ def app_config(twilio, mailbox):
 @pytest.fixture
 def people(app):
     clock.set(T0)
-    names = ["Dana", "Lee", "Priya", "Sam"]
-    return {name: reachable(make_user(Role.RESPONDER, name=name, phone=f"+1555123000{n}"))
-            for n, name in enumerate(names, start=1)}
+    return reachable_responders("Dana", "Lee", "Priya", "Sam")
 
 
 def make_policy(steps, repeat=0, name="Checkout"):

@@ -26,7 +26,7 @@ from app.notify import contacts, dispatch
 from app.notify.models import Channel, ContactMethod, Notification, Status
 from app.services.models import IntegrationKey
 from tests.conftest import provider_config
-from tests.factories import SYSTEM, make_service, make_team, make_user, reachable
+from tests.factories import SYSTEM, make_service, make_team, make_user, reachable_responders
 from tests.oncall_factories import make_layer, make_schedule
 
 T0 = datetime(2026, 11, 27, 15, 12, tzinfo=UTC)
@@ -40,8 +40,7 @@ def app_config(twilio, mailbox):
 @pytest.fixture
 def people(app):
     clock.set(T0)
-    return {name: reachable(make_user(Role.RESPONDER, name=name, phone=f"+1555123000{n}"))
-            for n, name in enumerate(["Dana", "Lee", "Priya", "Sam"], start=1)}
+    return reachable_responders("Dana", "Lee", "Priya", "Sam")
 
 
 def policy_of(name, targets, mode="all", repeat=0):

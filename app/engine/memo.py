@@ -64,14 +64,21 @@ def remembered(key: Hashable, compute: Callable[[], T]) -> T:
     return value
 
 
+def missing(ids, key: Callable[[Hashable], Hashable]) -> list:
+    """Those of `ids` whose `key(id)` a `sharing` block does not hold yet, sorted
+    (none outside a block: there is nowhere to put their answers)."""
+    memo = _current.get()
+    return sorted({i for i in ids if i is not None and memo is not None and not memo.has(key(i))})
+
+
 def remember_lists(kind: str, ids, load: Callable[[list], Iterable], owner: Callable[[object], Hashable]) -> list:
     """Within a `sharing` block: for each id not yet remembered under `kind`, the
     list of rows `load(ids)` gives for it (`owner(row)` says whose a row is), asked
     in one go and put under `(kind, id)`. Returns the ids asked for."""
-    memo = _current.get()
-    wanted = sorted({i for i in ids if memo is not None and not memo.has((kind, i))})
+    wanted = missing(ids, lambda i: (kind, i))
     if not wanted:
         return []
+    memo = _current.get()
     found: dict = {i: [] for i in wanted}
     for row in load(wanted):
         found[owner(row)].append(row)

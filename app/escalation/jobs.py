@@ -2,14 +2,15 @@
 
 Due incidents are escalated a batch at a time, each batch in one unit (one
 transaction of at most BATCH incidents and about BATCH_SECONDS, so it holds
-SQLite's write lock or PostgreSQL's row locks about that long): what every incident of the batch would ask the database on its own
-(who is on call on each schedule, people's rules and contact methods, the pages
-already made, the severity triggers) is asked once for the batch
-(`remember_batch`), and the same service functions then answer from memory (see
-`app.engine.memo`). If anything in a batch fails, the batch is rolled back and its
-incidents are escalated again one unit each, so one bad incident costs the others
-only time. The incidents of a batch are locked as it begins (PostgreSQL), so a
-person who acknowledges meanwhile waits for the batch rather than being undone by it.
+SQLite's write lock or PostgreSQL's row locks about that long): what every
+incident of the batch would ask the database on its own (who is on call on each
+schedule, people's rules and contact methods, the pages already made, the
+severity triggers) is asked once for the batch (`remember_batch`), and the same
+service functions then answer from memory (see `app.engine.memo`). If anything
+in a batch fails, the batch is rolled back and its incidents are escalated again
+one unit each, so one bad incident costs the others only time. The incidents of
+a batch are locked as it begins (PostgreSQL), so a person who acknowledges
+meanwhile waits for the batch rather than being undone by it.
 """
 from __future__ import annotations
 
@@ -20,13 +21,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from app.auth.models import Team, User
+from app.comms import cadence
 from app.engine import memo
 from app.engine.core import Job, Units
 from app.escalation import service as escalation
 from app.escalation import targets
 from app.escalation.models import EscalationPolicy, EscalationStep, SeverityTrigger
 from app.extensions import db
-from app.comms import cadence
 from app.incidents import roles
 from app.incidents.models import Incident, Status
 from app.incidents.service import begin_response
@@ -123,8 +124,7 @@ def remember_batch(ids: list[int], now: datetime) -> None:
                                                .selectinload(EscalationStep.targets))).all()
         current.keep(policies)
         for policy in policies:
-            steps += [{"id": step.id, "mode": step.mode, "targets": [{"kind": t.kind, "id": t.ref} for t in step.targets]}
-                      for step in policy.steps]
+            steps += escalation.snapshot(policy, names=False)["steps"]
     for incident in incidents:
         steps += (incident.escalation_snapshot or {}).get("steps") or []
     wanted = [t for step in steps for t in step["targets"]]

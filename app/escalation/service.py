@@ -31,13 +31,15 @@ STATE_STOPPED = "stopped"
 STATE_EXHAUSTED = "exhausted"
 
 
-def snapshot(policy: EscalationPolicy) -> dict:
-    """A policy frozen as plain data, with target names for the timeline."""
+def snapshot(policy: EscalationPolicy, *, names: bool = True) -> dict:
+    """A policy frozen as plain data, with target names for the timeline
+    (`names=False`: without them, for a caller that wants only who it names)."""
     from app.escalation import targets
     return {
         "policy_id": policy.id, "name": policy.name, "repeat": policy.repeat,
         "steps": [{"id": step.id, "delay": step.delay_minutes, "mode": step.mode,
-                   "targets": [{"kind": t.kind, "id": t.ref, "name": targets.name_of(t.kind, t.ref)}
+                   "targets": [{"kind": t.kind, "id": t.ref,
+                                **({"name": targets.name_of(t.kind, t.ref)} if names else {})}
                                for t in step.targets]}
                   for step in policy.steps],
     }

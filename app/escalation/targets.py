@@ -62,10 +62,9 @@ def on_call_many(schedule_ids, at: datetime) -> dict[int, list[User]]:
 def remember_on_call(schedule_ids, at: datetime) -> None:
     """Within a `memo.sharing` block: ask who is on call on all these schedules at
     once, so `on_call` answers from memory for each."""
-    current = memo.current()
-    wanted = [i for i in set(schedule_ids) if current is not None and not current.has(("on_call", i, at))]
+    wanted = memo.missing(schedule_ids, lambda i: ("on_call", i, at))
     for schedule_id, people_ in on_call_many(wanted, at).items():
-        current.put(("on_call", schedule_id, at), people_)
+        memo.current().put(("on_call", schedule_id, at), people_)
 
 
 def members(team_id: int, *, managers_only: bool = False) -> list[User]:
@@ -82,11 +81,10 @@ def remember_members(team_ids, manager_team_ids=()) -> set[int]:
     """Within a `memo.sharing` block: the active members of these teams (and of
     those, the managers) with their contact methods, in one query, so `members`
     answers from memory for each. Returns the people's ids."""
-    current = memo.current()
-    wanted = sorted({t for t in (*team_ids, *manager_team_ids)
-                     if t and current is not None and not current.has(("members", t, False))})
+    wanted = memo.missing({*team_ids, *manager_team_ids}, lambda t: ("members", t, False))
     if not wanted:
         return set()
+    current = memo.current()
     rows = db.session.execute(
         sa.select(TeamMembership.team_id, TeamMembership.is_manager, User)
         .join(User, TeamMembership.user_id == User.id)

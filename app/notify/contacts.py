@@ -155,10 +155,10 @@ def rules_for(user: User, urgency: str) -> list[NotificationRule]:
 def remember_rules(user_ids) -> None:
     """Within a `memo.sharing` block: every rule of these people in one query, so
     `rules_for` answers from memory for each."""
-    current = memo.current()
-    wanted = sorted({i for i in user_ids if current is not None and not current.has(("rules", i, "high"))})
+    wanted = memo.missing(user_ids, lambda i: ("rules", i, "high"))
     if not wanted:
         return
+    current = memo.current()
     found: dict = {(i, urgency): [] for i in wanted for urgency in ("high", "low")}
     for rule in db.session.scalars(sa.select(NotificationRule).where(NotificationRule.user_id.in_(wanted))
                                    .order_by(NotificationRule.delay_minutes, NotificationRule.id)):

@@ -88,10 +88,8 @@ def _throttle(row: Notification, now: datetime) -> datetime | None:
     """When a per-method limit lets this message go, if it must wait."""
     if row.contact_method_id is None or row.channel == Channel.EMAIL:
         return None
-    sent = (sa.select(Notification.sent_at)
-            .where(Notification.contact_method_id == row.contact_method_id, Notification.channel == row.channel,
-                   Notification.sent_at.isnot(None), Notification.bundled_into_id.is_(None),
-                   Notification.id != row.id))
+    sent = sa.select(Notification.sent_at).where(*_went_out([row.contact_method_id], row.channel),
+                                                 Notification.id != row.id)
     if row.channel == Channel.SMS:
         last = memo.remembered(("last_sms", row.contact_method_id),
                                lambda: db.session.scalar(sent.order_by(Notification.sent_at.desc()).limit(1)))
@@ -103,6 +101,13 @@ def _throttle(row: Notification, now: datetime) -> datetime | None:
     if len(recent) >= CALLS_PER_WINDOW:
         return recent[-CALLS_PER_WINDOW] + CALL_WINDOW
     return None
+
+
+def _went_out(contact_method_ids, channel: Channel) -> tuple:
+    """What counts against a method's throttle: messages on the channel that went out
+    to it as messages of their own (not riding in another's bundle)."""
+    return (Notification.contact_method_id.in_(contact_method_ids), Notification.channel == channel,
+            Notification.sent_at.isnot(None), Notification.bundled_into_id.is_(None))
 
 
 def _bundle_mates(row: Notification, now: datetime) -> list[Notification]:
@@ -149,9 +154,7 @@ def remember_claims(rows: list[Notification], now: datetime) -> None:
             due[mate.contact_method_id].append(mate)
         last = dict(db.session.execute(
             sa.select(Notification.contact_method_id, sa.func.max(Notification.sent_at))
-            .where(Notification.contact_method_id.in_(phones), Notification.channel == Channel.SMS,
-                   Notification.sent_at.isnot(None), Notification.bundled_into_id.is_(None))
-            .group_by(Notification.contact_method_id)).all())
+            .where(*_went_out(phones, Channel.SMS)).group_by(Notification.contact_method_id)).all())
         for phone in phones:
             current.put(("sms_pages_due", phone, now), due[phone])
             current.put(("last_sms", phone), last.get(phone))
@@ -370,17 +373,16 @@ def run_all(ids: list[int], now: datetime, units) -> None:
                 break
             continue
         outcomes = deliver(batch, now)
+        recorded = False
         if len(batch) > 1:
             with units.unit(f"{len(batch)} messages", report=False) as together, db.session.no_autoflush:
                 loaded = _load_for_finish(batch)  # noqa: F841 (held while the records are made)
                 together.done = sum(1 for out, outcome in zip(batch, outcomes) if finish(out, outcome, now))
-            if together.committed:
-                pending.extendleft(reversed(later))
-                later.clear()
-                continue
-        for out, outcome in zip(batch, outcomes):
-            with units.unit(out.id) as unit:
-                unit.done = finish(out, outcome, now)
+            recorded = together.committed
+        if not recorded:
+            for out, outcome in zip(batch, outcomes):
+                with units.unit(out.id) as unit:
+                    unit.done = finish(out, outcome, now)
         pending.extendleft(reversed(later))
         later.clear()
 

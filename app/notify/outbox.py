@@ -19,9 +19,10 @@ def enqueue(*, key: str, purpose: str, channel: Channel, to_address: str, body: 
 
     The subject becomes an email header: it is made one line here (titles people type
     may hold line breaks), so no message is refused by the mailer or adds a header."""
-    known = memo.current()
-    if known is not None and incident_id is not None and known.has(("outbox", incident_id)):
-        existing = known.get(("outbox", incident_id)).get(key)  # see remember_incidents
+    current = memo.current()
+    known = current.get(("outbox", incident_id)) if current is not None else None  # see remember_incidents
+    if known is not None:
+        existing = known.get(key)
     else:
         existing = db.session.scalar(sa.select(Notification).where(Notification.key == key))
     if existing is not None:
@@ -33,8 +34,8 @@ def enqueue(*, key: str, purpose: str, channel: Channel, to_address: str, body: 
     db.session.add(row)
     if flush:
         db.session.flush()
-    if known is not None and incident_id is not None and known.has(("outbox", incident_id)):
-        known.get(("outbox", incident_id))[key] = row
+    if known is not None:
+        known[key] = row
     return row
 
 
@@ -43,10 +44,10 @@ def remember_incidents(incident_ids) -> None:
     query, so `enqueue` knows without asking whether a key of theirs is taken.
     (Keys are unique across incidents, and a key names the incident it pages
     about, so an incident's rows are all there is to know for its keys.)"""
-    current = memo.current()
-    wanted = sorted({i for i in incident_ids if current is not None and not current.has(("outbox", i))})
+    wanted = memo.missing(incident_ids, lambda i: ("outbox", i))
     if not wanted:
         return
+    current = memo.current()
     found: dict[int, dict[str, Notification]] = {i: {} for i in wanted}
     for row in db.session.scalars(sa.select(Notification).where(Notification.incident_id.in_(wanted))):
         found[row.incident_id][row.key] = row
