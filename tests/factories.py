@@ -100,3 +100,14 @@ def make_group(name: str | None = None, **kwargs):
     group = status_page.create_group(SYSTEM, name=name or f"Group {next(_seq)}", now=clock.now(), **kwargs)
     db.session.commit()
     return group
+
+
+def resolve(actor: Actor, incident, now, **kwargs) -> bool:
+    """`incidents.resolve`, then what the engine does next for it (its follow-up: the
+    post-mortem draft the severity requires, the search entries), at the same time."""
+    from app.incidents import service as incidents
+    from app.postmortems import service as postmortems
+    done = incidents.resolve(actor, incident, now, **kwargs)
+    if incident.followup_at is not None:
+        postmortems.follow_up(incident, now)
+    return done

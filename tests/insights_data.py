@@ -54,7 +54,7 @@ from app.insights.periods import Period
 from app.postmortems import actions
 from app.postmortems import service as postmortems
 from app.postmortems.models import FactorCategory
-from tests.factories import make_service, make_team, make_user
+from tests.factories import make_service, make_team, make_user, resolve
 
 NOW = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
 NEW_YORK = ZoneInfo("America/New_York")
@@ -119,7 +119,7 @@ def build() -> SimpleNamespace:
     incidents.merge(r1, i6, i1, t("03-02 10:06"))
     send_update(i1, "03-02 10:20")
     incidents.update_milestones(r1, i1, t("03-02 10:31"), mitigated_at=t("03-02 10:30"))
-    incidents.resolve(r1, i1, t("03-02 11:00"))
+    resolve(r1, i1, t("03-02 11:00"))
     pm1 = postmortems.for_incident(i1)
     postmortems.add_factor(r1, pm1, t("03-03 09:00"), category_id=capacity.id, description="Pool too small")
     item_a = actions.create_item(r1, i1, t("03-03 09:00"), title="a", due_on=date(2026, 3, 5), owner_id=u1.id)
@@ -137,7 +137,7 @@ def build() -> SimpleNamespace:
     incidents.update_milestones(r1, i2, t("03-05 14:41"), mitigated_at=t("03-05 14:40"))
     send_update(i2, "03-05 14:50")
     cadence_job("03-05 15:21")  # overdue, and nobody sends another
-    incidents.resolve(r1, i2, t("03-05 15:30"))
+    resolve(r1, i2, t("03-05 15:30"))
     pm2 = postmortems.for_incident(i2)
     postmortems.add_factor(r1, pm2, t("03-06 09:00"), category_id=change.id, description="A release")
     item_c = actions.create_item(r1, i2, t("03-06 09:00"), title="c", due_on=date(2026, 3, 20), owner_id=u1.id)
@@ -147,7 +147,7 @@ def build() -> SimpleNamespace:
 
     i3 = open_(b, 3, "03-10 08:00", "I3")
     _alert(i3, "fp-x", t("03-10 08:00"))
-    incidents.resolve(r1, i3, t("03-10 08:20"))
+    resolve(r1, i3, t("03-10 08:20"))
     item_e = actions.create_item(r1, i3, t("03-10 09:00"), title="e", due_on=date(2026, 3, 15), owner_id=u2.id)
     actions.set_status(r1, item_e, "done", t("03-12 10:00"))
 
@@ -157,9 +157,9 @@ def build() -> SimpleNamespace:
 
     i5 = open_(a, 2, "03-25 09:00", "I5")
     incidents.acknowledge(r1, i5, t("03-25 09:02"))
-    incidents.resolve(r1, i5, t("03-25 09:30"))
+    resolve(r1, i5, t("03-25 09:30"))
     incidents.reopen(r1, i5, t("03-25 10:00"), reason="Came back")
-    incidents.resolve(r1, i5, t("03-25 11:00"))
+    resolve(r1, i5, t("03-25 11:00"))
     pm5 = postmortems.for_incident(i5)
     postmortems.add_factor(r1, pm5, t("03-26 09:00"), category_id=capacity.id, description="Pool again")
     item_f = actions.create_item(r1, i5, t("03-26 09:00"), title="f", due_on=date(2026, 3, 30), owner_id=u1.id)
@@ -168,7 +168,7 @@ def build() -> SimpleNamespace:
     i7 = open_(b, 2, "03-15 10:00", "I7", exercise=True)
     incidents.acknowledge(r1, i7, t("03-15 10:03"))
     send_update(i7, "03-15 10:10")
-    incidents.resolve(r1, i7, t("03-15 10:40"))
+    resolve(r1, i7, t("03-15 10:40"))
     actions.create_item(r1, i7, t("03-15 11:00"), title="h", due_on=date(2026, 3, 20), owner_id=u1.id)
     db.session.add_all([DrillAssessment(incident_id=i7.id, user_id=u1.id, score=80, assessed_at=t("03-15 11:00")),
                         DrillAssessment(incident_id=i7.id, user_id=u2.id, score=90, assessed_at=t("03-15 11:00"))])
@@ -176,17 +176,17 @@ def build() -> SimpleNamespace:
     i8 = open_(b, 3, "03-01 04:30", "I8")
     _alert(i8, "fp-q", t("03-01 04:30"))
     send_update(i8, "03-01 04:50")
-    incidents.resolve(r1, i8, t("03-01 05:00"))
+    resolve(r1, i8, t("03-01 05:00"))
 
     i9 = open_(b, 3, "04-01 03:30", "I9")
     _alert(i9, "fp-q", t("04-01 03:30"))
     incidents.acknowledge(r1, i9, t("04-01 03:40"))
-    incidents.resolve(r1, i9, t("04-01 04:00"))
+    resolve(r1, i9, t("04-01 04:00"))
 
     i10 = open_(a, 3, "04-01 04:00", "I10")
 
     i11 = open_(b, 2, "03-28 10:00", "I11")
-    incidents.resolve(r1, i11, t("03-28 10:30"))
+    resolve(r1, i11, t("03-28 10:30"))
     db.session.delete(postmortems.for_incident(i11))
 
     # Pages (what paging writes as it sends): two in March, one on the last evening, one

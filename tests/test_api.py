@@ -30,7 +30,7 @@ from app.postmortems import actions
 from app.postmortems import service as postmortems
 from app.services.models import IntegrationKey, Service
 from app.statuspage import service as status_page
-from tests.factories import SYSTEM, make_service, make_team, make_user, story
+from tests.factories import SYSTEM, make_service, make_team, make_user, resolve, story
 from tests.oncall_api_walk import walk_oncall
 from tests.response_api_walk import walk_response
 
@@ -119,7 +119,7 @@ def open_incident(service: Service, title: str = "Checkout is failing", severity
     if status == Status.ACKNOWLEDGED:
         lifecycle.acknowledge(actor, incident, now)
     elif status == Status.RESOLVED:
-        lifecycle.resolve(actor, incident, now)
+        resolve(actor, incident, now)  # and the engine's follow-up
     db.session.commit()
     return incident
 

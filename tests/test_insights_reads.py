@@ -16,7 +16,7 @@ from app.incidents import service as incidents
 from app.insights import reads
 from app.insights.models import PageRead
 from app.postmortems import service as postmortems
-from tests.factories import SYSTEM, login, make_service, make_user
+from tests.factories import SYSTEM, login, make_service, make_user, resolve
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -27,7 +27,7 @@ def world(app):
     reader = make_user(Role.VIEWER, name="Rhea Reader")
     service = make_service("checkout-api")
     past = incidents.open_incident(SYSTEM, service=service, title="Old trouble", severity=2, now=T0)
-    incidents.resolve(SYSTEM, past, T0 + timedelta(minutes=30))
+    resolve(SYSTEM, past, T0 + timedelta(minutes=30))
     current = incidents.open_incident(SYSTEM, service=service, title="New trouble", severity=3, now=T0)
     db.session.commit()
     return reader, past, current, postmortems.for_incident(past)

@@ -21,7 +21,7 @@ from app.postmortems import actions
 from app.postmortems import service as postmortems
 from app.postmortems.models import ActionStatus, Reminder
 from tests.conftest import provider_config
-from tests.factories import SYSTEM, actor, login, make_service, make_team, make_user
+from tests.factories import SYSTEM, actor, login, make_service, make_team, make_user, resolve
 
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # Monday
 
@@ -42,7 +42,7 @@ def world(app):
     platform = make_team("Platform", members=[lee])
     service = make_service("checkout-api", team=payments)
     incident = incidents.open_incident(SYSTEM, service=service, title="Checkout fails", severity=2, now=T0)
-    incidents.resolve(actor(lee), incident, T0)
+    resolve(actor(lee), incident, T0)
     db.session.commit()
     return type("World", (), dict(dana=dana, lee=lee, viewer=viewer, payments=payments, platform=platform,
                                   service=service, incident=incident, pm=postmortems.for_incident(incident)))

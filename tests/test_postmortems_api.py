@@ -13,7 +13,7 @@ from app.auth.models import Role
 from app.extensions import db
 from app.incidents import service as incidents
 from app.postmortems import service as postmortems
-from tests.factories import SYSTEM, actor, make_service, make_team, make_user
+from tests.factories import SYSTEM, actor, make_service, make_team, make_user, resolve
 from tests.test_api import Api, token
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -28,7 +28,7 @@ def world(app, client):
     team = make_team("Payments", members=[dana])
     service = make_service("checkout-api", team=team)
     incident = incidents.open_incident(SYSTEM, service=service, title="Checkout fails", severity=1, now=T0)
-    incidents.resolve(actor(dana), incident, T0 + timedelta(minutes=30))
+    resolve(actor(dana), incident, T0 + timedelta(minutes=30))
     pm = postmortems.for_incident(incident)
     first = postmortems.add_why(actor(dana), pm, clock.now(), why="Why did checkout fail?", because="Pool exhausted")
     postmortems.add_why(actor(dana), pm, clock.now(), parent=first, why="Why exhausted?", because="Release doubled it")

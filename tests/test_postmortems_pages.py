@@ -20,7 +20,7 @@ from app.postmortems import service as postmortems
 from app.postmortems.models import (
     ActionItem, ContributingFactor, FactorCategory, FishboneCause, PostmortemStatus, WhyNode,
 )
-from tests.factories import SYSTEM, actor, login, make_service, make_team, make_user
+from tests.factories import SYSTEM, actor, login, make_service, make_team, make_user, resolve
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
 
@@ -39,7 +39,7 @@ def world(app, client):
                                        now=T0)
     incidents.acknowledge(actor(dana), incident, T0 + timedelta(minutes=3))
     incidents.add_note(actor(dana), incident, "Connection pool exhausted on payments-db", T0 + timedelta(minutes=9))
-    incidents.resolve(actor(dana), incident, T0 + timedelta(minutes=50))
+    resolve(actor(dana), incident, T0 + timedelta(minutes=50))
     db.session.commit()
     clock.set(T0 + timedelta(hours=2))
     pm = postmortems.for_incident(incident)
@@ -66,6 +66,67 @@ def test_the_incident_page_links_the_draft_and_lists_action_items(world, client)
     assert f'href="/postmortems/{world.pm.id}"' in text and "Draft · Detailed technical" in text
     assert "Action items" in text and "Add an action item" in text
     assert "Start a post-mortem" not in text  # it has one
+
+
+@pytest.mark.db
+def test_a_resolution_on_the_page_gets_its_draft_from_the_engine(world, client):
+    """Resolving answers without writing the draft; the engine's next cycle makes it,
+    by the person who resolved, and the incident page shows it (it changes the
+    incident, so live pages refresh). Meanwhile the page says it is coming. The
+    resolution note becomes searchable with it."""
+    from app.audit.models import AuditEntry
+    from app.engine.core import Engine
+    from app.engine.jobs import all_jobs
+    from app.incidents.models import Incident
+    incident = incidents.open_incident(SYSTEM, service=world.service, title="Card payments time out", severity=2,
+                                       now=clock.now())
+    db.session.commit()
+    login(client, world.lee)
+    answer = client.post(f"/incidents/{incident.id}/resolve", data={"csrf_token": csrf(client),
+                                                                   "note": "failed over the gateway"})
+    assert answer.status_code in (302, 303)
+    db.session.expire_all()
+    incident = db.session.get(Incident, incident.id)
+    assert incident.followup_at == clock.now() and postmortems.for_incident(incident) is None
+    text = page_text(client.get(f"/incidents/{incident.id}"))
+    assert "the draft this severity requires is being prepared" in text
+    assert "failed over the gateway" not in page_text(client.get("/search", query_string={"q": "gateway"}))
+    version = incident.version
+
+    clock.advance(timedelta(seconds=2))
+    assert Engine(all_jobs(), holder="test").cycle().done.get("resolution_followups") == 1
+    db.session.expire_all()
+    incident = db.session.get(Incident, incident.id)
+    pm = postmortems.for_incident(incident)
+    assert pm is not None and pm.owner == world.lee and incident.followup_at is None and incident.version > version
+    made = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "postmortem.create",
+                                                         AuditEntry.object_id == pm.id))
+    assert made.actor_label == "Lee Tanaka"
+    text = page_text(client.get(f"/incidents/{incident.id}"))
+    assert f'href="/postmortems/{pm.id}"' in text and "being prepared" not in text
+    assert "Card payments time out" in page_text(client.get("/search", query_string={"q": "gateway"}))
+    assert "resolution_followups" not in Engine(all_jobs(), holder="test").cycle().done  # once
+
+
+@pytest.mark.db
+def test_an_incident_reopened_before_its_follow_up_gets_no_draft_until_it_resolves_again(world, client):
+    from app.engine.core import Engine
+    from app.engine.jobs import all_jobs
+    incident = incidents.open_incident(SYSTEM, service=world.service, title="Queue backlog", severity=1,
+                                       now=clock.now())
+    incidents.resolve(actor(world.dana), incident, clock.now())
+    incidents.reopen(actor(world.dana), incident, clock.now(), reason="Came back")
+    db.session.commit()
+    engine = Engine(all_jobs(), holder="test")
+    assert engine.cycle().done.get("resolution_followups") == 1
+    assert postmortems.for_incident(incident) is None and incident.followup_at is None
+    login(client, world.dana)
+    assert "being prepared" not in page_text(client.get(f"/incidents/{incident.id}"))
+    clock.advance(timedelta(minutes=5))
+    incidents.resolve(actor(world.dana), incident, clock.now())
+    db.session.commit()
+    engine.cycle()
+    assert postmortems.for_incident(incident).owner == world.dana
 
 
 @pytest.mark.db
@@ -215,7 +276,7 @@ def test_starting_a_post_mortem_for_a_sev3_from_the_incident_page(world, client)
     login(client, world.lee)
     incident = incidents.open_incident(SYSTEM, service=world.service, title="Slow search", severity=3,
                                        now=clock.now())
-    incidents.resolve(actor(world.lee), incident, clock.now())
+    resolve(actor(world.lee), incident, clock.now())
     db.session.commit()
     text = page_text(client.get(f"/incidents/{incident.id}"))
     assert "Start a post-mortem" in text
@@ -276,7 +337,7 @@ def test_the_list_shows_overdue_and_missing_post_mortems(world, client):
     assert "Checkout fails for card payments" in text and "Overdue" in text
     # A severity raised after resolving: required, and none yet.
     other = incidents.open_incident(SYSTEM, service=world.service, title="Ledger drift", severity=3, now=clock.now())
-    incidents.resolve(SYSTEM, other, clock.now())
+    resolve(SYSTEM, other, clock.now())
     other.severity = 1
     db.session.commit()
     assert "Required and not started" in page_text(client.get("/postmortems/"))

@@ -21,7 +21,7 @@ from app.notify.outbox import enqueue
 from app.postmortems import export, facts, policy
 from app.postmortems import service as postmortems
 from app.postmortems.models import Postmortem, PostmortemStatus, SectionKind, Version
-from tests.factories import SYSTEM, actor, make_service, make_team, make_user
+from tests.factories import SYSTEM, actor, make_service, make_team, make_user, resolve
 
 FRIDAY = datetime(2026, 3, 6, 14, 0, tzinfo=UTC)
 
@@ -53,7 +53,7 @@ def resolved_incident(service, people, severity=2, *, title="Checkout fails for 
     incidents.acknowledge(actor(people["dana"]), incident, start + timedelta(minutes=4))
     incidents.add_note(actor(people["dana"]), incident, "Connection pool exhausted on payments-db", start +
                        timedelta(minutes=10))
-    incidents.resolve(actor(people["lee"]), incident, FRIDAY, note="Raised the pool size")
+    resolve(actor(people["lee"]), incident, FRIDAY, note="Raised the pool size")
     db.session.commit()
     return incident
 
@@ -114,7 +114,7 @@ def test_the_commander_owns_it_when_one_is_recorded(people, service):
     db.session.add(IncidentEvent(incident=incident, at=start, kind="role_assigned", actor_kind="system",
                                  actor_label="tests", text="Priya is incident commander",
                                  data={"role": "commander", "user_id": people["priya"].id}))
-    incidents.resolve(actor(people["lee"]), incident, FRIDAY)
+    resolve(actor(people["lee"]), incident, FRIDAY)
     db.session.commit()
     pm = postmortems.for_incident(incident)
     assert pm.owner == people["priya"]
@@ -127,9 +127,9 @@ def test_an_engine_resolution_gives_it_to_whoever_acknowledged_and_reopening_kee
     start = FRIDAY - timedelta(hours=2)
     incident = incidents.open_incident(SYSTEM, service=service, title="Queue backlog", severity=2, now=start)
     incidents.acknowledge(actor(people["dana"]), incident, start + timedelta(minutes=1))
-    incidents.resolve(Actor.system(), incident, start + timedelta(hours=1), via="engine")
+    resolve(Actor.system(), incident, start + timedelta(hours=1), via="engine")
     incidents.reopen(actor(people["dana"]), incident, start + timedelta(hours=1, minutes=5))
-    incidents.resolve(actor(people["lee"]), incident, FRIDAY)
+    resolve(actor(people["lee"]), incident, FRIDAY)
     db.session.commit()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Postmortem)) == 1
     assert postmortems.for_incident(incident).owner == people["dana"]

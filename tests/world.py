@@ -19,6 +19,7 @@ from app.audit.service import Actor
 from app.auth import service as people
 from app.auth.models import Role, Team, User
 from app.extensions import db
+from tests.factories import resolve
 
 DEMO_PASSWORD = "demo password 123"
 DEMO_KEY = "4e1c9f7a2b3d4c5e8f9a0b1c2d3e4f5a"  # checkout-api's fixed integration key (app/demo.py)
@@ -127,7 +128,7 @@ def populate(app, client) -> World:
     # A draft post-mortem under review: sections, whys, causes, factors, comments, reviewers, an action item.
     draft_incident = incidents.open_incident(as_admin, service=checkout, title="Ledger drift after failover",
                                              severity=3, now=now - timedelta(days=2))
-    incidents.resolve(as_admin, draft_incident, now - timedelta(days=2, hours=-1))
+    resolve(as_admin, draft_incident, now - timedelta(days=2, hours=-1))
     pm = postmortems.create_postmortem(as_admin, draft_incident, now - timedelta(days=1),
                                        template=postmortems.template_by_key("lightweight"), owner=dana)
     postmortems.update_section(as_dana, pm, pm.sections[0], "The ledger drifted by 3 entries.", now)
@@ -213,7 +214,7 @@ def populate(app, client) -> World:
     reviews.record_review(as_admin, "severity_level", "2", now, note="Objectives still right.")
     _commit()
     reads._insert(dana.id, "postmortem", pm.id, now)  # what a page view records after its answer
-    incidents.resolve(as_admin, drill, now + timedelta(minutes=30))
+    resolve(as_admin, drill, now + timedelta(minutes=30))
     _commit()
     engine = Engine(all_jobs(), holder="world")
     for minutes in (31, 32, 24 * 60 * 100):  # the survey goes out; a review reminder falls due

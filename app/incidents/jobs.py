@@ -1,4 +1,5 @@
-"""The engine's incident work: acknowledgement timeouts and auto-resolution."""
+"""The engine's incident work: acknowledgement timeouts, auto-resolution, objectives
+breached and what a resolution owes (its post-mortem draft, its search entries)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -9,6 +10,7 @@ from app.engine.core import Job
 from app.extensions import db
 from app.incidents import service as incidents
 from app.incidents.models import Incident
+from app.postmortems import service as postmortems
 
 
 def _due(column):
@@ -34,9 +36,18 @@ def _breach(which: str):
     return run
 
 
+def _follow_up(incident_id: int, now: datetime) -> bool:
+    incident = db.session.get(Incident, incident_id)
+    if incident is None or incident.followup_at is None or incident.followup_at > now:
+        return False
+    postmortems.follow_up(incident, now)
+    return True
+
+
 JOBS = [
     Job("ack_timeouts", _due(Incident.ack_timeout_at), _expire_ack),
     Job("auto_resolve", _due(Incident.auto_resolve_at), _auto_resolve),
     Job("response_breaches", _due(Incident.response_breach_at), _breach("response")),
     Job("resolution_breaches", _due(Incident.resolution_breach_at), _breach("resolution")),
+    Job("resolution_followups", _due(Incident.followup_at), _follow_up),
 ]

@@ -63,6 +63,9 @@ class Incident(db.Model):
     # Due work for the engine (indexed: a cycle reads only what is due).
     ack_timeout_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     auto_resolve_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # What a resolution owes once it is committed: the post-mortem draft its severity
+    # asks for and the knowledge-search entries (app.postmortems.service.follow_up).
+    followup_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     # Escalation: the policy as it was when escalation started, and where it is.
     escalation_snapshot: Mapped[dict | None] = mapped_column(sa.JSON)

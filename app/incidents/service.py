@@ -21,7 +21,6 @@ from app.escalation import service as escalation
 from app.incidents.timeline import record_event
 from app.insights import surveys
 from app.notify import paging
-from app.postmortems import service as postmortems
 from app.services.models import Service
 from app.triage import levels
 
@@ -176,8 +175,10 @@ def resolve(actor: Actor, incident: Incident, now: datetime, *, via: str = "web"
                  text=f"Resolved by {actor.label}" + (f": {note}" if note else ""))
     _audit(actor, "resolve", incident, f"resolved via {via}", before={"status": before}, after={"status": "resolved"})
     cadence.on_resolved(incident, now)
-    # A SEV-1/SEV-2 gets its post-mortem draft (app.postmortems.policy decides).
-    postmortems.on_incident_resolved(actor, incident, now)
+    # The engine then drafts the post-mortem a SEV-1/SEV-2 needs and re-indexes the
+    # incident for search, in its own transaction: resolving stays quick, and the
+    # due time commits with the resolution, so neither is lost.
+    incident.followup_at = now
     # Its responders are asked the anonymous culture survey (the engine sends it).
     surveys.on_incident_resolved(incident, now)
     return True

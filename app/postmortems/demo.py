@@ -85,7 +85,7 @@ def seed_past_incident(spec: PastIncident, *, now: datetime) -> Incident | None:
     end = start + timedelta(minutes=spec.minutes)
     incidents.update_milestones(resolver, incident, end, mitigated_at=end - timedelta(minutes=spec.minutes // 4))
     incidents.resolve(resolver, incident, end)
-    pm = postmortems.for_incident(incident) or postmortems.create_postmortem(resolver, incident, end)
+    pm = postmortems.follow_up(incident, end) or postmortems.create_postmortem(resolver, incident, end)
     owner = Actor.for_user(pm.owner) if pm.owner else resolver
     review_at = end + timedelta(days=1)
     for event, tag in tagged:

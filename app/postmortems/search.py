@@ -48,9 +48,12 @@ def event_changes_text(kind: str, data: dict | None = None) -> bool:
     """Whether a new timeline entry of this kind should re-index its incident. Not
     the paging machinery or alerts (they come in storms), nor the opening of an
     incident by an alert (ingestion stays fast; the first human entry or the
-    resolution indexes it)."""
+    resolution indexes it), nor the resolution itself: the engine's follow-up of it
+    re-indexes (app.postmortems.service.follow_up)."""
     if kind == "opened":
         return (data or {}).get("source") != "alert"
+    if kind == "resolved":
+        return False
     return kind not in QUIET_KINDS
 
 

@@ -272,21 +272,35 @@ def create_postmortem(actor: Actor, incident: Incident, now: datetime, *, templa
     return pm
 
 
-def on_incident_resolved(actor: Actor, incident: Incident, now: datetime) -> Postmortem | None:
-    """Called by the incident lifecycle when an incident resolves: a severity that
-    requires a post-mortem gets its draft (once; reopening and resolving again
-    keeps the first). Other severities only re-index the incident."""
-    if not policy.for_severity(incident.severity).required or incident.merged_into_id or incident.is_exercise:
-        search.refresh(incident)
+def follow_up(incident: Incident, now: datetime) -> Postmortem | None:
+    """The engine's follow-up of a resolution (`Incident.followup_at`, set by
+    `incidents.resolve`): a severity that requires a post-mortem gets its draft
+    (once; reopening and resolving again keeps the first), and the incident is
+    re-indexed for search with its resolution. Nothing when it was reopened since:
+    its next resolution asks again. The draft is made by whoever resolved it, if they
+    may edit post-mortems, else by Firebreak."""
+    owed = draft_owed(incident)
+    incident.followup_at = None
+    if incident.status != Status.RESOLVED:
         return None
-    if for_incident(incident) is not None:
-        return None
-    template = proposed_template(incident.severity)
-    if template is None:  # every template retired: resolving must not fail for it
-        search.refresh(incident)
-        return None
-    system = actor if actor.can(Role.RESPONDER) else Actor.system()
-    return create_postmortem(system, incident, now, template=template)
+    if owed and for_incident(incident) is None:
+        template = proposed_template(incident.severity)
+        if template is not None:  # every template retired: no draft, and nothing fails for it
+            resolver = incident.resolved_by
+            actor = Actor.for_user(resolver) if resolver is not None and resolver.can(Role.RESPONDER) else Actor.system()
+            pm = create_postmortem(actor, incident, now, template=template)
+            touch_incident(incident, now)  # pages open on the incident show the draft
+            return pm
+    search.refresh(incident)
+    return None
+
+
+def draft_owed(incident: Incident) -> bool:
+    """Whether the engine's follow-up of this incident's resolution is still to make
+    its post-mortem draft (the incident page says one is on its way)."""
+    return (incident.followup_at is not None and incident.status == Status.RESOLVED
+            and policy.for_severity(incident.severity).required and not incident.merged_into_id
+            and not incident.is_exercise)
 
 
 def change_template(actor: Actor, pm: Postmortem, template: PostmortemTemplate, now: datetime) -> None:

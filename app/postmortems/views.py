@@ -501,7 +501,8 @@ def incident_context(incident: Incident) -> dict:
     item_form = unique_ids(_prepare("action_item", ActionItemForm(formdata=None, incident_id=incident.id,
                                                                   postmortem_id=pm.id if pm else "")),
                            "action_item", None)
-    return {"postmortem_form": form, "action_items": actions.items(
+    return {"postmortem_form": form, "postmortem_coming": pm is None and postmortems.draft_owed(incident),
+            "action_items": actions.items(
         actions.ItemFilter(status="all", incident_id=incident.id), clock.now().date()),
         "action_item_form": item_form, "today": clock.now().date()}
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from app.audit.service import Actor
 from app.extensions import db
 from app.incidents import service as incidents
+from app.postmortems import service as postmortems
 from app.services.models import Service
 from app.statuspage import service
 from app.statuspage.models import Component, ComponentGroup, PageSettings
@@ -73,6 +74,7 @@ def seed(actor: Actor, now: datetime) -> int:
             service.publish_update(actor, incident, stage, words, at, title=title if offset == 0 else None,
                                    components={component: impact} if offset == 0 else None, notify=False)
         incidents.resolve(actor, incident, began + timedelta(minutes=minutes))
+        postmortems.follow_up(incident, incident.resolved_at)  # as the engine did then
         if postmortem:
             service.publish_postmortem(actor, incident, postmortem, began + timedelta(days=1))
     return len(made)
