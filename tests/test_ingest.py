@@ -345,6 +345,38 @@ def test_grouped_services_put_alerts_into_their_open_incident(client, service):
 
 
 @pytest.mark.db
+def test_one_delivery_resolving_every_alert_of_a_grouped_incident_resolves_it_once(client, service):
+    """Alertmanager sends several alerts in one delivery, applied in one transaction:
+    the incident resolves with the last of its alerts, once, and an alert that fires
+    in the same delivery keeps a new incident open."""
+    from app.incidents.models import IncidentEvent
+    service.alert_grouping = "grouped"
+    db.session.commit()
+    body = sample("alertmanager-webhook-firing.json")
+    assert client.post(f"/integrations/alertmanager/{KEY}", json=body).json["results"] == {"created": 2}
+    [incident] = db.session.scalars(sa.select(Incident)).all()
+    resolved = copy.deepcopy(body)
+    resolved["status"] = "resolved"
+    for alert in resolved["alerts"]:
+        alert["status"] = "resolved"
+    fresh = copy.deepcopy(body["alerts"][0])
+    fresh["fingerprint"] = "c0ffee0000000001"
+    resolved["alerts"].append(fresh)  # fires after the two resolve
+    answer = client.post(f"/integrations/alertmanager/{KEY}", json=resolved)
+    assert answer.status_code == 200 and answer.json["results"] == {"resolved": 2, "created": 1}
+    db.session.expire_all()
+    incident = db.session.get(Incident, incident.id)
+    assert incident.status == Status.RESOLVED
+    kinds = db.session.scalars(sa.select(IncidentEvent.kind).where(IncidentEvent.incident_id == incident.id)).all()
+    assert kinds.count("resolved") == 1 and kinds.count("alert_resolved") == 2
+    assert [a.status for a in db.session.scalars(sa.select(Alert).where(Alert.incident_id == incident.id))] == [
+        AlertStatus.RESOLVED, AlertStatus.RESOLVED]
+    new = db.session.scalar(sa.select(Alert).where(Alert.dedup_key == "c0ffee0000000001"))
+    assert new.status == AlertStatus.TRIGGERED and db.session.get(Incident, new.incident_id).status == Status.TRIGGERED
+    assert new.incident_id != incident.id
+
+
+@pytest.mark.db
 def test_services_may_keep_incidents_open_when_alerts_resolve(client, service):
     service.resolve_with_alerts = False
     db.session.commit()

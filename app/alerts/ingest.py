@@ -467,20 +467,26 @@ def _acknowledge(alert: Alert, now: datetime, actor: Actor) -> Outcome:
 
 
 def _resolve(alert: Alert, now: datetime, actor: Actor) -> Outcome:
-    incident = db.session.get(Incident, alert.incident_id) if alert.incident_id else None
-    alert.status = AlertStatus.RESOLVED
-    alert.resolved_at = now
-    if incident is not None and incident.status != Status.RESOLVED:
-        record_event(incident, EventKind.ALERT_RESOLVED, actor, via=alert.origin, at=now,
-                     text=f"Alert resolved: {alert.summary}", data={"alert_id": alert.id})
-        if incident.service.resolve_with_alerts and not _has_open_alerts(incident.id):
-            incidents.resolve(actor, incident, now, via=alert.origin, note="every alert resolved")
+    # What the transaction did before is written now; what this does is written once,
+    # at the commit, instead of bit by bit before each query below (a quarter of a
+    # resolve's time). The queries read nothing this leaves unwritten: the alert
+    # resolved here is left out by id.
+    db.session.flush()
+    with db.session.no_autoflush:
+        incident = db.session.get(Incident, alert.incident_id) if alert.incident_id else None
+        alert.status = AlertStatus.RESOLVED
+        alert.resolved_at = now
+        if incident is not None and incident.status != Status.RESOLVED:
+            record_event(incident, EventKind.ALERT_RESOLVED, actor, via=alert.origin, at=now,
+                         text=f"Alert resolved: {alert.summary}", data={"alert_id": alert.id})
+            if incident.service.resolve_with_alerts and not _has_open_alerts(incident.id, besides=alert.id):
+                incidents.resolve(actor, incident, now, via=alert.origin, note="every alert resolved")
     return Outcome(alert.dedup_key, "resolved", alert, incident)
 
 
-def _has_open_alerts(incident_id: int) -> bool:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(Alert).where(
-        Alert.incident_id == incident_id, Alert.status != AlertStatus.RESOLVED)) > 0
+def _has_open_alerts(incident_id: int, *, besides: int) -> bool:
+    return db.session.scalar(sa.select(Alert.id).where(
+        Alert.incident_id == incident_id, Alert.id != besides, Alert.status != AlertStatus.RESOLVED).limit(1)) is not None
 
 
 # --- change events ----------------------------------------------------------------
