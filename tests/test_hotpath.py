@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -116,6 +117,90 @@ def test_a_batch_writes_what_its_events_write_one_at_a_time(app, services):
     assert fresh[3:7] == ("last words", "critical", {"n": 10},
                           [{"href": "https://grafana.example.com/6", "text": "link 6"}])
     assert len(together["incidents"]) == 4 and together["audit"] == 4
+
+
+def resolve(routing_key: str, dedup_key: str) -> ingest.AlertEvent:
+    return ingest.validate_event({"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup_key})
+
+
+def by_incident(service_id: int) -> dict:
+    """`state`, with each incident's timeline beside it, in no order of ids (a batch
+    numbers the incidents it opens before those its left events open)."""
+    incidents = db.session.scalars(sa.select(Incident).where(Incident.service_id == service_id)).all()
+    found = state(service_id)
+    return {"alerts": found["alerts"], "audit": found["audit"], "incidents": sorted(
+        ((i.title, i.status.value, i.version, i.escalation_state, i.followup_at is not None),
+         tuple(str(e.kind) for e in db.session.scalars(sa.select(IncidentEvent).where(
+             IncidentEvent.incident_id == i.id).order_by(IncidentEvent.id)))) for i in incidents)}
+
+
+def one_at_a_time(events: list[ingest.AlertEvent]) -> None:
+    for event in events:  # the hot path, else the full path
+        job = hotpath.Job(event, "127.0.0.1")
+        hotpath.apply_alone(job)
+        if job.state == "full":
+            full_path(event)
+
+
+def in_one_batch(events: list[ingest.AlertEvent]) -> list[hotpath.Job]:
+    jobs = [hotpath.Job(event, "127.0.0.1") for event in events]
+    hotpath.apply(jobs)
+    db.session.commit()
+    for job in jobs:
+        if job.dedup_key is None:  # left to the full path, in arrival order, once the batch is in
+            full_path(job.event)
+    return jobs
+
+
+@pytest.mark.db
+def test_resolves_in_a_batch_write_what_they_write_one_at_a_time(app, services):
+    """A repeat then a resolve of a key open before (its incident resolves), the key
+    firing again (a new alert), a key opened and resolved in the batch, a resolve of
+    nothing, a second resolve of the first key (its new alert) and the second key
+    firing again."""
+    def events(key: str) -> list[ingest.AlertEvent]:
+        return [trigger(key, "open-before", 1), resolve(key, "open-before"), trigger(key, "open-before", 2),
+                trigger(key, "fresh", 3), resolve(key, "fresh"), resolve(key, "nothing"), resolve(key, "open-before"),
+                trigger(key, "fresh", 4)]
+    open_before(KEYS["one"])
+    open_before(KEYS["each"])
+    one_at_a_time(events(KEYS["one"]))
+    jobs = in_one_batch(events(KEYS["each"]))
+    # Written in the batch: the repeat, the first resolve, the new key, the resolve of nothing.
+    assert [job.dedup_key is not None for job in jobs] == [True, True, False, True, False, True, False, False]
+    db.session.expire_all()
+    alone, together = by_incident(services["one"].id), by_incident(services["each"].id)
+    assert together == alone
+    assert [a[:3] for a in together["alerts"]] == [("fresh", "resolved", 1), ("fresh", "triggered", 1),
+                                                   ("open-before", "resolved", 1), ("open-before", "resolved", 2)]
+    assert [(i[0][1], i[1][-1]) for i in together["incidents"]] == [
+        ("resolved", "resolved"), ("resolved", "resolved"), ("resolved", "resolved"), ("triggered", "alert_triggered")]
+    assert together["audit"] == 7  # four opened, three resolved
+
+
+@pytest.mark.db
+def test_resolving_the_alerts_of_a_grouped_incident_in_a_batch_resolves_it_with_the_last(app, services):
+    from tests.factories import make_service
+    other = make_service("svc-grouped-2", with_key=False)
+    other.alert_grouping = "grouped"
+    db.session.add(IntegrationKey(service=other, key="4" * 32, name="Prometheus", created_at=T0))
+    db.session.commit()
+    for key in (KEYS["grouped"], "4" * 32):
+        for n, dedup_key in enumerate(("a", "b", "c")):
+            full_path(trigger(key, dedup_key, n))  # grouped: the full path puts them in one incident
+    one_at_a_time([resolve(KEYS["grouped"], "a")])
+    assert in_one_batch([resolve("4" * 32, "a")])[0].dedup_key == "a"  # written in the batch
+    db.session.expire_all()
+    assert by_incident(other.id) == by_incident(services["grouped"].id)
+    assert by_incident(other.id)["incidents"][0][0][1] == "triggered"  # two alerts still open
+    one_at_a_time([resolve(KEYS["grouped"], "b"), resolve(KEYS["grouped"], "c")])
+    assert [job.dedup_key for job in in_one_batch([resolve("4" * 32, "b"), resolve("4" * 32, "c")])] == ["b", "c"]
+    db.session.expire_all()
+    together = by_incident(other.id)
+    assert together == by_incident(services["grouped"].id)
+    [(incident, timeline)] = together["incidents"]
+    assert incident[1] == "resolved" and timeline.count("resolved") == 1 and timeline[-1] == "resolved"
+    assert timeline.count("alert_resolved") == 3
 
 
 @pytest.mark.db
@@ -241,11 +326,31 @@ def test_a_repeat_of_an_alert_resolved_after_the_batch_read_it_opens_a_new_alert
     db.session.execute(sa.update(Alert).values(status="resolved"))
     db.session.commit()
     monkeypatch.setattr(hotpath, "_open_alerts", lambda connection, jobs, routes: {
-        (service_id, "k"): (alert_id, None) for service_id, alert_id in stale.items()})
+        (service_id, "k"): SimpleNamespace(id=alert_id, suppressed=None) for service_id, alert_id in stale.items()})
     assert client.post("/v2/enqueue", json=body).status_code == 202
     db.session.expire_all()
     rows = db.session.execute(sa.select(Alert.status, Alert.occurrences).order_by(Alert.id)).all()
     assert [(str(status), n) for status, n in rows] == [("resolved", 1), ("triggered", 1)]
+
+
+@pytest.mark.db
+def test_a_resolve_of_an_alert_resolved_after_the_batch_read_it_changes_nothing_twice(app, services, monkeypatch):
+    """PostgreSQL: another transaction resolves the alert between the batch's read and
+    its write; the batch goes back and the resolve takes the full path, which finds
+    nothing open: no second resolution on the timeline."""
+    client = app.test_client()
+    body = {"routing_key": KEYS["each"], "event_action": "trigger", "dedup_key": "k",
+            "payload": {"summary": "s", "source": "h", "severity": "critical"}}
+    assert client.post("/v2/enqueue", json=body).status_code == 202
+    alert = db.session.scalar(sa.select(Alert))
+    read = {(alert.service_id, "k"): SimpleNamespace(id=alert.id, suppressed=None, incident_id=alert.incident_id,
+                                                     summary=alert.summary, origin=alert.origin)}
+    assert client.post("/v2/enqueue", json={**body, "event_action": "resolve"}).status_code == 202
+    events = db.session.scalar(sa.select(sa.func.count()).select_from(IncidentEvent))
+    monkeypatch.setattr(hotpath, "_open_alerts", lambda connection, jobs, routes: read)
+    answer = client.post("/v2/enqueue", json={**body, "event_action": "resolve"})
+    assert answer.status_code == 202 and answer.json["dedup_key"] == "k"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(IncidentEvent)) == events
 
 
 @pytest.mark.postgresql

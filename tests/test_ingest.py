@@ -171,6 +171,78 @@ def test_the_fast_path_for_a_new_alert_writes_what_the_full_path_writes(client, 
     assert len(fast["events"]) == 2 and len(fast["audit"]) == 1
 
 
+def _owed(incident_id: int) -> None:
+    """Escalation under way with a page not yet sent and a sent one, and an update
+    owed, as the engine's first cycle leaves them."""
+    from app.comms.models import CommsDue
+    db.session.execute(sa.update(Incident).where(Incident.id == incident_id).values(
+        escalation_state="active", next_escalation_at=T0 + timedelta(minutes=10)))
+    from app.notify.models import Channel, Notification, Status as Sending
+    for n, status in enumerate((Sending.QUEUED, Sending.SENT)):
+        db.session.add(Notification(key=f"page-{incident_id}-{n}", purpose="page", incident_id=incident_id,
+                                    channel=Channel.SMS, to_address="+15550100", body="page", status=status,
+                                    next_attempt_at=T0 if status == Sending.QUEUED else None, created_at=T0))
+    db.session.add(CommsDue(incident_id=incident_id, seq=1, due_at=T0 + timedelta(minutes=30),
+                            remind_at=T0 + timedelta(minutes=25), next_action_at=T0 + timedelta(minutes=25),
+                            state="pending"))
+    db.session.commit()
+
+
+def _resolution(alert_id: int) -> dict:
+    """What resolving an alert (and with it its incident) left, ids replaced as in `_written`."""
+    written = _written(alert_id)
+    incident_id = db.session.get(Alert, alert_id).incident_id
+    for table in ("notifications", "comms_dues", "survey_rounds"):
+        found = db.session.execute(sa.text(f"SELECT * FROM {table} WHERE incident_id = :id"), {"id": incident_id})
+        written[table] = [{k: v for k, v in row.items() if k not in ("id", "incident_id", "key")}
+                          for row in found.mappings()]
+    return written
+
+
+@pytest.mark.db
+def test_the_fast_path_for_a_resolve_writes_what_the_full_path_writes(client, service, monkeypatch):
+    """The resolve of an incident's only alert: the alert and the incident resolved,
+    escalation stopped, the page not yet sent cancelled, the update owed cancelled, the
+    survey round, two timeline entries and the audit entry; column by column as the
+    ORM path writes them."""
+    from app.alerts import ingest
+    body = sample("events-v2-trigger.json")
+    resolve = {"routing_key": KEY, "event_action": "resolve", "dedup_key": body["dedup_key"]}
+    assert enqueue(client, body).status_code == 202
+    alert_id = db.session.scalar(sa.select(Alert.id))
+    _owed(db.session.get(Alert, alert_id).incident_id)
+    clock.set(T0 + timedelta(minutes=7))
+    with monkeypatch.context() as patched:
+        patched.setattr(ingest, "process", None)  # through the Core path: the full path would fail
+        answer = enqueue(client, resolve)
+    assert answer.status_code == 202 and answer.json["dedup_key"] == body["dedup_key"]
+    db.session.expire_all()
+    fast = _resolution(alert_id)
+
+    clock.set(T0)
+    assert enqueue(client, body).status_code == 202  # the key is free again: a new alert and incident
+    alert_id = db.session.scalar(sa.select(Alert.id).where(Alert.status == AlertStatus.TRIGGERED))
+    _owed(db.session.get(Alert, alert_id).incident_id)
+    clock.set(T0 + timedelta(minutes=7))
+    event = ingest.validate_event(resolve)
+    key = db.session.scalar(sa.select(IntegrationKey))
+    outcome = ingest.process(event, service, key, clock.now(), ingest.integration_actor(key.name, service.name,
+                                                                                         "127.0.0.1"))
+    db.session.commit()
+    assert outcome.result == "resolved"
+    db.session.expire_all()
+    full = _resolution(alert_id)
+    assert fast == full
+    incident = fast["incident"][0]
+    assert (incident["status"], incident["escalation_state"], incident["next_escalation_at"]) == (
+        "resolved", "stopped", None)
+    assert incident["followup_at"] is not None and incident["version"] == 4
+    assert [e["kind"] for e in fast["events"]] == ["opened", "alert_triggered", "alert_resolved", "resolved"]
+    assert sorted(n["status"] for n in fast["notifications"]) == ["cancelled", "sent"]
+    assert [d["state"] for d in fast["comms_dues"]] == ["cancelled"] and len(fast["survey_rounds"]) == 1
+    assert [a["action"] for a in fast["audit"]] == ["incident.open", "incident.resolve"]
+
+
 @pytest.mark.db
 def test_an_alert_naming_its_impact_is_read_against_the_services_severity_matrix(client, service):
     from app.triage import service as triage

@@ -1,22 +1,27 @@
-"""The hot path of ingestion: PagerDuty triggers, many at a time, with SQLAlchemy Core.
+"""The hot path of ingestion: PagerDuty triggers and resolves, many at a time, with
+SQLAlchemy Core.
 
-Two kinds of trigger make nearly all the traffic of a bad day: a repeat of an open
-alert (an alert storm: one more occurrence, seen now, the latest details) and a fresh
-dedup key on a service that opens an incident per alert (a new problem). `apply`
-writes a list of such triggers, in arrival order, with a fixed number of statements
+Three kinds of event make nearly all the traffic of a bad day: a repeat of an open
+alert (an alert storm: one more occurrence, seen now, the latest details), a fresh
+dedup key on a service that opens an incident per alert (a new problem), and the
+resolve of an open alert (with its last open alert, its incident resolves). `apply`
+writes a list of such events, in arrival order, with a fixed number of statements
 whatever the list's length: the route of each integration key, the open alerts the
 keys name, one INSERT each for incidents, alerts, timeline entries and audit entries,
-and one UPDATE per alert that repeats fold into (one statement for all of them, the
-alerts just opened included).
-The rows are the full path's, from the same builders (`ingest.new_alert`,
-`incidents.new_incident`, `event_values`, `audit.entry_values`); a test holds the two
-paths equal column by column, and another holds a batch equal to the same events
-applied one at a time.
+one UPDATE per alert that repeats fold into (one statement for all of them, the
+alerts just opened included), and for resolves a few statements for all of them
+(`_resolve`: the alerts, their incidents, pages not yet sent, updates owed, survey
+rounds). The rows are the full path's, from the same builders (`ingest.new_alert`,
+`incidents.new_incident`, `event_values`, `audit.entry_values`,
+`incidents.resolved_text`); tests hold the two paths equal column by column, and
+batches equal to the same events applied one at a time.
 
 What it cannot decide alone it leaves untouched for the full path
 (`ingest.process`), which decides everything anew: an unknown or revoked key, a
 maintenance window, grouped alerts, a severity that opens nothing, an alert held by a
-window, an event naming its impact, a duplicate delivery, an acknowledge or resolve.
+window, an event naming its impact, a duplicate delivery, an acknowledge, the resolve
+of an alert opened in the same batch, and a trigger after its key's resolve in the
+same batch (and the later events on those keys, once the batch is in).
 
 `GroupCommit` lets a process's request threads share one write transaction: the
 first to arrive writes everything queued (its own event and those that came while
@@ -45,7 +50,13 @@ from app.audit import service as audit
 from app.audit.models import AuditEntry
 from app.extensions import db
 from app.incidents import service as incidents
-from app.incidents.models import EventKind, Incident, IncidentEvent
+from app.comms.models import CommsDue, DueState
+from app.escalation import service as escalation
+from app.incidents.models import EventKind, Incident, IncidentEvent, Status
+from app.insights import surveys
+from app.insights.models import SurveyRound
+from app.notify.models import Notification
+from app.notify.models import Status as NotificationStatus
 from app.incidents.timeline import event_values
 from app.services.models import IntegrationKey, Service, severity_for
 
@@ -77,7 +88,7 @@ class Stale(Exception):
 
 def eligible(event: ingest.AlertEvent) -> bool:
     """Whether the hot path may take this event (it may still leave it to the full path)."""
-    return (event.action == "trigger" and len(event.routing_key) == 32 and not event.impact
+    return (event.action in ("trigger", "resolve") and len(event.routing_key) == 32 and not event.impact
             and not event.occurrence_ref)
 
 
@@ -115,7 +126,8 @@ _ROUTE = (
               IntegrationKey.id.label("key_id"), IntegrationKey.name.label("key_name"),
               ingest.maintenance_at(Service.id, sa.bindparam("now")).exists().label("held"))
     .join(Service, Service.id == IntegrationKey.service_id).where(*ingest.routable(sa.bindparam("routing_key"))))
-_OPEN = sa.select(_alerts.c.id, _alerts.c.dedup_key, _alerts.c.suppressed).where(
+_OPEN = sa.select(_alerts.c.id, _alerts.c.dedup_key, _alerts.c.suppressed, _alerts.c.incident_id, _alerts.c.summary,
+                  _alerts.c.origin).where(
     _alerts.c.service_id == sa.bindparam("service_id"),
     _alerts.c.dedup_key.in_(sa.bindparam("keys", expanding=True)),
     _alerts.c.status != AlertStatus.RESOLVED.value)
@@ -159,6 +171,15 @@ class _New:
         self.repeats = _Fold(None)
 
 
+class _Resolved:
+    """An open alert that a resolve in this batch resolves."""
+
+    def __init__(self, alert, actor):
+        self.alert_id, self.incident_id, self.summary, self.origin = (alert.id, alert.incident_id, alert.summary,
+                                                                      alert.origin)
+        self.actor = actor
+
+
 def _routes(connection, jobs: list[Job], now: datetime) -> dict:
     found = {}
     for routing_key in dict.fromkeys(job.event.routing_key for job in jobs):
@@ -167,7 +188,7 @@ def _routes(connection, jobs: list[Job], now: datetime) -> dict:
 
 
 def _open_alerts(connection, jobs: list[Job], routes: dict) -> dict:
-    """(service id, dedup key) → (alert id, suppressed) for the open alerts the batch names."""
+    """(service id, dedup key) → the open alert (a row of `_OPEN`) for the keys the batch names."""
     wanted: dict[int, set[str]] = {}
     for job in jobs:
         route = routes[job.event.routing_key]
@@ -178,7 +199,7 @@ def _open_alerts(connection, jobs: list[Job], routes: dict) -> dict:
         keys = sorted(keys)
         for start in range(0, len(keys), KEYS_PER_QUERY):
             rows = connection.execute(_OPEN, {"service_id": service_id, "keys": keys[start:start + KEYS_PER_QUERY]})
-            found.update({(service_id, row.dedup_key): (row.id, row.suppressed) for row in rows})
+            found.update({(service_id, row.dedup_key): row for row in rows})
     return found
 
 
@@ -197,7 +218,8 @@ def apply(jobs: list[Job]) -> None:
     open_ = _open_alerts(connection, jobs, routes)
     folds: dict[int, _Fold] = {}
     new: dict[tuple[int, str], _New] = {}
-    left: set[tuple[int, str]] = set()  # keys left to the full path: later repeats follow them there
+    resolved: dict[tuple[int, str], _Resolved] = {}
+    left: set[tuple[int, str]] = set()  # keys left to the full path: later events on them follow them there
     for job in jobs:
         event = job.event
         route = routes[event.routing_key]
@@ -206,12 +228,24 @@ def apply(jobs: list[Job]) -> None:
         at = (route.id, event.dedup_key)
         if event.dedup_key and at in left:
             continue
+        if event.action == "resolve":
+            if at in new:  # opened in this batch: the full path resolves it once the batch is in
+                left.add(at)
+                continue
+            if at in open_ and at not in resolved:
+                resolved[at] = _Resolved(open_[at], ingest.integration_actor(route.key_name, route.name, job.ip))
+            # else nothing open on the key (or resolved earlier in the batch): accepted, and nothing changes
+            job.dedup_key = event.dedup_key
+            continue
+        if at in resolved:  # fires again after its resolve in this batch: the full path opens the new alert
+            left.add(at)
+            continue
         if event.dedup_key and at in new:
             new[at].repeats.add(event)
             job.dedup_key = event.dedup_key
             continue
         if event.dedup_key and at in open_:
-            alert_id, suppressed = open_[at]
+            alert_id, suppressed = open_[at].id, open_[at].suppressed
             if suppressed == "maintenance":  # the window may have ended: the full path decides
                 left.add(at)
                 continue
@@ -243,6 +277,116 @@ def apply(jobs: list[Job]) -> None:
         params = [fold.params(now) for _, fold in sorted(folds.items())]
         if connection.execute(_FOLD_MANY, params).rowcount != len(params):
             raise Stale("an alert was resolved or held while its repeats were being folded")
+    if resolved:  # after the folds: a repeat that came before its resolve counts
+        _resolve(connection, list(resolved.values()), now)
+
+
+# Resolves, as `ingest._resolve` and `incidents.resolve` make them (a test holds the two
+# paths equal column by column).
+_NOW = sa.bindparam("p_now", type_=_incidents.c.updated_at.type)
+_RESOLVE_ALERTS = (sa.update(_alerts)
+                   .where(_alerts.c.id.in_(sa.bindparam("p_ids", expanding=True)),
+                          _alerts.c.status != AlertStatus.RESOLVED.value)
+                   .values(status=AlertStatus.RESOLVED.value, resolved_at=_NOW))
+_INCIDENTS_OF = (sa.select(_incidents.c.id, _incidents.c.status, _incidents.c.is_exercise, _incidents.c.merged_into_id,
+                           Service.resolve_with_alerts)
+                 .join(Service, Service.id == _incidents.c.service_id)
+                 .where(_incidents.c.id.in_(sa.bindparam("p_ids", expanding=True))))
+_STILL_OPEN = (sa.select(_alerts.c.incident_id).distinct()
+               .where(_alerts.c.incident_id.in_(sa.bindparam("p_ids", expanding=True)),
+                      _alerts.c.status != AlertStatus.RESOLVED.value))
+# An incident that keeps other alerts open: its timeline has more (`record_event` counts).
+_TOUCH = (sa.update(_incidents)
+          .where(_incidents.c.id == sa.bindparam("p_id"), _incidents.c.status != Status.RESOLVED.value)
+          .values(version=_incidents.c.version + sa.bindparam("p_n"), updated_at=_NOW))
+# An incident whose last alert resolves: `incidents.resolve` by an integration, with
+# `escalation.stop` (pending pages, updates owed and survey below).
+_RESOLVE_INCIDENT = (
+    sa.update(_incidents)
+    .where(_incidents.c.id == sa.bindparam("p_id"), _incidents.c.status == sa.bindparam("p_before"))
+    .values(status=Status.RESOLVED.value, resolved_at=_NOW, resolved_by_id=None, ack_timeout_at=None,
+            auto_resolve_at=None, mitigated_at=sa.func.coalesce(_incidents.c.mitigated_at, _NOW),
+            escalation_state=sa.case((_incidents.c.escalation_state == escalation.STATE_ACTIVE, escalation.STATE_STOPPED),
+                                     else_=_incidents.c.escalation_state),
+            next_escalation_at=None, response_breach_at=None, resolution_breach_at=None, followup_at=_NOW,
+            version=_incidents.c.version + sa.bindparam("p_n"), updated_at=_NOW))
+_RESOLVE_ALL_ALERTS = (sa.update(_alerts)
+                       .where(_alerts.c.incident_id.in_(sa.bindparam("p_ids", expanding=True)),
+                              _alerts.c.status != AlertStatus.RESOLVED.value)
+                       .values(status=AlertStatus.RESOLVED.value, resolved_at=_NOW))
+_notifications = Notification.__table__
+_CANCEL_PAGES = (sa.update(_notifications)
+                 .where(_notifications.c.incident_id.in_(sa.bindparam("p_ids", expanding=True)),
+                        _notifications.c.purpose == "page", _notifications.c.status == NotificationStatus.QUEUED.value)
+                 .values(status=NotificationStatus.CANCELLED.value, next_attempt_at=None))
+_dues = CommsDue.__table__
+_CANCEL_DUES = (sa.update(_dues)
+                .where(_dues.c.incident_id.in_(sa.bindparam("p_ids", expanding=True)),
+                       _dues.c.state == DueState.PENDING)
+                .values(state=DueState.CANCELLED, next_action_at=None, met_at=None))
+_rounds = SurveyRound.__table__
+_ROUNDS_OF = sa.select(_rounds.c.incident_id).where(_rounds.c.incident_id.in_(sa.bindparam("p_ids", expanding=True)))
+
+
+def _resolve(connection, items: list[_Resolved], now: datetime) -> None:
+    """Resolve the batch's open alerts, in arrival order, and with the last open alert
+    of an incident (on a service that resolves incidents with their alerts) the
+    incident: timeline, audit, pages not yet sent, updates owed, the survey round."""
+    if connection.execute(_RESOLVE_ALERTS, {"p_ids": [item.alert_id for item in items], "p_now": now}).rowcount \
+            != len(items):
+        raise Stale("an alert was resolved while the batch resolved it")
+    by_incident: dict[int, list[_Resolved]] = {}
+    for item in items:
+        if item.incident_id is not None:  # an alert held by a window or a mapping has none
+            by_incident.setdefault(item.incident_id, []).append(item)
+    if not by_incident:
+        return
+    ids = sorted(by_incident)
+    incidents_ = {row.id: row for row in connection.execute(_INCIDENTS_OF, {"p_ids": ids})}
+    still_open = set(connection.execute(_STILL_OPEN, {"p_ids": ids}).scalars())
+    entries, audits, touched, resolving, surveyed = [], [], [], [], []
+    for incident_id in ids:
+        row = incidents_[incident_id]
+        if row.status == Status.RESOLVED:  # an alert left open on a resolved incident: only the alert
+            continue
+        for item in by_incident[incident_id]:
+            entries.append({"incident_id": incident_id, **event_values(
+                EventKind.ALERT_RESOLVED, item.actor, via=item.origin, at=now,
+                **ingest.alert_resolved_event(item.alert_id, item.summary))})
+        n = len(by_incident[incident_id])
+        if not row.resolve_with_alerts or incident_id in still_open:
+            touched.append({"p_id": incident_id, "p_n": n, "p_now": now})
+            continue
+        last = by_incident[incident_id][-1]
+        entries.append({"incident_id": incident_id, **event_values(
+            EventKind.RESOLVED, last.actor, via=last.origin, at=now,
+            text=incidents.resolved_text(last.actor, ingest.RESOLVED_WITH_ALERTS))})
+        resolved_audit = incidents.resolved_audit(last.origin, Status(row.status).value)
+        audits.append(audit.entry_values(last.actor, "incident.resolve", object_type=Incident.__tablename__,
+                                         object_id=incident_id, summary=f"#{incident_id} {resolved_audit['summary']}",
+                                         before=resolved_audit["before"], after=resolved_audit["after"]))
+        resolving.append({"p_id": incident_id, "p_before": Status(row.status).value, "p_n": n + 1, "p_now": now})
+        if not row.is_exercise and not row.merged_into_id:
+            surveyed.append(incident_id)
+    if touched and connection.execute(_TOUCH, touched).rowcount != len(touched):
+        raise Stale("an incident was resolved while the batch resolved one of its alerts")
+    if resolving:
+        if connection.execute(_RESOLVE_INCIDENT, resolving).rowcount != len(resolving):
+            raise Stale("an incident changed while the batch resolved it")
+        done = [item["p_id"] for item in resolving]
+        connection.execute(_RESOLVE_ALL_ALERTS, {"p_ids": done, "p_now": now})
+        connection.execute(_CANCEL_PAGES, {"p_ids": done})
+        connection.execute(_CANCEL_DUES, {"p_ids": done})
+        if surveyed:
+            asked = set(connection.execute(_ROUNDS_OF, {"p_ids": surveyed}).scalars())
+            rounds = [{"incident_id": incident_id, "created_at": now, "due_at": now + surveys.DELAY, "invited": 0,
+                       "outcome": ""} for incident_id in surveyed if incident_id not in asked]
+            if rounds:
+                _insert_rows(connection, _rounds, rounds)
+    if entries:
+        _insert_rows(connection, IncidentEvent.__table__, entries)
+    if audits:
+        _insert_rows(connection, AuditEntry.__table__, audits)
 
 
 class _WholeRows:
@@ -296,7 +440,7 @@ class _WholeRows:
 
 
 _WHOLE_ROWS = {table.name: _WholeRows(table) for table in (_incidents, _alerts, IncidentEvent.__table__,
-                                                             AuditEntry.__table__)}
+                                                             AuditEntry.__table__, _rounds)}
 
 
 def _insert_rows(connection, table: sa.Table, rows: list[dict]) -> None:

@@ -478,10 +478,18 @@ def _resolve(alert: Alert, now: datetime, actor: Actor) -> Outcome:
         alert.resolved_at = now
         if incident is not None and incident.status != Status.RESOLVED:
             record_event(incident, EventKind.ALERT_RESOLVED, actor, via=alert.origin, at=now,
-                         text=f"Alert resolved: {alert.summary}", data={"alert_id": alert.id})
+                         **alert_resolved_event(alert.id, alert.summary))
             if incident.service.resolve_with_alerts and not _has_open_alerts(incident.id, besides=alert.id):
-                incidents.resolve(actor, incident, now, via=alert.origin, note="every alert resolved")
+                incidents.resolve(actor, incident, now, via=alert.origin, note=RESOLVED_WITH_ALERTS)
     return Outcome(alert.dedup_key, "resolved", alert, incident)
+
+
+RESOLVED_WITH_ALERTS = "every alert resolved"
+
+
+def alert_resolved_event(alert_id: int, summary: str) -> dict:
+    """The text and data of the timeline entry for an alert resolved by its source."""
+    return {"text": f"Alert resolved: {summary}", "data": {"alert_id": alert_id}}
 
 
 def _has_open_alerts(incident_id: int, *, besides: int) -> bool:

@@ -171,9 +171,8 @@ def resolve(actor: Actor, incident: Incident, now: datetime, *, via: str = "web"
     # that fires again opens a new alert and a new incident.
     db.session.execute(sa.update(Alert).where(Alert.incident_id == incident.id, Alert.status != AlertStatus.RESOLVED)
                        .values(status=AlertStatus.RESOLVED, resolved_at=now))
-    record_event(incident, EventKind.RESOLVED, actor, via=via, at=now,
-                 text=f"Resolved by {actor.label}" + (f": {note}" if note else ""))
-    _audit(actor, "resolve", incident, f"resolved via {via}", before={"status": before}, after={"status": "resolved"})
+    record_event(incident, EventKind.RESOLVED, actor, via=via, at=now, text=resolved_text(actor, note))
+    _audit(actor, "resolve", incident, **resolved_audit(via, before))
     cadence.on_resolved(incident, now)
     # The engine then drafts the post-mortem a SEV-1/SEV-2 needs and re-indexes the
     # incident for search, in its own transaction: resolving stays quick, and the
@@ -182,6 +181,16 @@ def resolve(actor: Actor, incident: Incident, now: datetime, *, via: str = "web"
     # Its responders are asked the anonymous culture survey (the engine sends it).
     surveys.on_incident_resolved(incident, now)
     return True
+
+
+def resolved_text(actor: Actor, note: str | None) -> str:
+    """The text of a resolution's timeline entry (`resolve`'s, and ingestion's in Core)."""
+    return f"Resolved by {actor.label}" + (f": {note}" if note else "")
+
+
+def resolved_audit(via: str, before: str) -> dict:
+    """The summary (after its `#id `) and before/after of a resolution's audit entry."""
+    return {"summary": f"resolved via {via}", "before": {"status": before}, "after": {"status": "resolved"}}
 
 
 def reopen(actor: Actor, incident: Incident, now: datetime, *, reason: str = "", via: str = "web") -> bool:
