@@ -76,6 +76,27 @@ def test_resolving_a_sev2_creates_the_draft_owned_and_due_in_five_business_days(
 
 
 @pytest.mark.db
+def test_the_engine_drafts_it_as_of_the_resolution_however_late(people, service):
+    """Resolved a second before Friday; the engine comes to it on Friday (or an hour
+    later, had it been down): due five business days after the Thursday. Drafts are
+    the cycle's last work, after paging."""
+    from app.engine.core import Engine
+    from app.engine.jobs import all_jobs
+    thursday = FRIDAY.replace(hour=0) - timedelta(seconds=1)
+    incident = incidents.open_incident(SYSTEM, service=service, title="Late one", severity=2,
+                                       now=thursday - timedelta(hours=1))
+    incidents.resolve(actor(people["lee"]), incident, thursday)
+    db.session.commit()
+    assert postmortems.for_incident(incident) is None
+    clock.set(thursday + timedelta(hours=1))
+    jobs = all_jobs()
+    assert jobs[-1].name == "resolution_followups"
+    assert Engine(jobs, holder="test").cycle().done.get("resolution_followups") == 1
+    pm = postmortems.for_incident(incident)
+    assert pm.due_on == date(2026, 3, 12) and pm.owner == people["lee"]
+
+
+@pytest.mark.db
 def test_lower_severities_need_no_post_mortem_but_can_have_one(people, service):
     sev3 = resolved_incident(service, people, severity=3, title="Slow search")
     sev4 = resolved_incident(service, people, severity=4, title="Typo on a page")

@@ -23,6 +23,14 @@ window, an event naming its impact, a duplicate delivery, an acknowledge, the re
 of an alert opened in the same batch, and a trigger after its key's resolve in the
 same batch (and the later events on those keys, once the batch is in).
 
+Order. The events of one batch arrived together: none was answered before another
+was sent, so any order of them is one their senders could have seen. The batch
+writes its own in arrival order; those it leaves follow it, each on its request's
+thread, in the order those threads come to them. So the outcome is always that of
+some order of the events: a grouped service's new alert left to the full path after
+the resolve of its incident's last alert in the batch opens a new incident, as it
+would have had it come a moment later.
+
 `GroupCommit` lets a process's request threads share one write transaction: the
 first to arrive writes everything queued (its own event and those that came while
 the previous batch was being written) and commits once; the others wait for that
@@ -74,11 +82,17 @@ KEYS_PER_QUERY = 500
 LOCK_TIMEOUT_MS = 2000
 
 
-def lock_timed_out(error: BaseException) -> bool:
-    """PostgreSQL gave up waiting for a row lock (LOCK_TIMEOUT_MS): another
-    transaction held an alert or incident this batch writes. Nothing is wrong; the
-    events go again."""
-    return isinstance(error, sa.exc.OperationalError) and getattr(error.orig, "sqlstate", None) == "55P03"
+# PostgreSQL's lock_not_available (LOCK_TIMEOUT_MS passed) and deadlock_detected.
+NOT_GRANTED = {"55P03": "waited too long for a row lock", "40P01": "was chosen to break a deadlock"}
+
+
+def lock_not_granted(error: BaseException) -> str | None:
+    """Why PostgreSQL refused this batch a row lock, or None: another transaction held
+    an alert or incident the batch writes (too long, or in a cycle with it). Nothing is
+    wrong; the events go again."""
+    if isinstance(error, sa.exc.OperationalError):
+        return NOT_GRANTED.get(getattr(error.orig, "sqlstate", None))
+    return None
 
 
 class Stale(Exception):
@@ -126,8 +140,7 @@ _ROUTE = (
               IntegrationKey.id.label("key_id"), IntegrationKey.name.label("key_name"),
               ingest.maintenance_at(Service.id, sa.bindparam("now")).exists().label("held"))
     .join(Service, Service.id == IntegrationKey.service_id).where(*ingest.routable(sa.bindparam("routing_key"))))
-_OPEN = sa.select(_alerts.c.id, _alerts.c.dedup_key, _alerts.c.suppressed, _alerts.c.incident_id, _alerts.c.summary,
-                  _alerts.c.origin).where(
+_OPEN = sa.select(_alerts.c.id, _alerts.c.dedup_key, _alerts.c.suppressed, _alerts.c.origin).where(
     _alerts.c.service_id == sa.bindparam("service_id"),
     _alerts.c.dedup_key.in_(sa.bindparam("keys", expanding=True)),
     _alerts.c.status != AlertStatus.RESOLVED.value)
@@ -172,12 +185,13 @@ class _New:
 
 
 class _Resolved:
-    """An open alert that a resolve in this batch resolves."""
+    """An open alert that a resolve in this batch resolves (its incident and summary
+    as the resolve finds them, after the batch's repeats)."""
 
     def __init__(self, alert, actor):
-        self.alert_id, self.incident_id, self.summary, self.origin = (alert.id, alert.incident_id, alert.summary,
-                                                                      alert.origin)
-        self.actor = actor
+        self.alert_id, self.origin, self.actor = alert.id, alert.origin, actor
+        self.incident_id: int | None = None
+        self.summary = ""
 
 
 def _routes(connection, jobs: list[Job], now: datetime) -> dict:
@@ -272,8 +286,11 @@ def apply(jobs: list[Job]) -> None:
         opened = list(new.values())
         _insert(connection, opened, now)
         folds.update({item.repeats.alert_id: item.repeats for item in opened if item.repeats.n})
+    if connection.dialect.name == "postgresql" and (folds or resolved):
+        # Every alert the batch changes, locked at once in id order: two batches that fold
+        # into and resolve the same alerts then wait for each other instead of deadlocking.
+        connection.execute(_LOCK_ALERTS, {"p_ids": sorted({*folds, *(item.alert_id for item in resolved.values())})})
     if folds:
-        # In id order, so two processes folding into the same alerts lock them in one order.
         params = [fold.params(now) for _, fold in sorted(folds.items())]
         if connection.execute(_FOLD_MANY, params).rowcount != len(params):
             raise Stale("an alert was resolved or held while its repeats were being folded")
@@ -284,14 +301,23 @@ def apply(jobs: list[Job]) -> None:
 # Resolves, as `ingest._resolve` and `incidents.resolve` make them (a test holds the two
 # paths equal column by column).
 _NOW = sa.bindparam("p_now", type_=_incidents.c.updated_at.type)
+_LOCK_ALERTS = (sa.select(_alerts.c.id).where(_alerts.c.id.in_(sa.bindparam("p_ids", expanding=True)))
+                .order_by(_alerts.c.id).with_for_update())
+# The incident and summary as they are now: a merge may have moved the alert, a repeat
+# earlier in the batch may have changed its summary.
 _RESOLVE_ALERTS = (sa.update(_alerts)
                    .where(_alerts.c.id.in_(sa.bindparam("p_ids", expanding=True)),
                           _alerts.c.status != AlertStatus.RESOLVED.value)
-                   .values(status=AlertStatus.RESOLVED.value, resolved_at=_NOW))
+                   .values(status=AlertStatus.RESOLVED.value, resolved_at=_NOW)
+                   .returning(_alerts.c.id, _alerts.c.incident_id, _alerts.c.summary))
+# Locked (PostgreSQL; SQLite's writers take turns anyway) before the batch asks which
+# of their alerts are still open: two batches resolving an incident's last two alerts
+# at once then see each other's, and the second resolves it.
 _INCIDENTS_OF = (sa.select(_incidents.c.id, _incidents.c.status, _incidents.c.is_exercise, _incidents.c.merged_into_id,
                            Service.resolve_with_alerts)
                  .join(Service, Service.id == _incidents.c.service_id)
-                 .where(_incidents.c.id.in_(sa.bindparam("p_ids", expanding=True))))
+                 .where(_incidents.c.id.in_(sa.bindparam("p_ids", expanding=True)))
+                 .order_by(_incidents.c.id).with_for_update(of=_incidents))
 _STILL_OPEN = (sa.select(_alerts.c.incident_id).distinct()
                .where(_alerts.c.incident_id.in_(sa.bindparam("p_ids", expanding=True)),
                       _alerts.c.status != AlertStatus.RESOLVED.value))
@@ -332,9 +358,12 @@ def _resolve(connection, items: list[_Resolved], now: datetime) -> None:
     """Resolve the batch's open alerts, in arrival order, and with the last open alert
     of an incident (on a service that resolves incidents with their alerts) the
     incident: timeline, audit, pages not yet sent, updates owed, the survey round."""
-    if connection.execute(_RESOLVE_ALERTS, {"p_ids": [item.alert_id for item in items], "p_now": now}).rowcount \
-            != len(items):
+    found = {row.id: row for row in connection.execute(_RESOLVE_ALERTS, {"p_ids": [item.alert_id for item in items],
+                                                                         "p_now": now})}
+    if len(found) != len(items):
         raise Stale("an alert was resolved while the batch resolved it")
+    for item in items:
+        item.incident_id, item.summary = found[item.alert_id].incident_id, found[item.alert_id].summary
     by_incident: dict[int, list[_Resolved]] = {}
     for item in items:
         if item.incident_id is not None:  # an alert held by a window or a mapping has none
@@ -528,12 +557,12 @@ class GroupCommit:
             log.info("an ingestion batch of %d events met a concurrent change (%s); each goes again alone",
                      len(batch), type(error).__name__)
         except sa.exc.OperationalError as error:
-            if not lock_timed_out(error):
+            why = lock_not_granted(error)
+            if why is None:
                 log.warning("an ingestion batch of %d events was rolled back; each is tried again alone",
                             len(batch), exc_info=True)
             else:
-                log.info("an ingestion batch of %d events waited %d ms for a row lock; each goes again alone",
-                         len(batch), LOCK_TIMEOUT_MS)
+                log.info("an ingestion batch of %d events %s; each goes again alone", len(batch), why)
         except Exception:
             log.warning("an ingestion batch of %d events was rolled back; each is tried again alone", len(batch),
                         exc_info=True)

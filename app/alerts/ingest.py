@@ -472,8 +472,15 @@ def _resolve(alert: Alert, now: datetime, actor: Actor) -> Outcome:
     # resolve's time). The queries read nothing this leaves unwritten: the alert
     # resolved here is left out by id.
     db.session.flush()
+    # PostgreSQL: the alert, then its incident, locked in the hot path's order, before
+    # asking whether the incident's other alerts are open (two resolves of its last two
+    # alerts at once then see each other's). Resolved meanwhile: nothing left to do.
+    db.session.refresh(alert, with_for_update=True)
+    if alert.status == AlertStatus.RESOLVED:
+        return Outcome(alert.dedup_key, "ignored")
     with db.session.no_autoflush:
-        incident = db.session.get(Incident, alert.incident_id) if alert.incident_id else None
+        incident = db.session.get(Incident, alert.incident_id, with_for_update=True,
+                                  populate_existing=True) if alert.incident_id else None
         alert.status = AlertStatus.RESOLVED
         alert.resolved_at = now
         if incident is not None and incident.status != Status.RESOLVED:

@@ -70,6 +70,10 @@ def _apply(events: list[ingest.AlertEvent], service: Service, key) -> list[inges
             db.session.rollback()
             if attempt == ATTEMPTS - 1:
                 raise
+        except sa.exc.OperationalError as error:  # PostgreSQL: chosen to break a deadlock
+            db.session.rollback()
+            if not hotpath.lock_not_granted(error) or attempt == ATTEMPTS - 1:
+                raise
     raise AssertionError("unreachable")
 
 
@@ -113,8 +117,8 @@ def _hot(job: hotpath.Job) -> None:
         except (sa.exc.IntegrityError, hotpath.Stale):  # PostgreSQL: another transaction got there first
             db.session.rollback()
             job.dedup_key, job.state = None, "full"
-        except sa.exc.OperationalError as error:  # PostgreSQL: a row lock held too long; the full path waits
-            if not hotpath.lock_timed_out(error):
+        except sa.exc.OperationalError as error:  # PostgreSQL: a row lock not granted; the full path waits
+            if not hotpath.lock_not_granted(error):
                 raise
             db.session.rollback()
             job.dedup_key, job.state = None, "full"

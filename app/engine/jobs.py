@@ -6,7 +6,7 @@ from app.comms.cadence import JOBS as CADENCE_JOBS
 from app.comms.webhooks import JOBS as WEBHOOK_JOBS
 from app.engine.core import Job
 from app.escalation.jobs import JOBS as ESCALATION_JOBS
-from app.incidents.jobs import JOBS as INCIDENT_JOBS
+from app.incidents.jobs import FOLLOWUP_JOBS, JOBS as INCIDENT_JOBS
 from app.incidents.warroom import JOBS as WARROOM_JOBS
 from app.insights.reviews import JOBS as REVIEW_JOBS
 from app.insights.surveys import JOBS as SURVEY_JOBS
@@ -33,4 +33,5 @@ def all_jobs() -> list[Job]:
         *SURVEY_JOBS,
         *NOTIFY_JOBS,
         *WEBHOOK_JOBS,
+        *FOLLOWUP_JOBS,    # resolutions' post-mortem drafts and search entries: nobody waits on them
     ]

@@ -37,7 +37,8 @@ def _breach(which: str):
 
 
 def _follow_up(incident_id: int, now: datetime) -> bool:
-    incident = db.session.get(Incident, incident_id)
+    # Locked (PostgreSQL): a reopening and resolving meanwhile is not overwritten.
+    incident = db.session.get(Incident, incident_id, with_for_update=True)
     if incident is None or incident.followup_at is None or incident.followup_at > now:
         return False
     postmortems.follow_up(incident, now)
@@ -49,5 +50,6 @@ JOBS = [
     Job("auto_resolve", _due(Incident.auto_resolve_at), _auto_resolve),
     Job("response_breaches", _due(Incident.response_breach_at), _breach("response")),
     Job("resolution_breaches", _due(Incident.resolution_breach_at), _breach("resolution")),
-    Job("resolution_followups", _due(Incident.followup_at), _follow_up),
 ]
+# Last in a cycle: paging and its messages go before a storm of resolutions' drafts.
+FOLLOWUP_JOBS = [Job("resolution_followups", _due(Incident.followup_at), _follow_up)]

@@ -278,7 +278,8 @@ def follow_up(incident: Incident, now: datetime) -> Postmortem | None:
     (once; reopening and resolving again keeps the first), and the incident is
     re-indexed for search with its resolution. Nothing when it was reopened since:
     its next resolution asks again. The draft is made by whoever resolved it, if they
-    may edit post-mortems, else by Firebreak."""
+    may edit post-mortems, else by Firebreak, as of the resolution (its due date counts
+    from then, however late the engine comes to it)."""
     owed = draft_owed(incident)
     incident.followup_at = None
     if incident.status != Status.RESOLVED:
@@ -288,7 +289,7 @@ def follow_up(incident: Incident, now: datetime) -> Postmortem | None:
         if template is not None:  # every template retired: no draft, and nothing fails for it
             resolver = incident.resolved_by
             actor = Actor.for_user(resolver) if resolver is not None and resolver.can(Role.RESPONDER) else Actor.system()
-            pm = create_postmortem(actor, incident, now, template=template)
+            pm = create_postmortem(actor, incident, incident.resolved_at or now, template=template)
             touch_incident(incident, now)  # pages open on the incident show the draft
             return pm
     search.refresh(incident)
