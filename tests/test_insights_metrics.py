@@ -157,6 +157,10 @@ def test_postmortem_completion(h):
     assert p.rate == 0.25
     before = metrics.postmortem_completion(march(), date(2026, 3, 27))
     assert (before.overdue, before.pending) == (0, 1)
+    h.i11.followup_at = h.i11.resolved_at  # the engine has yet to write I11's draft: pending, not missing
+    db.session.commit()
+    owed = metrics.postmortem_completion(march(), date(2026, 7, 1))
+    assert (owed.missing, owed.pending) == (0, 1) and owed.rate == pytest.approx(1 / 3)
 
 
 def test_action_items(h):

@@ -426,7 +426,7 @@ class PostmortemCompletion:
     late: int = 0        # published after it
     overdue: int = 0     # not published, past the due date
     missing: int = 0     # required by the severity, never started
-    pending: int = 0     # not published, not due yet
+    pending: int = 0     # not published, not due yet (or the engine's draft still to come)
 
     @property
     def rate(self) -> float | None:
@@ -442,7 +442,7 @@ def postmortem_completion(f: Filters, today: date) -> PostmortemCompletion:
                                         utc_date(Postmortem.published_at) <= Postmortem.due_on))
     late = sa.and_(published, Postmortem.due_on.is_not(None), utc_date(Postmortem.published_at) > Postmortem.due_on)
     overdue = sa.and_(Postmortem.id.is_not(None), ~published, Postmortem.due_on < today)
-    missing = Postmortem.id.is_(None)
+    missing = sa.and_(Postmortem.id.is_(None), Incident.followup_at.is_(None))  # else the engine drafts it next
 
     def total(condition):
         return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)

@@ -901,10 +901,10 @@ def list_postmortems(*, status: str | None = None, owner_id: int | None = None) 
 
 def missing_required(limit: int = 50) -> list[Incident]:
     """Resolved incidents whose severity requires a post-mortem that has none (e.g.
-    severity raised after resolving)."""
+    severity raised after resolving); not those whose draft the engine still owes."""
     required = policy.required_severities()
     return db.session.scalars(
         sa.select(Incident).outerjoin(Postmortem, Postmortem.incident_id == Incident.id)
         .where(Postmortem.id.is_(None), Incident.status == Status.RESOLVED, Incident.severity.in_(required),
-               Incident.merged_into_id.is_(None), Incident.is_exercise.is_(False))
+               Incident.merged_into_id.is_(None), Incident.is_exercise.is_(False), Incident.followup_at.is_(None))
         .order_by(Incident.resolved_at.desc()).limit(limit)).all()
