@@ -3,6 +3,11 @@ as the page's htmx does (every LIVE_POLL_SECONDS with the version it shows: 204 
 nothing changed, the live block when something did), polling the incident list now
 and then, and moving to another open incident every minute or so.
 
+People come in over the first START_SPREAD seconds and each moves at a moment of its
+own (after 15 to 25 polls), as people do. Started within one poll period and moving
+every 20 polls, all fifty would open the list and an incident in the same three
+seconds of every minute: a herd the generator makes, not the people it stands for.
+
 Each browser is a thread with one keep-alive connection; the whole group sends a
 few dozen requests a second, which a thread per browser handles without becoming
 the bottleneck it measures.
@@ -16,6 +21,9 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+
+START_SPREAD = 20.0   # seconds over which the browsers come in
+MOVE_AFTER = (15, 25)  # polls on one incident before moving to another (about a minute at 3 s)
 
 INCIDENT_LINK = re.compile(r'href="/incidents/(\d+)"')
 INCIDENT_VERSION = re.compile(r'hx-get="/incidents/(\d+)\?v=(\d+)"')
@@ -86,12 +94,14 @@ class Browser(threading.Thread):
         return int(found.group(2)) if found else None
 
     def run(self) -> None:
-        self.stop_event.wait(self.rng.uniform(0, self.poll_seconds))
+        self.stop_event.wait(self.rng.uniform(0, START_SPREAD))
         incident = version = None
         since = None
         polls = 0
+        move_at = 0
         while not self.stop_event.is_set():
-            if incident is None or polls % 20 == 0:
+            if incident is None or polls >= move_at:
+                move_at = polls + self.rng.randint(*MOVE_AFTER)
                 ids, since = self.open_list()
                 if ids:
                     incident = self.rng.choice(ids)
