@@ -37,14 +37,27 @@ class Timings:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     statuses: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
     failures: list[str] = field(default_factory=list)
+    # The SLOWEST slowest requests of each kind: (seconds, when it began in seconds from
+    # the start, path), to tell a tail spread over the run from one moment.
+    slowest: dict[str, list[tuple[float, float, str]]] = field(default_factory=lambda: defaultdict(list))
+    started: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, kind: str, seconds: float, status: int | None, note: str = "") -> None:
+    SLOWEST = 5
+
+    def record(self, kind: str, seconds: float, status: int | None, note: str = "", *, path: str = "",
+               began: float | None = None) -> None:
         with self.lock:
             self.latencies[kind].append(seconds)
             self.statuses[kind][status or 0] += 1
             if (status is None or status >= 500) and len(self.failures) < 20:
                 self.failures.append(f"{kind}: {status} {note[:200]}")
+            slowest = self.slowest[kind]
+            if len(slowest) < self.SLOWEST or seconds > slowest[-1][0]:
+                at = (began if began is not None else time.monotonic() - seconds) - self.started
+                slowest.append((seconds, round(at, 1), path))
+                slowest.sort(reverse=True)
+                del slowest[self.SLOWEST:]
 
 
 class Browser(threading.Thread):
@@ -69,7 +82,8 @@ class Browser(threading.Thread):
                 self.connection.request("GET", path, headers=headers)
                 answer = self.connection.getresponse()
                 body = answer.read().decode(errors="replace")
-                self.timings.record(kind, time.monotonic() - began, answer.status, body if answer.status >= 500 else "")
+                self.timings.record(kind, time.monotonic() - began, answer.status, body if answer.status >= 500 else "",
+                                    path=path, began=began)
                 return answer.status, body
             except (OSError, http.client.HTTPException) as error:
                 self.connection.close()
@@ -77,7 +91,8 @@ class Browser(threading.Thread):
                 # A kept-alive connection the server closed meanwhile: reconnect once, as a browser does.
                 if attempt == 2 or not isinstance(error, (http.client.RemoteDisconnected, ConnectionResetError,
                                                          BrokenPipeError)):
-                    self.timings.record(kind, time.monotonic() - began, None, f"{type(error).__name__}: {error}")
+                    self.timings.record(kind, time.monotonic() - began, None, f"{type(error).__name__}: {error}",
+                                        path=path, began=began)
                     return None, ""
         return None, ""
 

@@ -167,7 +167,9 @@ def collect(stack: Stack, backend: str, results: dict, timings, warm: dict, heal
         failed = sum(n for code, n in statuses.items() if code == 0 or code >= 500)
         kinds[kind] = {"requests": len(values), "failed": failed, "statuses": statuses,
                        "p50_ms": percentile(values, 50) * 1000, "p99_ms": percentile(values, 99) * 1000,
-                       "max_ms": max(values) * 1000}
+                       "max_ms": max(values) * 1000,
+                       "slowest": [{"ms": round(seconds * 1000), "at_s": at, "path": path}
+                                   for seconds, at, path in timings.slowest.get(kind, [])]}
         if failed:
             problems.append(f"{kind}: {failed} failed ({timings.failures[:3]})")
     for kind, target in TARGETS_MS.items():
@@ -263,6 +265,9 @@ def report(figures: dict) -> str:
               f"CPU seconds used during the load: {figures.get('cpu_seconds')}.",
               f"Logs: {figures['logs']}; /healthz {figures['healthz']['samples'] - figures['healthz']['not_200']} "
               f"of {figures['healthz']['samples']} samples 200.",
+              *[f"Slowest {kind} loads (ms at the second of the run it began, path): "
+                + "; ".join(f"{s['ms']:,} at {s['at_s']:.0f} s {s['path']}" for s in figures["kinds"][kind]["slowest"])
+                for kind in ("incident page", "list page") if figures["kinds"].get(kind, {}).get("slowest")],
               f"Result: {'PASS' if figures['passed'] else 'FAIL'}"]
     lines += [f"  - {p}" for p in figures["problems"]]
     return "\n".join(lines)
