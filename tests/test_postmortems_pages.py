@@ -88,8 +88,10 @@ def test_a_resolution_on_the_page_gets_its_draft_from_the_engine(world, client):
     db.session.expire_all()
     incident = db.session.get(Incident, incident.id)
     assert incident.followup_at == clock.now() and postmortems.for_incident(incident) is None
+    poll = client.application.config["LIVE_POLL_SECONDS"]
     text = page_text(client.get(f"/incidents/{incident.id}"))
     assert "the draft this severity requires is being prepared" in text
+    assert f'hx-trigger="every {poll}s"' in text  # polled as often as an open incident until the draft is there
     assert "failed over the gateway" not in page_text(client.get("/search", query_string={"q": "gateway"}))
     version = incident.version
 
@@ -104,6 +106,7 @@ def test_a_resolution_on_the_page_gets_its_draft_from_the_engine(world, client):
     assert made.actor_label == "Lee Tanaka"
     text = page_text(client.get(f"/incidents/{incident.id}"))
     assert f'href="/postmortems/{pm.id}"' in text and "being prepared" not in text
+    assert f'hx-trigger="every {poll * 10}s"' in text  # then as a resolved one
     assert "Card payments time out" in page_text(client.get("/search", query_string={"q": "gateway"}))
     assert "resolution_followups" not in Engine(all_jobs(), holder="test").cycle().done  # once
 

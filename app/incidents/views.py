@@ -37,8 +37,11 @@ bp = Blueprint("incidents", __name__, url_prefix="/incidents")
 
 
 def _poll(incident: Incident | None = None) -> str:
+    """Open incidents, and resolved ones whose follow-up (the draft) is on its way, are
+    polled often; others ten times less."""
     seconds = current_app.config["LIVE_POLL_SECONDS"]
-    return f"every {seconds if incident is None or incident.is_open else seconds * 10}s"
+    often = incident is None or incident.is_open or incident.followup_at is not None
+    return f"every {seconds if often else seconds * 10}s"
 
 
 @bp.route("/")
@@ -107,7 +110,7 @@ def _live_context(incident: Incident) -> dict:
         "log": notify_queries.log_for_incident(incident.id),
         "poll": _poll(incident),
         "can_act": current_user.can(Role.RESPONDER),
-        "postmortem": postmortem_views.postmortem_of(incident),
+        **postmortem_views.review_of(incident),
         **response_views.live_context(incident, now),
     }
 

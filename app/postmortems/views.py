@@ -488,8 +488,11 @@ def version(postmortem_id: int, number: int):
 
 # --- from the incident page ---------------------------------------------------------------
 
-def postmortem_of(incident: Incident) -> Postmortem | None:
-    return postmortems.for_incident(incident)
+def review_of(incident: Incident) -> dict:
+    """What the incident page's live part shows of the review: the post-mortem, or
+    that the engine is about to write its draft."""
+    pm = postmortems.for_incident(incident)
+    return {"postmortem": pm, "postmortem_coming": pm is None and postmortems.draft_owed(incident)}
 
 
 def incident_context(incident: Incident) -> dict:
@@ -501,8 +504,7 @@ def incident_context(incident: Incident) -> dict:
     item_form = unique_ids(_prepare("action_item", ActionItemForm(formdata=None, incident_id=incident.id,
                                                                   postmortem_id=pm.id if pm else "")),
                            "action_item", None)
-    return {"postmortem_form": form, "postmortem_coming": pm is None and postmortems.draft_owed(incident),
-            "action_items": actions.items(
+    return {"postmortem_form": form, "action_items": actions.items(
         actions.ItemFilter(status="all", incident_id=incident.id), clock.now().date()),
         "action_item_form": item_form, "today": clock.now().date()}
 
