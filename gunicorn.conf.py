@@ -7,11 +7,17 @@ held, so every thread of the worker waits for it; on a page re-rendered every se
 those pauses set the p99 (bench/statuspage.py measured about 80-90 ms against about
 30 ms here). Freezing what exists once the app is loaded takes it out of every later
 collection, and a higher first threshold makes collections rarer.
+
+Templates. The busiest pages' templates are compiled before the freeze
+(app.templating.warm), so a worker's first visitor does not wait for them.
 """
 import gc
 
 
 def post_worker_init(worker):
+    warm = getattr(worker.wsgi, "extensions", {}).get("firebreak.warm")  # not in bench/_minimal.py's app
+    if warm is not None:
+        warm()
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 10, 10)

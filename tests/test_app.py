@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -90,3 +91,24 @@ def test_the_clock_can_be_set_and_moved():
     finally:
         clock.reset()
     assert abs((clock.now() - datetime.now(UTC)).total_seconds()) < 5
+
+
+def test_a_worker_compiles_the_busiest_templates_as_it_starts(app, monkeypatch):
+    """gunicorn.conf.py's worker hook compiles them (every one, or a worker would find
+    out at its first visitor), and leaves another app, such as the benchmarks' minimal
+    one, alone."""
+    import runpy
+    from types import SimpleNamespace
+
+    from flask import Flask
+
+    from app import templating
+    assert app.extensions["firebreak.warm"]() == len(templating.WARM_TEMPLATES)
+    hooks = runpy.run_path(str(Path(__file__).parent.parent / "gunicorn.conf.py"))
+    monkeypatch.setattr(hooks["gc"], "freeze", lambda: None)  # not this test process's collector
+    monkeypatch.setattr(hooks["gc"], "set_threshold", lambda *args: None)
+    compiled = []
+    app.extensions["firebreak.warm"] = lambda: compiled.append(True)
+    hooks["post_worker_init"](SimpleNamespace(wsgi=app))
+    hooks["post_worker_init"](SimpleNamespace(wsgi=Flask("minimal")))
+    assert compiled == [True]
