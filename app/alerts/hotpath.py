@@ -63,8 +63,7 @@ from app.escalation import service as escalation
 from app.incidents.models import EventKind, Incident, IncidentEvent, Status
 from app.insights import surveys
 from app.insights.models import SurveyRound
-from app.notify.models import Notification
-from app.notify.models import Status as NotificationStatus
+from app.notify import paging
 from app.incidents.timeline import event_values
 from app.services.models import IntegrationKey, Service, severity_for
 
@@ -340,11 +339,7 @@ _RESOLVE_ALL_ALERTS = (sa.update(_alerts)
                        .where(_alerts.c.incident_id.in_(sa.bindparam("p_ids", expanding=True)),
                               _alerts.c.status != AlertStatus.RESOLVED.value)
                        .values(status=AlertStatus.RESOLVED.value, resolved_at=_NOW))
-_notifications = Notification.__table__
-_CANCEL_PAGES = (sa.update(_notifications)
-                 .where(_notifications.c.incident_id.in_(sa.bindparam("p_ids", expanding=True)),
-                        _notifications.c.purpose == "page", _notifications.c.status == NotificationStatus.QUEUED.value)
-                 .values(status=NotificationStatus.CANCELLED.value, next_attempt_at=None))
+_CANCEL_PAGES = paging.stop_unsent_pages(sa.bindparam("p_ids", expanding=True))
 _dues = CommsDue.__table__
 _CANCEL_DUES = (sa.update(_dues)
                 .where(_dues.c.incident_id.in_(sa.bindparam("p_ids", expanding=True)),
@@ -362,10 +357,9 @@ def _resolve(connection, items: list[_Resolved], now: datetime) -> None:
                                                                          "p_now": now})}
     if len(found) != len(items):
         raise Stale("an alert was resolved while the batch resolved it")
-    for item in items:
-        item.incident_id, item.summary = found[item.alert_id].incident_id, found[item.alert_id].summary
     by_incident: dict[int, list[_Resolved]] = {}
     for item in items:
+        item.incident_id, item.summary = found[item.alert_id].incident_id, found[item.alert_id].summary
         if item.incident_id is not None:  # an alert held by a window or a mapping has none
             by_incident.setdefault(item.incident_id, []).append(item)
     if not by_incident:
@@ -386,15 +380,15 @@ def _resolve(connection, items: list[_Resolved], now: datetime) -> None:
         if not row.resolve_with_alerts or incident_id in still_open:
             touched.append({"p_id": incident_id, "p_n": n, "p_now": now})
             continue
-        last = by_incident[incident_id][-1]
+        last, before = by_incident[incident_id][-1], Status(row.status).value
         entries.append({"incident_id": incident_id, **event_values(
             EventKind.RESOLVED, last.actor, via=last.origin, at=now,
             text=incidents.resolved_text(last.actor, ingest.RESOLVED_WITH_ALERTS))})
-        resolved_audit = incidents.resolved_audit(last.origin, Status(row.status).value)
+        resolved_audit = incidents.resolved_audit(last.origin, before)
         audits.append(audit.entry_values(last.actor, "incident.resolve", object_type=Incident.__tablename__,
                                          object_id=incident_id, summary=f"#{incident_id} {resolved_audit['summary']}",
                                          before=resolved_audit["before"], after=resolved_audit["after"]))
-        resolving.append({"p_id": incident_id, "p_before": Status(row.status).value, "p_n": n + 1, "p_now": now})
+        resolving.append({"p_id": incident_id, "p_before": before, "p_n": n + 1, "p_now": now})
         if not row.is_exercise and not row.merged_into_id:
             surveyed.append(incident_id)
     if touched and connection.execute(_TOUCH, touched).rowcount != len(touched):

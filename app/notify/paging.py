@@ -111,8 +111,14 @@ def page(incident: Incident, user: User, now: datetime, *, round_key: str, actor
 
 def cancel_pages(incident: Incident) -> int:
     """Stop every page of this incident that has not gone out yet."""
-    return db.session.execute(
-        sa.update(Notification)
-        .where(Notification.incident_id == incident.id, Notification.purpose == "page",
-               Notification.status == Status.QUEUED)
-        .values(status=Status.CANCELLED, next_attempt_at=None)).rowcount
+    return db.session.execute(stop_unsent_pages([incident.id])).rowcount
+
+
+def stop_unsent_pages(incident_ids) -> sa.Update:
+    """The UPDATE that stops every page of these incidents not yet gone out: for
+    `cancel_pages`, and for ingestion's hot path, which makes it once with an
+    expanding bind parameter for the ids."""
+    return (sa.update(Notification)
+            .where(Notification.incident_id.in_(incident_ids), Notification.purpose == "page",
+                   Notification.status == Status.QUEUED)
+            .values(status=Status.CANCELLED, next_attempt_at=None))
