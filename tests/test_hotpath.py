@@ -120,6 +120,31 @@ def test_a_batch_writes_what_its_events_write_one_at_a_time(app, services):
     assert len(together["incidents"]) == 4 and together["audit"] == 4
 
 
+@pytest.mark.db
+def test_a_batch_of_a_hundred_new_alerts_gives_each_its_own_incident_and_times(app, services):
+    """100 rows go in as statements of 64, 32 and 4 rows: each alert is linked to the
+    incident opened for it, whose timeline and audit entry name it, and each
+    incident's impact started at its own event's time (rows share the batch's `now`,
+    processed once, but not the times that differ)."""
+    started = [datetime(2026, 11, 27, 3, minute // 60, minute % 60, tzinfo=UTC) for minute in range(100)]
+    jobs = [hotpath.Job(trigger(KEYS["each"], f"k{i}", i, timestamp=started[i].isoformat()), None)
+            for i in range(100)]
+    hotpath.apply(jobs)
+    db.session.commit()
+    assert all(job.dedup_key == f"k{i}" for i, job in enumerate(jobs))
+    alerts = db.session.scalars(sa.select(Alert).where(Alert.service_id == services["each"].id)).all()
+    assert len(alerts) == 100
+    for alert in alerts:
+        i = int(alert.dedup_key[1:])
+        incident = db.session.get(Incident, alert.incident_id)
+        assert alert.summary == incident.title == f"summary {i}"
+        assert incident.impact_started_at == started[i] and incident.created_at == T0 == alert.created_at
+        entries = db.session.scalars(sa.select(IncidentEvent).where(IncidentEvent.incident_id == incident.id)).all()
+        assert [(e.data or {}).get("alert_id") for e in entries] == [None, alert.id]
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
+            AuditEntry.object_type == "incidents", AuditEntry.object_id == incident.id)) == 1
+
+
 def resolve(routing_key: str, dedup_key: str) -> ingest.AlertEvent:
     return ingest.validate_event({"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup_key})
 

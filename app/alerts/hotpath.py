@@ -413,17 +413,28 @@ def _resolve(connection, items: list[_Resolved], now: datetime) -> None:
 
 
 class _WholeRows:
-    """An INSERT of whole rows for SQLite's executemany: every column, bound by
-    SQLAlchemy's own processors (so values are stored exactly as its statements store
-    them), without its per-row statement machinery, which cost more than the rows'
-    SQL. A column a row leaves out gets its scalar default, or SQL NULL (not JSON
-    'null', which is what a JSON column makes of a None given); a key that names no
-    column, or a missing column only a callable or the database could fill, is an
-    error rather than a silent NULL."""
+    """An INSERT of whole rows for SQLite: every column, bound by SQLAlchemy's own
+    processors (so values are stored exactly as its statements store them), without
+    its per-row statement machinery, which cost more than the rows' SQL. A column a
+    row leaves out gets its scalar default, or SQL NULL (not JSON 'null', which is
+    what a JSON column makes of a None given); a key that names no column, or a
+    missing column only a callable or the database could fill, is an error rather
+    than a silent NULL.
+
+    The rows go in as few multi-row `INSERT … VALUES (…), (…)` statements as there
+    are bits in their count (64 rows at most each: a handful of statement texts to
+    keep prepared). An executemany steps SQLite once per row, and the sqlite3 module
+    lets go of the interpreter lock around every step: with the request threads of a
+    busy worker waiting for that lock, each row cost the writer a hand-over and its
+    context switches. A batch's rows share their times (`now`), so each distinct
+    value is processed once per call."""
+
+    CHUNK = 64  # rows per statement at most; a power of two
 
     def __init__(self, table: sa.Table):
         self.table = table
-        self.sql: str | None = None
+        self.prepared = False
+        self.sql: dict[int, str] = {}
 
     def _prepare(self, dialect) -> None:
         columns = list(self.table.columns)
@@ -437,29 +448,51 @@ class _WholeRows:
         self.required = {column.key for column in columns
                          if (column.default is not None and not column.default.is_scalar)
                          or (column.default is None and column.server_default is not None)}
-        self.sql = (f"INSERT INTO {quote(self.table.name)} ({', '.join(quote(c.name) for c in columns)}) "
-                    f"VALUES ({', '.join('?' * len(columns))})")
+        self.head = f"INSERT INTO {quote(self.table.name)} ({', '.join(quote(c.name) for c in columns)}) VALUES "
+        self.row_marks = f"({', '.join('?' * len(columns))})"
+        if self.CHUNK * len(columns) > 32766:  # SQLite's limit on parameters per statement (3.32+)
+            raise ValueError(f"{self.table.name}: too many columns for {self.CHUNK} rows per statement")
+        self.prepared = True
+
+    def _sql(self, rows: int) -> str:
+        sql = self.sql.get(rows)
+        if sql is None:
+            sql = self.sql[rows] = self.head + ", ".join([self.row_marks] * rows)
+        return sql
 
     def run(self, connection, rows: list[dict]) -> None:
-        if self.sql is None:
+        if not self.prepared:
             self._prepare(connection.dialect)
-        params = []
+        params: list = []
+        done: dict = {}  # (column, value) → stored value: a batch's rows share their times
         for row in rows:
             missing, unknown = self.required.difference(row), set(row).difference(self.keyset)
             if missing or unknown:
                 raise ValueError(f"{self.table.name}: a row without {sorted(missing)} or with {sorted(unknown)}")
-            values = []
-            for key, process, default in zip(self.keys, self.processors, self.defaults):
+            for index, (key, process, default) in enumerate(zip(self.keys, self.processors, self.defaults)):
                 if key in row:
                     value = row[key]
                 elif default is None:  # left out, as SQLAlchemy leaves it out: NULL, even for JSON
-                    values.append(None)
+                    params.append(None)
                     continue
                 else:
                     value = default
-                values.append(process(value) if process is not None else value)
-            params.append(tuple(values))
-        connection.exec_driver_sql(self.sql, params)
+                if process is None:
+                    params.append(value)
+                elif isinstance(value, datetime):
+                    stored = done.get((index, value))
+                    if stored is None:
+                        stored = done[(index, value)] = process(value)
+                    params.append(stored)
+                else:
+                    params.append(process(value))
+        width, start, count = len(self.keys), 0, len(rows)
+        chunk = self.CHUNK
+        while count:
+            while chunk > count:
+                chunk //= 2
+            connection.exec_driver_sql(self._sql(chunk), tuple(params[start * width:(start + chunk) * width]))
+            start, count = start + chunk, count - chunk
 
 
 _WHOLE_ROWS = {table.name: _WholeRows(table) for table in (_incidents, _alerts, IncidentEvent.__table__,
