@@ -1,6 +1,8 @@
 """Firebreak: incident management in one small Flask application."""
 from __future__ import annotations
 
+import weakref
+
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -10,9 +12,35 @@ from app.auth.sessions import CookieSessions
 from app.extensions import csrf, db, htmx, limiter, login_manager, migrate
 
 
+class Firebreak(Flask):
+    """Flask, asking once per function whether it is a coroutine.
+
+    Flask passes every hook and view through `ensure_sync` on every request (nine
+    times for an ingested event), and its `inspect.iscoroutinefunction` each time
+    cost more than some of those hooks. What is known to be plain is remembered
+    weakly, so a function made for one request (`after_this_request`) is not kept."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._plain: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def ensure_sync(self, func):
+        try:
+            if self._plain[func]:
+                return func
+        except (KeyError, TypeError):  # not seen, or not weakly referable
+            pass
+        synced = super().ensure_sync(func)
+        try:
+            self._plain[func] = synced is func
+        except TypeError:
+            pass
+        return synced
+
+
 def create_app(config: dict | None = None) -> Flask:
-    app = Flask(__name__, template_folder="../templates", static_folder="../static",
-                instance_path=str(settings.INSTANCE))
+    app = Firebreak(__name__, template_folder="../templates", static_folder="../static",
+                    instance_path=str(settings.INSTANCE))
     app.config.update(settings.DEFAULTS)
     app.config.update(settings.from_env())
     app.config.update(config or {})

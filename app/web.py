@@ -148,8 +148,10 @@ def _refuse_nul() -> None:
     """A NUL in the path, the query string or a form: 400 (app.nul says why). JSON
     bodies are the API's and ingestion's to judge; their forms are not read here, so
     a JSON event sent with curl's default form content type still reads whole."""
-    found = nul.NUL in request.path or any(nul.NUL in key or nul.NUL in value
-                                          for key, value in request.args.items(multi=True))
+    query = request.query_string  # a NUL in the arguments is a raw one or %00 here
+    found = nul.NUL in request.path or ((b"\x00" in query or b"%00" in query)
+                                        and any(nul.NUL in key or nul.NUL in value
+                                                for key, value in request.args.items(multi=True)))
     if not found and not is_json_path() and request.mimetype in FORM_TYPES:
         found = any(nul.NUL in key or nul.NUL in value for key, value in request.form.items(multi=True))
     if found:

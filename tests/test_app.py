@@ -112,3 +112,42 @@ def test_a_worker_compiles_the_busiest_templates_as_it_starts(app, monkeypatch):
     hooks["post_worker_init"](SimpleNamespace(wsgi=app))
     hooks["post_worker_init"](SimpleNamespace(wsgi=Flask("minimal")))
     assert compiled == [True]
+
+
+def test_hooks_known_to_be_plain_are_remembered_weakly(app):
+    """`ensure_sync` remembers a plain function (it runs for every hook of every
+    request), forgets a function made for one request once it is gone, and still
+    wraps a coroutine function as Flask does."""
+    import gc
+    import weakref
+
+    def plain():
+        return "plain"
+
+    assert app.ensure_sync(plain) is plain and app.ensure_sync(plain) is plain
+    assert app._plain[plain] is True
+
+    def made_for_one_request():
+        return None
+
+    gone = weakref.ref(made_for_one_request)
+    app.ensure_sync(made_for_one_request)
+    del made_for_one_request
+    gc.collect()
+    assert gone() is None
+
+    async def coroutine():
+        return "awaited"
+
+    with pytest.raises(RuntimeError, match="async"):  # Flask's own answer without its async extra
+        app.ensure_sync(coroutine)
+    assert coroutine not in app._plain
+
+
+def test_a_response_without_a_session_sets_no_cookie_and_varies_on_cookie(client):
+    """An empty session left unchanged is saved as Flask saves it: no cookie, and the
+    answer varies on Cookie (Flask 3 counts every session as read)."""
+    answer = client.post("/v2/enqueue", json={})
+    assert answer.status_code == 400  # its errors listed; the point here is the headers
+    assert "Set-Cookie" not in answer.headers
+    assert "Cookie" in answer.headers.get("Vary", "")

@@ -50,10 +50,18 @@ class CookieSessions(SecureCookieSessionInterface):
 
     Flask builds a signing serializer on every request before it looks for the
     cookie; monitoring, Twilio and status page visitors send none, and for them that
-    was a few percent of an ingested event's cost. Anything with a cookie, and saving,
-    is Flask's own code."""
+    was a few percent of an ingested event's cost. An empty session left unchanged is
+    saved as Flask saves it, without reading its cookie settings. Anything with a
+    cookie, and any other saving, is Flask's own code."""
 
     def open_session(self, app, request):
         if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
             return self.session_class()
         return super().open_session(app, request)
+
+    def save_session(self, app, session, response) -> None:
+        if not session and not session.modified:  # what Flask does then, without its seven settings
+            if session.accessed:
+                response.vary.add("Cookie")
+            return
+        super().save_session(app, session, response)
