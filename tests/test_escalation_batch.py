@@ -95,6 +95,18 @@ def paged(title):
     return [db.session.get(User, row.data["user_id"]).name for row in rows]
 
 
+def pages_misnamed() -> list:
+    """PAGED timeline entries whose `notifications` are not exactly the ids of the
+    outbox rows of that page (incident, round, person), as committed."""
+    wrong = []
+    for event in db.session.scalars(sa.select(IncidentEvent).where(IncidentEvent.kind == EventKind.PAGED)):
+        prefix = f"page:{event.incident_id}:{event.data['round']}:{event.data['user_id']}:"
+        ids = sorted(db.session.scalars(sa.select(Notification.id).where(Notification.key.startswith(prefix))))
+        if not ids or event.data["notifications"] != ids:
+            wrong.append((event.id, event.data, ids))
+    return wrong
+
+
 def proposed(title):
     incident = db.session.scalar(sa.select(Incident).where(Incident.title == title))
     rows = db.session.scalars(sa.select(RoleAssignment).where(RoleAssignment.incident_id == incident.id)
@@ -172,6 +184,8 @@ def test_a_batch_pages_as_each_incident_alone_would(world, monkeypatch, twilio, 
         Notification.channel == Channel.SMS, Notification.status == Status.QUEUED,
         Notification.next_attempt_at <= T0)) == 0
     assert cycle(T0 + timedelta(seconds=30)).total == 0  # nothing left, nothing done twice
+    db.session.expire_all()
+    assert pages_misnamed() == []  # each page's entry names its rows, though they were flushed after it
 
     # Ten minutes on, nobody has acknowledged: every policy moves on in one cycle. API
     # and Cart go round again (Cart's round robin to the next in turn); the others run
@@ -184,6 +198,8 @@ def test_a_batch_pages_as_each_incident_alone_would(world, monkeypatch, twilio, 
         "cart 2": ["Lee", "Lee"], "db 1": ["Priya", "Dana"], "edge 1": ["Sam"], "fresh 1": ["Kim"]}
     assert db.session.scalar(sa.select(sa.func.count()).select_from(IncidentEvent).where(
         IncidentEvent.kind == EventKind.NOBODY_REACHABLE)) == 1 + 3  # Billing, DB and Fresh ran out
+    db.session.expire_all()
+    assert pages_misnamed() == []
 
 
 @pytest.mark.db
@@ -246,6 +262,8 @@ def test_an_incident_that_fails_does_not_hold_back_the_rest_of_its_batch(world, 
     monkeypatch.setattr(escalation_jobs, "begin_response", real)
     assert cycle(T0 + timedelta(seconds=10)).done["escalations"] == 1
     assert paged("cart 1") == ["Lee"]
+    db.session.expire_all()
+    assert pages_misnamed() == []  # the rolled-back batch left nothing to name
 
 
 @pytest.mark.db

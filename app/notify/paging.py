@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import Session
 
 from app.audit.service import Actor
 from app.auth.models import User
@@ -95,18 +96,47 @@ def page(incident: Incident, user: User, now: datetime, *, round_key: str, actor
                             subject=subject, due=due, now=now, user_id=user.id, contact_method_id=method.id,
                             incident_id=incident.id, rule_id=rule_id, flush=False))
     if rows:
-        db.session.flush()  # the timeline entry names the rows by id
         plan = ", ".join(f"{r.channel.label}" + (" now" if r.next_attempt_at <= now else
                                                  f" at {r.next_attempt_at.astimezone(_zone(user)):%H:%M}")
                          for r in rows)
-        record_event(incident, EventKind.PAGED, actor, via="engine", at=now,
-                     text=f"Paging {user.name}{f' ({reason})' if reason else ''}: {plan}",
-                     data={"user_id": user.id, "round": round_key, "notifications": [r.id for r in rows]})
+        event = record_event(incident, EventKind.PAGED, actor, via="engine", at=now,
+                             text=f"Paging {user.name}{f' ({reason})' if reason else ''}: {plan}",
+                             data={"user_id": user.id, "round": round_key, "notifications": []})
+        db.session.info.setdefault(_UNNAMED, []).append((event, rows))
     else:
         record_event(incident, EventKind.UNREACHABLE, actor, via="engine", at=now,
                      text=f"{user.name} has no verified way to be paged{f' ({reason})' if reason else ''}",
                      data={"user_id": user.id, "round": round_key})
     return rows
+
+
+# The timeline entry of a page names its outbox rows by id, known only once they are
+# flushed. Rather than a flush per page (a batch of escalations pages many people,
+# and each flush costs more than its rows), the ids are filled in after the flush
+# that writes the rows; a commit flushes again until nothing is left, so the entry
+# is whole in the transaction that makes it.
+_UNNAMED = "firebreak.pages_unnamed"
+
+
+@sa.event.listens_for(Session, "after_flush_postexec")
+def _name_pages(session, flush_context) -> None:
+    pending = session.info.get(_UNNAMED)
+    if not pending:
+        return
+    left = []
+    for event, rows in pending:
+        ids = [row.id for row in rows]
+        if None in ids:  # not flushed yet (or rolled back to a savepoint)
+            left.append((event, rows))
+        else:
+            event.data = {**event.data, "notifications": ids}
+    session.info[_UNNAMED] = left
+
+
+@sa.event.listens_for(Session, "after_commit")
+@sa.event.listens_for(Session, "after_rollback")
+def _forget_pages(session) -> None:
+    session.info.pop(_UNNAMED, None)
 
 
 def cancel_pages(incident: Incident) -> int:
