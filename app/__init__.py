@@ -28,7 +28,7 @@ class Firebreak(Flask):
         try:
             if self._plain[func]:
                 return func
-        except (KeyError, TypeError):  # not seen, or not weakly referable
+        except Exception:  # not seen, not weakly referable, or an odd __eq__: Flask decides
             pass
         synced = super().ensure_sync(func)
         try:

@@ -145,6 +145,29 @@ def test_a_batch_of_a_hundred_new_alerts_gives_each_its_own_incident_and_times(a
             AuditEntry.object_type == "incidents", AuditEntry.object_id == incident.id)) == 1
 
 
+def test_rows_go_in_as_many_per_statement_as_sqlites_parameter_limit_allows(app):
+    """An SQLite built with a low limit on parameters (here 200): audit entries (13
+    columns) go 8 rows a statement, incidents (33) 4, and 40 rows still go in whole."""
+    import sqlite3
+
+    connection = db.session.connection()
+    driver = connection.connection.driver_connection
+    before = driver.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 200)
+    try:
+        rows = hotpath._WholeRows(AuditEntry.__table__)
+        rows.run(connection, [{"at": T0, "actor_kind": "system", "actor_label": "test", "action": "test.row",
+                               "object_type": "test", "summary": f"row {n}"} for n in range(40)])
+        assert rows.chunk == 8
+        wide = hotpath._WholeRows(Incident.__table__)
+        wide._prepare(connection)
+        assert wide.chunk == 4
+    finally:
+        driver.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, before)
+    summaries = db.session.scalars(sa.select(AuditEntry.summary).where(AuditEntry.action == "test.row")
+                                   .order_by(AuditEntry.id)).all()
+    assert summaries == [f"row {n}" for n in range(40)]
+
+
 def resolve(routing_key: str, dedup_key: str) -> ingest.AlertEvent:
     return ingest.validate_event({"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup_key})
 

@@ -43,6 +43,7 @@ statement's cost are paid once per batch instead of once per event.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import uuid
 from collections.abc import Callable
@@ -421,13 +422,13 @@ class _WholeRows:
     missing column only a callable or the database could fill, is an error rather
     than a silent NULL.
 
-    The rows go in as few multi-row `INSERT … VALUES (…), (…)` statements as there
-    are bits in their count (64 rows at most each: a handful of statement texts to
-    keep prepared). An executemany steps SQLite once per row, and the sqlite3 module
+    The rows go in as multi-row `INSERT … VALUES (…), (…)` statements of a power of
+    two rows each (at most 64, and no more than SQLite's limit on parameters allows:
+    a handful of statement texts to keep prepared). An executemany steps SQLite once per row, and the sqlite3 module
     lets go of the interpreter lock around every step: with the request threads of a
     busy worker waiting for that lock, each row cost the writer a hand-over and its
     context switches. A batch's rows share their times (`now`), so each distinct
-    value is processed once per call."""
+    time is processed once per call."""
 
     CHUNK = 64  # rows per statement at most; a power of two
 
@@ -436,7 +437,8 @@ class _WholeRows:
         self.prepared = False
         self.sql: dict[int, str] = {}
 
-    def _prepare(self, dialect) -> None:
+    def _prepare(self, connection) -> None:
+        dialect = connection.dialect
         columns = list(self.table.columns)
         quote = dialect.identifier_preparer.quote
         self.keys = [column.key for column in columns]
@@ -450,8 +452,13 @@ class _WholeRows:
                          or (column.default is None and column.server_default is not None)}
         self.head = f"INSERT INTO {quote(self.table.name)} ({', '.join(quote(c.name) for c in columns)}) VALUES "
         self.row_marks = f"({', '.join('?' * len(columns))})"
-        if self.CHUNK * len(columns) > 32766:  # SQLite's limit on parameters per statement (3.32+)
-            raise ValueError(f"{self.table.name}: too many columns for {self.CHUNK} rows per statement")
+        # SQLite's limit on parameters per statement: 32,766 since 3.32, 999 before.
+        limit = connection.connection.driver_connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        if len(columns) > limit:
+            raise ValueError(f"{self.table.name}: {len(columns)} columns, more than SQLite's {limit} parameters")
+        self.chunk = self.CHUNK
+        while self.chunk * len(columns) > limit:
+            self.chunk //= 2
         self.prepared = True
 
     def _sql(self, rows: int) -> str:
@@ -462,9 +469,9 @@ class _WholeRows:
 
     def run(self, connection, rows: list[dict]) -> None:
         if not self.prepared:
-            self._prepare(connection.dialect)
+            self._prepare(connection)
         params: list = []
-        done: dict = {}  # (column, value) → stored value: a batch's rows share their times
+        done: dict = {}  # (column, time, offset) → stored value: a batch's rows share their times
         for row in rows:
             missing, unknown = self.required.difference(row), set(row).difference(self.keyset)
             if missing or unknown:
@@ -480,14 +487,17 @@ class _WholeRows:
                 if process is None:
                     params.append(value)
                 elif isinstance(value, datetime):
-                    stored = done.get((index, value))
+                    # Times compare by wall clock within one zone (fold aside): with the
+                    # offset, two that would be stored differently are told apart.
+                    key = (index, value, value.utcoffset())
+                    stored = done.get(key)
                     if stored is None:
-                        stored = done[(index, value)] = process(value)
+                        stored = done[key] = process(value)
                     params.append(stored)
                 else:
                     params.append(process(value))
         width, start, count = len(self.keys), 0, len(rows)
-        chunk = self.CHUNK
+        chunk = self.chunk
         while count:
             while chunk > count:
                 chunk //= 2
@@ -510,7 +520,7 @@ def _insert_many(connection, table: sa.Table, rows: list[dict]) -> list[int]:
     """Insert rows, returning their ids in order.
 
     SQLite: the write lock is held from BEGIN IMMEDIATE, so the next ids are known
-    (a table without AUTOINCREMENT gives max(id) + 1) and one executemany writes them
+    (a table without AUTOINCREMENT gives max(id) + 1) and `_WholeRows` writes them
     all; asking SQLite to return ids in order would cost a statement per row. Other
     databases return them in order from one statement."""
     if connection.dialect.name == "sqlite":
