@@ -950,3 +950,16 @@ def test_change_events_list_newest_first_with_filters(world, client):
 def test_bad_change_event_queries_say_what_is_wrong(world, since, error):
     answer = world.as_viewer.get("/change_events", since=since)
     assert answer.status_code == 400 and answer.json["error"] == error
+
+
+def test_an_optional_enum_field_may_be_null_as_the_api_reads_it():
+    """An optional field sent as null is read as left out, and the document says so:
+    for an enum too (a nullable enum must list null, or the enum still refuses it)."""
+    import jsonschema
+
+    create = document()["paths"]["/status_page/components"]["post"]["requestBody"]
+    status = create["content"]["application/json"]["schema"]["properties"]["status"]
+    jsonschema.validate(None, status)
+    jsonschema.validate("major_outage", status)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate("down", status)

@@ -28,7 +28,10 @@ def nullable(schema: dict) -> dict:
     if "$ref" in schema:
         return {"anyOf": [schema, {"type": "null"}]}
     kind = schema["type"]
-    return {**schema, "type": [*(kind if isinstance(kind, list) else [kind]), "null"]}
+    nulled = {**schema, "type": [*(kind if isinstance(kind, list) else [kind]), "null"]}
+    if "enum" in schema and None not in schema["enum"]:  # else the enum still refuses null
+        nulled["enum"] = [*schema["enum"], None]
+    return nulled
 
 
 def obj(properties: dict, *, optional: tuple[str, ...] = (), description: str | None = None) -> dict:
