@@ -424,11 +424,11 @@ class _WholeRows:
 
     The rows go in as multi-row `INSERT … VALUES (…), (…)` statements of a power of
     two rows each (at most 64, and no more than SQLite's limit on parameters allows:
-    a handful of statement texts to keep prepared). An executemany steps SQLite once per row, and the sqlite3 module
-    lets go of the interpreter lock around every step: with the request threads of a
-    busy worker waiting for that lock, each row cost the writer a hand-over and its
-    context switches. A batch's rows share their times (`now`), so each distinct
-    time is processed once per call."""
+    a handful of statement texts to keep prepared). An executemany steps SQLite once
+    per row, and the sqlite3 module lets go of the interpreter lock around every
+    step: with the request threads of a busy worker waiting for that lock, each row
+    cost the writer a hand-over and its context switches. A batch's rows share their
+    times (`now`), so each distinct time is processed once per call."""
 
     CHUNK = 64  # rows per statement at most; a power of two
 
@@ -489,10 +489,10 @@ class _WholeRows:
                 elif isinstance(value, datetime):
                     # Times compare by wall clock within one zone (fold aside): with the
                     # offset, two that would be stored differently are told apart.
-                    key = (index, value, value.utcoffset())
-                    stored = done.get(key)
+                    seen = (index, value, value.utcoffset())
+                    stored = done.get(seen)
                     if stored is None:
-                        stored = done[key] = process(value)
+                        stored = done[seen] = process(value)
                     params.append(stored)
                 else:
                     params.append(process(value))
