@@ -9,18 +9,11 @@ from playwright.sync_api import expect
 
 from app import clock
 from app.auth.models import Role
-from app.engine.core import Engine
-from app.engine.jobs import all_jobs
 from tests.browser.conftest import PHONE
+from tests.browser.test_comms import engine
 from tests.factories import PASSWORD, make_user
 
 _n = itertools.count()
-
-
-def engine(live):
-    with live.app.app_context():
-        report = Engine(all_jobs(), holder="browser-tests").cycle()
-        assert not report.errors, report.errors
 
 
 def test_a_responder_adds_and_verifies_a_phone_on_a_phone(new_page, live, fake_twilio_server):
