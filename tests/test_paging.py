@@ -15,8 +15,10 @@ from app.incidents import service as incidents
 from app.incidents.models import EventKind, IncidentEvent, Status as IncidentStatus
 from app.notify import contacts, paging
 from app.notify.models import Channel, ContactMethod, Notification, Status
+from app.notify.providers import ProviderError, Twilio
 from tests.conftest import provider_config
 from tests.factories import SYSTEM, actor, make_service, make_user, reachable
+from tests.fakes import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, free_port
 
 T0 = datetime(2026, 11, 27, 15, 12, tzinfo=UTC)  # 10:12 in New York: daytime
 
@@ -287,6 +289,32 @@ def test_a_hanging_provider_costs_one_timeout_per_cycle_not_one_per_message(app,
     twilio.hang_seconds = 0
     at(engine, T0 + timedelta(seconds=20))
     assert len(twilio.messages) == 4
+
+
+PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+                   "no_proxy", "NO_PROXY")
+
+
+@pytest.mark.parametrize("bypassed", [False, True])
+def test_twilio_follows_the_proxy_settings_it_started_with(twilio, monkeypatch, bypassed):
+    """The client reads the environment's proxy settings once, as requests reads them
+    (requests itself would re-read them for every message)."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: only a proxy gets through
+    monkeypatch.setenv("http_proxy", twilio.base_url)  # the fake answers a proxied request as Twilio would
+    if bypassed:
+        monkeypatch.setenv("no_proxy", "127.0.0.1")
+    provider = Twilio(ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, closed, 5)
+    monkeypatch.delenv("http_proxy")  # later changes do not count
+    monkeypatch.delenv("no_proxy", raising=False)
+    if bypassed:
+        with pytest.raises(ProviderError, match="unreachable") as refused:
+            provider.send_sms("+15551230009", "Direct")
+        assert refused.value.retry and twilio.requests == 0
+        return
+    sent = provider.send_sms("+15551230009", "Through the proxy")
+    assert [(m.sid, m.to, m.body) for m in twilio.messages] == [(sent.provider_id, "+15551230009", "Through the proxy")]
 
 
 def test_my_paging_page_manages_methods_rules_and_test_pages(engine, twilio, client, app):
