@@ -88,15 +88,17 @@ def _throttle(row: Notification, now: datetime) -> datetime | None:
     """When a per-method limit lets this message go, if it must wait."""
     if row.contact_method_id is None or row.channel == Channel.EMAIL:
         return None
-    sent = sa.select(Notification.sent_at).where(*_went_out([row.contact_method_id], row.channel),
-                                                 Notification.id != row.id)
+    def sent():  # built only when asked: building it costs more than a remembered answer
+        return sa.select(Notification.sent_at).where(*_went_out([row.contact_method_id], row.channel),
+                                                     Notification.id != row.id)
+
     if row.channel == Channel.SMS:
         last = memo.remembered(("last_sms", row.contact_method_id),
-                               lambda: db.session.scalar(sent.order_by(Notification.sent_at.desc()).limit(1)))
+                               lambda: db.session.scalar(sent().order_by(Notification.sent_at.desc()).limit(1)))
         if last is not None and now - last < SMS_GAP:
             return last + SMS_GAP
         return None
-    recent = db.session.scalars(sent.where(Notification.sent_at > now - CALL_WINDOW)
+    recent = db.session.scalars(sent().where(Notification.sent_at > now - CALL_WINDOW)
                                 .order_by(Notification.sent_at)).all()
     if len(recent) >= CALLS_PER_WINDOW:
         return recent[-CALLS_PER_WINDOW] + CALL_WINDOW
