@@ -140,6 +140,17 @@ def make_holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
+_leases = EngineLease.__table__
+_LEASE_TIME = _leases.c.expires_at.type
+# Every unit's first statement, built once (building it cost more than running it).
+_FENCE = (_leases.update()
+          .where(_leases.c.name == LEASE_NAME, _leases.c.holder == sa.bindparam("p_holder"),
+                 _leases.c.epoch == sa.bindparam("p_epoch"),
+                 _leases.c.expires_at >= sa.bindparam("p_now", type_=_LEASE_TIME))
+          .values(expires_at=sa.bindparam("p_expires", type_=_LEASE_TIME),
+                  heartbeat_at=sa.bindparam("p_now", type_=_LEASE_TIME)))
+
+
 class Engine:
     def __init__(self, jobs: list[Job], *, holder: str | None = None, lease_seconds: float | None = None,
                  batch: int = 500, wall: Callable[[], datetime] = wall_now, slice_seconds: float | None = None):
@@ -199,12 +210,8 @@ class Engine:
     def _fence(self) -> None:
         """Inside a unit's transaction: prove the lease is still ours, and extend it."""
         now = self.wall()
-        table = EngineLease.__table__
-        held = db.session.execute(
-            table.update()
-            .where(table.c.name == LEASE_NAME, table.c.holder == self.holder, table.c.epoch == self.epoch,
-                   table.c.expires_at >= now)
-            .values(expires_at=now + timedelta(seconds=self.lease_seconds), heartbeat_at=now)).rowcount
+        held = db.session.execute(_FENCE, {"p_holder": self.holder, "p_epoch": self.epoch, "p_now": now,
+                                           "p_expires": now + timedelta(seconds=self.lease_seconds)}).rowcount
         if not held:
             raise LeaseLost(self.holder)
 
