@@ -269,20 +269,20 @@ def test_an_incident_that_fails_does_not_hold_back_the_rest_of_its_batch(world, 
 @pytest.mark.db
 def test_a_message_that_fails_to_be_claimed_or_recorded_does_not_hold_back_the_others(world, monkeypatch, twilio):
     dana = world["Dana"].id
-    real_throttle, real_who = dispatch._throttle, dispatch._who
+    real_throttle, real_entry = dispatch._throttle, dispatch._sent_entry
 
     def throttle(row, now):
         if row.user_id == dana and row.channel == Channel.SMS:
             raise RuntimeError("cannot claim Dana's SMS")
         return real_throttle(row, now)
 
-    def who(row):
-        if row.user.name == "Lee" and row.channel == Channel.SMS:
+    def entry(out, part):  # both ways of recording (all at once, and row by row) make the entry here
+        if part.who == "Lee" and out.channel == Channel.SMS:
             raise RuntimeError("cannot record Lee's SMS")
-        return real_who(row)
+        return real_entry(out, part)
 
     monkeypatch.setattr(dispatch, "_throttle", throttle)
-    monkeypatch.setattr(dispatch, "_who", who)
+    monkeypatch.setattr(dispatch, "_sent_entry", entry)
     report = cycle()
     assert report.done["escalations"] == 7
     assert sorted(m.to for m in twilio.messages) == ["+15551230002", "+15551230003", "+15551230004", "+15551230005"]
@@ -392,3 +392,64 @@ def test_a_message_that_goes_out_clears_its_methods_failures_and_leaves_the_rest
     assert db.session.get(ContactMethod, dana_sms.id).consecutive_failures == 0
     # Only the method that had failures is written; the other four had none to clear.
     assert sum(1 for s in seen if s.startswith("UPDATE contact_methods")) == 1
+
+
+def recorded_state(batch) -> dict:
+    """What recording a batch of sends writes, as the database holds it now: its
+    rows (and their mates), the pages-sent entries (without their ids, which a
+    sequence does not give back on PostgreSQL), the incidents' change marks, the
+    methods' failure counts."""
+    rows = Notification.__table__
+    ids = [part.id for out in batch for part in out.parts]
+    events = IncidentEvent.__table__
+    return {
+        "rows": db.session.execute(sa.select(*[c for c in rows.c if c.key != "body"]).where(rows.c.id.in_(ids))
+                                   .order_by(rows.c.id)).all(),
+        "entries": db.session.execute(sa.select(*[c for c in events.c if c.key != "id"])
+                                      .where(events.c.kind == EventKind.PAGE_SENT).order_by(events.c.id)).all(),
+        "incidents": db.session.execute(sa.select(Incident.__table__.c.id, Incident.__table__.c.version,
+                                                  Incident.__table__.c.updated_at).order_by(Incident.__table__.c.id)).all(),
+        "methods": db.session.execute(sa.select(ContactMethod.__table__.c.id, ContactMethod.__table__.c.consecutive_failures)
+                                      .order_by(ContactMethod.__table__.c.id)).all()}
+
+
+@pytest.mark.db
+def test_sends_recorded_all_at_once_are_recorded_as_one_by_one(world, monkeypatch, twilio):
+    """Every batch of sends is recorded both ways in its transaction: row by row
+    with the ORM (then rolled back to a savepoint), and all at once; both leave
+    the same rows, entries and counts."""
+    dana_sms = next(m for m in world["Dana"].contact_methods if m.channel == Channel.SMS)
+    dana_sms.consecutive_failures = 3  # a success clears it
+    db.session.commit()
+    record_all = dispatch._record_sent
+    compared = []
+
+    def both_ways(batch, outcomes, now):
+        savepoint = db.session.begin_nested()
+        with db.session.no_autoflush:
+            loaded = dispatch._load_for_finish(batch)  # noqa: F841 (held while the records are made)
+            assert all(dispatch.finish(out, outcome, now) for out, outcome in zip(batch, outcomes))
+        db.session.flush()
+        one_by_one = recorded_state(batch)
+        savepoint.rollback()
+        done = record_all(batch, outcomes, now)
+        compared.append((one_by_one, recorded_state(batch)))
+        return done
+
+    monkeypatch.setattr(dispatch, "_record_sent", both_ways)
+    twilio.failures = 1  # the first try fails, and the channel pauses: every SMS is retried with its error noted
+    cycle()
+    assert not twilio.messages and not compared  # a failure is recorded row by row
+    report = cycle(T0 + timedelta(seconds=30))
+    assert not report.errors and report.done["notifications"] == 5 and len(twilio.messages) == 5
+    assert compared and all(one_by_one == all_at_once for one_by_one, all_at_once in compared)
+    rows = [row for _, state in compared for row in state["rows"]]
+    # Five sends carried nine pages: Dana's three in one SMS, Lee's two, Sam's two.
+    assert len(rows) == 9 and all(row.status == Status.SENT and row.last_error is None for row in rows)
+    assert sorted(row.attempts for row in rows) == [2] * 9
+    assert sum(1 for row in rows if row.bundled_into_id) == 4 and sum(1 for row in rows if row.provider_id) == 5
+    state = compared[-1][1]
+    assert len(state["entries"]) == 9
+    assert sum(1 for entry in state["entries"] if "with 2 other pages in one SMS" in entry.text) == 1
+    assert sum(1 for entry in state["entries"] if "with 1 other page in one SMS" in entry.text) == 2
+    assert dict(state["methods"])[dana_sms.id] == 0

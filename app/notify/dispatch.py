@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,8 +26,8 @@ from app.audit.service import Actor
 from app.engine import memo
 from app.engine.core import Job
 from app.extensions import db
-from app.incidents.models import EventKind, Incident, Status as IncidentStatus
-from app.incidents.timeline import record_event
+from app.incidents.models import EventKind, Incident, IncidentEvent, Status as IncidentStatus
+from app.incidents.timeline import event_values, record_event
 from app.notify import providers as providers_mod
 from app.notify import text
 from app.notify.models import Channel, ContactMethod, Notification, Status
@@ -172,9 +172,23 @@ def _callback(path: str) -> str:
 
 
 @dataclass(frozen=True)
+class Part:
+    """One outbox row a send carries (the claimed row, then its bundle mates), as
+    its record needs it: known when it is claimed, so recording needs no lookups."""
+
+    id: int
+    purpose: str
+    incident_id: int | None
+    user_id: int | None
+    who: str
+    to: str
+
+
+@dataclass(frozen=True)
 class Outgoing:
     """A claimed message on its way out: what the provider call needs, as plain
-    values (it is made outside any transaction, possibly in another thread)."""
+    values (it is made outside any transaction, possibly in another thread), and
+    what recording it needs."""
 
     id: int
     mate_ids: tuple[int, ...]
@@ -185,6 +199,9 @@ class Outgoing:
     status_callback: str
     voice_url: str
     busy_key: tuple  # one message per number or address in flight at a time
+    parts: tuple[Part, ...]  # the row, then its mates
+    contact_method_id: int | None
+    method_failed: bool  # its method has failures that a success clears
 
     @property
     def channel_key(self) -> str:
@@ -240,9 +257,24 @@ def claim(notification_id: int, now: datetime, busy: frozenset | set = frozenset
         claimed.next_attempt_at = now + SEND_TIMEOUT
     for mate in mates:
         mate.bundled_into_id = row.id
+    # Only the engine counts a method's failures, and one message per method is in
+    # flight at a time, so what is read here is still so when the send is recorded.
+    method_failed = bool(row.contact_method_id
+                         and (row.contact_method is None or row.contact_method.consecutive_failures))
     return Outgoing(id=row.id, mate_ids=tuple(m.id for m in mates), channel=row.channel, to=row.to_address,
                     body=body, subject=row.subject or "Firebreak", status_callback=_callback("/twilio/status"),
-                    voice_url=_callback(f"/twilio/voice/{row.id}"), busy_key=_busy_key(row))
+                    voice_url=_callback(f"/twilio/voice/{row.id}"), busy_key=_busy_key(row),
+                    parts=tuple(Part(n.id, n.purpose, n.incident_id, n.user_id, _who(n), n.to_address)
+                                for n in [row, *mates]),
+                    contact_method_id=row.contact_method_id, method_failed=method_failed)
+
+
+def _sent_entry(out: Outgoing, part: Part) -> tuple[str, dict]:
+    """The text and data of the timeline entry that says a page went out."""
+    mates = len(out.parts) - 1
+    note = f" (with {mates} other page{'s' if mates > 1 else ''} in one SMS)" if mates and part.id == out.id else ""
+    return (f"{out.channel.label} sent to {part.who} at {part.to}{note}",
+            {"notification_id": part.id, "user_id": part.user_id, "channel": out.channel.value})
 
 
 def finish(out: Outgoing, outcome, now: datetime) -> bool:
@@ -256,13 +288,11 @@ def finish(out: Outgoing, outcome, now: datetime) -> bool:
     if isinstance(outcome, BaseException):  # not the provider's answer: a bug; the row is retried
         raise outcome
     row.provider, row.provider_id, row.provider_status = outcome.provider, outcome.provider_id, outcome.status
-    for sent in [row, *mates]:
+    for sent, part in zip([row, *mates], out.parts, strict=True):
         sent.status, sent.sent_at, sent.next_attempt_at, sent.last_error = Status.SENT, now, None, None
         if sent.purpose in PAGE_PURPOSES and (incident := _incident(sent)) is not None:
-            note = f" (with {len(mates)} other page{'s' if len(mates) > 1 else ''} in one SMS)" if mates and sent is row else ""
-            record_event(incident, EventKind.PAGE_SENT, SYSTEM, via="engine", at=now,
-                         text=f"{sent.channel.label} sent to {_who(sent)} at {sent.to_address}{note}",
-                         data={"notification_id": sent.id, "user_id": sent.user_id, "channel": sent.channel.value})
+            text_, data = _sent_entry(out, part)
+            record_event(incident, EventKind.PAGE_SENT, SYSTEM, via="engine", at=now, text=text_, data=data)
     # A success clears the method's failures (only the engine counts them, and no
     # two messages of a batch are for one method, so the loaded count is current).
     if row.contact_method_id and (row.contact_method is None or row.contact_method.consecutive_failures):
@@ -359,9 +389,10 @@ def run_all(ids: list[int], now: datetime, units) -> None:
     left or the job's slice is spent. One message per number or address at a time,
     so the throttle sees what the one before did.
 
-    The claims of a batch share one unit, and so do its records: if either fails,
-    it is rolled back and done again one unit per message, so one bad message
-    cannot hold the others back."""
+    The claims of a batch share one unit, and so do its records (when every message
+    went out, a few statements for all: `_record_sent`): if either fails, it is
+    rolled back and done again one unit per message, so one bad message cannot hold
+    the others back."""
     size = max(1, int(current_app.config.get("NOTIFY_CONCURRENCY", 1)))
     pending = deque(ids)
     later: list[int] = []
@@ -376,7 +407,11 @@ def run_all(ids: list[int], now: datetime, units) -> None:
             continue
         outcomes = deliver(batch, now)
         recorded = False
-        if len(batch) > 1:
+        if all(isinstance(outcome, providers_mod.Sent) for outcome in outcomes):  # the usual case
+            with units.unit(f"{len(batch)} messages", report=False) as together:
+                together.done = _record_sent(batch, outcomes, now)
+            recorded = together.committed
+        if not recorded and len(batch) > 1:
             with units.unit(f"{len(batch)} messages", report=False) as together, db.session.no_autoflush:
                 loaded = _load_for_finish(batch)  # noqa: F841 (held while the records are made)
                 together.done = sum(1 for out, outcome in zip(batch, outcomes) if finish(out, outcome, now))
@@ -397,7 +432,9 @@ def _claim_all(taken: list[int], now: datetime, units, later: list[int]) -> list
         # Without autoflush: no two claims of a batch touch the same number or
         # address (`busy`), so none reads what another has changed but not flushed.
         with units.unit(f"{len(taken)} messages", report=False) as together, db.session.no_autoflush, memo.sharing():
-            loaded = db.session.scalars(sa.select(Notification).where(Notification.id.in_(taken))).all()
+            loaded = db.session.scalars(sa.select(Notification).where(Notification.id.in_(taken))
+                                        .options(sa.orm.selectinload(Notification.user),
+                                                 sa.orm.selectinload(Notification.contact_method))).all()
             remember_claims(loaded, now)
             busy: set = set()
             done = 0
@@ -460,6 +497,51 @@ def _send(settings: dict, out: Outgoing):
     if out.channel == Channel.VOICE:
         return chosen.voice.place_call(out.to, out.voice_url, out.status_callback)
     return chosen.email.send_email(out.to, out.subject, out.body)
+
+
+_rows = Notification.__table__
+_incidents = Incident.__table__
+_methods = ContactMethod.__table__
+_RECEIPT = (sa.update(_rows).where(_rows.c.id == sa.bindparam("p_id"))
+            .values(provider=sa.bindparam("p_provider"), provider_id=sa.bindparam("p_provider_id"),
+                    provider_status=sa.bindparam("p_provider_status")))
+_SENT = (sa.update(_rows).where(_rows.c.id.in_(sa.bindparam("p_ids", expanding=True)))
+         .values(status=Status.SENT, sent_at=sa.bindparam("p_now", type_=_rows.c.sent_at.type),
+                 next_attempt_at=None, last_error=None)
+         .returning(_rows.c.id))
+_TOUCH = (sa.update(_incidents).where(_incidents.c.id == sa.bindparam("p_id"))
+          .values(version=_incidents.c.version + sa.bindparam("p_n"),
+                  updated_at=sa.bindparam("p_now", type_=_incidents.c.updated_at.type)))
+_CLEAR_FAILURES = (sa.update(_methods).where(_methods.c.id.in_(sa.bindparam("p_ids", expanding=True)))
+                   .values(consecutive_failures=0))
+
+
+def _record_sent(batch: list[Outgoing], outcomes: list[providers_mod.Sent], now: datetime) -> int:
+    """`finish` for messages the provider took, all at once: the same rows, timeline
+    entries and counts (a test holds the two equal) in a few statements, from what
+    the claims noted, instead of loading and flushing every row. Raises if a row has
+    gone meanwhile; the caller then records them the long way."""
+    db.session.execute(_RECEIPT, [{"p_id": out.id, "p_provider": sent.provider, "p_provider_id": sent.provider_id,
+                                   "p_provider_status": sent.status} for out, sent in zip(batch, outcomes, strict=True)])
+    ids = [part.id for out in batch for part in out.parts]
+    if len(db.session.scalars(_SENT, {"p_ids": ids, "p_now": now}).all()) != len(ids):
+        raise LookupError("a message was removed while it was being sent")
+    entries, touched = [], Counter()
+    for out in batch:
+        for part in out.parts:
+            if part.purpose in PAGE_PURPOSES and part.incident_id is not None:
+                text_, data = _sent_entry(out, part)
+                entries.append({"incident_id": part.incident_id, **event_values(
+                    EventKind.PAGE_SENT, SYSTEM, via="engine", at=now, text=text_, data=data)})
+                touched[part.incident_id] += 1
+    if entries:  # as `record_event` makes them: the entries, and each incident marked changed once per entry
+        db.session.execute(sa.insert(IncidentEvent.__table__), entries)
+        db.session.execute(_TOUCH, [{"p_id": incident_id, "p_n": n, "p_now": now}
+                                    for incident_id, n in sorted(touched.items())])
+    cleared = [out.contact_method_id for out in batch if out.method_failed]
+    if cleared:
+        db.session.execute(_CLEAR_FAILURES, {"p_ids": cleared})
+    return len(batch)
 
 
 def _failed(row: Notification, mates: list[Notification], error: str, retry: bool, now: datetime) -> None:
