@@ -520,12 +520,12 @@ def _record_sent(batch: list[Outgoing], outcomes: list[providers_mod.Sent], now:
     """`finish` for messages the provider took, all at once: the same rows, timeline
     entries and counts (a test holds the two equal) in a few statements, from what
     the claims noted, instead of loading and flushing every row. Raises if a row has
-    gone meanwhile; the caller then records them the long way."""
-    db.session.execute(_RECEIPT, [{"p_id": out.id, "p_provider": sent.provider, "p_provider_id": sent.provider_id,
-                                   "p_provider_status": sent.status} for out, sent in zip(batch, outcomes, strict=True)])
-    ids = [part.id for out in batch for part in out.parts]
-    if len(db.session.scalars(_SENT, {"p_ids": ids, "p_now": now}).all()) != len(ids):
-        raise LookupError("a message was removed while it was being sent")
+    gone meanwhile; the caller then records them the long way.
+
+    The incidents are marked changed first, in id order, as the ORM's flush would:
+    on PostgreSQL that takes their row locks in the order ingestion's hot path takes
+    them, before the rows and entries that refer to them (an entry's foreign key
+    check locks its incident too), so the two cannot deadlock."""
     entries, touched = [], Counter()
     for out in batch:
         for part in out.parts:
@@ -534,10 +534,16 @@ def _record_sent(batch: list[Outgoing], outcomes: list[providers_mod.Sent], now:
                 entries.append({"incident_id": part.incident_id, **event_values(
                     EventKind.PAGE_SENT, SYSTEM, via="engine", at=now, text=text_, data=data)})
                 touched[part.incident_id] += 1
-    if entries:  # as `record_event` makes them: the entries, and each incident marked changed once per entry
-        db.session.execute(sa.insert(IncidentEvent.__table__), entries)
+    if touched:  # as `record_event` marks them: once per entry
         db.session.execute(_TOUCH, [{"p_id": incident_id, "p_n": n, "p_now": now}
                                     for incident_id, n in sorted(touched.items())])
+    db.session.execute(_RECEIPT, [{"p_id": out.id, "p_provider": sent.provider, "p_provider_id": sent.provider_id,
+                                   "p_provider_status": sent.status} for out, sent in zip(batch, outcomes, strict=True)])
+    ids = [part.id for out in batch for part in out.parts]
+    if len(db.session.scalars(_SENT, {"p_ids": ids, "p_now": now}).all()) != len(ids):
+        raise LookupError("a message was removed while it was being sent")
+    if entries:
+        db.session.execute(sa.insert(IncidentEvent.__table__), entries)
     cleared = [out.contact_method_id for out in batch if out.method_failed]
     if cleared:
         db.session.execute(_CLEAR_FAILURES, {"p_ids": cleared})
