@@ -293,11 +293,8 @@ def finish(out: Outgoing, outcome, now: datetime) -> bool:
         if sent.purpose in PAGE_PURPOSES and (incident := _incident(sent)) is not None:
             text_, data = _sent_entry(out, part)
             record_event(incident, EventKind.PAGE_SENT, SYSTEM, via="engine", at=now, text=text_, data=data)
-    # A success clears the method's failures (only the engine counts them, and no
-    # two messages of a batch are for one method, so the loaded count is current).
-    if row.contact_method_id and (row.contact_method is None or row.contact_method.consecutive_failures):
-        db.session.execute(sa.update(ContactMethod).where(ContactMethod.id == row.contact_method_id)
-                           .values(consecutive_failures=0))
+    if out.method_failed:  # a success clears the method's failures
+        db.session.execute(_CLEAR_FAILURES, {"p_ids": [out.contact_method_id]})
     return True
 
 
@@ -469,12 +466,12 @@ def _claim_all(taken: list[int], now: datetime, units, later: list[int]) -> list
 
 
 def _load_for_finish(batch: list[Outgoing]) -> list:
-    """The rows `finish` reads for a batch, in three queries instead of a few each.
-    Returned so the caller's frame holds them (the session holds them weakly)."""
+    """The rows `finish` reads for a batch, with their people (a failure names them),
+    in three queries instead of a few each. Returned so the caller's frame holds
+    them (the session holds them weakly)."""
     ids = [i for out in batch for i in (out.id, *out.mate_ids)]
     rows = db.session.scalars(sa.select(Notification).where(Notification.id.in_(ids))
-                              .options(sa.orm.selectinload(Notification.user),
-                                       sa.orm.selectinload(Notification.contact_method))).all()
+                              .options(sa.orm.selectinload(Notification.user))).all()
     incident_ids = {row.incident_id for row in rows if row.incident_id}
     incidents = db.session.scalars(sa.select(Incident).where(Incident.id.in_(incident_ids))).all() if incident_ids else []
     return [*rows, *incidents]
