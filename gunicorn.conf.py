@@ -15,9 +15,19 @@ import gc
 
 
 def post_worker_init(worker):
-    warm = getattr(worker.wsgi, "extensions", {}).get("firebreak.warm")  # not in bench/_minimal.py's app
+    extensions = getattr(worker.wsgi, "extensions", {})  # none in bench/_minimal.py's app
+    warm = extensions.get("firebreak.warm")
     if warm is not None:
         warm()
+    start_writer = extensions.get("firebreak.start_writer")  # SQLite: ingestion's writer process
+    if start_writer is not None:
+        start_writer(worker.cfg.threads)
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 10, 10)
+
+
+def worker_exit(server, worker):
+    writer = getattr(worker.wsgi, "extensions", {}).get("firebreak.writer")
+    if writer is not None:
+        writer.stop()

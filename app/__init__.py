@@ -83,6 +83,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.before_request(web.enforce_access)
     security.init_app(app)
     templating.init_app(app)
+    from app.alerts import writer
+    writer.init_app(app)
     error_pages.init_app(app)
     cli.init_app(app)
 

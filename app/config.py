@@ -112,6 +112,9 @@ def from_env() -> dict:
         # Whether concurrent PagerDuty triggers share one write transaction per process
         # (app.alerts.hotpath.GroupCommit); each is still answered only once committed.
         "INGEST_GROUP_COMMIT": _flag("INGEST_GROUP_COMMIT", True),
+        # SQLite under gunicorn: the hot path's writes in a writer process per worker
+        # (app.alerts.writer), outside the request threads' interpreter.
+        "INGEST_WRITER": _flag("INGEST_WRITER", True),
         # The status page: its own host name (it then answers at / there), how often each
         # process checks for changes, and whether webhooks may go to private addresses.
         "STATUS_PAGE_HOST": os.environ.get("STATUS_PAGE_HOST", "").strip().lower(),

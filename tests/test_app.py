@@ -107,11 +107,13 @@ def test_a_worker_compiles_the_busiest_templates_as_it_starts(app, monkeypatch):
     hooks = runpy.run_path(str(Path(__file__).parent.parent / "gunicorn.conf.py"))
     monkeypatch.setattr(hooks["gc"], "freeze", lambda: None)  # not this test process's collector
     monkeypatch.setattr(hooks["gc"], "set_threshold", lambda *args: None)
-    compiled = []
+    compiled, writers = [], []
     app.extensions["firebreak.warm"] = lambda: compiled.append(True)
-    hooks["post_worker_init"](SimpleNamespace(wsgi=app))
-    hooks["post_worker_init"](SimpleNamespace(wsgi=Flask("minimal")))
-    assert compiled == [True]
+    app.extensions["firebreak.start_writer"] = writers.append  # SQLite: the worker's ingestion writer
+    worker = SimpleNamespace(cfg=SimpleNamespace(threads=16))
+    hooks["post_worker_init"](SimpleNamespace(wsgi=app, cfg=worker.cfg))
+    hooks["post_worker_init"](SimpleNamespace(wsgi=Flask("minimal"), cfg=worker.cfg))
+    assert compiled == [True] and writers == [16]
 
 
 def test_hooks_known_to_be_plain_are_remembered_weakly(app, monkeypatch):

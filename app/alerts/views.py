@@ -105,7 +105,13 @@ def enqueue():
 
 
 def _hot(job: hotpath.Job) -> None:
-    """The hot path, in this process's group commit when it has one."""
+    """The hot path: by this worker's writer process when it has one (SQLite under
+    gunicorn, app.alerts.writer), else in this process's group commit."""
+    writer = current_app.extensions.get("firebreak.writer")
+    if writer is not None and writer.alive:
+        writer.run(job)
+        if job.state != "failed":
+            return
     if current_app.config.get("INGEST_GROUP_COMMIT", True):
         group = current_app.extensions.get("firebreak.group_commit")
         if group is None:

@@ -1,0 +1,92 @@
+"""Ingestion's writer process (WORK IN PROGRESS, branch wip/ingest-writer): events
+handed to it are written as the in-process hot path writes them."""
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from app import clock
+from app.alerts import hotpath, ingest, writer
+from app.alerts.models import Alert
+from app.extensions import db
+from app.incidents.models import Incident
+from app.services.models import IntegrationKey
+from tests.factories import make_service
+
+T0 = datetime(2026, 11, 27, 3, 12, 50, tzinfo=UTC)
+KEY = "7" * 32
+
+
+@pytest.fixture
+def service(app):
+    clock.set(T0)
+    made = make_service("svc-writer", with_key=False)
+    db.session.add(IntegrationKey(service=made, key=KEY, name="Prometheus", created_at=T0))
+    db.session.commit()
+    return made
+
+
+def trigger(dedup_key, n, **payload):
+    return ingest.validate_event({"routing_key": KEY, "event_action": "trigger", "dedup_key": dedup_key,
+                                  "payload": {"summary": f"summary {n}", "source": f"host-{n}",
+                                              "severity": "critical", "timestamp": "2026-11-27T03:10:00Z",
+                                              **payload}})
+
+
+def test_an_event_round_trips_the_wire():
+    event = trigger("k", 1, custom_details={"ratio": 0.072})
+    again, ip = writer.decode(writer.encode(event, "10.0.0.7"))
+    assert again == event and ip == "10.0.0.7"
+
+
+def test_events_handed_to_the_writer_are_written_and_a_dead_writer_says_so(app, service):
+    config = {"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": app.config["SECRET_KEY"]}
+    started = writer.start(config, threads=2)
+    try:
+        jobs = [hotpath.Job(trigger(key, n), "10.0.0.7") for n, key in enumerate(["a", "b", "a"])]
+        for job in jobs:
+            started.run(job)
+        assert [(job.state, job.dedup_key) for job in jobs] == [("written", "a"), ("written", "b"), ("written", "a")]
+        db.session.expire_all()
+        alerts = {a.dedup_key: a for a in db.session.scalars(sa.select(Alert))}
+        assert {k: a.occurrences for k, a in alerts.items()} == {"a": 2, "b": 1}
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Incident)) == 2
+        info = hotpath.Job(trigger("quiet", 9, severity="info"), None)
+        started.run(info)
+        assert info.state == "full" and info.dedup_key is None  # left to the full path, in the worker
+        started.process.kill()
+        started.process.join(5)
+        late = hotpath.Job(trigger("c", 4), None)
+        started.run(late)
+        assert late.state == "failed" and not started.alive
+    finally:
+        started.stop()
+
+
+def test_the_endpoint_writes_through_the_writer_and_in_process_once_it_is_gone(app, client, service, monkeypatch):
+    config = {"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": app.config["SECRET_KEY"]}
+    started = writer.start(config, threads=1)
+    app.extensions["firebreak.writer"] = started
+    in_process = []
+    real_run = hotpath.GroupCommit.run
+    monkeypatch.setattr(hotpath.GroupCommit, "run", lambda self, job: (in_process.append(job), real_run(self, job)))
+    try:
+        def post(key):
+            answer = client.post("/v2/enqueue", json={
+                "routing_key": KEY, "event_action": "trigger", "dedup_key": key,
+                "payload": {"summary": f"summary {key}", "source": "host", "severity": "critical"}})
+            assert answer.status_code == 202 and answer.get_json()["dedup_key"] == key
+        post("by-writer")
+        assert not in_process  # the writer wrote it
+        started.process.kill()
+        started.process.join(5)
+        post("in-process")
+        assert len(in_process) == 1 and not started.alive
+        db.session.expire_all()
+        assert sorted(db.session.scalars(sa.select(Alert.dedup_key))) == ["by-writer", "in-process"]
+    finally:
+        app.extensions.pop("firebreak.writer", None)
+        started.stop()
