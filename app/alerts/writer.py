@@ -158,16 +158,7 @@ def _main(config: dict | None, sockets: list[socket.socket], parent: int) -> Non
                 batch.append((key.fileobj, hotpath.Job(event, ip)))
             if not batch:
                 continue
-            jobs = [job for _, job in batch]
-            try:
-                with write_intent():
-                    hotpath.write_batch(jobs)
-            except Exception:  # rolled back: each goes again in its worker
-                log.warning("an ingestion batch of %d events was rolled back in the writer", len(jobs),
-                            exc_info=True)
-            else:
-                for job in jobs:
-                    job.state = "written" if job.dedup_key else "full"
+            _write(hotpath, write_intent, [job for _, job in batch])
             for sock, job in batch:
                 state = job.state
                 _send(sock, json.dumps({"state": state, "dedup_key": job.dedup_key if state == "written" else None})
@@ -183,3 +174,24 @@ def init_app(app) -> None:
         app.extensions["firebreak.writer"] = start(None, threads)
 
     app.extensions["firebreak.start_writer"] = start_writer
+
+
+def _write(hotpath, write_intent, jobs: list) -> None:
+    """Write the jobs as a batch; what it leaves goes again as the next batch, in
+    arrival order, while that writes something (a resolve of an alert the batch
+    opened, a trigger after its key's resolve: the batch's own order left them). What
+    is left still (a maintenance window, grouped alerts, …) is marked for the full path."""
+    pending = jobs
+    while pending:
+        try:
+            with write_intent():
+                hotpath.write_batch(pending)
+        except Exception:  # rolled back: each goes again in its worker
+            log.warning("an ingestion batch of %d events was rolled back in the writer", len(pending), exc_info=True)
+            return
+        left = [job for job in pending if not job.dedup_key]
+        for job in pending:
+            job.state = "written" if job.dedup_key else "full"
+        if len(left) == len(pending):
+            return
+        pending = left
