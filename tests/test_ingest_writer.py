@@ -1,8 +1,7 @@
-"""Ingestion's writer process (WORK IN PROGRESS, branch wip/ingest-writer): events
-handed to it are written as the in-process hot path writes them."""
+"""Ingestion's writer process: events handed to it are written as the in-process hot
+path writes them; what it cannot write is left to the worker."""
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 import pytest

@@ -13,8 +13,6 @@ written before its 202.
 The wire is JSON, one length-prefixed frame each way. A writer that cannot be reached
 (it died, or never started) leaves the event to the in-process path, which is what
 runs without gunicorn (`flask run`, tests) and on PostgreSQL.
-
-WORK IN PROGRESS (branch wip/ingest-writer).
 """
 from __future__ import annotations
 
