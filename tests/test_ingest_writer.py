@@ -2,30 +2,13 @@
 path writes them; what it cannot write is left to the worker."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-import pytest
 import sqlalchemy as sa
 
-from app import clock
 from app.alerts import hotpath, ingest, writer
 from app.alerts.models import Alert
 from app.extensions import db
 from app.incidents.models import Incident
-from app.services.models import IntegrationKey
-from tests.factories import make_service
-
-T0 = datetime(2026, 11, 27, 3, 12, 50, tzinfo=UTC)
-KEY = "7" * 32
-
-
-@pytest.fixture
-def service(app):
-    clock.set(T0)
-    made = make_service("svc-writer", with_key=False)
-    db.session.add(IntegrationKey(service=made, key=KEY, name="Prometheus", created_at=T0))
-    db.session.commit()
-    return made
+from tests.test_ingest import KEY, service  # noqa: F401 (a fixture: the service KEY routes to)
 
 
 def trigger(dedup_key, n, **payload):
