@@ -78,8 +78,6 @@ def test_what_a_batch_leaves_for_its_own_order_goes_again_as_the_next_batch(app,
     """A resolve of an alert the batch opens, and a trigger after its key's resolve,
     are left by the hot path; the writer writes them as the next batch, in arrival
     order. An event the hot path never takes (info: no incident) is left for the full path."""
-    from app.database import write_intent
-
     def event(action, key, n, **payload):
         body = {"routing_key": KEY, "event_action": action, "dedup_key": key}
         if action == "trigger":
@@ -88,7 +86,7 @@ def test_what_a_batch_leaves_for_its_own_order_goes_again_as_the_next_batch(app,
 
     jobs = [event("trigger", "k", 1), event("resolve", "k", 2), event("trigger", "k", 3),
             event("trigger", "quiet", 4, severity="info")]
-    writer._write(hotpath, write_intent, jobs)
+    writer._write(jobs)
     assert [(job.state, job.dedup_key) for job in jobs] == [
         ("written", "k"), ("written", "k"), ("written", "k"), ("full", None)]
     db.session.expire_all()

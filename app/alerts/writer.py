@@ -28,7 +28,8 @@ import struct
 from dataclasses import fields
 from datetime import datetime
 
-from app.alerts import ingest
+from app.alerts import hotpath, ingest
+from app.database import write_intent
 
 log = logging.getLogger("firebreak.ingest")
 
@@ -137,8 +138,6 @@ def _main(config: dict | None, sockets: list[socket.socket], parent: int) -> Non
     if os.getppid() != parent:
         return
     from app import create_app
-    from app.alerts import hotpath
-    from app.database import write_intent
     app = create_app(config)
     selector = selectors.DefaultSelector()
     for sock in sockets:
@@ -156,7 +155,7 @@ def _main(config: dict | None, sockets: list[socket.socket], parent: int) -> Non
                 batch.append((key.fileobj, hotpath.Job(event, ip)))
             if not batch:
                 continue
-            _write(hotpath, write_intent, [job for _, job in batch])
+            _write([job for _, job in batch])
             for sock, job in batch:
                 state = job.state
                 _send(sock, json.dumps({"state": state, "dedup_key": job.dedup_key if state == "written" else None})
@@ -174,7 +173,7 @@ def init_app(app) -> None:
     app.extensions["firebreak.start_writer"] = start_writer
 
 
-def _write(hotpath, write_intent, jobs: list) -> None:
+def _write(jobs: list[hotpath.Job]) -> None:
     """Write the jobs as a batch; what it leaves goes again as the next batch, in
     arrival order, while that writes something (a resolve of an alert the batch
     opened, a trigger after its key's resolve: the batch's own order left them). What
