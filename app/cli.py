@@ -20,6 +20,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(create_user_command)
     app.cli.add_command(create_api_token_command)
+    app.cli.add_command(check_paging_command)
     app.cli.add_command(backup_command)
     app.cli.add_command(engine_group)
 
@@ -87,18 +88,48 @@ def _seed_history(scale: str) -> None:
 @click.option("--name", required=True)
 @click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.RESPONDER.value, show_default=True)
 @click.option("--password", help="At least 10 characters.")
-@click.option("--phone", help="E.164, e.g. +15551230001")
+@click.option("--phone", help="E.164, e.g. +15551230001: paged by SMS and voice once verified.")
+@click.option("--phone-verified", is_flag=True,
+              help="Vouch for the phone instead of sending the person a code (audited).")
 @click.option("--time-zone", default="UTC", show_default=True)
-def create_user_command(email, name, role, password, phone, time_zone) -> None:
-    """Add a person."""
+def create_user_command(email, name, role, password, phone, phone_verified, time_zone) -> None:
+    """Add a person. A phone becomes their SMS and voice contact methods; they are sent
+    a code to verify it (the engine sends it), unless --phone-verified."""
+    from app import clock
+    from app.notify import contacts
+    actor = Actor.system("command line")
     try:
-        user = people.create_user(Actor.system("command line"), email=email, name=name, role=role,
+        user = people.create_user(actor, email=email, name=name, role=role,
                                   password=password, phone=phone, time_zone=time_zone)
+        contacts.add_phone(actor, user, user.phone, clock.now(), verified=phone_verified)
     except DomainError as error:
         db.session.rollback()
         _fail(error.message)
     db.session.commit()
     click.echo(f"Created {user.name} <{user.email}> ({user.role.value}).")
+    if user.phone:
+        click.echo(f"{user.phone} pages {user.name} by SMS and voice"
+                   + (" (marked verified)." if phone_verified else
+                      " once verified: a code is on its way, or an admin marks it verified on their page."))
+
+
+@click.command("check-paging")
+@click.option("--days", type=click.IntRange(1, 90), default=7, show_default=True,
+              help="How far ahead to look at who is on call.")
+def check_paging_command(days) -> None:
+    """List everyone on call in the next DAYS days who cannot be paged (no verified
+    contact method, SMS stopped with nothing else, or deactivated); exit 1 if anyone."""
+    from datetime import timedelta
+
+    from app import clock
+    from app.oncall.queries import unpageable_on_call
+    from app.oncall.service import all_schedules
+    found = unpageable_on_call(all_schedules(), clock.now(), timedelta(days=days))
+    for item in found:
+        click.echo(item.sentence)
+    if found:
+        sys.exit(1)
+    click.echo(f"Everyone on call in the next {days} days can be paged.")
 
 
 @click.command("create-api-token")

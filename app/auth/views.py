@@ -17,6 +17,7 @@ from app.auth.models import ApiToken, Role, Team, User
 from app.errors import DomainError, NotFound
 from app.extensions import db, limiter
 from app.forms import add_error, choices_from
+from app.notify import contacts
 from app.notify.queries import log_for_user
 from app.web import current_actor, public, render, requires, see_other
 
@@ -58,10 +59,20 @@ def login():
             login_user(user)
             session.permanent = True
             sessions.start(clock.now())
-            return redirect(_safe_next(form.next.data) or url_for("home.index"), code=303)
+            target = _safe_next(form.next.data)
+            if target is None and _waiting_for_a_code(user):
+                flash("You cannot be paged yet: enter the code sent to your phone, or ask for a new one.", "info")
+                target = url_for("notify.profile")
+            return redirect(target or url_for("home.index"), code=303)
     elif request.method == "POST":
         status = 400
     return render("auth/login.html", form=form, status=status)
+
+
+def _waiting_for_a_code(user: User) -> bool:
+    """Someone was given a contact method (an admin typed their phone) that they have
+    not verified, and nothing else pages them: they are asked for the code first."""
+    return not contacts.usable_methods(user) and any(m.active and not m.verified for m in user.contact_methods)
 
 
 @bp.route("/logout", methods=["POST"])
@@ -96,6 +107,7 @@ def profile():
         try:
             service.update_user(current_actor(), user, name=form.name.data, phone=form.phone.data,
                                 time_zone=form.time_zone.data.strip())
+            contacts.add_phone(current_actor(), user, user.phone, clock.now())
         except DomainError as error:
             db.session.rollback()
             add_error(form, error)
@@ -204,6 +216,7 @@ def new_person():
                                        phone=form.phone.data, time_zone=form.time_zone.data.strip())
             if not form.active.data:
                 service.update_user(current_actor(), user, active=False)
+            contacts.add_phone(current_actor(), user, user.phone, clock.now())
         except DomainError as error:
             db.session.rollback()
             add_error(form, error)
@@ -224,6 +237,7 @@ def edit_person(user_id: int):
             service.update_user(current_actor(), user, email=form.email.data, name=form.name.data,
                                 phone=form.phone.data, time_zone=form.time_zone.data.strip(),
                                 role=form.role.data, active=form.active.data)
+            contacts.add_phone(current_actor(), user, user.phone, clock.now())
         except DomainError as error:
             db.session.rollback()
             user = service.get_user(user_id)
@@ -233,6 +247,24 @@ def edit_person(user_id: int):
             flash(f"{user.name} is saved.", "success")
             return see_other("auth.show_person", user_id=user.id)
     return render("auth/person_form.html", form=form, user=user, status=400 if form.errors else 200)
+
+
+@bp.route("/people/<int:user_id>/contact-methods/<int:method_id>/mark-verified", methods=["POST"])
+@requires(Role.ADMIN)
+def mark_verified(user_id: int, method_id: int):
+    """An admin vouches for a person's contact method instead of a code (audited)."""
+    user = service.get_user(user_id)
+    method = contacts.get_method(method_id, user)
+    if EmptyForm().validate_on_submit():
+        try:
+            contacts.vouch(current_actor(), method, clock.now())
+        except DomainError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+        else:
+            db.session.commit()
+            flash(f"{method.display} of {user.name} is marked verified: it pages from now on.", "success")
+    return see_other("auth.show_person", user_id=user.id)
 
 
 @bp.route("/people/<int:user_id>/password", methods=["POST"])

@@ -135,3 +135,20 @@ def fallback(incident: Incident) -> list[User]:
             return found
     return list(memo.remembered(("admins",), lambda: db.session.scalars(
         sa.select(User).where(User.role == Role.ADMIN, User.active.is_(True)).order_by(User.id)).all()))
+
+
+def people_on(policy, now: datetime) -> set[int]:
+    """Everyone the policy may page from now on: the people its steps name, everyone
+    its schedules may put on call, and the members of its teams."""
+    from app.oncall.models import Schedule
+    from app.oncall.queries import people_on as on_schedule
+    ids: set[int] = set()
+    for step in policy.steps:
+        for target in step.targets:
+            if target.kind == "user":
+                ids.add(target.user_id)
+            elif target.kind == "team":
+                ids.update(user.id for user in members(target.team_id))
+            elif target.kind == "schedule" and (schedule := db.session.get(Schedule, target.schedule_id)) is not None:
+                ids |= on_schedule(schedule, now)
+    return ids

@@ -12,6 +12,7 @@ from app.auth.forms import EmptyForm
 from app.auth.models import Role, Team, User
 from app.errors import DomainError
 from app.escalation import policies, targets
+from app.notify import reach
 from app.escalation.models import EscalationPolicy, EscalationTarget
 from app.escalation.service import preview, snapshot
 from app.extensions import db
@@ -90,7 +91,8 @@ def _show(policy: EscalationPolicy, status: int = 200, **forms):
                   preview=preview(snapshot(policy), now, targets.resolve),
                   form=forms.get("form") or PolicyForm(formdata=None, obj=policy),
                   step_form=forms.get("step_form") or StepForm(formdata=None), target_form=target_form,
-                  modes=MODES, button=EmptyForm(formdata=None), status=status)
+                  modes=MODES, button=EmptyForm(formdata=None), status=status,
+                  unpageable=reach.unpageable(targets.people_on(policy, now)))
 
 
 @bp.route("/<int:policy_id>")

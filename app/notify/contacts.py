@@ -52,8 +52,9 @@ def normalise_address(channel: Channel, address: str) -> str:
 
 
 def add_method(actor: Actor, user: User, channel: Channel | str, address: str, now: datetime, *,
-               label: str = "", verified: bool = False) -> ContactMethod:
-    """A new contact method. Unless an admin vouches for it, a code goes to it first."""
+               label: str = "", verified: bool = False, send: bool = True) -> ContactMethod:
+    """A new contact method. Unless an admin vouches for it, a code goes to it first
+    (`send=False`: the caller sends one code for several methods, see `add_phone`)."""
     _may_manage(actor, user)
     try:
         channel = Channel(channel)
@@ -71,7 +72,7 @@ def add_method(actor: Actor, user: User, channel: Channel | str, address: str, n
         exists.active = True
         method = exists
     else:
-        method = ContactMethod(user_id=user.id, channel=channel, address=address, label=(label or "")[:60],
+        method = ContactMethod(user=user, channel=channel, address=address, label=(label or "")[:60],
                                created_at=now, active=True)
         db.session.add(method)
         db.session.flush()
@@ -81,9 +82,63 @@ def add_method(actor: Actor, user: User, channel: Channel | str, address: str, n
         method.verified_at = now
     audit.record(actor, "contact.add", method, summary=f"Added {channel.label} {address} for {user.name}",
                  after={"user_id": user.id, "channel": channel.value, "address": address, "verified": verified})
-    if not method.verified:
+    if verified:
+        ensure_rules(user)
+    elif send:
         send_code(actor, method, now)
     return method
+
+
+def phone_methods(user: User, number: str) -> list[ContactMethod]:
+    """The person's active SMS and voice methods on this number."""
+    return [m for m in user.contact_methods
+            if m.active and m.address == number and m.channel in (Channel.SMS, Channel.VOICE)]
+
+
+def add_phone(actor: Actor, user: User, number: str | None, now: datetime, *, verified: bool = False) -> list[ContactMethod]:
+    """A phone number someone typed for the person (an admin creating them, or the
+    person's profile) becomes what pages use: an SMS and a voice method. One code goes
+    by SMS and verifies both (`verify`), unless an admin vouches for the number
+    (`verified`, audited). Methods the person already has on it are kept as they are.
+    """
+    if not number:
+        return []
+    number = normalise_address(Channel.SMS, number)
+    have = {m.channel: m for m in phone_methods(user, number)}
+    made = [have.get(channel) or add_method(actor, user, channel, number, now, verified=verified, send=False)
+            for channel in (Channel.SMS, Channel.VOICE)]
+    if verified:
+        for method in made:
+            if not method.verified:
+                vouch(actor, method, now)
+    elif len(have) < len(made) and not any(m.verified for m in made) and (
+            made[0].code_sent_at is None or now - made[0].code_sent_at >= CODE_RESEND_AFTER):
+        send_code(actor, made[0], now)  # a number new to them: ask once, not at every save
+    return made
+
+
+def vouch(actor: Actor, method: ContactMethod, now: datetime) -> ContactMethod:
+    """An admin marks a method verified without a code (PagerDuty lets admins do so);
+    the number's other phone method with it. Audited."""
+    if not actor.can(Role.ADMIN):
+        raise Forbidden("Only an admin may vouch for a contact method without a code.")
+    if not method.active:
+        raise DomainError("That contact method was removed.")
+    for each in _siblings(method):
+        if not each.verified:
+            each.verified_at, each.code_hash = now, None
+            audit.record(actor, "contact.vouch", each,
+                         summary=f"Marked {each.display} of {each.user.name} verified without a code")
+    ensure_rules(method.user)
+    return method
+
+
+def _siblings(method: ContactMethod) -> list[ContactMethod]:
+    """The method, and the person's other phone method on the same number: a code
+    that reached the phone proves both."""
+    if method.channel == Channel.EMAIL:
+        return [method]
+    return [method, *(m for m in phone_methods(method.user, method.address) if m.id != method.id)]
 
 
 def _code_hash(method: ContactMethod, code: str) -> str:
@@ -119,6 +174,8 @@ def verify(actor: Actor, method: ContactMethod, code: str, now: datetime) -> boo
     _may_manage(actor, method.user)
     if method.verified:
         return True
+    if method.code_hash is None:  # the code went to the number's other method (`add_phone`)
+        method = next((m for m in _siblings(method) if m.code_hash is not None), method)
     if method.code_hash is None or method.code_sent_at is None:
         raise DomainError("Ask for a code first.", "code")
     if now - method.code_sent_at > CODE_TTL:
@@ -128,9 +185,10 @@ def verify(actor: Actor, method: ContactMethod, code: str, now: datetime) -> boo
     method.code_attempts += 1
     if not hmac.compare_digest(method.code_hash, _code_hash(method, (code or "").strip().replace(" ", ""))):
         return False
-    method.verified_at = now
-    method.code_hash = None
-    audit.record(actor, "contact.verify", method, summary=f"Verified {method.display} for {method.user.name}")
+    for each in _siblings(method):
+        if not each.verified:
+            each.verified_at, each.code_hash = now, None
+            audit.record(actor, "contact.verify", each, summary=f"Verified {each.display} for {each.user.name}")
     ensure_rules(method.user)
     return True
 
@@ -167,18 +225,33 @@ def remember_rules(user_ids) -> None:
         current.put(("rules", user_id, urgency), rules)
 
 
+def default_steps(methods: list[ContactMethod], urgency: str) -> list[tuple[ContactMethod, int]]:
+    """The documented defaults for the methods a person has, whatever order they came
+    in: high urgency SMS at once, a call after 2 minutes, email after 5; low urgency
+    email at once. (A method of a channel counts once: its first.)"""
+    steps = []
+    for channel, delay in DEFAULT_HIGH if urgency == "high" else DEFAULT_LOW:
+        method = next((m for m in methods if m.channel == channel), None)
+        if method is not None:
+            steps.append((method, delay))
+    return steps
+
+
 def ensure_rules(user: User) -> None:
-    """Give a person the default rules for the urgencies they have none for."""
+    """Keep a person's default rules whole: each urgency whose rules the person has not
+    chosen gets the default step of every channel they can now be reached on that it
+    lacks. Rules the person chose (`set_rules`) stand as they are."""
     methods = usable_methods(user)
     added = False
-    for urgency, steps in (("high", DEFAULT_HIGH), ("low", DEFAULT_LOW)):
-        if rules_for(user, urgency):
+    for urgency in ("high", "low"):
+        rules = rules_for(user, urgency)
+        if any(rule.chosen for rule in rules):
             continue
-        for channel, delay in steps:
-            method = next((m for m in methods if m.channel == channel), None)
-            if method is not None:
+        covered = {rule.contact_method.channel for rule in rules if rule.contact_method.usable}
+        for method, delay in default_steps(methods, urgency):
+            if method.channel not in covered:
                 db.session.add(NotificationRule(user_id=user.id, contact_method_id=method.id,
-                                                delay_minutes=delay, urgency=urgency))
+                                                delay_minutes=delay, urgency=urgency, chosen=False))
                 memo.forget(("rules", user.id, urgency))
                 added = True
     if added:
@@ -207,7 +280,8 @@ def set_rules(actor: Actor, user: User, urgency: str, steps: list[tuple[int, int
                                                          NotificationRule.urgency == urgency))
     for method_id, delay in sorted(steps, key=lambda s: s[1]):
         db.session.add(NotificationRule(user_id=user.id, contact_method_id=method_id, delay_minutes=delay,
-                                        urgency=urgency))
+                                        urgency=urgency, chosen=True))
+    memo.forget(("rules", user.id, urgency))
     audit.record(actor, "contact.rules", user, summary=f"Set {urgency}-urgency rules of {user.name}",
                  before={"steps": before}, after={"steps": sorted(steps, key=lambda s: s[1])})
 

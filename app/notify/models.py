@@ -73,6 +73,9 @@ class NotificationRule(db.Model):
     contact_method_id: Mapped[int] = mapped_column(sa.ForeignKey("contact_methods.id", ondelete="CASCADE"))
     delay_minutes: Mapped[int] = mapped_column(default=0)
     urgency: Mapped[str] = mapped_column(sa.String(10), default="high")  # high or low
+    # Set by a person (or an admin for them): the rules of that urgency then stand as
+    # they are. Defaults (False) grow as the person adds methods (`contacts.ensure_rules`).
+    chosen: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     contact_method: Mapped[ContactMethod] = relationship()
     user: Mapped[User] = relationship()

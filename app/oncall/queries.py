@@ -224,3 +224,53 @@ def upcoming_changes(schedule: Schedule, now: datetime) -> dict:
                                   .order_by(order)).all()
     return {"overrides": rows(Override, Override.starts_at), "swaps": rows(Swap, Swap.first_starts_at),
             "temporaries": rows(TemporarySchedule, TemporarySchedule.starts_at)}
+
+
+# --- who cannot be paged ---------------------------------------------------------
+
+SOON = timedelta(days=7)
+
+
+def people_on(schedule: Schedule, now: datetime) -> set[int]:
+    """Everyone the schedule may put on call from now on: the participants of every
+    layer's rotation in force or still to come, and of overrides, swaps and temporary
+    schedules not yet over."""
+    from app.oncall.service import current_version, pending_versions
+    ids: set[int] = set()
+    for layer in schedule.layers:
+        current = current_version(layer, now)
+        for version in ([current] if current else []) + pending_versions(layer, now):
+            ids.update(version.participant_ids or ())
+    changes = upcoming_changes(schedule, now)
+    ids.update(o.user_id for o in changes["overrides"])
+    ids.update(i for s in changes["swaps"] for i in (s.first_user_id, s.second_user_id))
+    ids.update(i for t in changes["temporaries"] for i in t.participant_ids or ())
+    return ids
+
+
+@dataclass(frozen=True)
+class UnpageableShift:
+    """Someone on call soon who cannot be paged: the first such shift of theirs."""
+
+    who: "Unpageable"  # noqa: F821 (app.notify.reach)
+    schedule: Schedule
+    shift: compute.Shift
+
+    @property
+    def sentence(self) -> str:
+        return f"{self.who.sentence} (on call for {self.schedule.name} from {self.shift.start:%Y-%m-%d %H:%M} UTC)"
+
+
+def unpageable_on_call(schedules: list[Schedule], now: datetime, within: timedelta = SOON) -> list[UnpageableShift]:
+    """Everyone on call on these schedules between now and `within` from now who
+    cannot be paged, each with the first shift that would miss its pages."""
+    from app.notify.reach import unpageable
+    specs = load_specs(schedules, since=now)
+    first: dict[tuple[int, int], tuple[Schedule, compute.Shift]] = {}
+    for schedule in schedules:
+        for shift in compute.final_shifts(specs[schedule.id], now, now + within):
+            first.setdefault((schedule.id, shift.user_id), (schedule, shift))
+    who = {u.user.id: u for u in unpageable({user_id for _, user_id in first})}
+    found = [UnpageableShift(who[user_id], schedule, shift)
+             for (_, user_id), (schedule, shift) in first.items() if user_id in who]
+    return sorted(found, key=lambda u: (u.shift.start, u.schedule.name, u.who.user.name))

@@ -22,6 +22,7 @@ from app.errors import DomainError, NotFound
 from app.extensions import db, htmx
 from app.forms import add_error, choices_from, record_id
 from app.incidents.forms import from_local, to_local
+from app.notify import reach
 from app.oncall import compute, feeds, queries
 from app.oncall import load as loads
 from app.oncall import service as oncall
@@ -86,6 +87,7 @@ def _live_context(schedule: Schedule, view: str, around: date | None, zone_choic
             "can_act": current_user.can(Role.RESPONDER), "is_admin": current_user.can(Role.ADMIN),
             "cover_form": CoverForm(formdata=None), "swap_form": SwapForm(formdata=None),
             "poll": f"every {current_app.config['LIVE_POLL_SECONDS'] * 6}s",
+            "unpageable": reach.unpageable(queries.people_on(schedule, now)),
             **queries.upcoming_changes(schedule, now)}
 
 

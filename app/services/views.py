@@ -10,11 +10,12 @@ from app.alerts.models import ChangeEvent, Heartbeat
 from app.auth.forms import EmptyForm
 from app.auth.models import Role, Team
 from app.errors import DomainError, NotFound
-from app.escalation import policies
+from app.escalation import policies, targets
 from app.escalation.models import EscalationPolicy
 from app.extensions import db
 from app.forms import add_error, choices_from, optional_id_choice
 from app.incidents.models import Incident
+from app.notify import reach
 from app.services import service as services
 from app.triage import service as triage
 from app.services.forms import HeartbeatForm, KeyForm, ServiceForm
@@ -48,7 +49,9 @@ def _show(service: Service, key_form: KeyForm | None = None, heartbeat_form: Hea
     escalation_policies = db.session.scalars(sa.select(EscalationPolicy).order_by(EscalationPolicy.name)).all()
     matrix = triage.service_matrix(service)
     teams = db.session.scalars(sa.select(Team).order_by(Team.name)).all()
-    return render("services/show.html", service=service, key_form=key_form or KeyForm(), revoke_form=EmptyForm(),
+    policy = db.session.get(EscalationPolicy, service.escalation_policy_id) if service.escalation_policy_id else None
+    unpageable = reach.unpageable(targets.people_on(policy, clock.now())) if policy is not None else []
+    return render("services/show.html", unpageable=unpageable, service=service, key_form=key_form or KeyForm(), revoke_form=EmptyForm(),
                   escalation_policies=escalation_policies, teams=teams, matrix=matrix,
                   heartbeat_form=heartbeat_form or HeartbeatForm(formdata=None), recent=recent, changes=changes,
                   heartbeats=heartbeats, status=status)
