@@ -203,6 +203,29 @@ def test_the_page_call_reads_the_incident_and_takes_a_keypress(client, twilio, d
     assert client.post(f"/twilio/voice/{row.id}", data=params, csrf=False).status_code == 403
 
 
+def test_a_verification_call_says_the_code_twice_and_hangs_up(client, twilio, dana, incident):
+    """It offers no incident keys, and a key pressed on it anyway changes nothing."""
+    from app.notify import contacts
+    lee = make_user(Role.RESPONDER, name="Lee")
+    method = contacts.add_method(SYSTEM, lee, "voice", "+15551230077", T0)
+    db.session.commit()
+    Engine(all_jobs(), holder="t").cycle()
+    [call] = twilio.calls
+    row = db.session.scalar(sa.select(Notification).where(Notification.contact_method_id == method.id))
+    params = {"CallSid": call.sid, "AccountSid": "AC", "From": "+15005550006", "To": "+15551230077",
+              "CallStatus": "in-progress"}
+    twiml = post_signed(client, twilio, f"/twilio/voice/{row.id}", params).get_data(as_text=True)
+    words = row.body.split("Your code is ")[1].split(".")[0]
+    assert twiml.count(words) == 2 and "<Hangup" in twiml
+    assert "<Gather" not in twiml and "Press" not in twiml and "keypress" not in twiml
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(InboundMessage))
+    for digit in "123":
+        pressed = post_signed(client, twilio, f"/twilio/voice/{row.id}/keypress", {**params, "Digits": digit})
+        assert pressed.status_code == 200 and "<Hangup" in pressed.get_data(as_text=True)
+    assert status_of(incident) == IncidentStatus.TRIGGERED and not method.verified
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(InboundMessage)) == before
+
+
 def test_pressing_3_on_a_page_call_escalates_once(client, twilio, dana, incident):
     row = call_for(incident, dana, twilio)
     [call] = twilio.calls

@@ -68,6 +68,10 @@ def _call_notification(notification_id: int) -> Notification:
     return row
 
 
+def _is_page(row: Notification) -> bool:
+    return row.purpose in dispatch.PAGE_PURPOSES and row.incident_id is not None
+
+
 def _say_page(response: VoiceResponse, row: Notification) -> None:
     action = current_app.config["PUBLIC_BASE_URL"] + url_for("twilio.keypress", notification_id=row.id)
     gather = Gather(num_digits=1, action=action, method="POST", timeout=8)
@@ -81,9 +85,15 @@ def _say_page(response: VoiceResponse, row: Notification) -> None:
 @no_csrf
 @signed
 def voice(notification_id: int):
-    """What the page call says: the incident, then the menu; twice if nobody presses."""
+    """What the page call says: the incident, then the menu; twice if nobody presses.
+    Any other call (a verification code, a test page, a reminder) says its words and
+    hangs up: it offers no keys, since no key on it may act on an incident."""
     row = _call_notification(notification_id)
     response = VoiceResponse()
+    if not _is_page(row):
+        response.say(row.body)
+        response.hangup()
+        return twiml(response)
     _say_page(response, row)
     _say_page(response, row)
     response.say("No key was pressed. Goodbye.")
@@ -98,6 +108,10 @@ def keypress(notification_id: int):
     row = _call_notification(notification_id)
     digits = request.form.get("Digits", "")
     response = VoiceResponse()
+    if not _is_page(row):  # nothing was offered: a key here changes nothing
+        response.say("Goodbye.")
+        response.hangup()
+        return twiml(response)
     if digits.startswith("*"):
         _say_page(response, row)
         return twiml(response)
