@@ -37,6 +37,7 @@ from tests.fakes import wait_for
 ALERTMANAGER = Path("/usr/bin/prometheus-alertmanager")
 WEBHOOK_KEY = "a1" * 16
 PAGERDUTY_KEY = "b2" * 16
+DEFAULT_KEY = "c3" * 16
 
 pytestmark = pytest.mark.skipif(
     not ALERTMANAGER.exists(),
@@ -78,8 +79,19 @@ class Peers:
         return "Alertmanager's log:\n" + self.log.read_text(errors="replace")[-4000:]
 
 
+# The README's `description:` for the PagerDuty receiver: the alerts' summary, or, when
+# they have none in common, Alertmanager's own subject line (never an empty summary).
+DESCRIPTION = '{{ with .CommonAnnotations.summary }}{{ . }}{{ else }}{{ template "pagerduty.default.description" . }}{{ end }}'
+
+
 def alertmanager_config(app_url: str) -> dict:
-    """Alerts labelled via=pagerduty go to the PagerDuty receiver, the rest to the webhook."""
+    """Alerts labelled via=pagerduty go to the PagerDuty receiver (with the README's
+    description), via=pagerduty-default and via=pagerduty-readme to receivers without and
+    with it on a third service, the rest to the webhook."""
+    def pagerduty(name: str, key: str, **more) -> dict:
+        return {"name": name, "pagerduty_configs": [
+            {"url": f"{app_url}/v2/enqueue", "routing_key": key, "send_resolved": True, **more}]}
+
     return {
         "route": {
             "receiver": "firebreak-webhook",
@@ -87,16 +99,17 @@ def alertmanager_config(app_url: str) -> dict:
             "group_wait": "1s",
             "group_interval": "1s",
             "repeat_interval": "1h",
-            "routes": [{"receiver": "firebreak-pagerduty", "matchers": ['via="pagerduty"']}],
+            "routes": [{"receiver": name, "matchers": [f'via="{via}"']} for via, name in (
+                ("pagerduty", "firebreak-pagerduty"), ("pagerduty-default", "firebreak-pagerduty-default"),
+                ("pagerduty-readme", "firebreak-pagerduty-readme"))],
         },
         "receivers": [
             {"name": "firebreak-webhook", "webhook_configs": [
                 {"url": f"{app_url}/integrations/alertmanager/{WEBHOOK_KEY}", "send_resolved": True}]},
-            {"name": "firebreak-pagerduty", "pagerduty_configs": [{
-                "url": f"{app_url}/v2/enqueue", "routing_key": PAGERDUTY_KEY, "send_resolved": True,
-                "severity": "{{ .CommonLabels.severity }}",
-                "description": "{{ .CommonAnnotations.summary }}",
-            }]},
+            pagerduty("firebreak-pagerduty", PAGERDUTY_KEY, severity="{{ .CommonLabels.severity }}",
+                      description=DESCRIPTION),
+            pagerduty("firebreak-pagerduty-default", DEFAULT_KEY),
+            pagerduty("firebreak-pagerduty-readme", DEFAULT_KEY, description=DESCRIPTION),
         ],
     }
 
@@ -108,7 +121,7 @@ def peers(sqlite_template, tmp_path_factory):
     shutil.copyfile(sqlite_template, path)
     app = make_app(f"sqlite:///{path}")
     with app.app_context():
-        for name, key in (("payments-api", WEBHOOK_KEY), ("checkout-api", PAGERDUTY_KEY)):
+        for name, key in (("payments-api", WEBHOOK_KEY), ("checkout-api", PAGERDUTY_KEY), ("billing-api", DEFAULT_KEY)):
             service = make_service(name, with_key=False)
             db.session.add(IntegrationKey(service=service, key=key, name="Alertmanager"))
         db.session.commit()
@@ -192,6 +205,12 @@ def incident(incident_id: int) -> Incident:
     return read(lambda: db.session.get(Incident, incident_id))
 
 
+def resolution(incident_id: int) -> str:
+    """The text of an incident's resolution on its timeline."""
+    return read(lambda: db.session.scalar(sa.select(IncidentEvent.text).where(
+        IncidentEvent.incident_id == incident_id, IncidentEvent.kind == EventKind.RESOLVED)))
+
+
 def test_alertmanager_webhook_opens_and_resolves_incidents_per_fingerprint(peers):
     started = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
     sent = [firing("HighErrorRate", "web-1:9100", "critical", "5xx ratio 7.2% on web-1", "webhook", started),
@@ -223,6 +242,9 @@ def test_alertmanager_webhook_opens_and_resolves_incidents_per_fingerprint(peers
         kinds = read(lambda: db.session.scalars(sa.select(IncidentEvent.kind).where(
             IncidentEvent.incident_id == incident1.id).order_by(IncidentEvent.id)).all())
         assert story(kinds) == [EventKind.OPENED, EventKind.ALERT_TRIGGERED, EventKind.ALERT_RESOLVED, EventKind.RESOLVED]
+        # The door it came through, and the key's name.
+        assert resolution(incident1.id) == (
+            "Resolved by Alertmanager webhook, key “Alertmanager” (payments-api): every alert resolved")
 
 
 def test_alertmanager_pagerduty_receiver_speaks_to_the_events_api(peers):
@@ -251,4 +273,23 @@ def test_alertmanager_pagerduty_receiver_speaks_to_the_events_api(peers):
                  f"the PagerDuty receiver to resolve both alerts. {peers.explain()}")
         for incident_id in (latency.incident_id, backlog.incident_id):
             assert incident(incident_id).status == Status.RESOLVED
+            assert resolution(incident_id) == (
+                "Resolved by Events API v2, key “Alertmanager” (checkout-api): every alert resolved")
         assert [a.occurrences for a in alerts_of("checkout-api")] == [1, 1]
+
+
+def test_the_pagerduty_receivers_description_gives_readable_titles(peers):
+    """Why the README's PagerDuty receiver sets `description:`: without it Alertmanager
+    sends its own subject line as the summary; with it, the alerts' summary, and the
+    subject line again for a group whose alerts have none in common."""
+    started = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    peers.push(firing("PaymentsLatency", "pay-prod-2", "critical", "p99 latency 3.1 s", "pagerduty-default", started),
+               firing("LedgerLag", "ledger-1", "critical", "ledger 40 s behind", "pagerduty-readme", started),
+               firing("CardErrors", "card-1", "critical", "card errors 4%", "pagerduty-readme", started),
+               firing("CardErrors", "card-2", "critical", "card errors 9%", "pagerduty-readme", started))
+    with peers.app.app_context():
+        alerts = wait_for(lambda: len(found := alerts_of("billing-api")) == 3 and found, 15,
+                          f"three alerts through /v2/enqueue. {peers.explain()}")
+        titles = sorted(incident(alert.incident_id).title for alert in alerts)
+        assert titles == ["[FIRING:1] PaymentsLatency (pay-prod-2 api critical pagerduty-default)",
+                          "[FIRING:2] CardErrors (api critical pagerduty-readme)", "ledger 40 s behind"], titles

@@ -80,7 +80,8 @@ def state(service_id: int) -> dict:
 
 def full_path(event: ingest.AlertEvent) -> None:
     service, key = ingest.route(event.routing_key)
-    ingest.process(event, service, key, clock.now(), ingest.integration_actor(key.name, service.name))
+    actor = ingest.integration_actor(event.origin, key.name, service.name)
+    ingest.process(event, service, key, clock.now(), actor)
     db.session.commit()
 
 
@@ -228,6 +229,9 @@ def test_resolves_in_a_batch_write_what_they_write_one_at_a_time(app, services):
     assert [(i[0][1], i[1][-1][0]) for i in together["incidents"]] == [
         ("resolved", "resolved"), ("resolved", "resolved"), ("resolved", "resolved"), ("triggered", "alert_triggered")]
     assert together["audit"] == 7  # four opened, three resolved
+    who = "Events API v2, key “Prometheus” (svc)"
+    assert {entry[2] for _, timeline in together["incidents"] for entry in timeline} == {who}
+    assert ("resolved", f"Resolved by {who}: every alert resolved", who, "events_v2", None) in together["incidents"][0][1]
 
 
 @pytest.mark.db

@@ -161,7 +161,7 @@ def test_the_fast_path_for_a_new_alert_writes_what_the_full_path_writes(client, 
 
     event = ingest.validate_event(body)  # through the ORM path, as Alertmanager's events go
     key = db.session.scalar(sa.select(IntegrationKey))
-    actor = ingest.integration_actor(key.name, service.name, "127.0.0.1")
+    actor = ingest.integration_actor(event.origin, key.name, service.name, "127.0.0.1")
     outcome = ingest.process(event, service, key, T0, actor)
     db.session.commit()
     assert outcome.result == "created"
@@ -226,8 +226,8 @@ def test_the_fast_path_for_a_resolve_writes_what_the_full_path_writes(client, se
     clock.set(T0 + timedelta(minutes=7))
     event = ingest.validate_event(resolve)
     key = db.session.scalar(sa.select(IntegrationKey))
-    outcome = ingest.process(event, service, key, clock.now(), ingest.integration_actor(key.name, service.name,
-                                                                                         "127.0.0.1"))
+    actor = ingest.integration_actor(event.origin, key.name, service.name, "127.0.0.1")
+    outcome = ingest.process(event, service, key, clock.now(), actor)
     db.session.commit()
     assert outcome.result == "resolved"
     db.session.expire_all()
@@ -238,6 +238,7 @@ def test_the_fast_path_for_a_resolve_writes_what_the_full_path_writes(client, se
         "resolved", "stopped", None)
     assert incident["followup_at"] is not None and incident["version"] == 4
     assert [e["kind"] for e in fast["events"]] == ["opened", "alert_triggered", "alert_resolved", "resolved"]
+    assert fast["events"][-1]["text"] == "Resolved by Events API v2, key “Prometheus” (checkout-api): every alert resolved"
     assert sorted(n["status"] for n in fast["notifications"]) == ["cancelled", "sent"]
     assert [d["state"] for d in fast["comms_dues"]] == ["cancelled"] and len(fast["survey_rounds"]) == 1
     assert [a["action"] for a in fast["audit"]] == ["incident.open", "incident.resolve"]
@@ -300,6 +301,69 @@ def test_acknowledge_and_resolve_act_on_the_open_alert_and_its_incident(client, 
     assert incident.resolved_at == T0 + timedelta(minutes=9)
     kinds = db.session.scalars(sa.select(IncidentEvent.kind).order_by(IncidentEvent.id)).all()
     assert story(kinds) == ["opened", "alert_triggered", "alert_acknowledged", "acknowledged", "alert_resolved", "resolved"]
+
+
+def timeline(incident_id: int) -> list[tuple[str, str, str]]:
+    """An incident's timeline as (kind, who, text)."""
+    return [(str(e.kind), e.actor_label, e.text) for e in db.session.scalars(
+        sa.select(IncidentEvent).where(IncidentEvent.incident_id == incident_id).order_by(IncidentEvent.id))]
+
+
+@pytest.mark.db
+def test_the_timeline_names_the_door_an_event_came_through_and_its_key(client, service, monkeypatch):
+    """A key's name says what was meant to send with it (the default is "Events API v2",
+    whatever then sends): the timeline names the door the event came through beside it."""
+    from app.alerts import ingest
+    key = db.session.scalar(sa.select(IntegrationKey))
+    key.name = "Events API v2"  # the default, kept for an Alertmanager webhook
+    db.session.commit()
+    body = sample("alertmanager-webhook-firing.json")
+    client.post(f"/integrations/alertmanager/{KEY}", json=body)
+    body["alerts"] = body["alerts"][:1]
+    body["alerts"][0]["status"] = "resolved"
+    client.post(f"/integrations/alertmanager/{KEY}", json=body)
+    webhook = "Alertmanager webhook, key “Events API v2” (checkout-api)"
+    alert = db.session.scalar(sa.select(Alert).where(Alert.dedup_key == "a3f9c2d1e4b5f607"))
+    assert timeline(alert.incident_id) == [
+        ("opened", webhook, "SEV-2 incident opened on checkout-api"),
+        ("alert_triggered", webhook, "Alert from checkout-1:8080: Checkout 5xx ratio above 5% on checkout-1"),
+        ("alert_resolved", webhook, "Alert resolved: Checkout 5xx ratio above 5% on checkout-1"),
+        ("resolved", webhook, f"Resolved by {webhook}: every alert resolved")]
+
+    # Through the Events API, with a key of the door's own name: said once.
+    enqueue(client, sample("events-v2-trigger.json"))
+    enqueue(client, sample("events-v2-acknowledge.json"))
+    with monkeypatch.context() as patched:
+        patched.setattr(ingest, "process", None)  # the resolve through the hot path: the full path would fail
+        assert enqueue(client, sample("events-v2-resolve.json")).status_code == 202
+    incident = db.session.scalar(sa.select(Incident).where(Incident.title.startswith("checkout-api: HTTP 5xx")))
+    said = timeline(incident.id)
+    assert {who for _, who, _ in said} == {"Events API v2 (checkout-api)"}
+    assert said[2][2].startswith("Alert acknowledged by Events API v2 (checkout-api): checkout-api: HTTP 5xx")
+    assert said[-1][2] == "Resolved by Events API v2 (checkout-api): every alert resolved"
+    audit = db.session.scalars(sa.select(AuditEntry.actor_label).where(AuditEntry.object_id == incident.id,
+                                                                       AuditEntry.object_type == "incidents")).all()
+    assert set(audit) == {"Events API v2 (checkout-api)"}
+
+
+@pytest.mark.db
+def test_both_paths_name_an_events_api_key_by_its_name(client, service, monkeypatch):
+    """The hot path (`app.alerts.hotpath`) and the full path word the timeline alike."""
+    from app.alerts import ingest
+    said = {}
+    for path in ("hot", "full"):
+        enqueue(client, sample("events-v2-trigger.json"))
+        with monkeypatch.context() as patched:
+            if path == "hot":
+                patched.setattr(ingest, "process", None)  # the full path would fail
+            else:
+                patched.setattr("app.alerts.hotpath.eligible", lambda event: False)
+            assert enqueue(client, sample("events-v2-resolve.json")).status_code == 202
+        incident = db.session.scalar(sa.select(Incident).order_by(Incident.id.desc()))
+        said[path] = timeline(incident.id)
+    assert said["hot"] == said["full"]
+    assert said["hot"][-1] == ("resolved", "Events API v2, key “Prometheus” (checkout-api)",
+                               "Resolved by Events API v2, key “Prometheus” (checkout-api): every alert resolved")
 
 
 def test_acknowledge_and_resolve_without_an_open_alert_are_accepted_and_ignored(client, service):
@@ -505,6 +569,23 @@ def test_alertmanager_webhook_maps_each_alert_by_fingerprint(client, service):
     assert db.session.get(Alert, alerts[1].id).status == AlertStatus.TRIGGERED
 
 
+@pytest.mark.db
+def test_an_alertmanager_alert_is_titled_by_its_summary_annotation(client, service):
+    """Its `summary` annotation when it has one with words in it, else its `description`,
+    else its alert name."""
+    body = sample("alertmanager-webhook-firing.json")
+    first, second = body["alerts"]
+    third = {**copy.deepcopy(second), "fingerprint": "c0ffee0000000003", "annotations": {}}
+    first["annotations"]["summary"] = "Checkout 5xx ratio above 5% on checkout-1"
+    second["annotations"]["summary"] = "  "  # a template whose labels were missing
+    body["alerts"].append(third)
+    answer = client.post(f"/integrations/alertmanager/{KEY}", json=body)  # not refused for its blank summary
+    assert (answer.status_code, answer.json.get("results")) == (200, {"created": 3})
+    titles = db.session.scalars(sa.select(Incident.title).order_by(Incident.id)).all()
+    assert titles == ["Checkout 5xx ratio above 5% on checkout-1", "6.1% of requests failed in the last 5 minutes.",
+                      "CheckoutHighErrorRate"]
+
+
 def test_alertmanager_errors(client, service):
     assert client.post("/integrations/alertmanager/" + "0" * 32, json={"alerts": []}).status_code == 404
     answer = client.post(f"/integrations/alertmanager/{KEY}", json={"version": "4", "alerts": [{"status": "firing"}]})
@@ -557,3 +638,8 @@ def test_heartbeats_raise_an_alert_when_silent_and_resolve_it_on_the_next_ping(a
     db.session.expire_all()
     assert db.session.get(Alert, alert.id).status == AlertStatus.RESOLVED
     assert db.session.get(Incident, alert.incident_id).status == Status.RESOLVED
+    heartbeat_ = "Heartbeat “nightly-backup” (checkout-api)"
+    said = [entry for entry in timeline(alert.incident_id) if entry[0] != "page_sent"]  # pages: the engine's
+    assert said[:2] == [("opened", heartbeat_, "SEV-2 incident opened on checkout-api"),
+                        ("alert_triggered", heartbeat_, f"Alert from heartbeat:nightly-backup: {alert.summary}")]
+    assert said[-1] == ("resolved", heartbeat_, f"Resolved by {heartbeat_}: every alert resolved")

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from app.alerts import hotpath, ingest, writer
 from app.alerts.models import Alert
 from app.extensions import db
-from app.incidents.models import Incident
+from app.incidents.models import Incident, IncidentEvent
 from tests.test_ingest import KEY, service  # noqa: F401 (a fixture: the service KEY routes to)
 
 
@@ -36,6 +36,8 @@ def test_events_handed_to_the_writer_are_written_and_a_dead_writer_says_so(app, 
         alerts = {a.dedup_key: a for a in db.session.scalars(sa.select(Alert))}
         assert {k: a.occurrences for k, a in alerts.items()} == {"a": 2, "b": 1}
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Incident)) == 2
+        who = {e.actor_label for e in db.session.scalars(sa.select(IncidentEvent))}
+        assert who == {"Events API v2, key “Prometheus” (checkout-api)"}  # as the in-process paths name it
         info = hotpath.Job(trigger("quiet", 9, severity="info"), None)
         started.run(info)
         assert info.state == "full" and info.dedup_key is None  # left to the full path, in the worker

@@ -247,7 +247,8 @@ def apply(jobs: list[Job]) -> None:
                 left.add(at)
                 continue
             if at in open_ and at not in resolved:
-                resolved[at] = _Resolved(open_[at], ingest.integration_actor(route.key_name, route.name, job.ip))
+                actor = ingest.integration_actor(event.origin, route.key_name, route.name, job.ip)
+                resolved[at] = _Resolved(open_[at], actor)
             # else nothing open on the key (or resolved earlier in the batch): accepted, and nothing changes
             job.dedup_key = event.dedup_key
             continue
@@ -272,7 +273,7 @@ def apply(jobs: list[Job]) -> None:
                 left.add(at)
             continue
         dedup_key = event.dedup_key or uuid.uuid4().hex
-        actor = ingest.integration_actor(route.key_name, route.name, job.ip)
+        actor = ingest.integration_actor(event.origin, route.key_name, route.name, job.ip)
         incident = incidents.new_incident(actor, service=route, title=event.summary, severity=severity, now=now,
                                           source="alert", impact_started_at=event.timestamp, respond_later=True)
         incident["version"] = 2  # the two timeline entries below, as `record_event` counts them

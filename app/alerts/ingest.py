@@ -275,7 +275,9 @@ def parse_alertmanager(body: Any, routing_key: str) -> list[AlertEvent]:
         if errors:
             continue
         name = str(labels.get("alertname") or common_labels.get("alertname") or "Alert")
-        summary = str(annotations.get("summary") or annotations.get("description") or name).strip()
+        # A template whose labels were missing may leave an annotation blank: the next one then.
+        written = (str(annotations.get(annotation) or "").strip() for annotation in ("summary", "description"))
+        summary = next((text for text in written if text), name.strip() or "Alert")
         severity_label = str(labels.get("severity") or common_labels.get("severity") or "error").lower()
         starts_at = _str(alert.get("startsAt"))
         generator = _str(alert.get("generatorURL"))
@@ -363,8 +365,25 @@ def in_maintenance(service_id: int, at: datetime) -> MaintenanceWindow | None:
     return db.session.get(MaintenanceWindow, window_id) if window_id else None
 
 
-def integration_actor(key_name: str | None, service_name: str, ip: str | None = None) -> Actor:
-    return Actor.integration(f"{key_name or 'integration'} ({service_name})", ip=ip)
+# The doors events come in by (an alert's `origin`, a timeline entry's `via`), as people read them.
+DOORS = {"events_v2": "Events API v2", "alertmanager": "Alertmanager webhook", "heartbeat": "Heartbeat"}
+
+
+def integration_actor(door: str, key_name: str | None, service_name: str, ip: str | None = None) -> Actor:
+    """Who an ingested event acts as, on the timeline and in the audit log: the door it
+    came through and the key it named, e.g. `Alertmanager webhook, key “Prod” (payments-api)`.
+    A key's name says only what was meant to send with it (by default "Events API v2",
+    whatever then sends), so the door is always said; a key named after its door is not
+    named again. The hot path builds the same actor from the same values."""
+    door_name = DOORS.get(door, door)
+    name = (key_name or "").strip()
+    if not name or name.casefold() == door_name.casefold():
+        return Actor.integration(f"{door_name} ({service_name})", ip=ip)
+    return Actor.integration(f"{door_name}, key “{name}” ({service_name})", ip=ip)
+
+
+def heartbeat_actor(heartbeat: Heartbeat) -> Actor:
+    return Actor.integration(f"{DOORS['heartbeat']} “{heartbeat.name}” ({heartbeat.service.name})")
 
 
 def new_alert(event: AlertEvent, service_id: int, key_id: int | None, dedup_key: str, now: datetime) -> dict:
@@ -558,7 +577,7 @@ def ping(heartbeat: Heartbeat, now: datetime) -> Outcome | None:
     outcome = None
     if heartbeat.state == HeartbeatState.DOWN:
         event = AlertEvent(routing_key="", action="resolve", dedup_key=heartbeat.dedup_key, origin="heartbeat")
-        outcome = process(event, heartbeat.service, None, now, Actor.integration(f"heartbeat {heartbeat.name}"))
+        outcome = process(event, heartbeat.service, None, now, heartbeat_actor(heartbeat))
     heartbeat.state = HeartbeatState.UP
     heartbeat.last_ping_at = now
     heartbeat.due_at = now + timedelta(seconds=heartbeat.interval_seconds + heartbeat.grace_seconds)
@@ -577,4 +596,4 @@ def miss(heartbeat: Heartbeat, now: datetime) -> Outcome | None:
                        source=f"heartbeat:{heartbeat.name}", severity="critical", timestamp=silent_since,
                        custom_details={"interval_seconds": heartbeat.interval_seconds,
                                        "grace_seconds": heartbeat.grace_seconds})
-    return process(event, heartbeat.service, None, now, Actor.integration(f"heartbeat {heartbeat.name}"))
+    return process(event, heartbeat.service, None, now, heartbeat_actor(heartbeat))

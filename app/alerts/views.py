@@ -54,12 +54,12 @@ def _invalid(message: str, errors: list[str], status: int = 400):
     return response
 
 
-def _integration_actor(service: Service, key) -> Actor:
-    return ingest.integration_actor(key.name if key else None, service.name, request.remote_addr)
+def _integration_actor(door: str, service: Service, key) -> Actor:
+    return ingest.integration_actor(door, key.name if key else None, service.name, request.remote_addr)
 
 
-def _apply(events: list[ingest.AlertEvent], service: Service, key) -> list[ingest.Outcome]:
-    actor = _integration_actor(service, key)
+def _apply(door: str, events: list[ingest.AlertEvent], service: Service, key) -> list[ingest.Outcome]:
+    actor = _integration_actor(door, service, key)
     for attempt in range(ATTEMPTS):
         try:
             now = clock.now()
@@ -100,7 +100,7 @@ def enqueue():
         db.session.rollback()
         return _invalid("Event object is invalid", ["Invalid routing key: no active integration has this key"])
     service, key = routed
-    [outcome] = _apply([event], service, key)
+    [outcome] = _apply("events_v2", [event], service, key)
     return _accepted(outcome.dedup_key)
 
 
@@ -151,7 +151,7 @@ def change_enqueue():
     if routed is None:
         return _invalid("Event object is invalid", ["Invalid routing key: no active integration has this key"])
     service, key = routed
-    ingest.record_change(change, service, key, clock.now(), _integration_actor(service, key))
+    ingest.record_change(change, service, key, clock.now(), _integration_actor("events_v2", service, key))
     db.session.commit()
     response = jsonify({"status": "success", "message": "Change event processed"})
     response.status_code = 202
@@ -173,7 +173,7 @@ def alertmanager(integration_key: str):
     except ingest.InvalidEvent as error:
         return _invalid(error.message, error.errors)
     service, key = routed
-    outcomes = _apply(events, service, key)
+    outcomes = _apply("alertmanager", events, service, key)
     summary: dict[str, int] = {}
     for outcome in outcomes:
         summary[outcome.result] = summary.get(outcome.result, 0) + 1
