@@ -8,7 +8,7 @@ notes when each message request arrives. The database is a fresh migrated SQLite
 file with one service per incident to page (see `make_template`): each service's
 escalation policy pages whoever is on call on its schedule, one person with the
 default rules (SMS at once). One service per person, because paging one phone
-about many incidents is throttled (one SMS a minute per phone outside bundles) and
+about many incidents is throttled (pages to one phone at most every 10 s, bundled) and
 would measure the throttle, not the paging.
 
 Scenarios:

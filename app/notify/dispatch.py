@@ -33,6 +33,7 @@ from app.notify import text
 from app.notify.models import Channel, ContactMethod, Notification, Status
 from app.notify.outbox import enqueue
 from app.notify.paging import facts, message_for
+from app.triage import levels
 
 log = logging.getLogger("firebreak.notify")
 
@@ -40,7 +41,12 @@ SEND_TIMEOUT = timedelta(seconds=60)
 BACKOFF = [15, 30, 60, 120, 240, 300]  # seconds after the 1st, 2nd, … failure; then every 5 minutes
 MAX_ATTEMPTS = 12  # about 40 minutes of trying
 FALL_THROUGH_AFTER = 2
-SMS_GAP = timedelta(minutes=1)   # at most one SMS a minute per phone, outside bundles
+# Per-number limits (docs/paging.md, "When a message waits"). Pages count only other
+# pages, so a code, a test page or a reminder never holds a page back; a high-urgency
+# page waits at most PAGE_SMS_GAP behind the page before it, and whatever comes due
+# meanwhile goes out with it as one SMS.
+PAGE_SMS_GAP = timedelta(seconds=10)  # high-urgency page SMS to one phone
+SMS_GAP = timedelta(minutes=1)        # any other SMS to one phone (low-urgency pages among pages)
 CALL_WINDOW = timedelta(minutes=15)
 CALLS_PER_WINDOW = 3
 SYSTEM = Actor.system("Firebreak")
@@ -84,25 +90,53 @@ def _who(row: Notification) -> str:
     return row.user.name if row.user else row.to_address
 
 
+def _is_page(row: Notification) -> bool:
+    return row.purpose in PAGE_PURPOSES
+
+
+def _urgency(row: Notification) -> str:
+    severity = memo.remembered(("incident_severity", row.incident_id), lambda: db.session.scalar(
+        sa.select(Incident.severity).where(Incident.id == row.incident_id)))
+    return levels.level(severity).urgency if severity is not None else "high"
+
+
+def sms_gap(row: Notification) -> timedelta:
+    """How long an SMS waits behind the one before it to the same phone."""
+    return PAGE_SMS_GAP if _is_page(row) and row.incident_id and _urgency(row) == "high" else SMS_GAP
+
+
 def _throttle(row: Notification, now: datetime) -> datetime | None:
-    """When a per-method limit lets this message go, if it must wait."""
+    """When a per-method limit lets this message go, if it must wait. A page counts
+    only the pages before it: no other message ever holds a page back."""
     if row.contact_method_id is None or row.channel == Channel.EMAIL:
         return None
+    page = _is_page(row)
+
     def sent():  # built only when asked: building it costs more than a remembered answer
-        return sa.select(Notification.sent_at).where(*_went_out([row.contact_method_id], row.channel),
-                                                     Notification.id != row.id)
+        query = sa.select(Notification.sent_at).where(*_went_out([row.contact_method_id], row.channel),
+                                                      Notification.id != row.id)
+        return query.where(Notification.purpose.in_(PAGE_PURPOSES)) if page else query
 
     if row.channel == Channel.SMS:
-        last = memo.remembered(("last_sms", row.contact_method_id),
+        last = memo.remembered(("last_page_sms" if page else "last_sms", row.contact_method_id),
                                lambda: db.session.scalar(sent().order_by(Notification.sent_at.desc()).limit(1)))
-        if last is not None and now - last < SMS_GAP:
-            return last + SMS_GAP
+        gap = sms_gap(row)
+        if last is not None and now - last < gap:
+            return last + gap
         return None
     recent = db.session.scalars(sent().where(Notification.sent_at > now - CALL_WINDOW)
                                 .order_by(Notification.sent_at)).all()
     if len(recent) >= CALLS_PER_WINDOW:
         return recent[-CALLS_PER_WINDOW] + CALL_WINDOW
     return None
+
+
+def _limit_text(row: Notification) -> str:
+    if row.channel == Channel.VOICE:
+        return "at most 3 calls in 15 minutes per number"
+    if sms_gap(row) == PAGE_SMS_GAP:
+        return "pages to one phone go at most every 10 seconds; what comes due meanwhile goes in one SMS"
+    return "at most one SMS a minute per number"
 
 
 def _went_out(contact_method_ids, channel: Channel) -> tuple:
@@ -154,17 +188,23 @@ def remember_claims(rows: list[Notification], now: datetime) -> None:
     if phones:
         for mate in db.session.scalars(_sms_pages_due(phones, now)):
             due[mate.contact_method_id].append(mate)
-        last = dict(db.session.execute(
-            sa.select(Notification.contact_method_id, sa.func.max(Notification.sent_at))
-            .where(*_went_out(phones, Channel.SMS)).group_by(Notification.contact_method_id)).all())
+        last = {phone: (any_, page) for phone, any_, page in db.session.execute(
+            sa.select(Notification.contact_method_id, sa.func.max(Notification.sent_at),
+                      sa.func.max(sa.case((Notification.purpose.in_(PAGE_PURPOSES), Notification.sent_at))))
+            .where(*_went_out(phones, Channel.SMS)).group_by(Notification.contact_method_id))}
         for phone in phones:
             current.put(("sms_pages_due", phone, now), due[phone])
-            current.put(("last_sms", phone), last.get(phone))
+            any_, page = last.get(phone, (None, None))
+            current.put(("last_sms", phone), any_)
+            current.put(("last_page_sms", phone), page)
     incident_ids = {r.incident_id for r in [*rows, *(m for mates in due.values() for m in mates)] if r.incident_id}
     if incident_ids:
-        states = dict(db.session.execute(sa.select(Incident.id, Incident.status).where(Incident.id.in_(incident_ids))).all())
+        states = {i: (status, severity) for i, status, severity in db.session.execute(
+            sa.select(Incident.id, Incident.status, Incident.severity).where(Incident.id.in_(incident_ids)))}
         for incident_id in incident_ids:
-            current.put(("incident_status", incident_id), states.get(incident_id))
+            status, severity = states.get(incident_id, (None, None))
+            current.put(("incident_status", incident_id), status)
+            current.put(("incident_severity", incident_id), severity)
 
 
 def _callback(path: str) -> str:
@@ -241,7 +281,7 @@ def claim(notification_id: int, now: datetime, busy: frozenset | set = frozenset
         if row.held_until is None and (incident := _incident(row)) is not None:
             record_event(incident, EventKind.HELD_BACK, SYSTEM, via="engine", at=now,
                          text=f"{row.channel.label} to {_who(row)} held back until {hold:%H:%M:%S} UTC "
-                              f"(at most one {'SMS a minute' if row.channel == Channel.SMS else '3 calls in 15 minutes'} per number)",
+                              f"({_limit_text(row)})",
                          data={"notification_id": row.id, "user_id": row.user_id})
         row.status, row.next_attempt_at, row.held_until = Status.QUEUED, hold, hold
         return True
