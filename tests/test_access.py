@@ -87,7 +87,7 @@ VIEWER_ENDPOINTS = {
     "api.timeline", "api.who_is_on_call", "auth.change_password", "auth.create_token", "auth.logout", "auth.people",
     "auth.profile", "auth.revoke_token", "auth.show_person", "auth.show_team", "auth.sign_out_everywhere",
     "auth.teams", "comms.index", "comms.lists", "comms.show_list", "escalation.index", "escalation.show",
-    "home.index", "incidents.index", "incidents.role_guide", "incidents.show", "maintenance.index",
+    "home.index", "home.short_link", "incidents.index", "incidents.role_guide", "incidents.show", "maintenance.index",
     "notify.add_method", "notify.profile", "notify.remove", "notify.resend", "notify.set_rules", "notify.test_page",
     "notify.verify", "oncall.handovers", "oncall.index", "oncall.load", "oncall.mine", "oncall.show",
     "postmortems.action_item", "postmortems.action_items", "postmortems.agenda", "postmortems.board",

@@ -72,8 +72,9 @@ def test_a_page_runs_the_persons_rules_until_acknowledged(engine, twilio, mailbo
     assert at(engine, T0).done == {"notifications": 1}
     [sms] = twilio.messages
     assert sms.to == "+15551230001" and sms.from_ == "+15005550006"
-    assert sms.body.startswith(f"[SEV-2 #{incident.id}] checkout-api: HTTP 5xx 7.2% over 5m - "
-                               f"Reply {incident.id}A ack, {incident.id}R resolve, {incident.id}E escalate http")
+    assert sms.body == (f"[SEV-2 #{incident.id}] checkout-api: HTTP 5xx 7.2% over 5m\n"
+                        f"http://localhost/i/{incident.id}\n"
+                        f"Reply {incident.id}A ack, {incident.id}R resolve, {incident.id}E escalate")
     assert len(sms.body) <= 160 and sms.status_callback == "http://localhost/twilio/status"
     at(engine, T0 + timedelta(minutes=2))
     [call] = twilio.calls

@@ -1,10 +1,10 @@
-"""The home page and the health check."""
+"""The home page, the health check, and the short incident link a page SMS carries."""
 from __future__ import annotations
 
 import os
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, redirect, url_for
 from flask_login import current_user
 
 from app import clock
@@ -13,6 +13,7 @@ from app.engine.core import LEASE_NAME, wall_now
 from app.engine.models import EngineLease
 from app.extensions import db
 from app.incidents import queries
+from app.incidents.service import get_incident
 from app.oncall import queries as oncall_queries
 from app.oncall.service import all_schedules
 from app.services.models import Service
@@ -33,6 +34,15 @@ def index():
     on_call = oncall_queries.on_call_now(all_schedules(), clock.now(), with_gaps=False, with_since=False)
     return render("home/index.html", counts=counts, my_teams=current_user.teams, open_incidents=open_incidents,
                   open_counts=queries.open_counts(), on_call=on_call)
+
+
+@bp.route("/i/<int:incident_id>")
+@requires(Role.VIEWER)
+def short_link(incident_id: int):
+    """`/i/42`, the link in a page SMS (one segment has no room for /incidents/42):
+    302 to the incident page; 404 when there is no such incident. Signed in first, so
+    nobody learns which numbers exist without an account."""
+    return redirect(url_for("incidents.show", incident_id=get_incident(incident_id).id))
 
 
 @bp.route("/healthz")

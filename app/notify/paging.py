@@ -26,9 +26,14 @@ def incident_url(incident_id: int) -> str:
     return f"{current_app.config['PUBLIC_BASE_URL']}/incidents/{incident_id}"
 
 
+def short_url(incident_id: int) -> str:
+    """The link a page SMS has room for; it redirects to `incident_url` (home.short_link)."""
+    return f"{current_app.config['PUBLIC_BASE_URL']}/i/{incident_id}"
+
+
 def facts(incident: Incident) -> text.PageFacts:
     return text.PageFacts(number=incident.id, severity=incident.severity, service=incident.service.name,
-                          title=incident.title, url=incident_url(incident.id))
+                          title=incident.title, url=incident_url(incident.id), link=short_url(incident.id))
 
 
 def _zone(user: User) -> ZoneInfo:

@@ -4,6 +4,7 @@ Pure functions of plain values, so every wording is tested without a provider.
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -40,13 +41,15 @@ def sms_length(text: str) -> int:
 
 @dataclass(frozen=True)
 class PageFacts:
-    """What a page says about one incident."""
+    """What a page says about one incident: `url` is the incident page (the email
+    carries it), `link` the short one an SMS has room for (PUBLIC_BASE_URL/i/42)."""
 
     number: int
     severity: int
     service: str
     title: str
     url: str
+    link: str = ""
 
 
 def reply_codes(number: int) -> str:
@@ -60,13 +63,68 @@ def _fit(title: str, room: int) -> str:
     return title[: max(room - 3, 10)].rstrip() + "..."
 
 
+# What may follow a service name that starts a summary ("payments-api: HTTP 5xx").
+_AFTER_SERVICE = re.compile(r"\s*[:|]\s*|\s+-+\s+|\s+|$")
+
+
+def without_service(title: str, service: str) -> str:
+    """The title without the service name it starts with, if it does (case aside,
+    followed by `:`, `|`, ` - `, a space or nothing): the page names the service already."""
+    title, service = " ".join(title.split()), " ".join(service.split())
+    if not service or title[: len(service)].lower() != service.lower():
+        return title
+    after = _AFTER_SERVICE.match(title, len(service))
+    return title[after.end():] if after else title
+
+
+def _cut(text: str, room: int) -> str:
+    """`text` in at most `room` septets, cut with "..." (GSM-7 has no ellipsis)."""
+    if sms_length(text) <= room:
+        return text
+    kept, used = [], 3
+    for char in text:
+        used += sms_length(char)
+        if used > room:
+            break
+        kept.append(char)
+    return "".join(kept).rstrip() + "..."
+
+
+# When service and summary do not both fit, the service gives way first, down to
+# SERVICE_MIN septets, so that the summary keeps up to SUMMARY_MIN. Both fit the room a
+# 40-character https host and a 6-digit incident number leave (31 septets: [ and ] cost two).
+SERVICE_MIN = 9
+SUMMARY_MIN = 20
+
+
+def _service_and_summary(service: str, summary: str, room: int) -> str:
+    if not summary:
+        return _cut(service, max(room, SERVICE_MIN))
+    if sms_length(service) + 2 + sms_length(summary) <= room:
+        return f"{service}: {summary}"
+    service = _cut(service, max(room - 2 - min(sms_length(summary), SUMMARY_MIN), SERVICE_MIN))
+    return f"{service}: {_cut(summary, max(room - 2 - sms_length(service), SUMMARY_MIN))}"
+
+
 def page_sms(facts: PageFacts) -> str:
-    """`[SEV-2 #42] checkout-api: HTTP 5xx 7.2% - Reply 42A ack, 42R resolve, 42E escalate <url>`,
-    the title cut so the whole fits one SMS where the link allows."""
-    head = f"[{levels.name(facts.severity)} #{facts.number}] {gsm7(facts.service)}: "
-    tail = f" - {reply_codes(facts.number)} {facts.url}"
-    room = max(SMS_SEGMENT - sms_length(head) - sms_length(tail), 40)
-    return head + _fit(gsm7(facts.title), room) + tail
+    """One GSM-7 segment (160 septets), ending with the reply codes:
+
+        [SEV-2 #42] checkout-api: HTTP 5xx 7.2% over 5m
+        https://firebreak.example.com/i/42
+        Reply 42A ack, 42R resolve, 42E escalate
+
+    The summary does not repeat the service it starts with. What does not fit is cut
+    with "...": a long service first (down to SERVICE_MIN septets, so that the summary
+    keeps up to SUMMARY_MIN), then the summary. That fits any incident number up to six
+    digits with a PUBLIC_BASE_URL of `https://` and a host of up to 40 characters; past
+    that, service and summary keep their minimum and the SMS runs longer. Every
+    character is GSM-7, so the SMS is never sent as UCS-2 (70 to a segment)."""
+    head = gsm7(f"[{levels.name(facts.severity)} #{facts.number}] ")
+    tail = gsm7(f"\n{facts.link or facts.url}\n{reply_codes(facts.number)}")
+    service = " ".join(gsm7(facts.service).split())
+    summary = without_service(gsm7(facts.title), service)
+    room = SMS_SEGMENT - sms_length(head) - sms_length(tail)
+    return head + _service_and_summary(service, summary, room) + tail
 
 
 def bundle_sms(pages: list[PageFacts], base_url: str) -> str:
@@ -86,7 +144,9 @@ def bundle_sms(pages: list[PageFacts], base_url: str) -> str:
 def _bundle_text(pages: list[PageFacts], listed: int, base_url: str) -> str:
     lines = [f"[{len(pages)} pages]"]
     for facts in pages[:listed]:
-        lines.append(f"#{facts.number} {levels.name(facts.severity)} {gsm7(facts.service)}: {_fit(gsm7(facts.title), 60)}")
+        service = gsm7(facts.service)
+        lines.append(f"#{facts.number} {gsm7(levels.name(facts.severity))} {service}: "
+                     f"{_fit(without_service(gsm7(facts.title), service), 60)}")
     if listed < len(pages):
         lines.append(f"... and {len(pages) - listed} more")
     numbers = [str(p.number) for p in pages[:listed]]
@@ -99,15 +159,18 @@ def _bundle_text(pages: list[PageFacts], listed: int, base_url: str) -> str:
 def page_speech(facts: PageFacts) -> str:
     """What the call says: spelled for a speech engine (no symbols, no brackets)."""
     service = facts.service.replace("-", " ").replace("_", " ")
-    title = " ".join(facts.title.replace("%", " percent").split())
-    return (f"This is Firebreak. Severity {facts.severity} incident {facts.number} on {service}. {title}.")
+    title = " ".join(without_service(facts.title, facts.service).replace("%", " percent").split())
+    title = f" {title}." if title else ""
+    return f"This is Firebreak. Severity {facts.severity} incident {facts.number} on {service}.{title}"
 
 
 CALL_MENU = "Press 1 to acknowledge, 2 to resolve, 3 to escalate, or star to hear this again."
 
 
 def page_email(facts: PageFacts) -> tuple[str, str]:
-    subject = f"[{levels.name(facts.severity)} #{facts.number}] {facts.service}: {_fit(facts.title, 150)}"
+    title = without_service(facts.title, facts.service)  # the subject names the service; the body keeps it all
+    subject = f"[{levels.name(facts.severity)} #{facts.number}] {facts.service}"
+    subject += f": {_fit(title, 150)}" if title else ""
     body = (f"{levels.name(facts.severity)} incident #{facts.number} on {facts.service}\n\n{facts.title}\n\n"
             f"Open it to acknowledge or resolve: {facts.url}\n\n"
             f"By SMS: {reply_codes(facts.number)}.\n\n-- Firebreak\n")
