@@ -127,7 +127,8 @@ RESPONDER_ENDPOINTS = {
 ADMIN_ENDPOINTS = {
     "api.add_integration_key", "api.create_component", "api.create_service", "api.delete_component",
     "api.revoke_integration_key", "api.set_component_status", "api.update_component", "audit.index",
-    "auth.add_member", "auth.edit_person", "auth.edit_team", "auth.new_person", "auth.new_team", "auth.remove_member",
+    "auth.add_member", "auth.edit_person", "auth.edit_team", "auth.mark_verified", "auth.new_person", "auth.new_team",
+    "auth.remove_member",
     "auth.set_person_password", "auth.sign_out_person", "comms.add_member", "comms.delete_list",
     "comms.delete_webhook", "comms.edit_list", "comms.edit_plan", "comms.edit_role", "comms.edit_template",
     "comms.remove_member", "comms.restore_template", "comms.toggle_webhook", "comms.webhook_admin",

@@ -1,6 +1,7 @@
 """Paging people through the real twilio client (at a fake Twilio) and a real SMTP server."""
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -147,16 +148,76 @@ def test_pages_due_together_go_as_one_sms_and_later_ones_wait_for_the_throttle(e
     [bundle] = twilio.messages
     assert bundle.body.startswith("[2 pages]\n#%d SEV-1" % second.id) and f"#{incident.id} SEV-2" in bundle.body
     third = incidents.open_incident(SYSTEM, service=service, title="Login errors", severity=3, now=T0)
+    fourth = incidents.open_incident(SYSTEM, service=service, title="Search slow", severity=3, now=T0)
     db.session.commit()
-    clock.set(T0 + timedelta(seconds=20))
+    clock.set(T0 + timedelta(seconds=4))
     page(third, dana)
-    at(engine, T0 + timedelta(seconds=20))
-    assert len(twilio.messages) == 1  # held back: one SMS a minute per phone
+    at(engine, T0 + timedelta(seconds=4))
+    assert len(twilio.messages) == 1  # held back: pages to one phone at most every 10 seconds
     held = db.session.scalar(sa.select(IncidentEvent).where(IncidentEvent.incident_id == third.id,
                                                              IncidentEvent.kind == EventKind.HELD_BACK))
-    assert "held back until 15:13:00 UTC" in held.text
-    at(engine, T0 + timedelta(seconds=60))
-    assert len(twilio.messages) == 2 and f"[SEV-3 #{third.id}]" in twilio.messages[1].body
+    assert "held back until 15:12:10 UTC" in held.text and "every 10 seconds" in held.text
+    clock.set(T0 + timedelta(seconds=7))
+    page(fourth, dana)
+    at(engine, T0 + timedelta(seconds=7))
+    at(engine, T0 + timedelta(seconds=10))  # what came due meanwhile goes together
+    assert len(twilio.messages) == 2 and twilio.messages[1].body.startswith("[2 pages]\n")
+    assert f"#{third.id} SEV-3" in twilio.messages[1].body and f"#{fourth.id} SEV-3" in twilio.messages[1].body
+
+
+def test_a_page_is_never_held_back_by_a_code_a_test_page_or_a_reminder(engine, twilio, dana, incident):
+    """A verification code to the same phone a moment before the first real page
+    held it back by 53 seconds: pages count only pages."""
+    from app.notify.outbox import enqueue
+    sms = next(m for m in dana.contact_methods if m.channel == Channel.SMS)
+    for n, purpose in enumerate(("verify", "test", "reminder")):
+        enqueue(key=f"other:{n}", purpose=purpose, channel=Channel.SMS, to_address=sms.address, body=f"not a page {n}",
+                user_id=dana.id, contact_method_id=sms.id, due=T0 - timedelta(seconds=3))
+    db.session.commit()
+    at(engine, T0 - timedelta(seconds=3))  # the first goes; the other two wait a minute behind it
+    assert [m.body for m in twilio.messages] == ["not a page 0"]
+    page(incident, dana)
+    at(engine, T0)
+    assert len(twilio.messages) == 2 and twilio.messages[1].body.startswith(f"[SEV-2 #{incident.id}]")
+    assert not db.session.scalar(sa.select(sa.func.count()).select_from(IncidentEvent).where(
+        IncidentEvent.kind == EventKind.HELD_BACK))
+    # A page call is not held back by calls that were not pages either.
+    voice = next(m for m in dana.contact_methods if m.channel == Channel.VOICE)
+    for n in range(3):
+        enqueue(key=f"call:{n}", purpose="verify", channel=Channel.VOICE, to_address=voice.address, body="code",
+                user_id=dana.id, contact_method_id=voice.id, due=T0)
+        db.session.commit()
+        at(engine, T0 + timedelta(seconds=n))
+    assert len(twilio.calls) == 3
+    contacts.set_rules(actor(dana), dana, "high", [(voice.id, 0)])
+    db.session.commit()
+    clock.set(T0 + timedelta(seconds=5))
+    page(incident, dana, round_key="call")
+    at(engine, T0 + timedelta(seconds=5))
+    assert len(twilio.calls) == 4
+
+
+def test_a_new_incidents_page_waits_at_most_ten_seconds_behind_another(engine, twilio, dana, incident):
+    """Pages for high-urgency incidents arriving one after another: none waits more than
+    10 s after it came due, and those due within one wait go as one SMS."""
+    sent_at = {}
+    opened = []
+    for second in range(50):  # an engine cycle a second; a new incident every 3 s for 36 s
+        moment = T0 + timedelta(seconds=second)
+        clock.set(moment)
+        if second % 3 == 0 and second < 36:
+            more = incidents.open_incident(SYSTEM, service=incident.service, severity=1 + (second // 3) % 3, now=moment,
+                                           title=f"Problem {second}")
+            db.session.commit()
+            page(more, dana)
+            opened.append((more.id, moment))
+        at(engine, moment)
+        for message in twilio.messages[len(sent_at):]:
+            sent_at[message.body] = moment
+    for incident_id, moment in opened:
+        when = min(at_ for body, at_ in sent_at.items() if f"#{incident_id}" in body)
+        assert when - moment <= timedelta(seconds=10), (incident_id, when - moment)
+    assert 3 <= len(twilio.messages) <= 6  # bundled, not one SMS per incident
 
 
 def test_a_bundle_of_many_pages_fits_in_what_twilio_takes(engine, twilio, dana, incident):
@@ -239,6 +300,62 @@ def test_contact_methods_are_verified_by_a_code_before_use(engine, twilio, mailb
     clock.set(T0 + timedelta(minutes=30))
     with pytest.raises(Exception, match="expired"):
         contacts.verify(actor(lee), email, "123456", clock.now())
+
+
+def _code_sent_to(method) -> str:
+    body = db.session.scalar(sa.select(Notification.body).where(Notification.contact_method_id == method.id,
+                                                                Notification.purpose == "verify")
+                             .order_by(Notification.id.desc()).limit(1))
+    return "".join(c for c in body.split("code is ")[1].split(".")[0] if c.isdigit())
+
+
+def _steps(user, urgency):
+    return [(r.contact_method.channel, r.delay_minutes) for r in contacts.rules_for(user, urgency)]
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(["sms", "voice", "email"])), ids="-".join)
+def test_default_rules_are_the_documented_ones_in_any_order_of_verification(app, order):
+    """SMS at once, a call after 2 minutes, email after 5 (high); email at once (low):
+    whatever order the methods are verified in, each step arriving with its method."""
+    clock.set(T0)
+    lee = make_user(Role.RESPONDER, name="Lee")
+    addresses = {"sms": "+15551230002", "voice": "+15551230003", "email": "lee@example.com"}
+    methods = {channel: contacts.add_method(actor(lee), lee, channel, addresses[channel], T0) for channel in order}
+    db.session.commit()
+    expected_high = [(Channel.SMS, 0), (Channel.VOICE, 2), (Channel.EMAIL, 5)]
+    for n, channel in enumerate(order, start=1):
+        assert contacts.verify(actor(lee), methods[channel], _code_sent_to(methods[channel]), T0)
+        db.session.commit()
+        done = {Channel(c) for c in order[:n]}
+        assert _steps(lee, "high") == [step for step in expected_high if step[0] in done]
+        assert _steps(lee, "low") == ([(Channel.EMAIL, 0)] if Channel.EMAIL in done else [])
+    assert not any(r.chosen for r in contacts.rules_for(lee, "high"))
+
+
+def test_rules_a_person_chose_stand_when_a_method_is_added(app):
+    clock.set(T0)
+    lee = make_user(Role.RESPONDER, name="Lee")
+    sms = contacts.add_method(SYSTEM, lee, "sms", "+15551230002", T0, verified=True)
+    contacts.set_rules(actor(lee), lee, "high", [(sms.id, 1)])
+    contacts.add_method(SYSTEM, lee, "voice", "+15551230003", T0, verified=True)
+    contacts.add_method(SYSTEM, lee, "email", "lee@example.com", T0, verified=True)
+    db.session.commit()
+    assert _steps(lee, "high") == [(Channel.SMS, 1)]  # theirs stand
+    assert _steps(lee, "low") == [(Channel.EMAIL, 0)]  # the untouched urgency still grows
+
+
+def test_one_code_by_sms_verifies_both_methods_of_an_admin_entered_phone(engine, twilio, app):
+    clock.set(T0)
+    lee = make_user(Role.RESPONDER, name="Lee")
+    sms, voice = contacts.add_phone(SYSTEM, lee, "+1 555 123 0002", T0)
+    db.session.commit()
+    at(engine, T0)
+    assert len(twilio.messages) == 1 and twilio.calls == []  # one code, by SMS
+    assert not sms.usable and not voice.usable
+    assert contacts.verify(actor(lee), sms, _code_sent_to(sms), T0)
+    db.session.commit()
+    assert sms.usable and voice.usable
+    assert _steps(lee, "high") == [(Channel.SMS, 0), (Channel.VOICE, 2)]
 
 
 def test_others_cannot_touch_my_contact_methods(app, dana):

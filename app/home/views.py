@@ -12,8 +12,11 @@ from app.auth.models import Role, Team, User
 from app.engine.core import LEASE_NAME, wall_now
 from app.engine.models import EngineLease
 from app.extensions import db
+from app.escalation import targets
+from app.escalation.models import EscalationPolicy
 from app.incidents import queries
 from app.incidents.service import get_incident
+from app.notify import reach
 from app.oncall import queries as oncall_queries
 from app.oncall.service import all_schedules
 from app.services.models import Service
@@ -31,9 +34,25 @@ def index():
         "services": db.session.scalar(sa.select(sa.func.count()).select_from(Service).where(Service.active.is_(True))),
     }
     open_incidents = queries.list_page(queries.IncidentFilter(), per_page=10).items
-    on_call = oncall_queries.on_call_now(all_schedules(), clock.now(), with_gaps=False, with_since=False)
+    now = clock.now()
+    schedules = all_schedules()
+    on_call = oncall_queries.on_call_now(schedules, now, with_gaps=False, with_since=False)
+    unpageable, soon = [], []
+    if current_user.can(Role.ADMIN):
+        unpageable, soon = _unpageable(schedules, now)
     return render("home/index.html", counts=counts, my_teams=current_user.teams, open_incidents=open_incidents,
-                  open_counts=queries.open_counts(), on_call=on_call)
+                  open_counts=queries.open_counts(), on_call=on_call, unpageable=unpageable, soon=soon)
+
+
+def _unpageable(schedules, now) -> tuple[list, list]:
+    """For admins: everyone on a schedule or an escalation policy who cannot be paged,
+    and the first shift in the next 7 days of each of them who is on call by then."""
+    people: set[int] = set()
+    for schedule in schedules:
+        people |= oncall_queries.people_on(schedule, now)
+    for policy in db.session.scalars(sa.select(EscalationPolicy)):
+        people |= targets.people_on(policy, now)
+    return reach.unpageable(people), oncall_queries.unpageable_on_call(schedules, now)
 
 
 @bp.route("/i/<int:incident_id>")
