@@ -133,8 +133,8 @@ def test_create_user_may_vouch_for_the_phone(app, runner):
     dee = person("Dee")
     assert {m.channel for m in dee.contact_methods if m.usable} == {Channel.SMS, Channel.VOICE}
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification)) == 0  # no code sent
-    assert db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "contact.add",
-                                                         AuditEntry.object_id == dee.contact_methods[0].id)) is not None
+    vouched = db.session.scalars(sa.select(AuditEntry.object_id).where(AuditEntry.action == "contact.vouch")).all()
+    assert sorted(vouched) == sorted(m.id for m in dee.contact_methods)
     bad = runner.invoke(args=["create-user", "--email", "eve@example.com", "--name", "Eve", "--phone", "12"])
     assert bad.exit_code == 1 and person("Eve") is None  # a bad number changes nothing
 
@@ -163,6 +163,52 @@ def test_the_admins_person_form_gives_the_phone_to_pages_too(app, client):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification)) == sent
 
 
+def test_a_new_number_takes_over_the_pages_once_verified(team, client):
+    """An admin changes a verified person's phone: pages stay on the old number until
+    the new one is verified, then go to the new one; saving the form again without a
+    change neither sends another code nor brings back a method the person removed."""
+    ana = person("Ana Ash")
+    contacts.vouch(SYSTEM, ana.contact_methods[0], T0)
+    db.session.commit()
+    login(client, make_user(Role.ADMIN))
+    form = {"email": "ana@example.com", "name": "Ana Ash", "role": "responder", "phone": "+15551230111",
+            "time_zone": "UTC", "active": "y"}
+    assert client.post(f"/people/{ana.id}/edit", data=form).status_code == 303
+    db.session.expire_all()
+    ana = person("Ana Ash")
+
+    def paged_at():
+        return {(r.contact_method.channel, r.contact_method.address) for r in contacts.rules_for(ana, "high")}
+    assert paged_at() == {(Channel.SMS, PHONES["Ana Ash"]), (Channel.VOICE, PHONES["Ana Ash"])}
+    new_sms = next(m for m in ana.contact_methods if m.address == "+15551230111" and m.channel == Channel.SMS)
+    assert contacts.verify(actor(ana), new_sms, code_sent_to("+15551230111"), T0 + timedelta(minutes=1))
+    db.session.commit()
+    assert paged_at() == {(Channel.SMS, "+15551230111"), (Channel.VOICE, "+15551230111")}
+    voice = next(m for m in ana.contact_methods if m.address == "+15551230111" and m.channel == Channel.VOICE)
+    contacts.remove_method(actor(ana), voice)
+    db.session.commit()
+    codes = db.session.scalar(sa.select(sa.func.count()).select_from(Notification))
+    clock.set(T0 + timedelta(minutes=10))
+    assert client.post(f"/people/{ana.id}/edit", data={**form, "name": "Ana Ash-Lee"}).status_code == 303
+    db.session.expire_all()
+    ana = person("Ana Ash-Lee")
+    assert not db.session.get(ContactMethod, voice.id).active
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification)) == codes
+    assert paged_at() == {(Channel.SMS, "+15551230111"), (Channel.VOICE, PHONES["Ana Ash"])}
+
+
+def test_a_number_the_person_already_proved_needs_no_second_code(app):
+    clock.set(T0)
+    lee = make_user(Role.RESPONDER, name="Lee")
+    sms = contacts.add_method(SYSTEM, lee, "sms", "+15551230120", T0, verified=True)
+    sms_only = db.session.scalar(sa.select(sa.func.count()).select_from(Notification))
+    _, voice = contacts.add_phone(actor(lee), lee, "+15551230120", T0)
+    db.session.commit()
+    assert voice.usable and db.session.scalar(sa.select(sa.func.count()).select_from(Notification)) == sms_only
+    assert [(r.contact_method_id, r.delay_minutes) for r in contacts.rules_for(lee, "high")] == [(sms.id, 0),
+                                                                                                 (voice.id, 2)]
+
+
 def test_a_person_with_an_unverified_phone_is_asked_for_the_code_at_sign_in(team, client):
     from app.auth import service as people
     bob = person("Bob Birch")
@@ -187,12 +233,14 @@ def test_the_migration_gives_existing_phones_to_pages_and_keeps_chosen_rules(app
     from flask_migrate import downgrade, upgrade
     clock.set(T0)
     old = make_user(Role.RESPONDER, name="Old Timer", phone="+15551230199")
+    proved = make_user(Role.RESPONDER, name="Proved", phone="+15551230197")
+    contacts.add_method(SYSTEM, proved, "sms", "+15551230197", T0, verified=True)
     chooser = make_user(Role.RESPONDER, name="Chooser")
     sms = contacts.add_method(SYSTEM, chooser, "sms", "+15551230198", T0, verified=True)
     contacts.add_method(SYSTEM, chooser, "email", "chooser@example.com", T0, verified=True)
     contacts.set_rules(actor(chooser), chooser, "high", [(sms.id, 3)])
     db.session.commit()
-    ids = (old.id, chooser.id)
+    ids = (old.id, chooser.id, proved.id)
     db.session.remove()
     downgrade(revision="0013")
     db.session.remove()
@@ -203,3 +251,5 @@ def test_the_migration_gives_existing_phones_to_pages_and_keeps_chosen_rules(app
         (Channel.SMS, "+15551230199", False), (Channel.VOICE, "+15551230199", False)}
     assert [(r.delay_minutes, r.chosen) for r in contacts.rules_for(chooser, "high")] == [(3, True)]
     assert [r.chosen for r in contacts.rules_for(chooser, "low")] == [False]
+    proved = db.session.get(User, ids[2])
+    assert {(m.channel, m.verified) for m in proved.contact_methods} == {(Channel.SMS, True), (Channel.VOICE, True)}

@@ -220,6 +220,27 @@ def test_a_new_incidents_page_waits_at_most_ten_seconds_behind_another(engine, t
     assert 3 <= len(twilio.messages) <= 6  # bundled, not one SMS per incident
 
 
+def test_a_held_low_urgency_page_rides_with_the_next_high_urgency_one(engine, twilio, dana, incident):
+    """A low-urgency page waits a minute behind the page before it; high-urgency pages
+    every 10 s would hold it again and again, so it goes with the next of them."""
+    sms = next(m for m in dana.contact_methods if m.channel == Channel.SMS)
+    contacts.set_rules(actor(dana), dana, "low", [(sms.id, 0)])
+    low = incidents.open_incident(SYSTEM, service=incident.service, title="Disk 80%", severity=4, now=T0)
+    later = incidents.open_incident(SYSTEM, service=incident.service, title="Checkout down", severity=1, now=T0)
+    db.session.commit()
+    page(incident, dana)
+    at(engine, T0)
+    clock.set(T0 + timedelta(seconds=5))
+    page(low, dana)
+    at(engine, T0 + timedelta(seconds=5))
+    assert len(twilio.messages) == 1  # held: a minute behind the last page
+    clock.set(T0 + timedelta(seconds=15))
+    page(later, dana)
+    at(engine, T0 + timedelta(seconds=15))
+    assert len(twilio.messages) == 2
+    assert f"#{later.id} SEV-1" in twilio.messages[1].body and f"#{low.id} SEV-4" in twilio.messages[1].body
+
+
 def test_a_bundle_of_many_pages_fits_in_what_twilio_takes(engine, twilio, dana, incident):
     """A storm pages one person about many incidents at once: the bundle stays within
     Twilio's 1,600 characters (it refuses longer bodies, error 21617), lists the most

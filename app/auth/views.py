@@ -19,7 +19,7 @@ from app.extensions import db, limiter
 from app.forms import add_error, choices_from
 from app.notify import contacts
 from app.notify.queries import log_for_user
-from app.web import current_actor, public, render, requires, see_other
+from app.web import act_and_flash, current_actor, public, render, requires, see_other
 
 bp = Blueprint("auth", __name__)
 
@@ -105,9 +105,11 @@ def profile():
     form = ProfileForm(obj=user)
     if form.validate_on_submit():
         try:
+            before = user.phone
             service.update_user(current_actor(), user, name=form.name.data, phone=form.phone.data,
                                 time_zone=form.time_zone.data.strip())
-            contacts.add_phone(current_actor(), user, user.phone, clock.now())
+            if user.phone != before:
+                contacts.add_phone(current_actor(), user, user.phone, clock.now())
         except DomainError as error:
             db.session.rollback()
             add_error(form, error)
@@ -234,10 +236,12 @@ def edit_person(user_id: int):
     form = PersonForm(obj=user)
     if form.validate_on_submit():
         try:
+            before = user.phone
             service.update_user(current_actor(), user, email=form.email.data, name=form.name.data,
                                 phone=form.phone.data, time_zone=form.time_zone.data.strip(),
                                 role=form.role.data, active=form.active.data)
-            contacts.add_phone(current_actor(), user, user.phone, clock.now())
+            if user.phone != before:
+                contacts.add_phone(current_actor(), user, user.phone, clock.now())
         except DomainError as error:
             db.session.rollback()
             user = service.get_user(user_id)
@@ -256,14 +260,8 @@ def mark_verified(user_id: int, method_id: int):
     user = service.get_user(user_id)
     method = contacts.get_method(method_id, user)
     if EmptyForm().validate_on_submit():
-        try:
-            contacts.vouch(current_actor(), method, clock.now())
-        except DomainError as error:
-            db.session.rollback()
-            flash(error.message, "error")
-        else:
-            db.session.commit()
-            flash(f"{method.display} of {user.name} is marked verified: it pages from now on.", "success")
+        act_and_flash(lambda: contacts.vouch(current_actor(), method, clock.now()),
+                      f"{method.display} of {user.name} is marked verified: it pages from now on.")
     return see_other("auth.show_person", user_id=user.id)
 
 

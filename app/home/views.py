@@ -6,14 +6,16 @@ import os
 import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify, redirect, url_for
 from flask_login import current_user
+from sqlalchemy.orm import selectinload
 
 from app import clock
 from app.auth.models import Role, Team, User
+from app.engine import memo
 from app.engine.core import LEASE_NAME, wall_now
 from app.engine.models import EngineLease
-from app.extensions import db
 from app.escalation import targets
-from app.escalation.models import EscalationPolicy
+from app.escalation.models import EscalationPolicy, EscalationStep
+from app.extensions import db
 from app.incidents import queries
 from app.incidents.service import get_incident
 from app.notify import reach
@@ -48,10 +50,13 @@ def _unpageable(schedules, now) -> tuple[list, list]:
     """For admins: everyone on a schedule or an escalation policy who cannot be paged,
     and the first shift in the next 7 days of each of them who is on call by then."""
     people: set[int] = set()
-    for schedule in schedules:
-        people |= oncall_queries.people_on(schedule, now)
-    for policy in db.session.scalars(sa.select(EscalationPolicy)):
-        people |= targets.people_on(policy, now)
+    with memo.sharing():  # a schedule several policies name is read once
+        for schedule in schedules:
+            people |= oncall_queries.people_on(schedule, now)
+        policies = db.session.scalars(sa.select(EscalationPolicy).options(
+            selectinload(EscalationPolicy.steps).selectinload(EscalationStep.targets))).all()
+        for policy in policies:
+            people |= targets.people_on(policy, now)
     return reach.unpageable(people), oncall_queries.unpageable_on_call(schedules, now)
 
 

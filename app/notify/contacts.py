@@ -96,24 +96,28 @@ def phone_methods(user: User, number: str) -> list[ContactMethod]:
 
 
 def add_phone(actor: Actor, user: User, number: str | None, now: datetime, *, verified: bool = False) -> list[ContactMethod]:
-    """A phone number someone typed for the person (an admin creating them, or the
-    person's profile) becomes what pages use: an SMS and a voice method. One code goes
-    by SMS and verifies both (`verify`), unless an admin vouches for the number
-    (`verified`, audited). Methods the person already has on it are kept as they are.
-    """
+    """A phone number someone typed for the person (an admin creating them or changing
+    it, or the person's profile) becomes what pages use: an SMS and a voice method.
+    Call it when the number is new to the person, not at every save.
+
+    One code goes by SMS and verifies both (`verify`), unless an admin vouches for the
+    number (`verified`, audited) or the person already proved it (a verified method on
+    it: the other is verified with it). Once verified, the number takes over the
+    person's default rules from any older one (`ensure_rules`)."""
     if not number:
         return []
     number = normalise_address(Channel.SMS, number)
     have = {m.channel: m for m in phone_methods(user, number)}
-    made = [have.get(channel) or add_method(actor, user, channel, number, now, verified=verified, send=False)
+    made = [have.get(channel) or add_method(actor, user, channel, number, now, send=False)
             for channel in (Channel.SMS, Channel.VOICE)]
+    proven = next((m for m in made if m.verified), None)
     if verified:
-        for method in made:
-            if not method.verified:
-                vouch(actor, method, now)
-    elif len(have) < len(made) and not any(m.verified for m in made) and (
-            made[0].code_sent_at is None or now - made[0].code_sent_at >= CODE_RESEND_AFTER):
-        send_code(actor, made[0], now)  # a number new to them: ask once, not at every save
+        vouch(actor, made[0], now)
+    elif proven is not None:
+        _verified_with(actor, proven, now)
+        ensure_rules(user)
+    elif user.active and (made[0].code_sent_at is None or now - made[0].code_sent_at >= CODE_RESEND_AFTER):
+        send_code(actor, made[0], now)
     return made
 
 
@@ -185,19 +189,28 @@ def verify(actor: Actor, method: ContactMethod, code: str, now: datetime) -> boo
     method.code_attempts += 1
     if not hmac.compare_digest(method.code_hash, _code_hash(method, (code or "").strip().replace(" ", ""))):
         return False
+    _verified_with(actor, method, now)
+    ensure_rules(method.user)
+    return True
+
+
+def _verified_with(actor: Actor, method: ContactMethod, now: datetime) -> None:
+    """The method is proven (a right code): so is the number's other phone method."""
     for each in _siblings(method):
         if not each.verified:
             each.verified_at, each.code_hash = now, None
             audit.record(actor, "contact.verify", each, summary=f"Verified {each.display} for {each.user.name}")
-    ensure_rules(method.user)
-    return True
 
 
 def remove_method(actor: Actor, method: ContactMethod) -> None:
     _may_manage(actor, method.user)
     method.active = False
     db.session.execute(sa.delete(NotificationRule).where(NotificationRule.contact_method_id == method.id))
+    memo.forget(("rules", method.user_id, "high"))
+    memo.forget(("rules", method.user_id, "low"))
+    db.session.expire(method.user)  # its rules' collection and the rows just deleted
     audit.record(actor, "contact.remove", method, summary=f"Removed {method.display} of {method.user.name}")
+    ensure_rules(method.user)
 
 
 def usable_methods(user: User) -> list[ContactMethod]:
@@ -238,23 +251,36 @@ def default_steps(methods: list[ContactMethod], urgency: str) -> list[tuple[Cont
 
 
 def ensure_rules(user: User) -> None:
-    """Keep a person's default rules whole: each urgency whose rules the person has not
-    chosen gets the default step of every channel they can now be reached on that it
-    lacks. Rules the person chose (`set_rules`) stand as they are."""
-    methods = usable_methods(user)
-    added = False
+    """Keep a person's default rules the documented ones for the methods they can be
+    paged on now: a step per channel, each on that channel's method (the phone their
+    record names first, so a new number takes over once verified). Rules the person
+    chose (`set_rules`) stand as they are. Rules are changed in place where they can
+    be, so a page under way keeps its keys."""
+    methods = sorted(usable_methods(user), key=lambda m: (m.address != user.phone, m.id))
+    changed = False
     for urgency in ("high", "low"):
         rules = rules_for(user, urgency)
         if any(rule.chosen for rule in rules):
             continue
-        covered = {rule.contact_method.channel for rule in rules if rule.contact_method.usable}
-        for method, delay in default_steps(methods, urgency):
-            if method.channel not in covered:
-                db.session.add(NotificationRule(user_id=user.id, contact_method_id=method.id,
-                                                delay_minutes=delay, urgency=urgency, chosen=False))
-                memo.forget(("rules", user.id, urgency))
-                added = True
-    if added:
+        wanted = default_steps(methods, urgency)
+        if not wanted or [(r.contact_method_id, r.delay_minutes) for r in rules] == [(m.id, d) for m, d in wanted]:
+            continue
+        by_channel: dict[Channel, list[NotificationRule]] = {}
+        for rule in rules:
+            by_channel.setdefault(rule.contact_method.channel, []).append(rule)
+        for method, delay in wanted:
+            same = by_channel.get(method.channel)
+            if same:
+                rule = same.pop(0)
+                rule.contact_method, rule.delay_minutes = method, delay
+            else:
+                db.session.add(NotificationRule(user_id=user.id, contact_method=method, delay_minutes=delay,
+                                                urgency=urgency, chosen=False))
+        for left in (rule for same in by_channel.values() for rule in same):
+            db.session.delete(left)
+        memo.forget(("rules", user.id, urgency))
+        changed = True
+    if changed:
         db.session.flush()
 
 

@@ -120,8 +120,7 @@ def _throttle(row: Notification, now: datetime) -> datetime | None:
     if row.channel == Channel.SMS:
         last = memo.remembered(("last_page_sms" if page else "last_sms", row.contact_method_id),
                                lambda: db.session.scalar(sent().order_by(Notification.sent_at.desc()).limit(1)))
-        gap = sms_gap(row)
-        if last is not None and now - last < gap:
+        if last is not None and now - last < (gap := sms_gap(row)):
             return last + gap
         return None
     recent = db.session.scalars(sent().where(Notification.sent_at > now - CALL_WINDOW)
@@ -169,9 +168,13 @@ def _bundle_mates(row: Notification, now: datetime) -> list[Notification]:
 
 
 def _sms_pages_due(contact_method_ids, now: datetime):
+    """SMS pages that may ride in a page going to these phones now: those due, and
+    those a throttle holds back (a low-urgency page held a minute goes with the next
+    high-urgency one rather than wait behind it again)."""
     return (sa.select(Notification).where(
         Notification.contact_method_id.in_(contact_method_ids), Notification.channel == Channel.SMS,
-        Notification.purpose == "page", Notification.status == Status.QUEUED, Notification.next_attempt_at <= now)
+        Notification.purpose == "page", Notification.status == Status.QUEUED,
+        sa.or_(Notification.next_attempt_at <= now, Notification.held_until.isnot(None)))
         .order_by(Notification.id))
 
 

@@ -231,20 +231,29 @@ def upcoming_changes(schedule: Schedule, now: datetime) -> dict:
 SOON = timedelta(days=7)
 
 
-def people_on(schedule: Schedule, now: datetime) -> set[int]:
+def people_on(schedule: Schedule, now: datetime, changes: dict | None = None) -> set[int]:
     """Everyone the schedule may put on call from now on: the participants of every
     layer's rotation in force or still to come, and of overrides, swaps and temporary
-    schedules not yet over."""
+    schedules not yet over (`changes`: `upcoming_changes`, when the caller has it).
+    Nobody for an archived schedule. Asked once per schedule within `memo.sharing`."""
+    from app.engine import memo
     from app.oncall.service import current_version, pending_versions
+    if schedule.archived_at is not None:
+        return set()
+    known = memo.current()
+    if known is not None and (found := known.get(("people_on", schedule.id, now))) is not None:
+        return found
     ids: set[int] = set()
     for layer in schedule.layers:
         current = current_version(layer, now)
         for version in ([current] if current else []) + pending_versions(layer, now):
             ids.update(version.participant_ids or ())
-    changes = upcoming_changes(schedule, now)
+    changes = changes if changes is not None else upcoming_changes(schedule, now)
     ids.update(o.user_id for o in changes["overrides"])
     ids.update(i for s in changes["swaps"] for i in (s.first_user_id, s.second_user_id))
     ids.update(i for t in changes["temporaries"] for i in t.participant_ids or ())
+    if known is not None:
+        known.put(("people_on", schedule.id, now), ids)
     return ids
 
 

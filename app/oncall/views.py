@@ -82,13 +82,13 @@ def _live_context(schedule: Schedule, view: str, around: date | None, zone_choic
     cal = queries.calendar(schedule, spec, view=view, around=around, zone=zone, now=now, me=me)
     my_next = compute.next_shift_of(spec, me, now) if me else None
     state = f"{schedule.version}:{row.shift.start.isoformat() if row.shift else '-'}:{around.isoformat()}"
+    changes = queries.upcoming_changes(schedule, now)
     return {"schedule": schedule, "row": row, "calendar": cal, "now": now, "view": view, "around": around,
             "zone_choice": zone_choice, "my_next": my_next, "state": state,
             "can_act": current_user.can(Role.RESPONDER), "is_admin": current_user.can(Role.ADMIN),
             "cover_form": CoverForm(formdata=None), "swap_form": SwapForm(formdata=None),
             "poll": f"every {current_app.config['LIVE_POLL_SECONDS'] * 6}s",
-            "unpageable": reach.unpageable(queries.people_on(schedule, now)),
-            **queries.upcoming_changes(schedule, now)}
+            "unpageable": reach.unpageable(queries.people_on(schedule, now, changes)), **changes}
 
 
 def _page_context(schedule: Schedule, view: str, around: date | None, zone_choice: str, **forms) -> dict:

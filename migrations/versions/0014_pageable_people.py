@@ -8,6 +8,8 @@ rest are defaults and are completed at the next page or visit of the paging page
 Every person whose `phone` (as an admin typed it) is not yet a contact method gets
 it as an SMS and a voice method, unverified: the person is asked for the code on
 their paging page, or an admin marks it verified. Nothing is paged on it before.
+Where the person already proved the number (a verified SMS or voice method on it),
+the other method is verified with it, as a code would have done.
 
 Downgrading drops the column; the contact methods stay (they were valid before).
 
@@ -43,9 +45,14 @@ def upgrade():
     methods = sa.table('contact_methods', sa.column('user_id', sa.Integer), sa.column('channel', sa.String),
                        sa.column('address', sa.String), sa.column('label', sa.String),
                        sa.column('code_attempts', sa.Integer), sa.column('consecutive_failures', sa.Integer),
-                       sa.column('active', sa.Boolean), sa.column('created_at', sa.DateTime))
-    have = {(row.user_id, row.channel, row.address) for row in bind.execute(
-        sa.select(methods.c.user_id, methods.c.channel, methods.c.address))}
+                       sa.column('active', sa.Boolean), sa.column('created_at', sa.DateTime),
+                       sa.column('verified_at', sa.DateTime))
+    have, proven = set(), {}
+    for row in bind.execute(sa.select(methods.c.user_id, methods.c.channel, methods.c.address, methods.c.verified_at,
+                                      methods.c.active)):
+        have.add((row.user_id, row.channel, row.address))
+        if row.active and row.verified_at is not None and row.channel in ('sms', 'voice'):
+            proven[(row.user_id, row.address)] = row.verified_at
     now = datetime.now(UTC).replace(tzinfo=None)
     new = []
     for user_id, phone in bind.execute(sa.select(users.c.id, users.c.phone).where(users.c.phone.isnot(None),
@@ -53,7 +60,8 @@ def upgrade():
         for channel in ('sms', 'voice'):
             if (user_id, channel, phone) not in have:
                 new.append({'user_id': user_id, 'channel': channel, 'address': phone, 'label': '',
-                            'code_attempts': 0, 'consecutive_failures': 0, 'active': True, 'created_at': now})
+                            'code_attempts': 0, 'consecutive_failures': 0, 'active': True, 'created_at': now,
+                            'verified_at': proven.get((user_id, phone))})
     if new:
         bind.execute(sa.insert(methods), new)
 
