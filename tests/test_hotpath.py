@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from app import clock
 from app.alerts import hotpath, ingest
+from app.alerts.hotpath import JobState
 from app.alerts.models import Alert
 from app.audit.models import AuditEntry
 from app.extensions import db
@@ -88,7 +89,7 @@ def full_path(event: ingest.AlertEvent) -> None:
 def open_before(routing_key: str) -> None:
     job = hotpath.Job(trigger(routing_key, "open-before", 0), "127.0.0.1")
     hotpath.apply_alone(job)
-    assert job.state == "written"
+    assert job.state is JobState.WRITTEN
 
 
 @pytest.mark.db
@@ -99,7 +100,7 @@ def test_a_batch_writes_what_its_events_write_one_at_a_time(app, services):
     for event in the_events(KEYS["one"]):  # one at a time: the hot path, else the full path
         job = hotpath.Job(event, "127.0.0.1")
         hotpath.apply_alone(job)
-        if job.state == "full":
+        if job.state is JobState.FULL:
             full_path(event)
     jobs = [hotpath.Job(event, "127.0.0.1") for event in the_events(KEYS["each"])]
     hotpath.apply(jobs)
@@ -191,7 +192,7 @@ def one_at_a_time(events: list[ingest.AlertEvent]) -> None:
     for event in events:  # the hot path, else the full path
         job = hotpath.Job(event, "127.0.0.1")
         hotpath.apply_alone(job)
-        if job.state == "full":
+        if job.state is JobState.FULL:
             full_path(event)
 
 
@@ -278,6 +279,7 @@ def _jobs(n: int) -> list[hotpath.Job]:
     return [hotpath.Job(trigger(KEYS["one"], f"k{i}", i), None) for i in range(n)]
 
 
+@pytest.mark.realtime
 def test_the_group_commit_writes_what_queued_meanwhile_in_one_batch():
     batches, first_started, others_queued = [], threading.Event(), threading.Event()
 
@@ -305,7 +307,7 @@ def test_the_group_commit_writes_what_queued_meanwhile_in_one_batch():
         thread.join(5)
         assert not thread.is_alive()
     assert batches[0] == ["k0"] and sorted(batches[1]) == ["k1", "k2", "k3", "k4", "k5"]
-    assert [job.state for job in jobs] == ["written"] * 6
+    assert [job.state for job in jobs] == [JobState.WRITTEN] * 6
     assert not group._busy and not group._queue
 
 
@@ -322,11 +324,12 @@ def test_a_failed_batch_leaves_each_of_its_jobs_to_be_tried_alone_and_the_next_b
     group = hotpath.GroupCommit(write=write)
     failed, later = _jobs(2)
     group.run(failed)
-    assert failed.state == "failed" and failed.dedup_key is None
+    assert failed.state is JobState.FAILED and failed.dedup_key is None
     group.run(later)
-    assert later.state == "written" and calls == [1, 1]
+    assert later.state is JobState.WRITTEN and calls == [1, 1]
 
 
+@pytest.mark.realtime
 @pytest.mark.db
 def test_threads_sending_at_once_are_each_answered_once_their_event_is_written(app, services, monkeypatch):
     """Through the real view and the real database: 8 threads, 40 events each, half of
@@ -366,7 +369,7 @@ def test_a_leader_interrupted_past_its_write_leaves_no_job_claiming_to_be_writte
     [job] = _jobs(1)
     with pytest.raises(SystemExit):
         group.run(job)
-    assert job.state == "failed" and job.dedup_key is None
+    assert job.state is JobState.FAILED and job.dedup_key is None
     assert not group._busy
 
 
@@ -410,6 +413,7 @@ def test_a_resolve_of_an_alert_resolved_after_the_batch_read_it_changes_nothing_
     assert db.session.scalar(sa.select(sa.func.count()).select_from(IncidentEvent)) == events
 
 
+@pytest.mark.realtime
 @pytest.mark.postgresql
 def test_two_resolves_of_an_incidents_last_alerts_at_once_resolve_it(app, services):
     """PostgreSQL: another transaction has resolved alert b and holds the incident, as
@@ -439,6 +443,7 @@ def test_two_resolves_of_an_incidents_last_alerts_at_once_resolve_it(app, servic
     assert db.session.get(Incident, incident_id).status.value == "resolved"
 
 
+@pytest.mark.realtime
 @pytest.mark.postgresql
 def test_a_batch_that_waits_too_long_for_a_row_lock_goes_again_by_the_full_path(app, services, monkeypatch, caplog):
     """PostgreSQL: a batch gives up on a row lock after LOCK_TIMEOUT_MS rather than

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from app.alerts import hotpath, ingest, writer
+from app.alerts.hotpath import JobState
 from app.alerts.models import Alert
 from app.extensions import db
 from app.incidents.models import Incident, IncidentEvent
@@ -31,7 +32,8 @@ def test_events_handed_to_the_writer_are_written_and_a_dead_writer_says_so(app, 
         jobs = [hotpath.Job(trigger(key, n), "10.0.0.7") for n, key in enumerate(["a", "b", "a"])]
         for job in jobs:
             started.run(job)
-        assert [(job.state, job.dedup_key) for job in jobs] == [("written", "a"), ("written", "b"), ("written", "a")]
+        assert [(job.state, job.dedup_key) for job in jobs] == [
+            (JobState.WRITTEN, "a"), (JobState.WRITTEN, "b"), (JobState.WRITTEN, "a")]
         db.session.expire_all()
         alerts = {a.dedup_key: a for a in db.session.scalars(sa.select(Alert))}
         assert {k: a.occurrences for k, a in alerts.items()} == {"a": 2, "b": 1}
@@ -40,12 +42,12 @@ def test_events_handed_to_the_writer_are_written_and_a_dead_writer_says_so(app, 
         assert who == {"Events API v2, key “Prometheus” (checkout-api)"}  # as the in-process paths name it
         info = hotpath.Job(trigger("quiet", 9, severity="info"), None)
         started.run(info)
-        assert info.state == "full" and info.dedup_key is None  # left to the full path, in the worker
+        assert info.state is JobState.FULL and info.dedup_key is None  # left to the full path, in the worker
         started.process.kill()
         started.process.join(5)
         late = hotpath.Job(trigger("c", 4), None)
         started.run(late)
-        assert late.state == "failed" and not started.alive
+        assert late.state is JobState.FAILED and not started.alive
     finally:
         started.stop()
 
@@ -90,7 +92,7 @@ def test_what_a_batch_leaves_for_its_own_order_goes_again_as_the_next_batch(app,
             event("trigger", "quiet", 4, severity="info")]
     writer._write(jobs)
     assert [(job.state, job.dedup_key) for job in jobs] == [
-        ("written", "k"), ("written", "k"), ("written", "k"), ("full", None)]
+        (JobState.WRITTEN, "k"), (JobState.WRITTEN, "k"), (JobState.WRITTEN, "k"), (JobState.FULL, None)]
     db.session.expire_all()
     assert [(a.dedup_key, a.status.value) for a in db.session.scalars(sa.select(Alert).order_by(Alert.id))] == [
         ("k", "resolved"), ("k", "triggered")]

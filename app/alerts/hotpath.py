@@ -42,6 +42,7 @@ statement's cost are paid once per batch instead of once per event.
 """
 from __future__ import annotations
 
+import enum
 import logging
 import sqlite3
 import threading
@@ -106,18 +107,22 @@ def eligible(event: ingest.AlertEvent) -> bool:
             and not event.occurrence_ref)
 
 
+class JobState(enum.Enum):
+    """What became of a job's event."""
+
+    WRITTEN = "written"  # committed: answer with the job's `dedup_key`
+    FULL = "full"        # its batch committed, this event untouched: take the full path
+    FAILED = "failed"    # its batch was rolled back (nothing of it was written), or no answer came: try again
+
+
 @dataclass
 class Job:
-    """One event on its way through a batch, and what became of it.
-
-    `state` is "written" (committed: answer with `dedup_key`), "full" (committed
-    batch, this event untouched: take the full path) or "failed" (the batch was
-    rolled back: nothing of it was written; try again alone)."""
+    """One event on its way through a batch, and what became of it (`state`)."""
 
     event: ingest.AlertEvent
     ip: str | None
     dedup_key: str | None = None
-    state: str = "failed"
+    state: JobState = JobState.FAILED
     lead: bool = False
     # Held until the job is settled or handed the lead: a bare lock is the cheapest
     # thing a thread can wait on (a threading.Event is a Condition written in Python).
@@ -606,10 +611,10 @@ class GroupCommit:
                         exc_info=True)
         else:
             for job in batch:
-                job.state = "written" if job.dedup_key else "full"
+                job.state = JobState.WRITTEN if job.dedup_key else JobState.FULL
         finally:
             for job in batch:
-                if job.state == "failed":  # rolled back, however: no key may claim it was written
+                if job.state is JobState.FAILED:  # rolled back, however: no key may claim it was written
                     job.dedup_key = None
             with self._lock:
                 if self._queue:
@@ -638,4 +643,4 @@ def apply_alone(job: Job) -> None:
     job.dedup_key = None
     apply([job])
     db.session.commit()
-    job.state = "written" if job.dedup_key else "full"
+    job.state = JobState.WRITTEN if job.dedup_key else JobState.FULL

@@ -93,7 +93,7 @@ def enqueue():
     if hotpath.eligible(event):
         job = hotpath.Job(event, request.remote_addr)
         _hot(job)
-        if job.state == "written":
+        if job.state is hotpath.JobState.WRITTEN:
             return _accepted(job.dedup_key)
     routed = ingest.route(event.routing_key)
     if routed is None:
@@ -110,24 +110,24 @@ def _hot(job: hotpath.Job) -> None:
     writer = current_app.extensions.get("firebreak.writer")
     if writer is not None and writer.alive:
         writer.run(job)
-        if job.state != "failed":
+        if job.state is not hotpath.JobState.FAILED:
             return
     if current_app.config.get("INGEST_GROUP_COMMIT", True):
         group = current_app.extensions.get("firebreak.group_commit")
         if group is None:
             group = current_app.extensions.setdefault("firebreak.group_commit", hotpath.GroupCommit())
         group.run(job)
-    if job.state == "failed":  # alone: no group commit, or its batch was rolled back
+    if job.state is hotpath.JobState.FAILED:  # alone: no group commit, or its batch was rolled back
         try:
             hotpath.apply_alone(job)
         except (sa.exc.IntegrityError, hotpath.Stale):  # PostgreSQL: another transaction got there first
             db.session.rollback()
-            job.dedup_key, job.state = None, "full"
+            job.dedup_key, job.state = None, hotpath.JobState.FULL
         except sa.exc.OperationalError as error:  # PostgreSQL: a row lock not granted; the full path waits
             if not hotpath.lock_not_granted(error):
                 raise
             db.session.rollback()
-            job.dedup_key, job.state = None, "full"
+            job.dedup_key, job.state = None, hotpath.JobState.FULL
 
 
 def _accepted(dedup_key: str):

@@ -85,8 +85,7 @@ class Writer:
         self.alive = True
 
     def run(self, job) -> None:
-        """Have the writer write this job; on any failure the job stays "failed"
-        (nothing of it was written, or its batch was rolled back)."""
+        """Have the writer write this job; on any failure the job stays FAILED."""
         if not self.alive:
             return
         sock = self._free.get()
@@ -102,7 +101,7 @@ class Writer:
             return
         self._free.put(sock)
         reply = json.loads(answer)
-        job.state, job.dedup_key = reply["state"], reply["dedup_key"]
+        job.state, job.dedup_key = hotpath.JobState(reply["state"]), reply["dedup_key"]
 
     def stop(self) -> None:
         self.alive = False
@@ -157,8 +156,8 @@ def _main(config: dict | None, sockets: list[socket.socket], parent: int) -> Non
                 continue
             _write([job for _, job in batch])
             for sock, job in batch:
-                state = job.state
-                _send(sock, json.dumps({"state": state, "dedup_key": job.dedup_key if state == "written" else None})
+                written = job.state is hotpath.JobState.WRITTEN
+                _send(sock, json.dumps({"state": job.state.value, "dedup_key": job.dedup_key if written else None})
                       .encode())
 
 
@@ -188,7 +187,7 @@ def _write(jobs: list[hotpath.Job]) -> None:
             return
         left = [job for job in pending if not job.dedup_key]
         for job in pending:
-            job.state = "written" if job.dedup_key else "full"
+            job.state = hotpath.JobState.WRITTEN if job.dedup_key else hotpath.JobState.FULL
         if len(left) == len(pending):
             return
         pending = left
