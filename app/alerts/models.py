@@ -70,6 +70,24 @@ class Alert(db.Model):
         return self.status != AlertStatus.RESOLVED
 
 
+class IngestAttempt(db.Model):
+    """An event the hot path wrote, by the attempt id its request thread gave it
+    (`hotpath.Job.attempt`), written in the same transaction as the event. A request
+    that sent its event to be written and got no answer (the writer process died
+    between the commit and the answer) looks its attempt up before writing again, and
+    answers from what was written. The engine deletes rows older than
+    `ATTEMPTS_KEPT` (app.alerts.jobs): a retry comes within seconds.
+
+    Only the hot path writes these: the full path (`ingest.process`) runs in the
+    request's own transaction, so its request knows whether it committed."""
+
+    __tablename__ = "ingest_attempts"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    dedup_key: Mapped[str] = mapped_column(sa.String(255))  # the key the event was answered with
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class ChangeEvent(db.Model):
     """A deploy or other change, shown on its service and on incidents that start near it."""
 
