@@ -46,11 +46,11 @@ system-packages:
 # The whole suite: SQLite for everything, PostgreSQL again for the database-facing
 # tests, on a throwaway cluster that is stopped however the tests end.
 test: install-test system-packages
-	$(BIN)/python scripts/pgcluster.py run -- $(BIN)/python -m pytest -n $${PYTEST_WORKERS:-auto} $(PYTEST_ARGS)
+	$(BIN)/python scripts/pgcluster.py run -- scripts/pytest-rounds.sh $(PYTEST_ARGS)
 
 # Only SQLite, no PostgreSQL and no browser: the quick loop while writing code.
 test-fast: install-test
-	$(BIN)/python -m pytest -n $${PYTEST_WORKERS:-auto} -m "not browser" $(PYTEST_ARGS)
+	MARKS="not browser" scripts/pytest-rounds.sh $(PYTEST_ARGS)
 
 # Hostile input at full strength: many generated examples per door, form and field
 # (`make test` runs a few of each), on SQLite and, for the tests marked db, on a

@@ -39,9 +39,9 @@ WEBHOOK_KEY = "a1" * 16
 PAGERDUTY_KEY = "b2" * 16
 DEFAULT_KEY = "c3" * 16
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.realtime, pytest.mark.skipif(
     not ALERTMANAGER.exists(),
-    reason=f"{ALERTMANAGER} is not installed (`make test` installs the OS package prometheus-alertmanager)")
+    reason=f"{ALERTMANAGER} is not installed (`make test` installs the OS package prometheus-alertmanager)")]
 
 
 def free_port() -> int:

@@ -55,6 +55,7 @@ def test_reads_take_no_writer_lock(app, lock_path):
         db.session.rollback()
 
 
+@pytest.mark.realtime
 def test_a_writer_killed_mid_transaction_frees_the_lock_at_once(app, lock_path, tmp_path):
     """The kernel drops a dead process's flock: nobody waits for a writer that died."""
     url = str(db.engine.url)

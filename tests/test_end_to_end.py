@@ -67,6 +67,7 @@ def alertmanager(live_app, tmp_path):
         log.close()
 
 
+@pytest.mark.realtime
 def test_alert_to_acknowledgement_by_keypress(live_app, alertmanager, twilio):
     app, url = live_app
     now = datetime.now(UTC).replace(microsecond=0)

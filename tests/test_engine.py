@@ -92,6 +92,7 @@ def test_a_failing_unit_does_not_stop_the_others(app):
     assert lease.cycles == 1 and "boom" in lease.last_error
 
 
+@pytest.mark.realtime
 def test_a_job_with_a_backlog_leaves_the_next_job_its_turn(app):
     """A burst of due work in one job (new incidents) must not hold back the jobs after
     it (their pages) for the whole burst: past its slice a job stops, and the rest of

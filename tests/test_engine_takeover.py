@@ -19,6 +19,7 @@ from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from app.alerts.models import Heartbeat
@@ -34,10 +35,12 @@ LEASE = 2.0  # seconds
 INTERVAL = 0.25  # seconds
 # Process start-up and scheduling on a small shared machine: the slack allowed on top
 # of the lease period and one interval.
-SLACK = 1.0
+SLACK = 2.0
 INCIDENTS = 40
 HEARTBEATS = 4
 SPREAD = 6.0  # the due times fall over this many seconds from the start
+
+pytestmark = pytest.mark.realtime
 
 
 

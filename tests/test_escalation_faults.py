@@ -27,6 +27,8 @@ from tests.conftest import provider_config
 from tests.factories import SYSTEM, make_service, make_user, reachable
 from tests.test_engine_takeover import Engines, wait_for
 
+pytestmark = pytest.mark.realtime
+
 T0 = datetime(2026, 11, 27, 15, 12, tzinfo=UTC)
 
 
