@@ -66,7 +66,7 @@ def _seed_history(scale: str) -> None:
     """The history for insights, in bulk, with a progress bar."""
     from app import clock
     from app.database import write_intent
-    from app.insights.demo import SCALES, already_seeded, seed_history
+    from app.demo.insights import SCALES, already_seeded, seed_history
     if already_seeded():
         click.echo("The demo history is already there; nothing added.")
         return

@@ -23,7 +23,7 @@ import sys
 
 import sqlalchemy as sa
 
-# 32 hex characters each; one per demo service, in app.demo.SERVICES order.
+# 32 hex characters each; one per demo service, in app.demo.organisation.SERVICES order.
 ROUTING_KEYS = [f"10ad{n:028x}" for n in range(1, 7)]
 
 

@@ -12,11 +12,11 @@ import sqlalchemy as sa
 from app import clock
 from app.audit.service import Actor
 from app.demo import seed_demo
+from app.demo.insights import seed_history
 from app.extensions import db
 from app.incidents import service as incidents
 from app.incidents.models import Incident, IncidentEvent
 from app.insights import metrics
-from app.insights.demo import seed_history
 from app.insights.models import SurveyAnswer
 from app.insights.periods import from_preset
 from app.postmortems.models import Postmortem

@@ -14,10 +14,10 @@ from sqlalchemy import event
 from app import clock
 from app.comms.models import CommsDue, DueState
 from app.demo import seed_demo
+from app.demo.insights import seed_history
 from app.extensions import db
 from app.incidents.models import Incident
 from app.insights import export, metrics
-from app.insights.demo import seed_history
 from app.insights.periods import from_preset
 from app.triage import levels
 

@@ -22,7 +22,7 @@ from app.extensions import db
 from tests.factories import resolve
 
 DEMO_PASSWORD = "demo password 123"
-DEMO_KEY = "4e1c9f7a2b3d4c5e8f9a0b1c2d3e4f5a"  # checkout-api's fixed integration key (app/demo.py)
+DEMO_KEY = "4e1c9f7a2b3d4c5e8f9a0b1c2d3e4f5a"  # checkout-api's fixed integration key (app/demo/organisation.py)
 # A fixed moment, so every run builds the same world (the demo dates its history back from it).
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 

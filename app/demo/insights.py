@@ -2,8 +2,8 @@
 timelines, alerts, post-mortems, contributing factors, action items, reads,
 survey answers, drills and a review schedule, written in bulk.
 
-`seed_history(scale, now=…)` builds on the demo organisation (app.demo) and writes
-straight into the tables with Core executemany in batches, in the shapes the
+`seed_history(scale, now=…)` builds on the demo organisation (app.demo.organisation)
+and writes straight into the tables with Core executemany in batches, in the shapes the
 service functions write (it does not go through them: 100,000 incidents that way
 would take an hour). Deterministic: the same scale and the same `now` (cut to the
 hour) give the same rows. Idempotent: an audit entry marks it done.

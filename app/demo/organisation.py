@@ -1,19 +1,16 @@
-"""The demo organisation: believable teams, people and services to explore, and a
-status page with components and two weeks of history.
+"""The demo organisation itself: believable teams, people, services, on-call
+schedules and the paging set-up around them.
 
-Idempotent: it adds what is missing and leaves what exists alone, so running it
-twice, or on a database someone has used, changes nothing that is there.
+Idempotent like the rest of app.demo: what exists is left alone.
 """
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from app import clock
 from app.audit.service import Actor
 from app.auth import service as people
 from app.auth.models import Role, Team, User
@@ -72,25 +69,23 @@ SCHEDULES = [
 ]
 
 
-@dataclass
-class SeedResult:
-    created: dict[str, int]
-    admin_email: str
-    admin_password: str | None  # only when this run created the admin
-    past_incidents: int = 0     # with their post-mortems and action items
-
-
-def seed_demo(password: str | None = None) -> SeedResult:
-    actor = Actor.system("demo seed")
-    created = {"teams": 0, "people": 0, "services": 0, "schedules": 0, "components": 0}
+def seed_teams(actor: Actor) -> tuple[dict[str, Team], int]:
+    """Every demo team by name, and how many this run made."""
+    made = 0
     teams: dict[str, Team] = {}
     for name, description in TEAMS:
         team = db.session.scalar(sa.select(Team).where(Team.name == name))
         if team is None:
             team = people.create_team(actor, name=name, description=description)
-            created["teams"] += 1
+            made += 1
         teams[name] = team
+    return teams, made
 
+
+def seed_people(actor: Actor, teams: dict[str, Team], password: str | None) -> tuple[int, str | None]:
+    """The people, each in their team; how many were made, and the admin's password
+    when this run made the admin (`password`, or a new random one)."""
+    made = 0
     admin_password = None
     for name, email, role, phone, zone, team_name, manager in PEOPLE:
         if people.find_user_by_email(email):
@@ -101,8 +96,13 @@ def seed_demo(password: str | None = None) -> SeedResult:
         user = people.create_user(actor, email=email, name=name, role=role, phone=phone,
                                   time_zone=zone, password=pw)
         people.add_member(actor, teams[team_name], user, is_manager=manager)
-        created["people"] += 1
+        made += 1
+    return made, admin_password
 
+
+def seed_services(actor: Actor, teams: dict[str, Team]) -> int:
+    """The services with their integration keys (checkout-api's fixed); how many were made."""
+    made = 0
     for name, team_name, description, key in SERVICES:
         if db.session.scalar(sa.select(Service).where(Service.name == name)):
             continue
@@ -110,29 +110,8 @@ def seed_demo(password: str | None = None) -> SeedResult:
                                           team_id=teams[team_name].id, with_key=key is None)
         if key is not None and not db.session.scalar(sa.select(IntegrationKey).where(IntegrationKey.key == key)):
             services.add_integration_key(actor, service, name="Events API v2", key=key)
-        created["services"] += 1
-
-    created["schedules"] = seed_schedules(actor, teams, clock.now())
-    seed_paging(actor, teams, clock.now())
-    from app.comms.demo import seed_comms
-    seed_comms(actor, clock.now())
-    from app.statuspage import demo as status_page
-    created["components"] = status_page.seed(actor, clock.now())
-    from app.postmortems.demo import seed_past_incidents
-    past = seed_past_incidents(now=clock.now())
-    quiet_history(clock.now())
-    return SeedResult(created=created, admin_email=ADMIN_EMAIL, admin_password=admin_password, past_incidents=past)
-
-
-def quiet_history(now: datetime) -> int:
-    """The demo's past is history, not news: the messages its past incidents and
-    reviews queued (review requests, reminders, pages) are cancelled, so the first
-    engine cycle does not mail weeks-old requests. Returns how many."""
-    from app.notify.models import Notification, Status
-    return db.session.execute(
-        sa.update(Notification).where(Notification.status == Status.QUEUED,
-                                      Notification.next_attempt_at < now - timedelta(hours=1))
-        .values(status=Status.CANCELLED, next_attempt_at=None)).rowcount
+        made += 1
+    return made
 
 
 def seed_schedules(actor: Actor, teams: dict[str, Team], now: datetime) -> int:

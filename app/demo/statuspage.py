@@ -1,8 +1,9 @@
 """The demo organisation's status page: grouped components on the demo services, and
 two weeks of history with a few past incidents, made through the service functions.
 
-Idempotent like app.demo: missing groups and components are added; the history is
-written only for components this run made, so an existing page is never rewritten.
+Idempotent like the rest of the demo: missing groups and components are added; the
+history is written only for components this run made, so an existing page is never
+rewritten.
 """
 from __future__ import annotations
 
