@@ -23,5 +23,5 @@ USER firebreak
 VOLUME ["/data"]
 EXPOSE 8080
 
-# Web and engine, both on the volume (see scripts/serve.sh and README "Deployment").
+# Web and engine, both on the volume (see scripts/serve.sh and docs/deployment.md).
 CMD ["scripts/serve.sh"]

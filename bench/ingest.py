@@ -44,7 +44,7 @@ WARMUP_EVENTS = int(os.environ.get("BENCH_WARMUP_EVENTS", "500"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 WRK_THREADS = int(os.environ.get("BENCH_WRK_THREADS", "2"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
-# The same settings serve both apps. Chosen by measuring (README, "Benchmarks"): on
+# The same settings serve both apps. Chosen by measuring (docs/benchmarks.md, "Ingestion"): on
 # SQLite, which takes one writer at a time, one process ingests fastest and with the
 # shortest tails; a second process only adds lock hand-offs between processes.
 GUNICORN = shlex.split(os.environ.get("BENCH_GUNICORN", "--workers 1 --worker-class gthread --threads 16"))

@@ -6,7 +6,7 @@ Requests go one at a time and the pages take turns, round after round, so a burs
 of other work on the shared machine slows every page alike; each figure is the
 median (and the 90th percentile) of its rounds. Targets from issue 11: the
 dashboard under 300 ms, the incident list under 150 ms. The figures go to stdout
-and into README.md between the bench:insights markers.
+and into docs/benchmarks.md between the bench:insights markers.
 
     python -m bench insights         (BENCH_ROUNDS=15 by default;
                                       BENCH_DB=path reuses a database seeded before,
@@ -170,10 +170,10 @@ def main() -> None:
         f"gunicorn, one worker, requests one at a time, {ROUNDS} rounds; load average {load:.1f} on "
         f"{os.cpu_count()} cores during the run.", "", *lines])
     print(text)
-    readme = ROOT / "README.md"
-    content = readme.read_text()
+    page = ROOT / "docs" / "benchmarks.md"
+    content = page.read_text()
     if MARK_START in content and MARK_END in content:
         head, rest = content.split(MARK_START, 1)
         _, tail = rest.split(MARK_END, 1)
-        readme.write_text(f"{head}{MARK_START}\n{text}\n{MARK_END}{tail}")
-        print(f"(written to {readme.name})")
+        page.write_text(f"{head}{MARK_START}\n{text}\n{MARK_END}{tail}")
+        print(f"(written to docs/{page.name})")

@@ -6,7 +6,7 @@ per-request version read would cost instead of the cache's half-second check.
 
 The page has 50 components in 5 groups, 90 days of history and 200 past incidents.
 wrk runs on loopback; the machine is shared, so read the ratios. The figures go
-to stdout and into README.md between the bench:statuspage markers.
+to stdout and into docs/benchmarks.md between the bench:statuspage markers.
 
     python -m bench statuspage      (BENCH_SECONDS=15 per run by default)
 """
@@ -242,7 +242,7 @@ def renders(log_path: Path, key: str) -> list[float]:
 # --- the run ----------------------------------------------------------------------------------------
 
 def main() -> bool:
-    """Runs the benchmark, writes its figures into the README; False when a target is missed."""
+    """Runs the benchmark, writes its figures into docs/benchmarks.md; False when a target is missed."""
     if shutil.which("wrk") is None:
         print("wrk is missing: scripts/system-packages.sh bench installs it")
         return False
@@ -316,7 +316,7 @@ def main() -> bool:
 
 
 def report(results: dict, page_size, summary_size, first_render, render_ms) -> bool:
-    """Prints the table (and writes it into the README); True when every row meets its target."""
+    """Prints the table (and writes it into docs/benchmarks.md); True when every row meets its target."""
     all_met = True
     lines = [f"Measured {datetime.now(UTC):%Y-%m-%d} by `make bench` (bench/statuspage.py): wrk {WRK_THREADS} threads, "
              f"{CONNECTIONS} connections, `Accept-Encoding: gzip`, on loopback; both apps under gunicorn (gunicorn.conf.py) with "
@@ -361,13 +361,13 @@ def report(results: dict, page_size, summary_size, first_render, render_ms) -> b
                  f"({every['hello']['rate']:,.0f} req/s) — hence the half-second check.")
     text = "\n".join(lines)
     print(text)
-    readme = ROOT / "README.md"
-    content = readme.read_text()
+    page = ROOT / "docs" / "benchmarks.md"
+    content = page.read_text()
     if MARK_START in content and MARK_END in content:
         head, rest = content.split(MARK_START, 1)
         _, tail = rest.split(MARK_END, 1)
-        readme.write_text(f"{head}{MARK_START}\n{text}\n{MARK_END}{tail}")
-        print(f"(written to {readme.name})")
+        page.write_text(f"{head}{MARK_START}\n{text}\n{MARK_END}{tail}")
+        print(f"(written to docs/{page.name})")
     shown_in_time = bool(visible) and visible[-1] < 1.0 and not changing["never_seen"]
     return all_met and shown_in_time
 

@@ -53,7 +53,7 @@ SEED = int(os.environ.get("FAULT_SEED", "12"))
 STOPPED_AFTER = 2 * INTERVAL + 1
 # Messages the engine sends at once (the stack sets no other): each send is recorded
 # after the provider answers, so every send in flight when the engine or its database
-# goes away may go again (at-least-once; README › Reliability).
+# goes away may go again (at-least-once; docs/reliability.md).
 IN_FLIGHT = int(os.environ.get("NOTIFY_CONCURRENCY") or 8)
 
 

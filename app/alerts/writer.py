@@ -1,7 +1,7 @@
 """Ingestion's writer process (SQLite, under gunicorn): the hot path's writes done
 outside the request threads' interpreter.
 
-Measured (README › Ingestion): the hot path's writes cost about 200 µs an event in
+Why (docs/architecture.md): the hot path's writes cost about 200 µs an event in
 one thread, but about 500 µs among a worker's sixteen request threads, because each
 of the group-commit leader's sqlite3 calls hands the interpreter lock to a request
 thread and waits to get it back. Here the request threads validate each event and

@@ -1,5 +1,5 @@
 """Every metric in plain words: shown on the Definitions page, linked from each
-figure on the dashboard and the monthly report, and copied into README.md.
+figure on the dashboard and the monthly report, and copied into docs/insights.md.
 Kept beside the queries in app.insights.metrics; change one, change the other."""
 from __future__ import annotations
 
