@@ -7,7 +7,7 @@ import logging
 import re
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from app import clock
 from app.alerts import hotpath, ingest
 from app.alerts.hotpath import JobState
-from app.alerts.models import Alert
+from app.alerts.models import Alert, IngestAttempt
 from app.audit.models import AuditEntry
 from app.extensions import db
 from app.incidents.models import Incident, IncidentEvent
@@ -325,6 +325,7 @@ def test_a_failed_batch_leaves_each_of_its_jobs_to_be_tried_alone_and_the_next_b
     failed, later = _jobs(2)
     group.run(failed)
     assert failed.state is JobState.FAILED and failed.dedup_key is None
+    assert failed.unsure and not later.unsure  # the next try looks its attempt up first
     group.run(later)
     assert later.state is JobState.WRITTEN and calls == [1, 1]
 
@@ -357,6 +358,48 @@ def test_threads_sending_at_once_are_each_answered_once_their_event_is_written(a
     assert occurrences["storm"] == 160 and len(occurrences) == 161
     assert sum(occurrences.values()) == 320
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Incident)) == 161
+
+
+@pytest.mark.db
+def test_a_try_that_may_have_committed_is_answered_from_its_attempt_instead_of_written_again(app, services):
+    """Each event the hot path writes records its attempt in the same transaction; a
+    try of the same attempt after one that may have committed finds it: a repeat folds
+    once, an event without a dedup key opens one incident, and an event the hot path
+    left (nothing written) is left again."""
+    jobs = [hotpath.Job(trigger(KEYS["one"], "k", 1), None), hotpath.Job(trigger(KEYS["one"], None, 2), None),
+            hotpath.Job(trigger(KEYS["one"], "quiet", 3, severity="info"), None)]
+    hotpath.apply(jobs)
+    db.session.commit()
+    first = [job.dedup_key for job in jobs]
+    assert first[0] == "k" and len(first[1]) == 32 and first[2] is None
+    attempts = dict(db.session.execute(sa.select(IngestAttempt.id, IngestAttempt.dedup_key)).all())
+    assert attempts == {jobs[0].attempt: "k", jobs[1].attempt: first[1]}
+    again = [hotpath.Job(job.event, None, attempt=job.attempt, unsure=True) for job in jobs]
+    for job in again:
+        hotpath.apply_alone(job)
+    assert [(job.state, job.dedup_key) for job in again] == [
+        (JobState.WRITTEN, "k"), (JobState.WRITTEN, first[1]), (JobState.FULL, None)]
+    fresh = hotpath.Job(trigger(KEYS["one"], "k", 4), None, unsure=True)  # unsure, never written: it is written
+    hotpath.apply_alone(fresh)
+    db.session.expire_all()
+    assert dict(db.session.execute(sa.select(Alert.dedup_key, Alert.occurrences)).all()) == {"k": 2, first[1]: 1}
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Incident)) == 2
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(IngestAttempt)) == 3
+
+
+@pytest.mark.db
+def test_the_engine_prunes_attempts_a_day_old(app, services):
+    from app.alerts import jobs as alert_jobs
+    from app.engine.core import Engine
+    hotpath.apply_alone(hotpath.Job(trigger(KEYS["one"], "old", 1), None))
+    clock.set(T0 + timedelta(hours=23))
+    hotpath.apply_alone(hotpath.Job(trigger(KEYS["one"], "new", 2), None))
+    engine = Engine(alert_jobs.JOBS, lease_seconds=30)
+    assert engine.cycle().total == 0
+    clock.set(T0 + alert_jobs.ATTEMPTS_KEPT + timedelta(seconds=1))
+    assert engine.cycle().done == {"ingest_attempts": 1}
+    assert list(db.session.scalars(sa.select(IngestAttempt.dedup_key))) == ["new"]
+    assert engine.cycle().total == 0
 
 
 def test_a_leader_interrupted_past_its_write_leaves_no_job_claiming_to_be_written():

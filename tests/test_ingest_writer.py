@@ -2,6 +2,8 @@
 path writes them; what it cannot write is left to the worker."""
 from __future__ import annotations
 
+import os
+
 import sqlalchemy as sa
 
 from app.alerts import hotpath, ingest, writer
@@ -19,10 +21,10 @@ def trigger(dedup_key, n, **payload):
                                               **payload}})
 
 
-def test_an_event_round_trips_the_wire():
-    event = trigger("k", 1, custom_details={"ratio": 0.072})
-    again, ip = writer.decode(writer.encode(event, "10.0.0.7"))
-    assert again == event and ip == "10.0.0.7"
+def test_an_event_round_trips_the_wire_with_its_attempt():
+    job = hotpath.Job(trigger("k", 1, custom_details={"ratio": 0.072}), "10.0.0.7")
+    again = writer.decode(writer.encode(job))
+    assert (again.event, again.ip, again.attempt) == (job.event, "10.0.0.7", job.attempt)
 
 
 def test_events_handed_to_the_writer_are_written_and_a_dead_writer_says_so(app, service):
@@ -48,6 +50,7 @@ def test_events_handed_to_the_writer_are_written_and_a_dead_writer_says_so(app, 
         late = hotpath.Job(trigger("c", 4), None)
         started.run(late)
         assert late.state is JobState.FAILED and not started.alive
+        assert late.unsure and not info.unsure  # handed over and not answered: it may have been written
     finally:
         started.stop()
 
@@ -76,6 +79,48 @@ def test_the_endpoint_writes_through_the_writer_and_in_process_once_it_is_gone(a
     finally:
         app.extensions.pop("firebreak.writer", None)
         started.stop()
+
+
+def _dies_before_answering(config, sockets, parent):
+    """The writer, but it dies (exit status 9) right after committing its first batch,
+    before answering it."""
+    writer._send = lambda sock, data: os._exit(9)
+    writer._main(config, sockets, parent)
+
+
+def test_a_batch_the_writer_committed_but_did_not_answer_is_not_applied_again(app, client, service, monkeypatch):
+    """The worker's retry finds what the writer wrote: the result is that of one
+    delivery, a repeat folded once and an event without a dedup key one incident."""
+    config = {"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": app.config["SECRET_KEY"]}
+
+    def post(dedup_key=None):
+        body = {"routing_key": KEY, "event_action": "trigger",
+                "payload": {"summary": "checkout 5xx", "source": "host", "severity": "critical"}}
+        if dedup_key:
+            body["dedup_key"] = dedup_key
+        answer = client.post("/v2/enqueue", json=body)
+        assert answer.status_code == 202
+        return answer.get_json()["dedup_key"]
+
+    post("k")  # in process: no writer yet
+    monkeypatch.setattr(writer, "_main", _dies_before_answering)
+    answered = []
+    for dedup_key in ("k", None):
+        started = writer.start(config, threads=1)
+        app.extensions["firebreak.writer"] = started
+        try:
+            answered.append(post(dedup_key))
+            started.process.join(5)
+            assert started.process.exitcode == 9 and not started.alive  # it committed, then died
+        finally:
+            app.extensions.pop("firebreak.writer", None)
+            started.stop()
+    db.session.expire_all()
+    alerts = db.session.scalars(sa.select(Alert).order_by(Alert.id)).all()
+    assert [(a.dedup_key, a.occurrences) for a in alerts] == [("k", 2), (answered[1], 1)]
+    assert answered[0] == "k" and len(answered[1]) == 32
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Incident)) == 2
+    assert len({a.incident_id for a in alerts}) == 2
 
 
 def test_what_a_batch_leaves_for_its_own_order_goes_again_as_the_next_batch(app, service):

@@ -16,6 +16,13 @@ rounds). The rows are the full path's, from the same builders (`ingest.new_alert
 `incidents.resolved_text`); tests hold the two paths equal column by column, and
 batches equal to the same events applied one at a time.
 
+Idempotence. Each event it writes is recorded with its attempt id in the same
+transaction (one INSERT into `ingest_attempts` for the batch). A try that may repeat
+a committed one (`Job.unsure`: its writer process died before answering) is first
+looked up there and answered from what was written. Only the hot path keeps that
+table (the full path's request knows whether it committed): a comparison of the two
+paths leaves it out.
+
 What it cannot decide alone it leaves untouched for the full path
 (`ingest.process`), which decides everything anew: an unknown or revoked key, a
 maintenance window, grouped alerts, a severity that opens nothing, an alert held by a
@@ -55,7 +62,7 @@ import sqlalchemy as sa
 
 from app import clock
 from app.alerts import ingest
-from app.alerts.models import AlertStatus
+from app.alerts.models import AlertStatus, IngestAttempt
 from app.audit import service as audit
 from app.audit.models import AuditEntry
 from app.extensions import db
@@ -73,6 +80,7 @@ log = logging.getLogger(__name__)
 
 _alerts = ingest.ALERTS
 _incidents = Incident.__table__
+_attempts = IngestAttempt.__table__
 
 # A batch is what queued while the previous one was written: at most one per thread
 # of the process, so this bound matters only under a flood of threads.
@@ -117,12 +125,20 @@ class JobState(enum.Enum):
 
 @dataclass
 class Job:
-    """One event on its way through a batch, and what became of it (`state`)."""
+    """One event on its way through a batch, and what became of it (`state`).
+
+    `attempt` is given where the event is received and stays with it through every
+    try: the transaction that writes the event records it (`IngestAttempt`). `unsure`
+    says a try may have committed without the job hearing so (its writer process
+    died before answering, a commit raised): the next try looks the attempt up first
+    and, if it was written, answers from it instead of writing the event again."""
 
     event: ingest.AlertEvent
     ip: str | None
     dedup_key: str | None = None
     state: JobState = JobState.FAILED
+    attempt: str = field(default_factory=lambda: uuid.uuid4().hex)
+    unsure: bool = False
     lead: bool = False
     # Held until the job is settled or handed the lead: a bare lock is the cheapest
     # thing a thread can wait on (a threading.Event is a Condition written in Python).
@@ -222,17 +238,39 @@ def _open_alerts(connection, jobs: list[Job], routes: dict) -> dict:
     return found
 
 
-def apply(jobs: list[Job]) -> None:
-    """Write what the hot path can of these events, in the caller's transaction.
+_ATTEMPTS_OF = sa.select(_attempts.c.id, _attempts.c.dedup_key).where(
+    _attempts.c.id.in_(sa.bindparam("p_ids", expanding=True)))
 
-    Sets `dedup_key` on each job it wrote; leaves the others (`dedup_key` None) to the
-    full path. Raises what the database raises (the caller rolls back the batch)."""
+
+def _not_written(connection, jobs: list[Job]) -> list[Job]:
+    """The jobs still to write. An unsure job whose attempt an earlier try committed is
+    answered from it (its `dedup_key`) and left out."""
+    unsure = [job.attempt for job in jobs if job.unsure]
+    if not unsure:
+        return jobs
+    written = dict(connection.execute(_ATTEMPTS_OF, {"p_ids": unsure}).all())
+    if not written:
+        return jobs
+    for job in jobs:
+        if job.attempt in written:
+            job.dedup_key = written[job.attempt]
+    return [job for job in jobs if job.attempt not in written]
+
+
+def apply(jobs: list[Job]) -> None:
+    """Write what the hot path can of these events, in the caller's transaction, each
+    with its attempt (`IngestAttempt`).
+
+    Sets `dedup_key` on each job it wrote, or that an earlier try wrote; leaves the
+    others (`dedup_key` None) to the full path. Raises what the database raises (the
+    caller rolls back the batch)."""
     now = clock.now()
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":
         # A batch that waits on a row lock holds up every event queued behind it: give up
         # soon instead, and let each event go again alone.
         connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
+    jobs = _not_written(connection, jobs)
     routes = _routes(connection, jobs, now)
     open_ = _open_alerts(connection, jobs, routes)
     folds: dict[int, _Fold] = {}
@@ -302,6 +340,9 @@ def apply(jobs: list[Job]) -> None:
             raise Stale("an alert was resolved or held while its repeats were being folded")
     if resolved:  # after the folds: a repeat that came before its resolve counts
         _resolve(connection, list(resolved.values()), now)
+    attempts = [{"id": job.attempt, "dedup_key": job.dedup_key, "created_at": now} for job in jobs if job.dedup_key]
+    if attempts:
+        _insert_rows(connection, _attempts, attempts)
 
 
 # Resolves, as `ingest._resolve` and `incidents.resolve` make them (a test holds the two
@@ -512,7 +553,7 @@ class _WholeRows:
 
 
 _WHOLE_ROWS = {table.name: _WholeRows(table) for table in (_incidents, _alerts, IncidentEvent.__table__,
-                                                             AuditEntry.__table__, _rounds)}
+                                                             AuditEntry.__table__, _rounds, _attempts)}
 
 
 def _insert_rows(connection, table: sa.Table, rows: list[dict]) -> None:
@@ -616,6 +657,7 @@ class GroupCommit:
             for job in batch:
                 if job.state is JobState.FAILED:  # rolled back, however: no key may claim it was written
                     job.dedup_key = None
+                    job.unsure = True  # unless its commit raised having committed: look before writing again
             with self._lock:
                 if self._queue:
                     successor = self._queue[0]

@@ -12,7 +12,10 @@ written before its 202.
 
 The wire is JSON, one length-prefixed frame each way. A writer that cannot be reached
 (it died, or never started) leaves the event to the in-process path, which is what
-runs without gunicorn (`flask run`, tests) and on PostgreSQL.
+runs without gunicorn (`flask run`, tests) and on PostgreSQL. An event sent and not
+answered may have been written (the writer died between its commit and its answer):
+it goes with its attempt id, which the writer records with its writes, and the
+in-process path looks that up before writing it again (`hotpath.Job.unsure`).
 """
 from __future__ import annotations
 
@@ -37,19 +40,19 @@ _HEAD = struct.Struct("!I")
 _EVENT_FIELDS = [f.name for f in fields(ingest.AlertEvent)]
 
 
-def encode(event: ingest.AlertEvent, ip: str | None) -> bytes:
-    values = {name: getattr(event, name) for name in _EVENT_FIELDS}
+def encode(job: hotpath.Job) -> bytes:
+    values = {name: getattr(job.event, name) for name in _EVENT_FIELDS}
     if values["timestamp"] is not None:
         values["timestamp"] = values["timestamp"].isoformat()
-    return json.dumps({"event": values, "ip": ip}, separators=(",", ":")).encode()
+    return json.dumps({"event": values, "ip": job.ip, "attempt": job.attempt}, separators=(",", ":")).encode()
 
 
-def decode(data: bytes) -> tuple[ingest.AlertEvent, str | None]:
+def decode(data: bytes) -> hotpath.Job:
     message = json.loads(data)
     values = message["event"]
     if values["timestamp"] is not None:
         values["timestamp"] = datetime.fromisoformat(values["timestamp"])
-    return ingest.AlertEvent(**values), message["ip"]
+    return hotpath.Job(ingest.AlertEvent(**values), message["ip"], attempt=message["attempt"])
 
 
 def _send(sock: socket.socket, data: bytes) -> None:
@@ -85,16 +88,18 @@ class Writer:
         self.alive = True
 
     def run(self, job) -> None:
-        """Have the writer write this job; on any failure the job stays FAILED."""
+        """Have the writer write this job; on any failure the job stays FAILED, and
+        `unsure` once it was handed over."""
         if not self.alive:
             return
         sock = self._free.get()
         try:
-            _send(sock, encode(job.event, job.ip))
+            _send(sock, encode(job))
             answer = _receive(sock)
         except OSError:
             answer = None
         if answer is None:
+            job.unsure = True  # the writer may have committed it before it died
             sock.close()
             self.alive = False
             log.warning("the ingestion writer is gone; events are written in this process")
@@ -150,8 +155,7 @@ def _main(config: dict | None, sockets: list[socket.socket], parent: int) -> Non
                     selector.unregister(key.fileobj)
                     key.fileobj.close()
                     continue
-                event, ip = decode(data)
-                batch.append((key.fileobj, hotpath.Job(event, ip)))
+                batch.append((key.fileobj, decode(data)))
             if not batch:
                 continue
             _write([job for _, job in batch])
