@@ -115,11 +115,13 @@ def from_env() -> dict:
         # SQLite under gunicorn: the hot path's writes in a writer process per worker
         # (app.alerts.writer), outside the request threads' interpreter.
         "INGEST_WRITER": _flag("INGEST_WRITER", True),
-        # The status page: its own host name (it then answers at / there), how often each
-        # process checks for changes, and whether webhooks may go to private addresses.
+        # The status page: its own host name (it then answers at / there), and how often
+        # each process checks for changes.
         "STATUS_PAGE_HOST": os.environ.get("STATUS_PAGE_HOST", "").strip().lower(),
         "STATUS_CACHE_CHECK_SECONDS": float(os.environ.get("STATUS_CACHE_CHECK_SECONDS") or "0.5"),
-        "STATUS_WEBHOOK_ALLOW_PRIVATE": _flag("STATUS_WEBHOOK_ALLOW_PRIVATE", False),
+        # Outbound webhooks go only to public addresses, except to these hosts (comma-
+        # separated names, addresses or host:port), e.g. a receiver on this network.
+        "WEBHOOK_ALLOW_HOSTS": os.environ.get("WEBHOOK_ALLOW_HOSTS", "").strip(),
         # A signed-in browser session ends this long after sign-in, or after this long
         # without a request (app.auth.sessions); the cookie itself expires with the first.
         "SESSION_LIFETIME_HOURS": _positive("SESSION_LIFETIME_HOURS", 12),
