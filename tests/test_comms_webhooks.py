@@ -1,5 +1,6 @@
-"""Outbound webhooks against a local receiver: signed JSON, Slack and Teams shapes,
-retries with backoff, never twice, never from the request."""
+"""Outbound webhooks against a local receiver: JSON signed per Standard Webhooks
+(checked with the `standardwebhooks` package, as a receiver would), Slack and Teams
+shapes, retries with the outbox's backoff, never twice, never from the request."""
 from __future__ import annotations
 
 import json
@@ -9,6 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import sqlalchemy as sa
+from standardwebhooks import Webhook as Verifier
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from app import clock
 from app.auth.models import Role
@@ -18,11 +21,17 @@ from app.engine.core import Engine
 from app.engine.jobs import all_jobs
 from app.errors import DomainError, Forbidden
 from app.extensions import db
+from app.webhooks import signing
 from app.incidents import service as incidents
 from app.incidents.models import EventKind, IncidentEvent
 from tests.factories import SYSTEM, actor, make_service, make_user
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def app_config():
+    return {"WEBHOOK_ALLOW_HOSTS": "127.0.0.1"}  # the receiver is on loopback
 
 
 class Receiver:
@@ -93,27 +102,32 @@ def cycle(at):
 
 
 @pytest.mark.db
-def test_a_json_webhook_carries_a_valid_signature(incident, receiver):
+def test_a_json_webhook_carries_a_standard_webhooks_signature(incident, receiver):
+    secret = signing.new_secret()
     hook = webhooks.create_webhook(SYSTEM, T0, name="Status relay", kind="generic", url=receiver.url("/hooks/fb"),
-                                   secret="s3cret-shared-with-the-receiver")
+                                   secret=secret)
     db.session.commit()
     update = send(incident, [hook])
     assert receiver.received == []  # the request only queued it: the engine posts
-    cycle(T0 + timedelta(seconds=5))
+    now = datetime.now(UTC).replace(microsecond=0)  # the receiver checks the timestamp against its own clock
+    cycle(now)
     [got] = receiver.received
     headers = {k.lower(): v for k, v in got["headers"].items()}
     assert got["path"] == "/hooks/fb" and headers["content-type"].startswith("application/json")
-    timestamp, signature = headers["x-firebreak-timestamp"], headers["x-firebreak-signature"]
-    assert timestamp == str(int((T0 + timedelta(seconds=5)).timestamp()))
-    assert webhooks.verify("s3cret-shared-with-the-receiver", timestamp, got["body"], signature)
-    assert not webhooks.verify("another secret", timestamp, got["body"], signature)
-    assert not webhooks.verify("s3cret-shared-with-the-receiver", timestamp, got["body"] + b" ", signature)
-    payload = json.loads(got["body"])
+    assert headers["webhook-id"] == f"update:{update.id}:webhook:{hook.id}"
+    assert headers["webhook-timestamp"] == str(int(now.timestamp()))
+    assert headers["webhook-signature"].startswith("v1,")
+    assert headers["x-firebreak-event"] == "incident.update"
+    payload = Verifier(secret).verify(got["body"], got["headers"])
+    with pytest.raises(WebhookVerificationError):
+        Verifier(signing.new_secret()).verify(got["body"], got["headers"])
+    with pytest.raises(WebhookVerificationError):
+        Verifier(secret).verify(got["body"] + b" ", got["headers"])
     assert payload["event"] == "incident.update"
     assert payload["incident"]["ref"] == f"#{incident.id}" and payload["incident"]["severity"] == 2
     assert payload["update"]["id"] == update.id and payload["update"]["subject"] == f"[SEV-2 #{incident.id}] Rolling back"
     assert payload["update"]["on_time"] is True and payload["update"]["due_at"] == "2026-03-02T10:00:00Z"
-    cycle(T0 + timedelta(minutes=5))
+    cycle(now + timedelta(minutes=5))
     assert len(receiver.received) == 1  # never twice
     delivery = db.session.scalar(sa.select(WebhookDelivery))
     assert (delivery.status, delivery.response_code, delivery.attempts) == (DeliveryStatus.SENT, 200, 1)
@@ -124,9 +138,10 @@ def test_slack_and_teams_get_their_own_shapes(incident, receiver):
     slack = webhooks.create_webhook(SYSTEM, T0, name="Slack #incidents", kind="slack", url=receiver.url("/slack"))
     teams = webhooks.create_webhook(SYSTEM, T0, name="Teams ops", kind="teams", url=receiver.url("/teams"))
     db.session.commit()
-    assert slack.secret == "" and teams.secret == ""
+    assert slack.secret.startswith("whsec_") and teams.secret.startswith("whsec_") and slack.secret != teams.secret
     send(incident, [slack, teams])
-    cycle(T0)
+    now = datetime.now(UTC)
+    cycle(now)
     by_path = {got["path"]: json.loads(got["body"]) for got in receiver.received}
     assert set(by_path) == {"/slack", "/teams"}
     blocks = by_path["/slack"]["blocks"]
@@ -137,7 +152,9 @@ def test_slack_and_teams_get_their_own_shapes(incident, receiver):
     assert card["contentType"] == "application/vnd.microsoft.card.adaptive"
     assert card["content"]["type"] == "AdaptiveCard" and card["content"]["body"][1]["text"].startswith("Cause found <b>")
     assert card["content"]["actions"][0]["url"].endswith(f"/incidents/{incident.id}")
-    assert all("x-firebreak-signature" not in {k.lower() for k in got["headers"]} for got in receiver.received)
+    # Signed like every webhook (Slack and Teams ignore the headers).
+    for got, hook in zip(sorted(receiver.received, key=lambda g: g["path"]), (slack, teams)):
+        Verifier(hook.secret).verify(got["body"], got["headers"])
 
 
 @pytest.mark.db
@@ -186,8 +203,15 @@ def test_webhooks_are_configured_by_admins_with_http_addresses(app):
         webhooks.create_webhook(admin, T0, name="Files", kind="generic", url="file:///etc/passwd")
     with pytest.raises(DomainError, match="slack, teams or generic"):
         webhooks.create_webhook(admin, T0, name="Pager", kind="pager", url="https://hooks.example.com/x")
+    for url in ("javascript:alert(1)", "relay.example.com/in", "https://user:pw@relay.example.com/in"):
+        with pytest.raises(DomainError, match="http|credentials"):
+            webhooks.create_webhook(admin, T0, name="Odd", kind="generic", url=url)
+    with pytest.raises(DomainError, match="whsec_"):
+        webhooks.create_webhook(admin, T0, name="Weak", kind="generic", url="https://relay.example.com/in",
+                                secret="hunter2")
     made = webhooks.create_webhook(admin, T0, name="Relay", kind="generic", url="https://relay.example.com/in")
-    assert len(made.secret) >= 40  # one is made when none is given
+    assert made.secret.startswith("whsec_") and len(signing.key(made.secret)) == 32  # one is made when none is given
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(type(made))) == 1  # the refused ones left nothing
 
 
 @pytest.mark.db

@@ -113,3 +113,60 @@ def test_every_migration_upgrades_a_populated_database_from_the_one_before(world
             assert db.session.scalar(sa.select(sa.func.count()).select_from(Incident)) == full["incidents"]
         checked += 1
     assert checked == len(_revisions()) - 1
+
+
+def test_webhook_secrets_become_whsec_over_the_same_key_bytes(app):
+    """Migration 0016: a comms webhook's secret and a status-page subscriber's secret
+    become `whsec_` + base64 of the same bytes (receivers keep their key); a webhook
+    without one (Slack, Teams) gets a new one; a deleted webhook keeps none. Going
+    down gives the old secrets back."""
+    import base64
+    from datetime import datetime
+
+    import sqlalchemy as sa
+    from standardwebhooks import Webhook as Verifier
+
+    from app.webhooks import signing
+
+    downgrade(revision="0015")
+    db.session.remove()
+    made = datetime(2026, 3, 2, 9, 0)
+    hooks = sa.table("comms_webhooks", sa.column("id"), sa.column("name"), sa.column("kind"), sa.column("url"),
+                     sa.column("secret"), sa.column("active"), sa.column("created_at"), sa.column("removed_at"))
+    subscribers = sa.table("subscribers", sa.column("id"), sa.column("channel"), sa.column("address"),
+                           sa.column("all_components"), sa.column("nonce"), sa.column("created_at"),
+                           sa.column("confirm_sends"), sa.column("code_attempts"), sa.column("webhook_secret"),
+                           sa.column("consecutive_failures"))
+    hex_secret, typed = "ab" * 32, "s3cret-shared-with-the-receiver"
+    with db.engine.begin() as conn:
+        conn.execute(sa.insert(hooks), [
+            {"id": 1, "name": "Relay", "kind": "generic", "url": "https://relay.example.com/in", "secret": typed,
+             "active": True, "created_at": made, "removed_at": None},
+            {"id": 2, "name": "Slack", "kind": "slack", "url": "https://hooks.example.com/x", "secret": "",
+             "active": True, "created_at": made, "removed_at": None},
+            {"id": 3, "name": "Old (deleted 3)", "kind": "teams", "url": "", "secret": "", "active": False,
+             "created_at": made, "removed_at": made}])
+        conn.execute(sa.insert(subscribers), [
+            {"id": 1, "channel": "webhook", "address": "https://hooks.example.com/status", "all_components": True,
+             "nonce": "n" * 32, "created_at": made, "confirm_sends": 0, "code_attempts": 0,
+             "webhook_secret": hex_secret, "consecutive_failures": 0},
+            {"id": 2, "channel": "email", "address": "a@example.com", "all_components": True, "nonce": "m" * 32,
+             "created_at": made, "confirm_sends": 0, "code_attempts": 0, "webhook_secret": None,
+             "consecutive_failures": 0}])
+    upgrade()
+    assert _diff() == []
+    with db.engine.connect() as conn:
+        secrets = dict(conn.execute(sa.select(hooks.c.id, hooks.c.secret)).all())
+        webhook_secrets = dict(conn.execute(sa.select(subscribers.c.id, subscribers.c.webhook_secret)).all())
+    assert secrets[1] == "whsec_" + base64.b64encode(typed.encode()).decode()
+    assert signing.key(secrets[1]) == typed.encode()
+    assert secrets[2].startswith("whsec_") and len(signing.key(secrets[2])) == 32
+    assert secrets[3] == ""
+    assert signing.key(webhook_secrets[1]) == hex_secret.encode() and webhook_secrets[2] is None
+    Verifier(webhook_secrets[1])  # the package takes the migrated form as it is
+    downgrade(revision="0015")
+    with db.engine.connect() as conn:
+        assert dict(conn.execute(sa.select(hooks.c.id, hooks.c.secret)).all())[1] == typed
+        assert dict(conn.execute(sa.select(subscribers.c.id, subscribers.c.webhook_secret)).all())[1] == hex_secret
+    upgrade()
+    assert _diff() == []

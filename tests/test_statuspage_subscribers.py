@@ -4,8 +4,6 @@ receiver, who hears what, unsubscribing, STOP, and the limits that never tell
 anyone whether an address is subscribed."""
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
 import threading
@@ -14,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import sqlalchemy as sa
+from standardwebhooks import Webhook as Verifier
 
 from app import clock
 from app.engine.core import Engine
@@ -32,7 +31,7 @@ PHONE = "+15551239876"
 
 @pytest.fixture
 def app_config(twilio, mailbox):
-    return {**provider_config(twilio, mailbox), "STATUS_WEBHOOK_ALLOW_PRIVATE": True}
+    return {**provider_config(twilio, mailbox), "WEBHOOK_ALLOW_HOSTS": "127.0.0.1"}  # the receiver is on loopback
 
 
 @pytest.fixture
@@ -319,7 +318,9 @@ def test_webhooks_are_signed_retried_with_backoff_and_never_block(world, client,
     assert answer.status_code == 303
     run_engine(world)
     confirmed = client.get(link(bodies(mailbox)[0], "subscribe/confirm"))
-    secret = re.search(rb'class="secret">([0-9a-f]{64})<', confirmed.data).group(1).decode()
+    secret = re.search(rb'class="secret">(whsec_[A-Za-z0-9+/=]{44})<', confirmed.data).group(1).decode()
+    clock.set(datetime.now(UTC).replace(microsecond=0))  # the receiver checks the signature's age by its own clock
+    start = clock.now()
 
     receiver.fail = {"incident.update": 1}
     open_and_publish(world)  # returns at once: deliveries are rows
@@ -328,20 +329,22 @@ def test_webhooks_are_signed_retried_with_backoff_and_never_block(world, client,
     assert [h["X-Firebreak-Event"] for h, _ in receiver.received] == ["component.update", "incident.update"]
     delivery = db.session.scalar(sa.select(SubscriberDelivery).where(SubscriberDelivery.event == "incident.update"))
     db.session.refresh(delivery)
-    assert delivery.status == DeliveryStatus.QUEUED and delivery.attempts == 1 and delivery.last_error == "HTTP 500"
-    assert delivery.next_attempt_at == T0 + timedelta(seconds=30)
+    assert delivery.status == DeliveryStatus.QUEUED and delivery.attempts == 1
+    assert delivery.last_error == "HTTP 500 Internal Server Error" and delivery.response_status == 500
+    assert delivery.next_attempt_at == start + timedelta(seconds=15)  # the outbox's backoff
     run_engine(world)
     assert len([r for r in receiver.received if r[0]["X-Firebreak-Event"] == "incident.update"]) == 1  # not yet due
-    clock.advance(timedelta(seconds=30))
+    clock.advance(timedelta(seconds=15))
     run_engine(world)
     db.session.refresh(delivery)
     assert delivery.status == DeliveryStatus.DELIVERED and delivery.attempts == 2
 
-    headers, body = [r for r in receiver.received if r[0]["X-Firebreak-Event"] == "incident.update"][-1]
-    timestamp = re.match(r"t=(\d+),v1=([0-9a-f]{64})$", headers["X-Firebreak-Signature"])
-    expected = hmac.new(secret.encode(), f"{timestamp.group(1)}.".encode() + body, hashlib.sha256).hexdigest()
-    assert hmac.compare_digest(expected, timestamp.group(2))
-    payload = json.loads(body)
+    first, last = [r for r in receiver.received if r[0]["X-Firebreak-Event"] == "incident.update"]
+    headers, body = last
+    assert headers["webhook-id"] == first[0]["webhook-id"] == delivery.key  # the same on every retry
+    assert headers["webhook-timestamp"] == str(int(clock.now().timestamp()))
+    payload = Verifier(secret).verify(body, headers)
+    assert payload == json.loads(body)
     assert set(payload) == {"meta", "page", "incident"}
     assert payload["meta"]["unsubscribe"].startswith("http://localhost/status/unsubscribe/")
     assert payload["page"]["status_indicator"] == "major"
@@ -352,10 +355,34 @@ def test_webhooks_are_signed_retried_with_backoff_and_never_block(world, client,
 
 
 @pytest.mark.db
-@pytest.mark.parametrize("app_config", [{"STATUS_WEBHOOK_ALLOW_PRIVATE": False}])
+@pytest.mark.parametrize("app_config", [{"WEBHOOK_ALLOW_HOSTS": ""}])
 def test_webhooks_to_private_addresses_are_refused(world, client):
     for url in ("http://127.0.0.1:8080/x", "https://127.0.0.1/x", "https://10.0.0.5/x", "https://localhost/x",
                 "https://[::1]/x", "ftp://example.com/x", "https://user:pw@example.com/x"):
         answer = client.post("/status/subscribe", data={"channel": "webhook", "url": url, "email": "a@example.com"})
         assert answer.status_code == 400, url
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Subscriber)) == 0
+
+
+@pytest.mark.db
+@pytest.mark.parametrize("app_config", [{"WEBHOOK_ALLOW_HOSTS": ""}])
+def test_a_webhook_whose_name_resolves_to_a_private_address_is_not_posted(world, monkeypatch):
+    """The address is checked when sending, after resolving: a name that points into
+    our network fails at once (not retried) and nothing is sent."""
+    import socket
+    from app.webhooks import signing
+
+    def resolve(host, port, *args, **kwargs):
+        assert host == "status-hooks.example", host
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: pytest.fail("no connection may be made"))
+    db.session.add(Subscriber(channel="webhook", address="https://status-hooks.example/in", email="ops@example.com",
+                              confirmed_at=T0, webhook_secret=signing.new_secret()))
+    db.session.commit()
+    open_and_publish(world)
+    run_engine(world)
+    deliveries = db.session.scalars(sa.select(SubscriberDelivery)).all()
+    assert deliveries and all(d.status == DeliveryStatus.FAILED and d.attempts == 1 for d in deliveries)
+    assert "status-hooks.example (10.1.2.3) is a private address" in deliveries[0].last_error

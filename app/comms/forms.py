@@ -75,7 +75,7 @@ class WebhookForm(FlaskForm):
     url = StringField("Address", validators=[DataRequired(), Length(max=1000)],
                       description="The incoming webhook URL Slack or Teams gave you, or your receiver's.")
     secret = StringField("Signing secret", validators=[Optional(), Length(max=200)],
-                         description="JSON webhooks: left empty, one is made for you.")
+                         description="whsec_… (Standard Webhooks); left empty, one is made for you.")
 
 
 class PlanForm(FlaskForm):

@@ -101,12 +101,13 @@ class WebhookKind:
     GENERIC = "generic"
     ALL = ("slack", "teams", "generic")
     LABELS = {"slack": "Slack incoming webhook", "teams": "Microsoft Teams incoming webhook",
-              "generic": "JSON webhook (HMAC-SHA256 signed)"}
+              "generic": "JSON webhook"}
 
 
 class Webhook(db.Model):
     """Where updates can be posted: a Slack or Teams incoming webhook, or any URL that
-    takes signed JSON. The URL and secret are secrets: only admins see them."""
+    takes JSON. Every post is signed with `secret` (Standard Webhooks, `whsec_…`).
+    The URL and secret are secrets: only admins see them."""
 
     __tablename__ = "comms_webhooks"
 
@@ -114,7 +115,7 @@ class Webhook(db.Model):
     name: Mapped[str] = mapped_column(sa.String(120), unique=True)
     kind: Mapped[str] = mapped_column(sa.String(10))
     url: Mapped[str] = mapped_column(sa.String(1000))
-    secret: Mapped[str] = mapped_column(sa.String(200), default="")  # generic: the HMAC key
+    secret: Mapped[str] = mapped_column(sa.String(300), default="")  # "" once deleted
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     # Removed, not deleted: its deliveries are part of incidents' communication logs.

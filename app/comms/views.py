@@ -299,7 +299,6 @@ def webhook_admin():
             flash(f"Webhook {hook.name} added.", "success")
             return see_other("comms.webhook_admin")
     return render_page("comms/webhooks.html", form=form, hooks=webhooks.webhooks(),
-                       signature=webhooks.SIGNATURE_HEADER, timestamp=webhooks.TIMESTAMP_HEADER,
                        status=400 if form.errors or form.form_errors else 200)
 
 

@@ -1,26 +1,17 @@
-"""Outbound webhooks: Slack and Microsoft Teams incoming webhooks, and signed JSON.
+"""Outbound webhooks of updates: Slack and Microsoft Teams incoming webhooks, and JSON.
 
 Sending an update to a webhook makes a `webhook_deliveries` row (unique key per
-update and webhook); the engine posts what is due, outside any transaction and
-never in a web request, retrying with backoff (like the outbox, app.notify.dispatch).
+update and webhook); the engine posts what is due through the one webhook sender
+(app.webhooks.sender), outside any transaction and never in a web request,
+retrying with the outbox's backoff (app.engine.backoff).
 
-Generic webhooks are signed so the receiver can trust them:
-
-    X-Firebreak-Timestamp: 1772442000
-    X-Firebreak-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>
-
-Receivers recompute the HMAC over the timestamp, a dot and the raw body, compare
-in constant time, and refuse old timestamps (replays).
+Every post is signed per Standard Webhooks with the webhook's `whsec_` secret
+(Slack and Teams ignore the headers); docs/webhooks.md says how receivers check it.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
-import secrets
-import urllib.error
-import urllib.request
 from datetime import datetime, timedelta
 from urllib.parse import urlparse
 
@@ -32,20 +23,18 @@ from app.audit import service as audit
 from app.audit.service import Actor
 from app.auth.models import Role
 from app.comms.models import CommsUpdate, DeliveryStatus, Webhook, WebhookDelivery, WebhookKind
+from app.engine import backoff
 from app.engine.core import Job
 from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
 from app.incidents.models import EventKind, Incident
 from app.incidents.timeline import record_event
+from app.webhooks import addresses, sender, signing
 
 log = logging.getLogger("firebreak.webhooks")
 
 SEND_TIMEOUT = timedelta(seconds=60)
-BACKOFF = [15, 30, 60, 120, 300, 600]  # seconds after the 1st, 2nd, … failure; then every 10 minutes
-MAX_ATTEMPTS = 10
-SIGNATURE_HEADER = "X-Firebreak-Signature"
-TIMESTAMP_HEADER = "X-Firebreak-Timestamp"
-USER_AGENT = "Firebreak-Webhooks/1"
+EVENT = "incident.update"
 SYSTEM = Actor.system("Firebreak")
 
 
@@ -71,14 +60,11 @@ def get_webhook(webhook_id: int) -> Webhook:
 
 
 def clean_url(url: str | None) -> str:
-    url = (url or "").strip()
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 1000:
-        raise DomainError("The webhook address must be an http(s) URL.", "url")
-    return url
+    return addresses.check_url(url, max_length=1000)
 
 
 def create_webhook(actor: Actor, now: datetime, *, name: str, kind: str, url: str, secret: str = "") -> Webhook:
+    """A new webhook signing with `secret` (a `whsec_` secret), or with a new one."""
     _admin(actor)
     name = " ".join((name or "").split())
     if not name or len(name) > 120:
@@ -87,11 +73,7 @@ def create_webhook(actor: Actor, now: datetime, *, name: str, kind: str, url: st
         raise DomainError("The kind is slack, teams or generic.", "kind")
     if db.session.scalar(sa.select(Webhook.id).where(Webhook.name == name)) is not None:
         raise Conflict(f"There is already a webhook called {name}.")
-    secret = (secret or "").strip()
-    if kind == WebhookKind.GENERIC and not secret:
-        secret = secrets.token_urlsafe(32)
-    if len(secret) > 200:
-        raise DomainError("Keep the secret under 200 characters.", "secret")
+    secret = signing.check_secret(secret) if (secret or "").strip() else signing.new_secret()
     row = Webhook(name=name, kind=kind, url=clean_url(url), secret=secret, active=True, created_at=now)
     db.session.add(row)
     db.session.flush()
@@ -170,7 +152,7 @@ def payload(kind: str, incident: Incident, update: CommsUpdate, url: str) -> dic
             }],
         }
     return {
-        "event": "incident.update",
+        "event": EVENT,
         "incident": {"id": incident.id, "ref": f"#{incident.id}", "title": incident.title, "severity": update.severity,
                      "severity_name": severity, "status": incident.status.value, "service": incident.service.name,
                      "url": url},
@@ -195,48 +177,7 @@ def enqueue(webhook: Webhook, incident: Incident, update: CommsUpdate, now: date
     return row
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """`sha256=` and the hex HMAC-SHA256 of "<timestamp>.<body>" under `secret`."""
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return f"sha256={mac.hexdigest()}"
-
-
-def verify(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
-    """What a receiver does (and the tests do): recompute and compare in constant time."""
-    return hmac.compare_digest(sign(secret, timestamp, body), signature or "")
-
-
-def headers_for(webhook: Webhook, delivery: WebhookDelivery, body: bytes, now: datetime) -> dict:
-    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
-    if webhook.kind == WebhookKind.GENERIC:
-        timestamp = str(int(now.timestamp()))
-        headers.update({"X-Firebreak-Event": "incident.update", "X-Firebreak-Delivery": delivery.key,
-                        TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: sign(webhook.secret, timestamp, body)})
-    return headers
-
-
 # --- sending (the engine) -----------------------------------------------------------------------
-
-class PostFailed(Exception):
-    def __init__(self, message: str, *, retry: bool, code: int | None = None):
-        super().__init__(message)
-        self.retry, self.code = retry, code
-
-
-def post(url: str, body: bytes, headers: dict, timeout: float) -> int:
-    """POST and return the status; PostFailed says whether trying again may help."""
-    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) only: clean_url)
-            response.read(4096)
-            return response.status
-    except urllib.error.HTTPError as error:
-        retry = error.code >= 500 or error.code in (408, 429)
-        raise PostFailed(f"HTTP {error.code} {error.reason}", retry=retry, code=error.code) from None
-    except (urllib.error.URLError, TimeoutError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise PostFailed(f"could not reach {urlparse(url).netloc}: {reason}", retry=True) from None
-
 
 def due(now: datetime, limit: int) -> list[int]:
     return db.session.scalars(
@@ -259,23 +200,20 @@ def run(delivery_id: int, now: datetime) -> bool:
         row.status, row.next_attempt_at, row.last_error = DeliveryStatus.FAILED, None, why
         return True
     row.status, row.attempts, row.next_attempt_at = DeliveryStatus.SENDING, row.attempts + 1, now + SEND_TIMEOUT
-    url, body = webhook.url, row.body.encode()
-    headers = headers_for(webhook, row, body, now)
+    url, secret, key, body = webhook.url, webhook.secret, row.key, row.body.encode()
     db.session.commit()
-    timeout = float(current_app.config.get("WEBHOOK_TIMEOUT_SECONDS", 10))
-    try:
-        code = post(url, body, headers, timeout)
-    except PostFailed as error:
-        _failed(row, str(error), error.retry, error.code, now)
+    result = sender.deliver(url, secret, key, body, now, event=EVENT)
+    if not result.ok:
+        _failed(row, result.error, result.retry, result.code, now)
         return True
     row.status, row.sent_at, row.next_attempt_at, row.response_code, row.last_error = \
-        DeliveryStatus.SENT, now, None, code, None
+        DeliveryStatus.SENT, now, None, result.code, None
     return True
 
 
 def _failed(row: WebhookDelivery, error: str, retry: bool, code: int | None, now: datetime) -> None:
-    give_up = not retry or row.attempts >= MAX_ATTEMPTS
-    delay = timedelta(seconds=BACKOFF[min(row.attempts - 1, len(BACKOFF) - 1)])
+    give_up = not retry or backoff.exhausted(row.attempts)
+    delay = backoff.retry_delay(row.attempts)
     row.last_error, row.response_code = error[:2000], code
     if give_up:
         row.status, row.next_attempt_at = DeliveryStatus.FAILED, None

@@ -32,7 +32,7 @@ class SubscribeForm(Form):
                                     "their resolution and maintenance starting.",
                         render_kw={"autocomplete": "tel", "inputmode": "tel"})
     url = StringField("Webhook URL", validators=[Optional(), Length(max=2000)],
-                      description="We POST signed JSON (Statuspage's webhook shape) to it.",
+                      description="We POST JSON (Statuspage's webhook shape) to it, signed per Standard Webhooks.",
                       render_kw={"inputmode": "url"})
     components = SelectMultipleField("Only these components", choices=[], validate_choice=False)
 

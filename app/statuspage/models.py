@@ -304,7 +304,7 @@ class Subscriber(db.Model):
     confirm_sends: Mapped[int] = mapped_column(default=0)
     code_hash: Mapped[str | None] = mapped_column(sa.String(64))
     code_attempts: Mapped[int] = mapped_column(default=0)
-    webhook_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    webhook_secret: Mapped[str | None] = mapped_column(sa.String(100))  # whsec_…, made at confirmation
     consecutive_failures: Mapped[int] = mapped_column(default=0)
 
     components: Mapped[list[Component]] = relationship(secondary=subscriber_components, order_by="Component.position")

@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import secrets
-import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import current_app
@@ -45,6 +42,7 @@ from app.statuspage.models import (
     Component, ComponentStatus, DeliveryStatus, MaintenanceUpdate, PublicIncident, PublicIncidentUpdate, Stage,
     StatusNotice, Subscriber, SubscriberChannel, SubscriberDelivery, subscriber_components,
 )
+from app.webhooks import addresses, signing
 
 CONFIRMATIONS_PER_HOUR = 3
 CODE_ATTEMPTS = 5
@@ -101,38 +99,6 @@ class Requested:
     sms_token: str | None = None
 
 
-def check_webhook_url(url: str, *, resolve: bool = False) -> str:
-    """An http(s) URL; unless STATUS_WEBHOOK_ALLOW_PRIVATE, only https to public
-    addresses (so a visitor cannot make us post into our own network)."""
-    url = (url or "").strip()
-    parts = urlsplit(url)
-    allow_private = current_app.config.get("STATUS_WEBHOOK_ALLOW_PRIVATE", False)
-    if len(url) > MAX_URL or parts.scheme not in ("https", "http") or not parts.hostname:
-        raise DomainError("Give the webhook's full URL, starting with https://.", "url")
-    if parts.username or parts.password:
-        raise DomainError("Leave credentials out of the webhook URL.", "url")
-    if allow_private:
-        return url
-    if parts.scheme != "https":
-        raise DomainError("Webhooks must use https://.", "url")
-    host = parts.hostname
-    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
-        raise DomainError("That webhook address is not reachable from the internet.", "url")
-    addresses = []
-    try:
-        addresses = [ipaddress.ip_address(host)]
-    except ValueError:
-        if resolve:
-            try:
-                addresses = [ipaddress.ip_address(info[4][0]) for info in
-                             socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)]
-            except (OSError, ValueError):
-                raise DomainError("The webhook's host name does not resolve.", "url") from None
-    if any(not a.is_global for a in addresses):
-        raise DomainError("That webhook address is not reachable from the internet.", "url")
-    return url
-
-
 def _address(channel: SubscriberChannel, address: str) -> str:
     if channel == SubscriberChannel.EMAIL:
         try:
@@ -147,7 +113,7 @@ def _address(channel: SubscriberChannel, address: str) -> str:
         if number is None:
             raise DomainError("Give a mobile number, starting with + and the country code.", "phone")
         return number
-    return check_webhook_url(address)
+    return addresses.check_url(address, max_length=MAX_URL)  # resolved and checked again at each delivery
 
 
 def subscribe(channel, address: str, now: datetime, *, email: str | None = None,
@@ -224,7 +190,7 @@ def _confirm(subscriber: Subscriber, now: datetime, how: str) -> None:
     subscriber.unsubscribed_at = None
     subscriber.code_hash = None
     if subscriber.channel == SubscriberChannel.WEBHOOK and not subscriber.webhook_secret:
-        subscriber.webhook_secret = secrets.token_hex(32)
+        subscriber.webhook_secret = signing.new_secret()
     audit.record(Actor.integration(VISITOR), "statuspage.subscribe", subscriber,
                  summary=f"{subscriber.channel.label} subscriber confirmed ({how})",
                  after={"channel": subscriber.channel.value, "all_components": subscriber.all_components})
