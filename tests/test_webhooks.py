@@ -256,3 +256,25 @@ def test_webhooks_and_the_outbox_share_one_backoff_table():
         assert not hasattr(module, "BACKOFF") and not hasattr(module, "MAX_ATTEMPTS")
     assert sum(backoff.retry_delay(n).total_seconds() for n in range(1, backoff.MAX_ATTEMPTS)) < 3600
     assert timedelta(seconds=backoff.BACKOFF[0]) == backoff.retry_delay(1)
+
+
+# --- what docs/webhooks.md tells receivers -------------------------------------------------------
+
+def test_the_verification_snippets_in_the_docs_accept_a_delivery_and_refuse_a_forgery(receiver):
+    import re
+    from pathlib import Path
+    text = (Path(__file__).resolve().parent.parent / "docs" / "webhooks.md").read_text()
+    snippets = [code for code in re.findall(r"```python\n(.*?)```", text, re.S) if "def verify" in code]
+    assert len(snippets) == 2
+    secret = signing.new_secret()
+    assert deliver(receiver.url(), secret, allow=["127.0.0.1"]).ok
+    [got] = receiver.received
+    for code in snippets:
+        scope: dict = {}
+        exec(code, scope)  # noqa: S102 - our own documentation
+        assert scope["verify"](secret, got["headers"], got["body"]) == {"event": "incident.update",
+                                                                         "incident": {"id": 42}}
+        for headers, body in ((got["headers"], got["body"] + b" "),
+                              ({**got["headers"], "webhook-id": "msg_other"}, got["body"])):
+            with pytest.raises((ValueError, WebhookVerificationError)):
+                scope["verify"](secret, headers, body)
