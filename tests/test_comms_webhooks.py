@@ -40,6 +40,7 @@ class Receiver:
     def __init__(self):
         self.received: list[dict] = []
         self.answers: list[int] = []  # statuses to answer with, in turn; then 200
+        self.location = ""  # where a 3xx answer points
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -51,6 +52,8 @@ class Receiver:
                 receiver.received.append({"path": self.path, "headers": dict(self.headers), "body": body})
                 status = receiver.answers.pop(0) if receiver.answers else 200
                 self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", receiver.location)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
@@ -221,3 +224,40 @@ def test_a_disabled_webhook_cannot_be_chosen(incident, receiver):
     db.session.commit()
     with pytest.raises(DomainError, match="Old is disabled"):
         send(incident, [hook])
+
+
+@pytest.mark.db
+def test_a_redirect_fails_the_delivery_and_is_not_followed(incident, receiver):
+    hook = webhooks.create_webhook(SYSTEM, T0, name="Moved", kind="slack", url=receiver.url("/old"))
+    db.session.commit()
+    receiver.answers = [302]
+    receiver.location = receiver.url("/new")
+    send(incident, [hook])
+    cycle(T0)
+    assert [got["path"] for got in receiver.received] == ["/old"]  # /new was never asked
+    delivery = db.session.scalar(sa.select(WebhookDelivery))
+    assert (delivery.status, delivery.response_code) == (DeliveryStatus.FAILED, 302)
+    assert delivery.last_error == f"HTTP 302: redirected to {receiver.url('/new')}, not followed; " \
+                                  "give the webhook's final address"
+
+
+@pytest.mark.db
+@pytest.mark.parametrize("app_config", [{"WEBHOOK_ALLOW_HOSTS": ""}])
+def test_a_webhook_on_loopback_is_refused_without_the_allow_list(incident, receiver, monkeypatch):
+    """Saved when the name is not yet known to be internal; refused when sending, after
+    resolving it, and never retried; a literal loopback address is refused at once."""
+    import socket
+    with pytest.raises(DomainError, match="127.0.0.1 is a loopback address.*WEBHOOK_ALLOW_HOSTS"):
+        webhooks.create_webhook(SYSTEM, T0, name="Local", kind="generic", url=receiver.url("/x"))
+    real = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: real(
+        "127.0.0.1" if host == "relay.test" else host, *a, **k))
+    hook = webhooks.create_webhook(SYSTEM, T0, name="Relay", kind="generic",
+                                   url=f"http://relay.test:{receiver.server.server_port}/x")
+    db.session.commit()
+    send(incident, [hook])
+    cycle(T0)
+    assert receiver.received == []
+    delivery = db.session.scalar(sa.select(WebhookDelivery))
+    assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == (DeliveryStatus.FAILED, 1, None)
+    assert "relay.test (127.0.0.1) is a loopback address" in delivery.last_error
