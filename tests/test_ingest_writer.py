@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import sqlalchemy as sa
 
 from app.alerts import hotpath, ingest, writer
@@ -12,6 +13,8 @@ from app.alerts.models import Alert
 from app.extensions import db
 from app.incidents.models import Incident, IncidentEvent
 from tests.test_ingest import KEY, service  # noqa: F401 (a fixture: the service KEY routes to)
+
+pytestmark = pytest.mark.realtime  # writer processes, started, killed and waited for
 
 
 def trigger(dedup_key, n, **payload):

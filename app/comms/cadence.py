@@ -15,6 +15,7 @@ whoever acknowledged, else whoever declared the incident.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -38,6 +39,20 @@ SYSTEM = Actor.system("Firebreak")
 OPEN_STATES = (DueState.PENDING, DueState.OVERDUE)
 
 
+@dataclass(frozen=True)
+class DuesOf(memo.Key):
+    """Every due of an incident (`remember`), kept up to date by `_owe`."""
+
+    incident_id: int
+
+
+@dataclass(frozen=True)
+class LastUpdateOf(memo.Key):
+    """When an incident last sent an update."""
+
+    incident_id: int
+
+
 def cadence_minutes(incident: Incident) -> int | None:
     return levels.level(incident.severity).update_cadence_minutes
 
@@ -50,21 +65,21 @@ def _remind_at(due_at: datetime, minutes: int) -> datetime:
 def remember(incident_ids) -> None:
     """Within a `memo.sharing` block: every due of these incidents and when each
     last sent an update, in two queries, so planning their updates asks nothing."""
-    ids = memo.remember_lists("comms_dues", incident_ids, lambda ids: db.session.scalars(
+    ids = memo.remember_lists(DuesOf, incident_ids, lambda ids: db.session.scalars(
         sa.select(CommsDue).where(CommsDue.incident_id.in_(ids))), lambda due: due.incident_id)
     if not ids:
         return
     last = dict(db.session.execute(sa.select(CommsUpdate.incident_id, sa.func.max(CommsUpdate.sent_at))
                                    .where(CommsUpdate.incident_id.in_(ids)).group_by(CommsUpdate.incident_id)).all())
     for incident_id in ids:
-        memo.current().put(("last_update_at", incident_id), last.get(incident_id))
+        memo.current().put(LastUpdateOf(incident_id), last.get(incident_id))
 
 
 def _remembered_dues(incident: Incident) -> list[CommsDue] | None:
     """The incident's dues, all of them, when a `remember` block holds them (kept
     up to date by `_owe`); None otherwise."""
     current = memo.current()
-    return current.get(("comms_dues", incident.id)) if current is not None else None
+    return current.get(DuesOf(incident.id)) if current is not None else None
 
 
 def open_dues(incident: Incident) -> list[CommsDue]:
@@ -128,7 +143,7 @@ def plan(incident: Incident, now: datetime, *, since: datetime | None = None) ->
         _cancel_pending(incident, now)
         return None
     if since is None:
-        last = memo.remembered(("last_update_at", incident.id), lambda: db.session.scalar(
+        last = memo.remembered(LastUpdateOf(incident.id), lambda: db.session.scalar(
             sa.select(sa.func.max(CommsUpdate.sent_at)).where(CommsUpdate.incident_id == incident.id)))
         since = clock.utc(last) if last is not None else clock.utc(incident.detected_at)
     due_at = max(since + timedelta(minutes=minutes), now)

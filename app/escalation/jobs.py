@@ -114,6 +114,8 @@ def remember_batch(ids: list[int], now: datetime) -> None:
     # the batch, instead of the batch acting on what it read before it.
     incidents = db.session.scalars(sa.select(Incident).where(Incident.id.in_(ids)).order_by(Incident.id)
                                    .with_for_update(of=Incident).options(selectinload(Incident.service))).all()
+    if current is None:  # memo.disabled(): nothing to remember; the locks are still taken
+        return
     current.keep(incidents)
     policy_ids = {i.service.escalation_policy_id for i in incidents
                   if i.escalation_state is None and i.service.escalation_policy_id}
@@ -131,7 +133,7 @@ def remember_batch(ids: list[int], now: datetime) -> None:
     triggers = db.session.scalars(sa.select(SeverityTrigger).order_by(SeverityTrigger.id)).all()
     for severity in (1, 2, 3, 4):
         for on in escalation.TRIGGER_WHEN:
-            current.put(("severity_triggers", severity, on),
+            current.put(escalation.TriggersFor(severity, on),
                         [t for t in triggers if t.severity == severity and t.on == on])
     schedule_ids = {t["id"] for t in wanted if t["kind"] == "schedule"}
     schedule_ids |= {t.schedule_id for t in triggers if t.kind == "schedule" and t.schedule_id}

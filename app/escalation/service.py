@@ -31,6 +31,14 @@ STATE_STOPPED = "stopped"
 STATE_EXHAUSTED = "exhausted"
 
 
+@dataclass(frozen=True)
+class TriggersFor(memo.Key):
+    """The severity triggers of one severity and moment (`apply_triggers`)."""
+
+    severity: int
+    on: str
+
+
 def snapshot(policy: EscalationPolicy, *, names: bool = True) -> dict:
     """A policy frozen as plain data, with target names for the timeline
     (`names=False`: without them, for a caller that wants only who it names)."""
@@ -226,7 +234,7 @@ def apply_triggers(incident: Incident, severity: int, now: datetime, actor: Acto
     """Page who the severity says must also hear: at once on opening (or when raised
     to it), or when its response objective is breached (`on="breach"`)."""
     from app.escalation import targets
-    rows = memo.remembered(("severity_triggers", severity, on), lambda: db.session.scalars(
+    rows = memo.remembered(TriggersFor(severity, on), lambda: db.session.scalars(
         sa.select(SeverityTrigger).where(SeverityTrigger.severity == severity, SeverityTrigger.on == on)
         .order_by(SeverityTrigger.id)).all())
     people = []

@@ -1,6 +1,7 @@
 """Who a target means at a moment: a person, whoever is on call on a schedule, a team."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -10,6 +11,27 @@ from app.auth.models import Role, Team, TeamMembership, User
 from app.engine import memo
 from app.extensions import db
 from app.incidents.models import Incident
+
+
+@dataclass(frozen=True)
+class OnCall(memo.Key):
+    """Who is on call on a schedule at a moment (`on_call`)."""
+
+    schedule_id: int
+    at: datetime
+
+
+@dataclass(frozen=True)
+class MembersOf(memo.Key):
+    """A team's active members, or its managers (`members`)."""
+
+    team_id: int
+    managers_only: bool
+
+
+@dataclass(frozen=True)
+class Admins(memo.Key):
+    """Every active admin (`admins`)."""
 
 
 def name_of(kind: str, ref: int) -> str:
@@ -28,7 +50,7 @@ def name_of(kind: str, ref: int) -> str:
 
 def on_call(schedule_id: int, at: datetime) -> list[User]:
     """Whoever is on call on the schedule at `at` (the oncall domain's pure answer)."""
-    return list(memo.remembered(("on_call", schedule_id, at), lambda: on_call_many([schedule_id], at)[schedule_id]))
+    return list(memo.remembered(OnCall(schedule_id, at), lambda: on_call_many([schedule_id], at)[schedule_id]))
 
 
 def on_call_many(schedule_ids, at: datetime) -> dict[int, list[User]]:
@@ -62,9 +84,9 @@ def on_call_many(schedule_ids, at: datetime) -> dict[int, list[User]]:
 def remember_on_call(schedule_ids, at: datetime) -> None:
     """Within a `memo.sharing` block: ask who is on call on all these schedules at
     once, so `on_call` answers from memory for each."""
-    wanted = memo.missing(schedule_ids, lambda i: ("on_call", i, at))
+    wanted = memo.missing(schedule_ids, lambda i: OnCall(i, at))
     for schedule_id, people_ in on_call_many(wanted, at).items():
-        memo.current().put(("on_call", schedule_id, at), people_)
+        memo.current().put(OnCall(schedule_id, at), people_)
 
 
 def members(team_id: int, *, managers_only: bool = False) -> list[User]:
@@ -74,14 +96,14 @@ def members(team_id: int, *, managers_only: bool = False) -> list[User]:
         if managers_only:
             stmt = stmt.where(TeamMembership.is_manager.is_(True))
         return db.session.scalars(stmt.order_by(TeamMembership.id)).all()
-    return list(memo.remembered(("members", team_id, managers_only), ask))
+    return list(memo.remembered(MembersOf(team_id, managers_only), ask))
 
 
 def remember_members(team_ids, manager_team_ids=()) -> set[int]:
     """Within a `memo.sharing` block: the active members of these teams (and of
     those, the managers) with their contact methods, in one query, so `members`
     answers from memory for each. Returns the people's ids."""
-    wanted = memo.missing({*team_ids, *manager_team_ids}, lambda t: ("members", t, False))
+    wanted = memo.missing({*team_ids, *manager_team_ids}, lambda t: MembersOf(t, False))
     if not wanted:
         return set()
     current = memo.current()
@@ -91,8 +113,8 @@ def remember_members(team_ids, manager_team_ids=()) -> set[int]:
         .where(TeamMembership.team_id.in_(wanted), User.active.is_(True))
         .order_by(TeamMembership.id).options(selectinload(User.contact_methods))).all()
     for team_id in wanted:
-        current.put(("members", team_id, False), [user for team, _, user in rows if team == team_id])
-        current.put(("members", team_id, True), [user for team, manager, user in rows if team == team_id and manager])
+        current.put(MembersOf(team_id, False), [user for team, _, user in rows if team == team_id])
+        current.put(MembersOf(team_id, True), [user for team, manager, user in rows if team == team_id and manager])
     return {user.id for _, _, user in rows}
 
 
@@ -133,7 +155,7 @@ def fallback(incident: Incident) -> list[User]:
         found = members(service.fallback_team_id)
         if found:
             return found
-    return list(memo.remembered(("admins",), lambda: db.session.scalars(
+    return list(memo.remembered(Admins(), lambda: db.session.scalars(
         sa.select(User).where(User.role == Role.ADMIN, User.active.is_(True)).order_by(User.id)).all()))
 
 

@@ -39,6 +39,25 @@ MAX_CHECK_ITEM = 300
 
 
 @dataclass(frozen=True)
+class RoleDefinitions(memo.Key):
+    """Every role definition row by key (`definitions`)."""
+
+
+@dataclass(frozen=True)
+class AssignmentsOf(memo.Key):
+    """An incident's role assignments (`remember_assignments`)."""
+
+    incident_id: int
+
+
+@dataclass(frozen=True)
+class CommanderSchedule(memo.Key):
+    """The live schedule of that name (`commander_schedule`)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class RoleSpec:
     key: str
     name: str
@@ -103,7 +122,7 @@ _DEFAULTS = {spec.key: spec for spec in DEFAULTS}
 
 def definitions() -> list[RoleSpec]:
     """The eight roles, in order, with admins' edits applied."""
-    rows = memo.remembered("role_definitions",
+    rows = memo.remembered(RoleDefinitions(),
                            lambda: {row.key: row for row in db.session.scalars(sa.select(RoleDefinition))})
     out = []
     for spec in DEFAULTS:
@@ -197,13 +216,13 @@ def _may_act(actor: Actor) -> None:
 def remember_assignments(incident_ids) -> None:
     """Within a `memo.sharing` block: every role assignment of these incidents in
     one query, so `assignments` (and `propose`) answer from memory for each."""
-    memo.remember_lists("role_assignments", incident_ids, lambda ids: db.session.scalars(
+    memo.remember_lists(AssignmentsOf, incident_ids, lambda ids: db.session.scalars(
         sa.select(RoleAssignment).where(RoleAssignment.incident_id.in_(ids))), lambda row: row.incident_id)
 
 
 def _remembered_assignments(incident: Incident) -> list[RoleAssignment] | None:
     current = memo.current()
-    return current.get(("role_assignments", incident.id)) if current is not None else None
+    return current.get(AssignmentsOf(incident.id)) if current is not None else None
 
 
 def assignments(incident: Incident, *states: str) -> list[RoleAssignment]:
@@ -333,7 +352,7 @@ def commander_schedule():
     from app.oncall.models import Schedule
     name = current_app.config.get("COMMANDER_SCHEDULE", DEFAULT_COMMANDER_SCHEDULE) if has_app_context() \
         else DEFAULT_COMMANDER_SCHEDULE
-    return memo.remembered(("commander_schedule", name), lambda: db.session.scalar(
+    return memo.remembered(CommanderSchedule(name), lambda: db.session.scalar(
         sa.select(Schedule).where(Schedule.name == name, Schedule.archived_at.is_(None))))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -27,6 +28,14 @@ MAX_DELAY = 120
 # A new person's rules, as PagerDuty proposes them: high urgency rings then falls back to email.
 DEFAULT_HIGH = [(Channel.SMS, 0), (Channel.VOICE, 2), (Channel.EMAIL, 5)]
 DEFAULT_LOW = [(Channel.EMAIL, 0)]
+
+
+@dataclass(frozen=True)
+class RulesOf(memo.Key):
+    """A person's rules for one urgency (`rules_for`), in a `memo.sharing` block."""
+
+    user_id: int
+    urgency: str
 
 
 def _may_manage(actor: Actor, user: User) -> None:
@@ -206,8 +215,8 @@ def remove_method(actor: Actor, method: ContactMethod) -> None:
     _may_manage(actor, method.user)
     method.active = False
     db.session.execute(sa.delete(NotificationRule).where(NotificationRule.contact_method_id == method.id))
-    memo.forget(("rules", method.user_id, "high"))
-    memo.forget(("rules", method.user_id, "low"))
+    memo.forget(RulesOf(method.user_id, "high"))
+    memo.forget(RulesOf(method.user_id, "low"))
     db.session.expire(method.user)  # its rules' collection and the rows just deleted
     audit.record(actor, "contact.remove", method, summary=f"Removed {method.display} of {method.user.name}")
     ensure_rules(method.user)
@@ -218,7 +227,7 @@ def usable_methods(user: User) -> list[ContactMethod]:
 
 
 def rules_for(user: User, urgency: str) -> list[NotificationRule]:
-    return list(memo.remembered(("rules", user.id, urgency), lambda: db.session.scalars(
+    return list(memo.remembered(RulesOf(user.id, urgency), lambda: db.session.scalars(
         sa.select(NotificationRule).where(NotificationRule.user_id == user.id, NotificationRule.urgency == urgency)
         .order_by(NotificationRule.delay_minutes, NotificationRule.id)).all()))
 
@@ -226,7 +235,7 @@ def rules_for(user: User, urgency: str) -> list[NotificationRule]:
 def remember_rules(user_ids) -> None:
     """Within a `memo.sharing` block: every rule of these people in one query, so
     `rules_for` answers from memory for each."""
-    wanted = memo.missing(user_ids, lambda i: ("rules", i, "high"))
+    wanted = memo.missing(user_ids, lambda i: RulesOf(i, "high"))
     if not wanted:
         return
     current = memo.current()
@@ -235,7 +244,7 @@ def remember_rules(user_ids) -> None:
                                    .order_by(NotificationRule.delay_minutes, NotificationRule.id)):
         found.setdefault((rule.user_id, rule.urgency), []).append(rule)
     for (user_id, urgency), rules in found.items():
-        current.put(("rules", user_id, urgency), rules)
+        current.put(RulesOf(user_id, urgency), rules)
 
 
 def default_steps(methods: list[ContactMethod], urgency: str) -> list[tuple[ContactMethod, int]]:
@@ -278,7 +287,7 @@ def ensure_rules(user: User) -> None:
                                                 urgency=urgency, chosen=False))
         for left in (rule for same in by_channel.values() for rule in same):
             db.session.delete(left)
-        memo.forget(("rules", user.id, urgency))
+        memo.forget(RulesOf(user.id, urgency))
         changed = True
     if changed:
         db.session.flush()
@@ -307,7 +316,7 @@ def set_rules(actor: Actor, user: User, urgency: str, steps: list[tuple[int, int
     for method_id, delay in sorted(steps, key=lambda s: s[1]):
         db.session.add(NotificationRule(user_id=user.id, contact_method_id=method_id, delay_minutes=delay,
                                         urgency=urgency, chosen=True))
-    memo.forget(("rules", user.id, urgency))
+    memo.forget(RulesOf(user.id, urgency))
     audit.record(actor, "contact.rules", user, summary=f"Set {urgency}-urgency rules of {user.name}",
                  before={"steps": before}, after={"steps": sorted(steps, key=lambda s: s[1])})
 

@@ -56,6 +56,33 @@ PAGE_PURPOSES = ("page", "assist")
 BREAKER_PAUSE = timedelta(seconds=15)
 
 
+@dataclass(frozen=True)
+class IncidentStatusOf(memo.Key):
+    incident_id: int
+
+
+@dataclass(frozen=True)
+class IncidentSeverityOf(memo.Key):
+    incident_id: int
+
+
+@dataclass(frozen=True)
+class LastSms(memo.Key):
+    """When a phone last had an SMS of its own (not riding in a bundle); of pages
+    only, or of any kind."""
+
+    contact_method_id: int
+    pages_only: bool
+
+
+@dataclass(frozen=True)
+class SmsPagesDue(memo.Key):
+    """The SMS pages that may ride in a page to this phone now (`_sms_pages_due`)."""
+
+    contact_method_id: int
+    at: datetime
+
+
 def _breaker() -> dict[str, tuple[datetime, str]]:
     """Per application (per process): channel → (paused until, why)."""
     return current_app.extensions.setdefault("firebreak_notify_breaker", {})
@@ -73,7 +100,7 @@ def _still_wanted(row: Notification) -> bool:
     join ("assist") while it is open."""
     if row.purpose not in PAGE_PURPOSES or row.incident_id is None:
         return True
-    status = memo.remembered(("incident_status", row.incident_id), lambda: db.session.scalar(
+    status = memo.remembered(IncidentStatusOf(row.incident_id), lambda: db.session.scalar(
         sa.select(Incident.status).where(Incident.id == row.incident_id)))
     if row.purpose == "assist":
         return status != IncidentStatus.RESOLVED
@@ -93,7 +120,7 @@ def _is_page(row: Notification) -> bool:
 
 
 def _urgency(row: Notification) -> str:
-    severity = memo.remembered(("incident_severity", row.incident_id), lambda: db.session.scalar(
+    severity = memo.remembered(IncidentSeverityOf(row.incident_id), lambda: db.session.scalar(
         sa.select(Incident.severity).where(Incident.id == row.incident_id)))
     return levels.level(severity).urgency if severity is not None else "high"
 
@@ -116,7 +143,7 @@ def _throttle(row: Notification, now: datetime) -> datetime | None:
         return query.where(Notification.purpose.in_(PAGE_PURPOSES)) if page else query
 
     if row.channel == Channel.SMS:
-        last = memo.remembered(("last_page_sms" if page else "last_sms", row.contact_method_id),
+        last = memo.remembered(LastSms(row.contact_method_id, pages_only=page),
                                lambda: db.session.scalar(sent().order_by(Notification.sent_at.desc()).limit(1)))
         if last is not None and now - last < (gap := sms_gap(row)):
             return last + gap
@@ -147,7 +174,7 @@ def _bundle_mates(row: Notification, now: datetime) -> list[Notification]:
     """Other SMS pages due now for the same phone: they go in one message."""
     if row.channel != Channel.SMS or row.purpose != "page" or row.contact_method_id is None:
         return []
-    mates = [mate for mate in memo.remembered(("sms_pages_due", row.contact_method_id, now), lambda: db.session.scalars(
+    mates = [mate for mate in memo.remembered(SmsPagesDue(row.contact_method_id, now), lambda: db.session.scalars(
         _sms_pages_due([row.contact_method_id], now)).all()) if mate.id != row.id]
     wanted = [m for m in mates if _still_wanted(m)]
     for mate in mates:
@@ -184,6 +211,8 @@ def remember_claims(rows: list[Notification], now: datetime) -> None:
     no other reads. (A message being claimed has no `sent_at` of its own, so the
     last SMS of its phone is the same with or without it.)"""
     current = memo.current()
+    if current is None:  # memo.disabled()
+        return
     phones = sorted({r.contact_method_id for r in rows if r.channel == Channel.SMS and r.contact_method_id})
     due: dict[int, list[Notification]] = {phone: [] for phone in phones}
     if phones:
@@ -194,18 +223,18 @@ def remember_claims(rows: list[Notification], now: datetime) -> None:
                       sa.func.max(sa.case((Notification.purpose.in_(PAGE_PURPOSES), Notification.sent_at))))
             .where(*_went_out(phones, Channel.SMS)).group_by(Notification.contact_method_id))}
         for phone in phones:
-            current.put(("sms_pages_due", phone, now), due[phone])
+            current.put(SmsPagesDue(phone, now), due[phone])
             any_, page = last.get(phone, (None, None))
-            current.put(("last_sms", phone), any_)
-            current.put(("last_page_sms", phone), page)
+            current.put(LastSms(phone, pages_only=False), any_)
+            current.put(LastSms(phone, pages_only=True), page)
     incident_ids = {r.incident_id for r in [*rows, *(m for mates in due.values() for m in mates)] if r.incident_id}
     if incident_ids:
         states = {i: (status, severity) for i, status, severity in db.session.execute(
             sa.select(Incident.id, Incident.status, Incident.severity).where(Incident.id.in_(incident_ids)))}
         for incident_id in incident_ids:
             status, severity = states.get(incident_id, (None, None))
-            current.put(("incident_status", incident_id), status)
-            current.put(("incident_severity", incident_id), severity)
+            current.put(IncidentStatusOf(incident_id), status)
+            current.put(IncidentSeverityOf(incident_id), severity)
 
 
 def _callback(path: str) -> str:

@@ -1,6 +1,7 @@
 """Putting messages in the outbox. Rows only: the engine sends them (see dispatch)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -8,6 +9,13 @@ import sqlalchemy as sa
 from app.engine import memo
 from app.extensions import db
 from app.notify.models import Channel, Notification, Status
+
+
+@dataclass(frozen=True)
+class OutboxOf(memo.Key):
+    """An incident's outbox rows by key (`remember_incidents`)."""
+
+    incident_id: int
 
 
 def enqueue(*, key: str, purpose: str, channel: Channel, to_address: str, body: str, due: datetime,
@@ -20,7 +28,7 @@ def enqueue(*, key: str, purpose: str, channel: Channel, to_address: str, body: 
     The subject becomes an email header: it is made one line here (titles people type
     may hold line breaks), so no message is refused by the mailer or adds a header."""
     current = memo.current()
-    known = current.get(("outbox", incident_id)) if current is not None else None  # see remember_incidents
+    known = current.get(OutboxOf(incident_id)) if current is not None else None  # see remember_incidents
     if known is not None:
         existing = known.get(key)
     else:
@@ -44,7 +52,7 @@ def remember_incidents(incident_ids) -> None:
     query, so `enqueue` knows without asking whether a key of theirs is taken.
     (Keys are unique across incidents, and a key names the incident it pages
     about, so an incident's rows are all there is to know for its keys.)"""
-    wanted = memo.missing(incident_ids, lambda i: ("outbox", i))
+    wanted = memo.missing(incident_ids, OutboxOf)
     if not wanted:
         return
     current = memo.current()
@@ -52,7 +60,7 @@ def remember_incidents(incident_ids) -> None:
     for row in db.session.scalars(sa.select(Notification).where(Notification.incident_id.in_(wanted))):
         found[row.incident_id][row.key] = row
     for incident_id, rows in found.items():
-        current.put(("outbox", incident_id), rows)
+        current.put(OutboxOf(incident_id), rows)
 
 
 def to_person(user, *, key: str, purpose: str, subject: str, body: str, due: datetime, now: datetime,

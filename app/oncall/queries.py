@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from app.auth.models import User
+from app.engine import memo
 from app.extensions import db
 from app.oncall import compute
 from app.oncall.models import Holiday, Override, Schedule, Swap, TemporarySchedule
@@ -231,17 +232,24 @@ def upcoming_changes(schedule: Schedule, now: datetime) -> dict:
 SOON = timedelta(days=7)
 
 
+@dataclass(frozen=True)
+class PeopleOn(memo.Key):
+    """Everyone a schedule may put on call from a moment on (`people_on`)."""
+
+    schedule_id: int
+    at: datetime
+
+
 def people_on(schedule: Schedule, now: datetime, changes: dict | None = None) -> set[int]:
     """Everyone the schedule may put on call from now on: the participants of every
     layer's rotation in force or still to come, and of overrides, swaps and temporary
     schedules not yet over (`changes`: `upcoming_changes`, when the caller has it).
     Nobody for an archived schedule. Asked once per schedule within `memo.sharing`."""
-    from app.engine import memo
     from app.oncall.service import current_version, pending_versions
     if schedule.archived_at is not None:
         return set()
     known = memo.current()
-    if known is not None and (found := known.get(("people_on", schedule.id, now))) is not None:
+    if known is not None and (found := known.get(PeopleOn(schedule.id, now))) is not None:
         return found
     ids: set[int] = set()
     for layer in schedule.layers:
@@ -253,7 +261,7 @@ def people_on(schedule: Schedule, now: datetime, changes: dict | None = None) ->
     ids.update(i for s in changes["swaps"] for i in (s.first_user_id, s.second_user_id))
     ids.update(i for t in changes["temporaries"] for i in t.participant_ids or ())
     if known is not None:
-        known.put(("people_on", schedule.id, now), ids)
+        known.put(PeopleOn(schedule.id, now), ids)
     return ids
 
 
