@@ -163,6 +163,13 @@ def test_admins_keep_stakeholder_lists(client, admin):
 
 
 def test_admins_keep_webhooks_templates_plans_and_roles(client, admin):
+    for data, said in (({"url": "ftp://hooks.example.com/x"}, "A webhook URL is a full http:// or https:// address."),
+                       ({"url": "http://10.1.2.3/x"}, "10.1.2.3 is a private address"),
+                       ({"url": "https://hooks.example.com/x", "secret": "hunter2"}, "whsec_ followed by the base64")):
+        refused = client.post("/admin/webhooks", data={"name": "Slack", "kind": "slack", **data})
+        assert refused.status_code == 400 and said in refused.get_data(as_text=True)
+        assert data["url"] in refused.get_data(as_text=True)  # what was typed stays in the form
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Webhook)) == 0
     assert client.post("/admin/webhooks", data={"name": "Slack", "kind": "slack",
                                                 "url": "https://hooks.example.com/T/B/x"}).status_code == 303
     hook = db.session.scalar(sa.select(Webhook))
