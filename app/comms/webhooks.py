@@ -232,4 +232,4 @@ def deliveries_for(incident: Incident) -> list[WebhookDelivery]:
                               .order_by(WebhookDelivery.id)).all()
 
 
-JOBS = [Job("webhooks", due, run)]
+JOBS = [Job("comms_webhooks", due, run)]

@@ -37,6 +37,6 @@ def _rollup(settings_id: int, now: datetime) -> bool:
 JOBS = [
     Job("maintenance_reminders", maintenance.due_reminders, maintenance.remind),
     Job("status_notices", subscribers.due_notices, subscribers.fan_out),
-    Job("webhooks", webhooks.due, webhooks.run),
+    Job("subscriber_webhooks", webhooks.due, webhooks.run),
     Job("uptime_rollup", _rollup_due, _rollup),
 ]
