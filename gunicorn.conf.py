@@ -1,17 +1,13 @@
 """Gunicorn settings every start shares (`make run`, scripts/serve.sh, `make bench`):
 gunicorn reads this file from the working directory by itself; flags still win.
 
-Garbage collection. A full collection walks every object a worker holds (the app,
-SQLAlchemy's mappers, Jinja's templates, the status page's cache, …) with the GIL
-held, so every thread of the worker waits for it; on a page re-rendered every second
-those pauses set the p99 (bench/statuspage.py measured about 80-90 ms against about
-30 ms here). Freezing what exists once the app is loaded takes it out of every later
-collection, and a higher first threshold makes collections rarer.
+Garbage collection: once the app is loaded, a worker freezes what it holds
+(app.patches.after_worker_init, the `gc_freeze` patch).
 
 Templates. The busiest pages' templates are compiled before the freeze
 (app.templating.warm), so a worker's first visitor does not wait for them.
 """
-import gc
+from app import patches
 
 
 def post_worker_init(worker):
@@ -22,9 +18,7 @@ def post_worker_init(worker):
     start_writer = extensions.get("firebreak.start_writer")  # SQLite: ingestion's writer process
     if start_writer is not None:
         start_writer(worker.cfg.threads)
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 10, 10)
+    patches.after_worker_init()
 
 
 def worker_exit(server, worker):

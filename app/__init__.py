@@ -1,41 +1,13 @@
 """Firebreak: incident management in one small Flask application."""
 from __future__ import annotations
 
-import weakref
-
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import config as settings
-from app import statuspage
-from app.auth.sessions import CookieSessions
+from app import patches, statuspage
 from app.extensions import csrf, db, htmx, limiter, login_manager, migrate
-
-
-class Firebreak(Flask):
-    """Flask, asking once per function whether it is a coroutine.
-
-    Flask passes every hook and view through `ensure_sync` on every request (nine
-    times for an ingested event), and its `inspect.iscoroutinefunction` each time
-    cost more than some of those hooks. What is known to be plain is remembered
-    weakly, so a function made for one request (`after_this_request`) is not kept."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._plain: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-    def ensure_sync(self, func):
-        try:
-            if self._plain[func]:
-                return func
-        except Exception:  # not seen, not weakly referable, or an odd __eq__: Flask decides
-            pass
-        synced = super().ensure_sync(func)
-        try:
-            self._plain[func] = synced is func
-        except TypeError:
-            pass
-        return synced
+from app.patches import Firebreak
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -50,7 +22,6 @@ def create_app(config: dict | None = None) -> Flask:
         count = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
-    app.session_interface = CookieSessions()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(settings.ROOT / "migrations"))
     login_manager.init_app(app)
@@ -107,5 +78,5 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(statuspage_bp)
     app.register_blueprint(statuspage_admin_bp)
     app.register_blueprint(statuspage_incidents_bp)
-    limiter.only_decorated(app)
+    patches.apply(app, limiter)
     return app

@@ -115,6 +115,8 @@ def from_env() -> dict:
         # SQLite under gunicorn: the hot path's writes in a writer process per worker
         # (app.alerts.writer), outside the request threads' interpreter.
         "INGEST_WRITER": _flag("INGEST_WRITER", True),
+        # Which of app.patches' framework patches are on: all, none, or names.
+        "FRAMEWORK_PATCHES": os.environ.get("FRAMEWORK_PATCHES", "all"),
         # The status page: its own host name (it then answers at / there), and how often
         # each process checks for changes.
         "STATUS_PAGE_HOST": os.environ.get("STATUS_PAGE_HOST", "").strip().lower(),

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask_htmx import HTMX
-import flask_limiter
+from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -25,24 +25,6 @@ migrate = Migrate(render_as_batch=True, compare_type=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 htmx = HTMX()
-
-
-class Limiter(flask_limiter.Limiter):
-    """Flask-Limiter, checking limits only on the views decorated with one.
-
-    Its before_request hook looks for default, application, blueprint and meta limits
-    on every request, about 70 µs each (a sixth of an ingested event's cost). Firebreak
-    sets none of those, and a decorated view checks its own limit in its wrapper, so
-    `only_decorated` takes the hook out again once every blueprint is registered;
-    should such limits ever be set, it stays."""
-
-    def only_decorated(self, app) -> None:
-        manager = self.limit_manager
-        if manager.default_limits or manager.application_limits or self._meta_limits or manager._blueprint_limits:
-            return
-        hooks = app.before_request_funcs.get(None, [])
-        if self._check_request_limit in hooks:
-            hooks.remove(self._check_request_limit)
 
 
 limiter = Limiter(key_func=get_remote_address, default_limits=[])

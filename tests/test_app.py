@@ -104,9 +104,10 @@ def test_a_worker_compiles_the_busiest_templates_as_it_starts(app, monkeypatch):
 
     from app import templating
     assert app.extensions["firebreak.warm"]() == len(templating.WARM_TEMPLATES)
+    from app import patches
     hooks = runpy.run_path(str(Path(__file__).parent.parent / "gunicorn.conf.py"))
-    monkeypatch.setattr(hooks["gc"], "freeze", lambda: None)  # not this test process's collector
-    monkeypatch.setattr(hooks["gc"], "set_threshold", lambda *args: None)
+    monkeypatch.setattr(patches.gc, "freeze", lambda: None)  # not this test process's collector
+    monkeypatch.setattr(patches.gc, "set_threshold", lambda *args: None)
     compiled, writers = [], []
     app.extensions["firebreak.warm"] = lambda: compiled.append(True)
     app.extensions["firebreak.start_writer"] = writers.append  # SQLite: the worker's ingestion writer

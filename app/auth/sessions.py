@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import current_app, session
-from flask.sessions import SecureCookieSessionInterface
 
 SIGNED_IN_AT = "signed_in_at"
 SEEN_AT = "seen_at"
@@ -43,25 +42,3 @@ def seen(now: datetime) -> None:
     last = session.get(SEEN_AT)
     if not isinstance(last, int) or stamp - last >= 60 or stamp < last:
         session[SEEN_AT] = stamp
-
-
-class CookieSessions(SecureCookieSessionInterface):
-    """Flask's signed-cookie sessions, opened without a signer when there is no cookie.
-
-    Flask builds a signing serializer on every request before it looks for the
-    cookie; monitoring, Twilio and status page visitors send none, and for them that
-    was a few percent of an ingested event's cost. An empty session left unchanged is
-    saved as Flask saves it, without reading its cookie settings. Anything with a
-    cookie, and any other saving, is Flask's own code."""
-
-    def open_session(self, app, request):
-        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
-            return self.session_class()
-        return super().open_session(app, request)
-
-    def save_session(self, app, session, response) -> None:
-        if not session and not session.modified:  # what Flask does then, without its seven settings
-            if session.accessed:
-                response.vary.add("Cookie")
-            return
-        super().save_session(app, session, response)

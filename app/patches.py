@@ -1,0 +1,153 @@
+"""Framework patches: the few places Firebreak replaces what Flask, Flask-Limiter or
+Python do by default, for speed. Each is here and nowhere else, says why, names the
+upstream behaviour it relies on (tests/test_patches.py fails if that changes), and
+can be turned off.
+
+FRAMEWORK_PATCHES says which are on: `all` (the default), `none`, or a comma-separated
+list of names from PATCHES. What each gains is measured by `python -m bench patches`
+(docs/benchmarks.md); a patch that gains too little there is removed, not kept.
+"""
+from __future__ import annotations
+
+import gc
+import os
+import weakref
+
+from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
+
+PATCHES = {
+    "ensure_sync": "Flask asks whether each hook and view is a coroutine on every request; "
+                   "remember the answer for plain functions",
+    "limiter": "Flask-Limiter looks for default, application and blueprint limits before every "
+               "request; Firebreak sets none, and decorated views check their own",
+    "sessions": "no signing serializer is built for a request that has no session cookie",
+    "headers": "security headers are added in one pass over the response's headers",
+    "gc_freeze": "a gunicorn worker freezes what it has loaded, so collections skip it",
+}
+
+
+def enabled(setting: str | None = None) -> frozenset[str]:
+    """The patches FRAMEWORK_PATCHES turns on (from the environment when not given).
+    An unknown name is refused at start-up rather than silently ignored."""
+    value = (os.environ.get("FRAMEWORK_PATCHES", "all") if setting is None else setting).strip().lower()
+    if value in ("", "all", "1", "on", "yes"):
+        return frozenset(PATCHES)
+    if value in ("none", "0", "off", "no"):
+        return frozenset()
+    names = frozenset(name.strip() for name in value.split(",") if name.strip())
+    unknown = names - PATCHES.keys()
+    if unknown:
+        raise ValueError(f"FRAMEWORK_PATCHES: unknown {', '.join(sorted(unknown))}; "
+                         f"choose from {', '.join(PATCHES)}, or all, or none")
+    return names
+
+
+class Firebreak(Flask):
+    """Flask, asking once per function whether it is a coroutine (patch `ensure_sync`).
+
+    Flask passes every hook and view through `ensure_sync` on every request, and its
+    `inspect.iscoroutinefunction` each time costs more than some of those hooks. What
+    is known to be plain is remembered weakly, so a function made for one request
+    (`after_this_request`) is not kept. Relies on: Flask's `ensure_sync` returning a
+    plain function itself."""
+
+    _plain: weakref.WeakKeyDictionary | None = None
+
+    def remember_plain_functions(self) -> None:
+        self._plain = weakref.WeakKeyDictionary()
+
+    def ensure_sync(self, func):
+        plain = self._plain
+        if plain is None:
+            return super().ensure_sync(func)
+        try:
+            if plain[func]:
+                return func
+        except Exception:  # not seen, not weakly referable, or an odd __eq__: Flask decides
+            pass
+        synced = super().ensure_sync(func)
+        try:
+            plain[func] = synced is func
+        except TypeError:
+            pass
+        return synced
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, opened without a signer when there is no cookie
+    (patch `sessions`).
+
+    Flask builds a signing serializer on every request before it looks for the
+    cookie; monitoring, Twilio and status page visitors send none. An empty session
+    left unchanged is saved as Flask saves it, without reading its cookie settings.
+    Anything with a cookie, and any other saving, is Flask's own code. Relies on:
+    `session_class()` being an empty, unmodified session, and Flask's `save_session`
+    adding only `Vary: Cookie` for an empty, unmodified session it accessed."""
+
+    def open_session(self, app, request):
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app, session, response) -> None:
+        if not session and not session.modified:  # what Flask does then, without its seven settings
+            if session.accessed:
+                response.vary.add("Cookie")
+            return
+        super().save_session(app, session, response)
+
+
+def add_missing_one_pass(headers, pairs) -> None:
+    """Add each (name, value) the headers lack, in one pass over them (patch
+    `headers`): `Headers.setdefault` looks each name up by raising and catching a
+    KeyError. Relies on: iterating `Headers` giving (name, value) pairs."""
+    present = {name.lower() for name, _ in headers}
+    for name, value in pairs:
+        if name.lower() not in present:
+            headers.add(name, value)
+
+
+def add_missing_plainly(headers, pairs) -> None:
+    for name, value in pairs:
+        headers.setdefault(name, value)
+
+
+def apply(app: Firebreak, limiter) -> None:
+    """Turn on the app's patches (the end of `create_app`, every blueprint registered)."""
+    on = enabled(app.config.get("FRAMEWORK_PATCHES"))
+    app.extensions["firebreak.patches"] = on
+    app.extensions["firebreak.add_headers"] = add_missing_one_pass if "headers" in on else add_missing_plainly
+    if "ensure_sync" in on:
+        app.remember_plain_functions()
+    if "sessions" in on:
+        app.session_interface = CookieSessions()
+    if "limiter" in on:
+        only_decorated_limits(app, limiter)
+
+
+def only_decorated_limits(app: Flask, limiter) -> None:
+    """Take Flask-Limiter's before_request hook out (patch `limiter`): Firebreak sets no
+    default, application, meta or blueprint limits, and a decorated view checks its own
+    limit in its wrapper. Should such limits ever be set, the hook stays. Relies on:
+    the hook being `limiter._check_request_limit` in the app's before_request list, and
+    those limits living where this reads them."""
+    manager = limiter.limit_manager
+    if manager.default_limits or manager.application_limits or limiter._meta_limits or manager._blueprint_limits:
+        return
+    hooks = app.before_request_funcs.get(None, [])
+    if limiter._check_request_limit in hooks:
+        hooks.remove(limiter._check_request_limit)
+
+
+def after_worker_init() -> None:
+    """In a gunicorn worker, once the app is loaded (patch `gc_freeze`): a full
+    collection walks every object a worker holds (the app, SQLAlchemy's mappers, Jinja's
+    templates, the status page's cache) with the GIL held, so every thread waits for
+    it. Freezing what exists takes it out of every later collection, and a higher
+    first threshold makes collections rarer. Relies on: `gc.freeze`."""
+    if "gc_freeze" not in enabled():
+        return
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)

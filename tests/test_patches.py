@@ -1,0 +1,132 @@
+"""The framework patches (app/patches.py): one switch turns them off, and each test
+here fails if the upstream behaviour a patch relies on changes."""
+from __future__ import annotations
+
+import gc
+
+import pytest
+from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
+from werkzeug.datastructures import Headers
+
+from app import patches
+from app.extensions import limiter
+from tests.conftest import BASE_CONFIG, make_app
+
+
+def test_the_switch_turns_every_patch_on_off_or_some(app, database_url):
+    assert app.extensions["firebreak.patches"] == frozenset(patches.PATCHES)
+    assert isinstance(app.session_interface, patches.CookieSessions) and app._plain is not None
+    assert limiter._check_request_limit not in app.before_request_funcs.get(None, [])
+    off = make_app(database_url, FRAMEWORK_PATCHES="none")
+    assert off.extensions["firebreak.patches"] == frozenset()
+    assert type(off.session_interface) is SecureCookieSessionInterface and off._plain is None
+    assert off.extensions["firebreak.add_headers"] is patches.add_missing_plainly
+    some = make_app(database_url, FRAMEWORK_PATCHES="sessions, headers")
+    assert some.extensions["firebreak.patches"] == {"sessions", "headers"} and some._plain is None
+    with pytest.raises(ValueError, match="unknown gc_frozen"):
+        make_app(database_url, FRAMEWORK_PATCHES="gc_frozen")
+
+
+@pytest.mark.parametrize("setting", ["all", "none"])
+def test_the_app_answers_the_same_with_and_without_them(database_url, setting):
+    """A page, a refusal, a sign-in form, JSON: the same status, headers that matter
+    and body, patched or not."""
+    app = make_app(database_url, FRAMEWORK_PATCHES=setting)
+    client = app.test_client()
+    answers = {path: client.get(path) for path in ("/healthz/nothing", "/login", "/status")}
+    bad = client.post("/v2/enqueue", json={})
+    assert bad.status_code == 400 and "Set-Cookie" not in bad.headers and "Cookie" in bad.headers["Vary"]
+    assert answers["/login"].status_code == 200 and "Set-Cookie" in answers["/login"].headers
+    for answer in (*answers.values(), bad):
+        assert answer.headers["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in answer.headers[
+            "Content-Security-Policy"]
+
+
+def test_flask_returns_a_plain_function_itself_from_ensure_sync():
+    """`ensure_sync` remembers `synced is func` for plain functions."""
+    flask = Flask("upstream")
+
+    def plain():
+        return None
+
+    assert Flask.ensure_sync(flask, plain) is plain
+
+
+def test_flask_limiter_keeps_its_check_where_the_patch_takes_it_out():
+    """`only_decorated_limits` reads these attributes and removes this hook."""
+    import flask_limiter
+    from flask_limiter.util import get_remote_address
+    flask = Flask("upstream")
+    flask.config["RATELIMIT_STORAGE_URI"] = "memory://"
+    fresh = flask_limiter.Limiter(key_func=get_remote_address, default_limits=[])
+    fresh.init_app(flask)
+    manager = fresh.limit_manager
+    assert not (manager.default_limits or manager.application_limits or fresh._meta_limits
+                or manager._blueprint_limits)
+    assert fresh._check_request_limit in flask.before_request_funcs[None]
+    patches.only_decorated_limits(flask, fresh)
+    assert fresh._check_request_limit not in flask.before_request_funcs[None]
+    limited = Flask("limited")
+    limited.config["RATELIMIT_STORAGE_URI"] = "memory://"
+    with_defaults = flask_limiter.Limiter(key_func=get_remote_address, default_limits=["1/second"])
+    with_defaults.init_app(limited)
+    patches.only_decorated_limits(limited, with_defaults)
+    assert with_defaults._check_request_limit in limited.before_request_funcs[None]  # it stays
+
+
+def test_flask_saves_an_untouched_empty_session_as_the_patch_does():
+    """`CookieSessions` answers an empty, unmodified session as Flask's own code would:
+    compared on the same requests, with and without a cookie."""
+    outcomes = {}
+    for interface in (SecureCookieSessionInterface(), patches.CookieSessions()):
+        flask = Flask("upstream")
+        flask.config.update(SECRET_KEY="x" * 32)
+        flask.session_interface = interface
+
+        @flask.get("/read")
+        def read():
+            from flask import session
+            return str(session.get("n"))
+
+        @flask.get("/write")
+        def write():
+            from flask import session
+            session["n"] = 1
+            return "ok"
+
+        client = flask.test_client()
+        plain = client.get("/read")
+        wrote = client.get("/write")
+        again = client.get("/read")
+        outcomes[type(interface).__name__] = [
+            (r.status_code, r.get_data(as_text=True), r.headers.get("Vary"), "Set-Cookie" in r.headers)
+            for r in (plain, wrote, again)]
+    assert outcomes["CookieSessions"] == outcomes["SecureCookieSessionInterface"]
+    assert outcomes["CookieSessions"][0] == (200, "None", "Cookie", False)
+
+
+def test_iterating_headers_gives_name_value_pairs_so_one_pass_adds_what_setdefault_adds():
+    pairs = [("X-Frame-Options", "DENY"), ("Referrer-Policy", "same-origin"), ("x-content-type-options", "nosniff")]
+    for start in ([], [("X-Frame-Options", "SAMEORIGIN")], [("referrer-policy", "no-referrer"), ("A", "b")]):
+        one, plain = Headers(start), Headers(start)
+        patches.add_missing_one_pass(one, pairs)
+        patches.add_missing_plainly(plain, pairs)
+        assert sorted((k.lower(), v) for k, v in one) == sorted((k.lower(), v) for k, v in plain)
+
+
+def test_gc_can_freeze_what_a_worker_holds(monkeypatch):
+    """The worker hook freezes once the app is loaded, unless switched off."""
+    assert callable(gc.freeze) and callable(gc.get_freeze_count) and callable(gc.unfreeze)
+    frozen = []
+    monkeypatch.setattr(patches.gc, "freeze", lambda: frozen.append(True))
+    monkeypatch.setattr(patches.gc, "set_threshold", lambda *args: None)
+    monkeypatch.setenv("FRAMEWORK_PATCHES", "all")
+    patches.after_worker_init()
+    monkeypatch.setenv("FRAMEWORK_PATCHES", "none")
+    patches.after_worker_init()
+    assert frozen == [True]
+
+
+def test_base_config_leaves_the_patches_at_their_default():
+    assert "FRAMEWORK_PATCHES" not in BASE_CONFIG
