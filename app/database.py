@@ -69,8 +69,8 @@ def write_intent(value: bool = True):
 # SQLite lets one connection write at a time. A writer that finds the lock taken
 # waits in SQLite's busy handler, which sleeps (1, 2, 5 … up to 100 ms) between tries:
 # with several processes writing, the lock is mostly free while the waiters sleep,
-# and a process that keeps writing wins again and again while the others starve (8
-# gunicorn workers took 85 events/s with a p99 of 6.7 s where one worker took 500).
+# and a process that keeps writing wins again and again while the others starve
+# (docs/architecture.md).
 # So every write transaction first takes two locks that wake the next writer the
 # moment they are free: this process's (threads queue in Python, with the busy
 # timeout as their limit) and then an exclusive flock() on `<database>-lock`, shared

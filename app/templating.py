@@ -127,7 +127,7 @@ def target_name(kind: str, ref: int) -> str:
 # What a worker renders first and most: the incident page with everything it pulls in,
 # the incident list and home. Compiled as the worker starts (gunicorn.conf.py), so the
 # first person to open them after a deploy or restart does not wait for Jinja to
-# compile them (about 280 ms for the incident page, measured) in every worker.
+# compile them in every worker.
 WARM_TEMPLATES = ("base.html", "_macros.html", "incidents/show.html", "incidents/index.html", "home/index.html",
                   "postmortems/_macros.html", "notify/_log.html", "comms/_log.html", "oncall/_now.html")
 

@@ -1,10 +1,10 @@
 """Ingestion's writer process (SQLite, under gunicorn): the hot path's writes done
 outside the request threads' interpreter.
 
-Why (docs/architecture.md): the hot path's writes cost about 200 µs an event in
-one thread, but about 500 µs among a worker's sixteen request threads, because each
-of the group-commit leader's sqlite3 calls hands the interpreter lock to a request
-thread and waits to get it back. Here the request threads validate each event and
+Why (docs/architecture.md): the hot path's writes cost more than twice as much among a
+worker's sixteen request threads as in one thread, because each of the group-commit
+leader's sqlite3 calls hands the interpreter lock to a request thread and waits to
+get it back. Here the request threads validate each event and
 hand it to a writer process of their own, over a socketpair each, and wait for its
 answer; the writer, one thread, takes whatever has arrived, writes it as one batch
 with the same hot path (`hotpath.write_batch`) and answers each. Every event is still

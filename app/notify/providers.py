@@ -66,7 +66,7 @@ class Twilio:
         api_base = api_base.rstrip("/")
         # The environment's proxy and CA settings, read once for the one host this
         # client talks to, as requests would read them: requests re-reads them for
-        # every request (scanning all of os.environ twice), a quarter of the client's
+        # every request (scanning all of os.environ twice), a good part of the client's
         # CPU per message, and paging a burst is bound by that CPU.
         http = TwilioHttpClient(timeout=timeout, proxy=get_environ_proxies(api_base) or None)
         http.session.trust_env = False
