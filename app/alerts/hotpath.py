@@ -12,7 +12,7 @@ one UPDATE per alert that repeats fold into (one statement for all of them, the
 alerts just opened included), and for resolves a few statements for all of them
 (`_resolve`: the alerts, their incidents, pages not yet sent, updates owed, survey
 rounds). The rows are the full path's, from the same builders (`ingest.new_alert`,
-`incidents.new_incident`, `event_values`, `audit.entry_values`,
+`incidents.new_incident`, `event_values`, `incidents.audit_values`,
 `incidents.resolved_text`); tests hold the two paths equal column by column, and
 batches equal to the same events applied one at a time.
 
@@ -63,15 +63,13 @@ import sqlalchemy as sa
 from app import clock
 from app.alerts import ingest
 from app.alerts.models import AlertStatus, IngestAttempt
-from app.audit import service as audit
 from app.audit.models import AuditEntry
 from app.extensions import db
 from app.incidents import service as incidents
-from app.comms.models import CommsDue, DueState
+from app.comms import cadence
 from app.escalation import service as escalation
 from app.incidents.models import EventKind, Incident, IncidentEvent, Status
 from app.insights import surveys
-from app.insights.models import SurveyRound
 from app.notify import paging
 from app.incidents.timeline import event_values
 from app.services.models import IntegrationKey, Service, severity_for
@@ -199,8 +197,8 @@ class _New:
     """An alert opened in this batch (with its incident), as its first event made it,
     and the repeats that follow it in the batch (folded in once it is written)."""
 
-    def __init__(self, incident: dict, alert: dict, actor, origin: str, service_name: str):
-        self.incident, self.alert, self.actor, self.origin = incident, alert, actor, origin
+    def __init__(self, order: int, incident: dict, alert: dict, actor, origin: str, service_name: str):
+        self.order, self.incident, self.alert, self.actor, self.origin = order, incident, alert, actor, origin
         self.service_name = service_name
         self.repeats = _Fold(None)
 
@@ -209,8 +207,8 @@ class _Resolved:
     """An open alert that a resolve in this batch resolves (its incident and summary
     as the resolve finds them, after the batch's repeats)."""
 
-    def __init__(self, alert, actor):
-        self.alert_id, self.origin, self.actor = alert.id, alert.origin, actor
+    def __init__(self, order: int, alert, actor):
+        self.order, self.alert_id, self.origin, self.actor = order, alert.id, alert.origin, actor
         self.incident_id: int | None = None
         self.summary = ""
 
@@ -277,7 +275,7 @@ def apply(jobs: list[Job]) -> None:
     new: dict[tuple[int, str], _New] = {}
     resolved: dict[tuple[int, str], _Resolved] = {}
     left: set[tuple[int, str]] = set()  # keys left to the full path: later events on them follow them there
-    for job in jobs:
+    for order, job in enumerate(jobs):
         event = job.event
         route = routes[event.routing_key]
         if route is None:
@@ -291,7 +289,7 @@ def apply(jobs: list[Job]) -> None:
                 continue
             if at in open_ and at not in resolved:
                 actor = ingest.integration_actor(event.origin, route.key_name, route.name, job.ip)
-                resolved[at] = _Resolved(open_[at], actor)
+                resolved[at] = _Resolved(order, open_[at], actor)
             # else nothing open on the key (or resolved earlier in the batch): accepted, and nothing changes
             job.dedup_key = event.dedup_key
             continue
@@ -315,7 +313,7 @@ def apply(jobs: list[Job]) -> None:
             if event.dedup_key:
                 left.add(at)
             continue
-        dedup_key = event.dedup_key or uuid.uuid4().hex
+        dedup_key = event.dedup_key or ingest.new_dedup_key()
         actor = ingest.integration_actor(event.origin, route.key_name, route.name, job.ip)
         incident = incidents.new_incident(actor, service=route, title=event.summary, severity=severity, now=now,
                                           source="alert", impact_started_at=event.timestamp, respond_later=True)
@@ -324,11 +322,12 @@ def apply(jobs: list[Job]) -> None:
         alert = ingest.new_alert(event, route.id, route.key_id, dedup_key, now)
         alert["status"] = alert["status"].value
         alert["class"] = alert.pop("class_")
-        new[(route.id, dedup_key)] = _New(incident, alert, actor, event.origin, route.name)
+        new[(route.id, dedup_key)] = _New(order, incident, alert, actor, event.origin, route.name)
         job.dedup_key = dedup_key
+    written = _Written()
     if new:
         opened = list(new.values())
-        _insert(connection, opened, now)
+        _insert(connection, opened, now, written)
         folds.update({item.repeats.alert_id: item.repeats for item in opened if item.repeats.n})
     if connection.dialect.name == "postgresql" and (folds or resolved):
         # Every alert the batch changes, locked at once in id order: two batches that fold
@@ -339,7 +338,8 @@ def apply(jobs: list[Job]) -> None:
         if connection.execute(_FOLD_MANY, params).rowcount != len(params):
             raise Stale("an alert was resolved or held while its repeats were being folded")
     if resolved:  # after the folds: a repeat that came before its resolve counts
-        _resolve(connection, list(resolved.values()), now)
+        _resolve(connection, list(resolved.values()), now, written)
+    written.insert(connection)
     attempts = [{"id": job.attempt, "dedup_key": job.dedup_key, "created_at": now} for job in jobs if job.dedup_key]
     if attempts:
         _insert_rows(connection, _attempts, attempts)
@@ -360,8 +360,7 @@ _RESOLVE_ALERTS = (sa.update(_alerts)
 # Locked (PostgreSQL; SQLite's writers take turns anyway) before the batch asks which
 # of their alerts are still open: two batches resolving an incident's last two alerts
 # at once then see each other's, and the second resolves it.
-_INCIDENTS_OF = (sa.select(_incidents.c.id, _incidents.c.status, _incidents.c.is_exercise, _incidents.c.merged_into_id,
-                           Service.resolve_with_alerts)
+_INCIDENTS_OF = (sa.select(_incidents.c.id, _incidents.c.status, Service.resolve_with_alerts)
                  .join(Service, Service.id == _incidents.c.service_id)
                  .where(_incidents.c.id.in_(sa.bindparam("p_ids", expanding=True)))
                  .order_by(_incidents.c.id).with_for_update(of=_incidents))
@@ -373,31 +372,45 @@ _TOUCH = (sa.update(_incidents)
           .where(_incidents.c.id == sa.bindparam("p_id"), _incidents.c.status != Status.RESOLVED.value)
           .values(version=_incidents.c.version + sa.bindparam("p_n"), updated_at=_NOW))
 # An incident whose last alert resolves: `incidents.resolve` by an integration, with
-# `escalation.stop` (pending pages, updates owed and survey below).
+# its escalation stopped in the same UPDATE (`escalation.stopped_values`). What it
+# reaches in other domains is each domain's own statement, made once for every
+# incident the batch resolves, as `incidents.resolve` makes it for one: its other
+# alerts, its pages not yet sent, its updates owed, its survey round.
 _RESOLVE_INCIDENT = (
     sa.update(_incidents)
     .where(_incidents.c.id == sa.bindparam("p_id"), _incidents.c.status == sa.bindparam("p_before"))
     .values(status=Status.RESOLVED.value, resolved_at=_NOW, resolved_by_id=None, ack_timeout_at=None,
             auto_resolve_at=None, mitigated_at=sa.func.coalesce(_incidents.c.mitigated_at, _NOW),
-            escalation_state=sa.case((_incidents.c.escalation_state == escalation.STATE_ACTIVE, escalation.STATE_STOPPED),
-                                     else_=_incidents.c.escalation_state),
-            next_escalation_at=None, response_breach_at=None, resolution_breach_at=None, followup_at=_NOW,
-            version=_incidents.c.version + sa.bindparam("p_n"), updated_at=_NOW))
-_RESOLVE_ALL_ALERTS = (sa.update(_alerts)
-                       .where(_alerts.c.incident_id.in_(sa.bindparam("p_ids", expanding=True)),
-                              _alerts.c.status != AlertStatus.RESOLVED.value)
-                       .values(status=AlertStatus.RESOLVED.value, resolved_at=_NOW))
-_CANCEL_PAGES = paging.stop_unsent_pages(sa.bindparam("p_ids", expanding=True))
-_dues = CommsDue.__table__
-_CANCEL_DUES = (sa.update(_dues)
-                .where(_dues.c.incident_id.in_(sa.bindparam("p_ids", expanding=True)),
-                       _dues.c.state == DueState.PENDING)
-                .values(state=DueState.CANCELLED, next_action_at=None, met_at=None))
-_rounds = SurveyRound.__table__
-_ROUNDS_OF = sa.select(_rounds.c.incident_id).where(_rounds.c.incident_id.in_(sa.bindparam("p_ids", expanding=True)))
+            response_breach_at=None, resolution_breach_at=None, followup_at=_NOW,
+            version=_incidents.c.version + sa.bindparam("p_n"), updated_at=_NOW, **escalation.stopped_values()))
+_IDS = sa.bindparam("p_ids", expanding=True)
+_RESOLVE_ALL_ALERTS = incidents.resolve_alerts_of(_IDS, _NOW)
+_CANCEL_PAGES = paging.stop_unsent_pages(_IDS)
+_CANCEL_DUES = cadence.cancel_pending_dues(_IDS)
 
 
-def _resolve(connection, items: list[_Resolved], now: datetime) -> None:
+class _Written:
+    """The timeline and audit entries a batch writes, inserted together once its
+    incidents and alerts are in, in the order of the events that made them: so each
+    gets the id it would get were the batch's events written one at a time."""
+
+    def __init__(self):
+        self.entries: list[tuple[int, dict]] = []
+        self.audits: list[tuple[int, dict]] = []
+
+    def insert(self, connection) -> None:
+        # Sorted by event, stably: an event's own entries keep their order.
+        if self.entries:
+            _insert_rows(connection, IncidentEvent.__table__, [row for _, row in sorted(self.entries, key=_first)])
+        if self.audits:
+            _insert_rows(connection, AuditEntry.__table__, [row for _, row in sorted(self.audits, key=_first)])
+
+
+def _first(pair: tuple) -> int:
+    return pair[0]
+
+
+def _resolve(connection, items: list[_Resolved], now: datetime, written: _Written) -> None:
     """Resolve the batch's open alerts, in arrival order, and with the last open alert
     of an incident (on a service that resolves incidents with their alerts) the
     incident: timeline, audit, pages not yet sent, updates owed, the survey round."""
@@ -415,30 +428,26 @@ def _resolve(connection, items: list[_Resolved], now: datetime) -> None:
     ids = sorted(by_incident)
     incidents_ = {row.id: row for row in connection.execute(_INCIDENTS_OF, {"p_ids": ids})}
     still_open = set(connection.execute(_STILL_OPEN, {"p_ids": ids}).scalars())
-    entries, audits, touched, resolving, surveyed = [], [], [], [], []
+    entries, audits, touched, resolving = written.entries, written.audits, [], []
     for incident_id in ids:
         row = incidents_[incident_id]
         if row.status == Status.RESOLVED:  # an alert left open on a resolved incident: only the alert
             continue
         for item in by_incident[incident_id]:
-            entries.append({"incident_id": incident_id, **event_values(
+            entries.append((item.order, {"incident_id": incident_id, **event_values(
                 EventKind.ALERT_RESOLVED, item.actor, via=item.origin, at=now,
-                **ingest.alert_resolved_event(item.alert_id, item.summary))})
+                **ingest.alert_resolved_event(item.alert_id, item.summary))}))
         n = len(by_incident[incident_id])
         if not row.resolve_with_alerts or incident_id in still_open:
             touched.append({"p_id": incident_id, "p_n": n, "p_now": now})
             continue
         last, before = by_incident[incident_id][-1], Status(row.status).value
-        entries.append({"incident_id": incident_id, **event_values(
+        entries.append((last.order, {"incident_id": incident_id, **event_values(
             EventKind.RESOLVED, last.actor, via=last.origin, at=now,
-            text=incidents.resolved_text(last.actor, ingest.RESOLVED_WITH_ALERTS))})
-        resolved_audit = incidents.resolved_audit(last.origin, before)
-        audits.append(audit.entry_values(last.actor, "incident.resolve", object_type=Incident.__tablename__,
-                                         object_id=incident_id, summary=f"#{incident_id} {resolved_audit['summary']}",
-                                         before=resolved_audit["before"], after=resolved_audit["after"]))
+            text=incidents.resolved_text(last.actor, ingest.RESOLVED_WITH_ALERTS))}))
+        audits.append((last.order, incidents.audit_values(last.actor, "resolve", incident_id,
+                                                          **incidents.resolved_audit(last.origin, before))))
         resolving.append({"p_id": incident_id, "p_before": before, "p_n": n + 1, "p_now": now})
-        if not row.is_exercise and not row.merged_into_id:
-            surveyed.append(incident_id)
     if touched and connection.execute(_TOUCH, touched).rowcount != len(touched):
         raise Stale("an incident was resolved while the batch resolved one of its alerts")
     if resolving:
@@ -448,16 +457,7 @@ def _resolve(connection, items: list[_Resolved], now: datetime) -> None:
         connection.execute(_RESOLVE_ALL_ALERTS, {"p_ids": done, "p_now": now})
         connection.execute(_CANCEL_PAGES, {"p_ids": done})
         connection.execute(_CANCEL_DUES, {"p_ids": done})
-        if surveyed:
-            asked = set(connection.execute(_ROUNDS_OF, {"p_ids": surveyed}).scalars())
-            rounds = [{"incident_id": incident_id, "created_at": now, "due_at": now + surveys.DELAY, "invited": 0,
-                       "outcome": ""} for incident_id in surveyed if incident_id not in asked]
-            if rounds:
-                _insert_rows(connection, _rounds, rounds)
-    if entries:
-        _insert_rows(connection, IncidentEvent.__table__, entries)
-    if audits:
-        _insert_rows(connection, AuditEntry.__table__, audits)
+        connection.execute(surveys.open_rounds(done, now))
 
 
 class _WholeRows:
@@ -553,7 +553,7 @@ class _WholeRows:
 
 
 _WHOLE_ROWS = {table.name: _WholeRows(table) for table in (_incidents, _alerts, IncidentEvent.__table__,
-                                                             AuditEntry.__table__, _rounds, _attempts)}
+                                                             AuditEntry.__table__, _attempts)}
 
 
 def _insert_rows(connection, table: sa.Table, rows: list[dict]) -> None:
@@ -579,26 +579,21 @@ def _insert_many(connection, table: sa.Table, rows: list[dict]) -> list[int]:
     return list(connection.execute(statement, rows).scalars())
 
 
-def _insert(connection, opened: list[_New], now: datetime) -> None:
+def _insert(connection, opened: list[_New], now: datetime, written: _Written) -> None:
     incident_ids = _insert_many(connection, _incidents, [item.incident for item in opened])
     for item, incident_id in zip(opened, incident_ids, strict=True):
         item.alert["incident_id"] = incident_id
     alert_ids = _insert_many(connection, _alerts, [item.alert for item in opened])
-    entries, audits = [], []
     for item, incident_id, alert_id in zip(opened, incident_ids, alert_ids, strict=True):
         item.repeats.alert_id = alert_id
         triggered = ingest.triggered_event(alert_id, item.alert)
-        entries.append({"incident_id": incident_id, **event_values(
+        written.entries.append((item.order, {"incident_id": incident_id, **event_values(
             EventKind.OPENED, item.actor, via=item.origin, at=now,
-            **incidents.opened_event(item.incident, item.service_name))})
-        entries.append({"incident_id": incident_id, **event_values(
-            EventKind.ALERT_TRIGGERED, item.actor, via=item.origin, at=now, **triggered)})
-        opened_audit = incidents.opened_audit(item.incident, item.service_name)
-        audits.append(audit.entry_values(item.actor, "incident.open", object_type=Incident.__tablename__,
-                                         object_id=incident_id, summary=f"#{incident_id} {opened_audit['summary']}",
-                                         after=opened_audit["after"]))
-    _insert_rows(connection, IncidentEvent.__table__, entries)
-    _insert_rows(connection, AuditEntry.__table__, audits)
+            **incidents.opened_event(item.incident, item.service_name))}))
+        written.entries.append((item.order, {"incident_id": incident_id, **event_values(
+            EventKind.ALERT_TRIGGERED, item.actor, via=item.origin, at=now, **triggered)}))
+        written.audits.append((item.order, incidents.audit_values(
+            item.actor, "open", incident_id, **incidents.opened_audit(item.incident, item.service_name))))
 
 
 # --- group commit -----------------------------------------------------------------

@@ -416,8 +416,13 @@ def process(event: AlertEvent, service: Service, key: IntegrationKey | None, now
     return _resolve(alert, now, actor)
 
 
+def new_dedup_key() -> str:
+    """The dedup key of a trigger that names none (both paths): a new alert each time."""
+    return uuid.uuid4().hex
+
+
 def _trigger(event: AlertEvent, service: Service, key: IntegrationKey | None, now: datetime, actor: Actor) -> Outcome:
-    dedup_key = event.dedup_key or uuid.uuid4().hex
+    dedup_key = event.dedup_key or new_dedup_key()
     existing = _open_alert(service.id, dedup_key) if event.dedup_key else None
     if existing is not None:
         if event.occurrence_ref and existing.occurrence_ref == event.occurrence_ref:

@@ -126,10 +126,26 @@ def _owe(incident: Incident, due_at: datetime, minutes: int) -> CommsDue:
     return due
 
 
+def cancel_pending_dues(incident_ids) -> sa.Update:
+    """The UPDATE that cancels the updates these incidents owe and are not yet late
+    for (a list of ids, or an expanding bind parameter): `on_resolved` makes it for
+    one incident, ingestion's hot path once for every incident a batch resolves. An
+    update already overdue stays overdue."""
+    return (sa.update(CommsDue)
+            .where(CommsDue.incident_id.in_(incident_ids), CommsDue.state == DueState.PENDING)
+            .values(state=DueState.CANCELLED, next_action_at=None, met_at=None))
+
+
 def _cancel_pending(incident: Incident, now: datetime) -> None:
-    for due in open_dues(incident):
-        if due.state == DueState.PENDING:
-            due.state, due.next_action_at, due.met_at = DueState.CANCELLED, None, None
+    if incident.id is None:
+        return
+    known = _remembered_dues(incident)
+    if known is not None:
+        if not any(due.state == DueState.PENDING for due in known):
+            return  # nothing owed: no statement (an engine batch plans many incidents)
+        db.session.flush()  # the batch's dues, written before the UPDATE looks for them
+    # The session's own copies of the rows are brought up to date (`synchronize_session`).
+    db.session.execute(cancel_pending_dues([incident.id]))
 
 
 def plan(incident: Incident, now: datetime, *, since: datetime | None = None) -> CommsDue | None:

@@ -122,9 +122,23 @@ def start(incident: Incident, now: datetime, actor: Actor = SYSTEM) -> None:
 
 def stop(incident: Incident) -> None:
     """Acknowledged or resolved: no more escalation (pending pages are cancelled by paging)."""
-    if incident.escalation_state == STATE_ACTIVE:
-        incident.escalation_state = STATE_STOPPED
-    incident.next_escalation_at = None
+    db.session.execute(stop_escalation([incident.id]))
+
+
+def stopped_values() -> dict:
+    """What stopping escalation writes on an incident's row, as SQL that holds for any
+    number of rows: a running escalation is stopped (an exhausted one stays so), and
+    nothing more is due. `stop_escalation` writes it; ingestion's hot path writes it
+    in the same UPDATE that resolves its incidents."""
+    return {"escalation_state": sa.case((Incident.escalation_state == STATE_ACTIVE, STATE_STOPPED),
+                                        else_=Incident.escalation_state),
+            "next_escalation_at": None}
+
+
+def stop_escalation(incident_ids) -> sa.Update:
+    """The UPDATE that stops the escalation of these incidents (a list, or an expanding
+    bind parameter)."""
+    return sa.update(Incident).where(Incident.id.in_(incident_ids)).values(stopped_values())
 
 
 def advance(incident: Incident, now: datetime, actor: Actor = SYSTEM, *, reason: str = "") -> bool:

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from app.alerts.models import Alert, AlertStatus
 from app.audit import service as audit
+from app.audit.models import AuditEntry
 from app.audit.service import Actor
 from app.auth.models import Role
 from app.comms import cadence
@@ -46,8 +47,9 @@ def get_incident(incident_id: int) -> Incident:
 
 
 def _audit(actor: Actor, action: str, incident: Incident, summary: str, before=None, after=None) -> None:
-    audit.record(actor, f"incident.{action}", incident, summary=f"#{incident.id} {summary}",
-                 before=before, after=after)
+    if incident.id is None:
+        db.session.flush()
+    db.session.add(AuditEntry(**audit_values(actor, action, incident.id, summary, before, after)))
 
 
 def clean_title(title: str | None) -> str:
@@ -169,8 +171,7 @@ def resolve(actor: Actor, incident: Incident, now: datetime, *, via: str = "web"
     incident.response_breach_at = incident.resolution_breach_at = None
     # As PagerDuty does: resolving the incident resolves its alerts, so a problem
     # that fires again opens a new alert and a new incident.
-    db.session.execute(sa.update(Alert).where(Alert.incident_id == incident.id, Alert.status != AlertStatus.RESOLVED)
-                       .values(status=AlertStatus.RESOLVED, resolved_at=now))
+    db.session.execute(resolve_alerts_of([incident.id], now))
     record_event(incident, EventKind.RESOLVED, actor, via=via, at=now, text=resolved_text(actor, note))
     _audit(actor, "resolve", incident, **resolved_audit(via, before))
     cadence.on_resolved(incident, now)
@@ -181,6 +182,21 @@ def resolve(actor: Actor, incident: Incident, now: datetime, *, via: str = "web"
     # Its responders are asked the anonymous culture survey (the engine sends it).
     surveys.on_incident_resolved(incident, now)
     return True
+
+
+def resolve_alerts_of(incident_ids, now) -> sa.Update:
+    """The UPDATE that resolves every open alert of these incidents (a list of ids, or
+    an expanding bind parameter; `now` a time or a bind parameter): `resolve`'s, and
+    ingestion's hot path's for every incident a batch resolves."""
+    return (sa.update(Alert).where(Alert.incident_id.in_(incident_ids), Alert.status != AlertStatus.RESOLVED)
+            .values(status=AlertStatus.RESOLVED, resolved_at=now))
+
+
+def audit_values(actor: Actor, action: str, incident_id: int, summary: str, before=None, after=None) -> dict:
+    """An incident's audit entry as columns (`audit.entry_values`): `incident.<action>`,
+    summarised `#<id> <summary>`. `_audit` writes it; ingestion's hot path inserts it."""
+    return audit.entry_values(actor, f"incident.{action}", object_type=Incident.__tablename__, object_id=incident_id,
+                              summary=f"#{incident_id} {summary}", before=before, after=after)
 
 
 def resolved_text(actor: Actor, note: str | None) -> str:

@@ -63,10 +63,22 @@ def on_incident_resolved(incident: Incident, now: datetime) -> None:
     """Called by the incident lifecycle as an incident resolves: its responders are
     to be asked, once (a reopened incident resolving again asks nobody twice).
     Drills and incidents merged away are not surveyed."""
-    if incident.is_exercise or incident.merged_into_id or incident.id is None:
-        return
-    if db.session.get(SurveyRound, incident.id) is None:
-        db.session.add(SurveyRound(incident_id=incident.id, created_at=now, due_at=now + DELAY, invited=0, outcome=""))
+    if incident.id is not None:
+        db.session.execute(open_rounds([incident.id], now))
+
+
+def open_rounds(incident_ids, now: datetime) -> sa.Insert:
+    """The INSERT that opens the survey round of each of these resolved incidents
+    that has none yet, drills and incidents merged away left out: for
+    `on_incident_resolved`, and once for all the incidents a batch of ingestion's
+    hot path resolves."""
+    asked = sa.select(SurveyRound.incident_id).where(SurveyRound.incident_id == Incident.id).exists()
+    when = SurveyRound.__table__.c.created_at.type
+    return sa.insert(SurveyRound).from_select(
+        ["incident_id", "created_at", "due_at", "invited", "outcome"],
+        sa.select(Incident.id, sa.literal(now, when), sa.literal(now + DELAY, when), sa.literal(0),
+                  sa.literal("")).where(Incident.id.in_(incident_ids), Incident.is_exercise.is_(False),
+                                        Incident.merged_into_id.is_(None), ~asked))
 
 
 def responders(incident: Incident) -> list[User]:
