@@ -7,7 +7,7 @@ things (any method but GET/HEAD/OPTIONS) need a responder unless marked otherwis
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, TypeVar
 
 from flask import (
     abort, current_app, flash, g, jsonify, make_response, redirect, render_template, request, session, url_for,
@@ -23,11 +23,13 @@ from app.auth.service import token_from_secret
 from app.database import MAX_ID, set_write_intent
 from app.errors import DomainError
 from app.extensions import csrf, db, htmx
+from app.forms import add_error
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Paths that answer machines: errors there are JSON, not pages.
 JSON_PREFIXES = ("/api/", "/v2/", "/integrations/", "/heartbeats/")
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+T = TypeVar("T")
 
 
 def refuse_ids_out_of_range(endpoint: str | None, values: dict | None) -> None:
@@ -194,17 +196,57 @@ def see_other(endpoint: str, **values):
     return redirect(url_for(endpoint, **values), code=303)
 
 
-
-def act_and_flash(action: Callable[[], object], success: str | None = None) -> bool:
-    """Run a change and commit it, flashing `success`; or roll it back and flash the
-    DomainError's message. For buttons whose answer is a redirect either way."""
+def attempt(action: Callable[[], T]) -> tuple[T | None, DomainError | None]:
+    """Run a change and commit it: `(result, None)`; or, when the service refuses it,
+    roll it back: `(None, error)`. The one place a view turns a DomainError into a
+    rollback; `submit` and `act_and_flash` are built on it, and views whose answer
+    differs (htmx blocks, pages with a status of their own) use it directly."""
     try:
-        action()
+        result = action()
     except DomainError as error:
         db.session.rollback()
-        flash(error.message, "error")
-        return False
+        return None, error
     db.session.commit()
-    if success:
-        flash(success, "success")
+    return result, None
+
+
+def _message(success: str | Callable[[T], str | None] | None, result: T) -> str | None:
+    return success(result) if callable(success) else success
+
+
+def submit(form, action: Callable[[], T], *, success: str | Callable[[T], str | None] | None,
+           to: str | Callable[[T], str], after: Callable[[], object] | None = None):
+    """A posted form: when it validates, run `action()`, commit, call `after()`, flash
+    `success` and answer 303 to the URL `to`; when the service refuses, roll back and
+    show the error beside its field (app.forms.add_error).
+
+    `success` and `to` may be functions of what the action returned (the new record),
+    called after the commit. Returns None whenever the form is to be shown again (a GET,
+    invalid input, a refusal), so a view reads `return submit(...) or render(...)`.
+    """
+    if not form.validate_on_submit():
+        return None
+    result, refused = attempt(action)
+    if refused is not None:
+        add_error(form, refused)
+        return None
+    if after is not None:
+        after()
+    message = _message(success, result)
+    if message:
+        flash(message, "success")
+    return redirect(to(result) if callable(to) else to, code=303)
+
+
+def act_and_flash(action: Callable[[], T], success: str | Callable[[T], str | None] | None = None) -> bool:
+    """Run a change and commit it, flashing `success` (or what it makes of the action's
+    result); or roll it back and flash the DomainError's message. For buttons whose
+    answer is a redirect either way."""
+    result, refused = attempt(action)
+    if refused is not None:
+        flash(refused.message, "error")
+        return False
+    message = _message(success, result)
+    if message:
+        flash(message, "success")
     return True
