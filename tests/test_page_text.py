@@ -110,7 +110,7 @@ def test_a_missing_severity_stays_gsm7():
 
 def test_a_bundle_does_not_repeat_the_service_either():
     bundle = text.bundle_sms([facts("checkout-api: HTTP 5xx", number=42), facts("Slow", number=43, severity=1)],
-                             "https://firebreak.example.com")
+                             "https://firebreak.example.com/incidents/")
     assert "#42 SEV-2 checkout-api: HTTP 5xx\n" in bundle and set(bundle) <= GSM
 
 

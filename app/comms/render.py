@@ -20,13 +20,14 @@ from __future__ import annotations
 import operator
 from datetime import datetime, timedelta
 
-from flask import current_app, has_app_context
+from flask import has_app_context
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from app import clock
 from app.errors import DomainError
+from app.links import external_url
 from app.triage import levels
 
 MAX_SOURCE = 20_000
@@ -188,7 +189,7 @@ def fields(incident, now: datetime, *, stage: str | None = None) -> dict:
     next_due = now + timedelta(minutes=minutes) if minutes and open_ else None
     started = incident.impact_started_at or incident.detected_at
     ended = incident.resolved_at or now
-    base = current_app.config["PUBLIC_BASE_URL"] if has_app_context() else ""
+    linked = has_app_context()  # links are relative when rendered without an app (a bare test)
     return {
         "number": incident.id,
         "ref": f"#{incident.id}",
@@ -220,8 +221,8 @@ def fields(incident, now: datetime, *, stage: str | None = None) -> dict:
         "actions": report.actions if report else "",
         "needs": report.needs if report else "",
         "executive_summary": report.executive_summary if report else "",
-        "url": f"{base}/incidents/{incident.id}",
-        "status_page_url": f"{base}/status",
+        "url": external_url("incidents.show", incident_id=incident.id) if linked else f"/incidents/{incident.id}",
+        "status_page_url": external_url("statuspage.index") if linked else "/status",
     }
 
 

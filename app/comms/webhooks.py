@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from urllib.parse import urlparse
 
 import sqlalchemy as sa
-from flask import current_app
 
 from app import clock
 from app.audit import service as audit
@@ -29,6 +28,7 @@ from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
 from app.incidents.models import EventKind, Incident
 from app.incidents.timeline import record_event
+from app.links import external_url
 from app.webhooks import addresses, sender, signing
 
 log = logging.getLogger("firebreak.webhooks")
@@ -168,7 +168,7 @@ def enqueue(webhook: Webhook, incident: Incident, update: CommsUpdate, now: date
     existing = db.session.scalar(sa.select(WebhookDelivery).where(WebhookDelivery.key == key))
     if existing is not None:
         return existing
-    url = f"{current_app.config['PUBLIC_BASE_URL']}/incidents/{incident.id}"
+    url = external_url("incidents.show", incident_id=incident.id)
     body = json.dumps(payload(webhook.kind, incident, update, url), separators=(",", ":"), ensure_ascii=False)
     row = WebhookDelivery(key=key, webhook_id=webhook.id, incident_id=incident.id, update_id=update.id, body=body,
                           status=DeliveryStatus.QUEUED, attempts=0, next_attempt_at=now, created_at=now)

@@ -22,7 +22,6 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app
 
 from app.audit import service as audit
 from app.audit.service import Actor
@@ -34,6 +33,7 @@ from app.extensions import db
 from app.incidents import roles
 from app.insights.models import ReviewReminder, ReviewSchedule
 from app.insights.periods import add_months
+from app.links import external_url
 from app.notify.outbox import to_person
 from app.postmortems.models import PostmortemTemplate
 from app.triage import levels
@@ -328,7 +328,7 @@ def send_reminder(reminder_id: int, now: datetime) -> bool:
     if item is None or owner is None or not owner.active or item.next_review_on != reminder.for_review_on or overtaken:
         reminder.due_at, reminder.cancelled_at = None, now
         return True
-    link = f"{current_app.config['PUBLIC_BASE_URL']}/insights/reviews"
+    link = external_url("insights.review_index")
     when = "today" if reminder.which == "due" else f"on {reminder.for_review_on.isoformat()} and is overdue"
     message = to_person(
         owner, key=f"review-reminder:{reminder.id}", purpose="reminder", due=now, now=now,

@@ -28,6 +28,7 @@ from app.engine.core import Job
 from app.extensions import db
 from app.incidents.models import EventKind, Incident, IncidentEvent, Status as IncidentStatus
 from app.incidents.timeline import event_values, record_event
+from app.links import external_url
 from app.notify import providers as providers_mod
 from app.notify import text
 from app.notify.models import Channel, ContactMethod, Notification, Status
@@ -237,10 +238,6 @@ def remember_claims(rows: list[Notification], now: datetime) -> None:
             current.put(IncidentSeverityOf(incident_id), severity)
 
 
-def _callback(path: str) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL']}{path}"
-
-
 @dataclass(frozen=True)
 class Part:
     """One outbox row a send carries (the claimed row, then its bundle mates), as
@@ -319,7 +316,7 @@ def claim(notification_id: int, now: datetime, busy: frozenset | set = frozenset
     body = row.body
     if mates:
         pages = [facts(_incident(n)) for n in [row, *mates]]
-        body = text.bundle_sms(pages, current_app.config["PUBLIC_BASE_URL"])
+        body = text.bundle_sms(pages, external_url("incidents.index"))
     # Claim: anyone finding it `sending` after SEND_TIMEOUT may send again.
     for claimed in [row, *mates]:
         claimed.status = Status.SENDING
@@ -332,8 +329,8 @@ def claim(notification_id: int, now: datetime, busy: frozenset | set = frozenset
     method_failed = bool(row.contact_method_id
                          and (row.contact_method is None or row.contact_method.consecutive_failures))
     return Outgoing(id=row.id, mate_ids=tuple(m.id for m in mates), channel=row.channel, to=row.to_address,
-                    body=body, subject=row.subject or "Firebreak", status_callback=_callback("/twilio/status"),
-                    voice_url=_callback(f"/twilio/voice/{row.id}"), busy_key=_busy_key(row),
+                    body=body, subject=row.subject or "Firebreak", status_callback=external_url("twilio.status"),
+                    voice_url=external_url("twilio.voice", notification_id=row.id), busy_key=_busy_key(row),
                     parts=tuple(Part(n.id, n.purpose, n.incident_id, n.user_id, _who(n), n.to_address)
                                 for n in [row, *mates]),
                     contact_method_id=row.contact_method_id, method_failed=method_failed)

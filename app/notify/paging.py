@@ -9,7 +9,6 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor
@@ -17,18 +16,19 @@ from app.auth.models import User
 from app.extensions import db
 from app.incidents.models import EventKind, Incident
 from app.incidents.timeline import record_event
+from app.links import external_url
 from app.notify import contacts, text
 from app.notify.models import Channel, Notification, Status
 from app.notify.outbox import enqueue
 
 
 def incident_url(incident_id: int) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL']}/incidents/{incident_id}"
+    return external_url("incidents.show", incident_id=incident_id)
 
 
 def short_url(incident_id: int) -> str:
     """The link a page SMS has room for; it redirects to `incident_url` (home.short_link)."""
-    return f"{current_app.config['PUBLIC_BASE_URL']}/i/{incident_id}"
+    return external_url("home.short_link", incident_id=incident_id)
 
 
 def facts(incident: Incident) -> text.PageFacts:

@@ -127,21 +127,21 @@ def page_sms(facts: PageFacts) -> str:
     return head + _service_and_summary(service, summary, room) + tail
 
 
-def bundle_sms(pages: list[PageFacts], base_url: str) -> str:
+def bundle_sms(pages: list[PageFacts], list_url: str) -> str:
     """Several pages in one SMS, most severe first; a bare A acts on all of them.
 
     As many as fit in what Twilio takes (SMS_MAX) are listed; the rest are counted
-    ("... and 12 more") and are on the incident list the link opens."""
+    ("... and 12 more") and are on the incident list, `list_url`, which ends the SMS."""
     pages = sorted(pages, key=lambda p: (p.severity, p.number))
     listed = pages[:1]
     for count in range(2, len(pages) + 1):
-        if sms_length(_bundle_text(pages, count, base_url)) > SMS_MAX:
+        if sms_length(_bundle_text(pages, count, list_url)) > SMS_MAX:
             break
         listed = pages[:count]
-    return _bundle_text(pages, len(listed), base_url)
+    return _bundle_text(pages, len(listed), list_url)
 
 
-def _bundle_text(pages: list[PageFacts], listed: int, base_url: str) -> str:
+def _bundle_text(pages: list[PageFacts], listed: int, list_url: str) -> str:
     lines = [f"[{len(pages)} pages]"]
     for facts in pages[:listed]:
         service = gsm7(facts.service)
@@ -152,7 +152,7 @@ def _bundle_text(pages: list[PageFacts], listed: int, base_url: str) -> str:
     numbers = [str(p.number) for p in pages[:listed]]
     first = numbers[0]
     likewise = f" (likewise {', '.join(numbers[1:])})" if len(numbers) > 1 else ""
-    lines.append(f"Reply {first}A ack, {first}R resolve, {first}E escalate{likewise}; A acks all. {base_url}/incidents/")
+    lines.append(f"Reply {first}A ack, {first}R resolve, {first}E escalate{likewise}; A acks all. {list_url}")
     return "\n".join(lines)
 
 

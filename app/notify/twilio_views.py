@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Blueprint, Response, abort, current_app, request, url_for
+from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from app import clock
 from app.extensions import db
+from app.links import external_url
 from app.notify import dispatch, inbound
 from app.notify.models import Channel, Notification
 from app.notify.text import CALL_MENU
@@ -73,7 +74,7 @@ def _is_page(row: Notification) -> bool:
 
 
 def _say_page(response: VoiceResponse, row: Notification) -> None:
-    action = current_app.config["PUBLIC_BASE_URL"] + url_for("twilio.keypress", notification_id=row.id)
+    action = external_url("twilio.keypress", notification_id=row.id)
     gather = Gather(num_digits=1, action=action, method="POST", timeout=8)
     gather.say(row.body)
     gather.say(CALL_MENU)

@@ -19,10 +19,10 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import current_app, url_for
 from icalendar import Alarm, Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard
 
 from app.auth.models import User
+from app.links import external_url
 from app.oncall import compute
 from app.oncall.models import CalendarFeed, Schedule
 from app.oncall.queries import describe, people_by_id
@@ -36,10 +36,8 @@ PRODID = "-//Firebreak//On-call//EN"
 def feed_url(feed: CalendarFeed, secret: str) -> str:
     """The whole link to subscribe to (shown once, when made)."""
     if feed.schedule_id is not None:
-        path = url_for("oncall.schedule_feed", schedule_id=feed.schedule_id, token=secret)
-    else:
-        path = url_for("oncall.person_feed", user_id=feed.user_id, token=secret)
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
+        return external_url("oncall.schedule_feed", schedule_id=feed.schedule_id, token=secret)
+    return external_url("oncall.person_feed", user_id=feed.user_id, token=secret)
 
 
 def _uid(schedule_id: int, shift: compute.Shift) -> str:

@@ -14,7 +14,6 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.orm import selectinload
 
 from app.audit import service as audit
@@ -24,6 +23,7 @@ from app.engine.core import Job
 from app.errors import DomainError, Forbidden, NotFound
 from app.extensions import db
 from app.incidents.models import Incident
+from app.links import external_url
 from app.notify.models import Channel
 from app.notify.outbox import enqueue
 from app.postmortems import search
@@ -284,7 +284,7 @@ def send_reminder(reminder_id: int, now: datetime) -> bool:
         reminder.due_at, reminder.cancelled_at = None, now
         return True
     when = f"{item.due_on:%A %d %B}" if reminder.kind == "soon" else item.due_on.isoformat()
-    link = f"{current_app.config['PUBLIC_BASE_URL']}/action-items/{item.id}"
+    link = external_url("postmortems.action_item", item_id=item.id)
     message = enqueue(
         key=f"action-reminder:{reminder.id}", purpose="reminder", channel=Channel.EMAIL, to_address=owner.email,
         user_id=owner.id, incident_id=item.incident_id, due=now, now=now,

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import current_app
 
 from app.audit import service as audit
 from app.audit.models import AuditEntry
@@ -23,6 +22,7 @@ from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
 from app.incidents.models import EventTag, Incident, IncidentEvent, Status
 from app.incidents.timeline import touch as touch_incident
+from app.links import external_url
 from app.notify.models import Channel
 from app.notify.outbox import enqueue
 from app.postmortems import defaults, facts, policy, search
@@ -614,7 +614,7 @@ def factor_counts(since: datetime | None = None) -> list[tuple[str, int]]:
 # --- review ----------------------------------------------------------------------------------
 
 def _link(pm: Postmortem) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL']}/postmortems/{pm.id}"
+    return external_url("postmortems.show", postmortem_id=pm.id)
 
 
 def _ask_to_review(actor: Actor, pm: Postmortem, user: User, now: datetime) -> None:

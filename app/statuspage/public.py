@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from app import clock
 from app.extensions import db
+from app.links import external_url
 from app.services.models import MaintenanceState, MaintenanceWindow
 from app.statuspage import service
 from app.statuspage.models import (
@@ -50,12 +51,12 @@ def status_host() -> str:
 
 def status_base_url() -> str:
     """The page's own address: its host name when it has one, else /status on the app."""
-    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
     host = status_host()
     if host:
+        base = current_app.config["PUBLIC_BASE_URL"]
         scheme = base.split("://", 1)[0] if "://" in base else "https"
         return f"{scheme}://{host}"
-    return f"{base}/status"
+    return external_url("statuspage.index")
 
 
 def status_url(path: str = "") -> str:
