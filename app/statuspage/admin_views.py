@@ -3,20 +3,20 @@ branding and logo, subscribers."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, flash, request
+from flask import Blueprint, current_app, flash, request, url_for
 
 from app import clock
 from app.auth.models import Role
 from app.errors import DomainError
 from app.extensions import db
-from app.forms import add_error, choices, choices_from
+from app.forms import choices, choices_from
 from app.services.models import Service
 from app.statuspage import public, service, subscribers
 from app.statuspage.forms import ComponentForm, GroupForm, LogoForm, SettingsForm, StatusForm
 from app.statuspage.models import (
     ComponentGroup, DeliveryStatus, Subscriber, SubscriberChannel, SubscriberDelivery,
 )
-from app.web import current_actor, render, requires, see_other
+from app.web import act_and_flash, current_actor, render, requires, see_other, submit
 
 bp = Blueprint("statuspage_admin", __name__, url_prefix="/admin/status")
 
@@ -24,6 +24,11 @@ bp = Blueprint("statuspage_admin", __name__, url_prefix="/admin/status")
 def _changed() -> None:
     """This process shows its own change at once; others within their check interval."""
     current_app.extensions["statuspage_cache"].expire()
+
+
+def _submit(form, action, success, to: str = "statuspage_admin.index"):
+    """web.submit, and the page's cache expired after the commit."""
+    return submit(form, action, success=success, to=url_for(to), after=_changed)
 
 
 @bp.route("/")
@@ -58,24 +63,16 @@ def _services(ids) -> list[Service]:
 @requires(Role.ADMIN)
 def new_component():
     form = _component_form(ComponentForm())
-    if form.validate_on_submit():
-        try:
-            group = service.get_group(form.group_id.data) if form.group_id.data else None
-            component = service.create_component(
-                current_actor(), name=form.name.data, now=clock.now(), description=form.description.data or "",
-                group=group, services=_services(form.service_ids.data), position=form.position.data,
-                only_show_if_degraded=form.only_show_if_degraded.data, showcase=form.showcase.data,
-                start_date=form.start_date.data)
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            _changed()
-            flash(f"Component {component.name} added.", "success")
-            return see_other("statuspage_admin.index")
-    return render("statuspage/admin/component_form.html", form=form, component=None,
-                  status=400 if form.errors else 200)
+
+    def create():
+        group = service.get_group(form.group_id.data) if form.group_id.data else None
+        return service.create_component(
+            current_actor(), name=form.name.data, now=clock.now(), description=form.description.data or "",
+            group=group, services=_services(form.service_ids.data), position=form.position.data,
+            only_show_if_degraded=form.only_show_if_degraded.data, showcase=form.showcase.data,
+            start_date=form.start_date.data)
+    return _submit(form, create, lambda component: f"Component {component.name} added.") or render(
+        "statuspage/admin/component_form.html", form=form, component=None, status=400 if form.errors else 200)
 
 
 @bp.route("/components/<int:component_id>/edit", methods=["GET", "POST"])
@@ -86,24 +83,13 @@ def edit_component(component_id: int):
         form = _component_form(ComponentForm(obj=component, service_ids=[s.id for s in component.services]))
     else:
         form = _component_form(ComponentForm())
-    if form.validate_on_submit():
-        try:
-            service.update_component(
-                current_actor(), component, clock.now(), services=_services(form.service_ids.data),
-                name=form.name.data, description=form.description.data or "", group_id=form.group_id.data,
-                position=form.position.data if form.position.data is not None else component.position,
-                only_show_if_degraded=form.only_show_if_degraded.data, showcase=form.showcase.data,
-                start_date=form.start_date.data)
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            _changed()
-            flash(f"Component {component.name} saved.", "success")
-            return see_other("statuspage_admin.index")
-    return render("statuspage/admin/component_form.html", form=form, component=component,
-                  status=400 if form.errors else 200)
+    return _submit(form, lambda: service.update_component(
+        current_actor(), component, clock.now(), services=_services(form.service_ids.data),
+        name=form.name.data, description=form.description.data or "", group_id=form.group_id.data,
+        position=form.position.data if form.position.data is not None else component.position,
+        only_show_if_degraded=form.only_show_if_degraded.data, showcase=form.showcase.data,
+        start_date=form.start_date.data), lambda _: f"Component {component.name} saved.") or render(
+        "statuspage/admin/component_form.html", form=form, component=component, status=400 if form.errors else 200)
 
 
 @bp.route("/components/<int:component_id>/status", methods=["POST"])
@@ -112,16 +98,11 @@ def set_status(component_id: int):
     component = service.get_component(component_id)
     form = StatusForm(prefix=f"c{component.id}")
     if form.validate_on_submit():
-        try:
-            changed = service.set_component_status(current_actor(), component, form.status.data, clock.now())
-        except DomainError as error:
-            db.session.rollback()
-            flash(error.message, "error")
-        else:
-            db.session.commit()
+        if act_and_flash(lambda: service.set_component_status(current_actor(), component, form.status.data,
+                                                              clock.now()),
+                         lambda changed: changed and f"{component.name} is now shown as "
+                                                     f"{component.status.label.lower()}."):
             _changed()
-            if changed:
-                flash(f"{component.name} is now shown as {component.status.label.lower()}.", "success")
     else:
         flash("Choose a status.", "error")
     return see_other("statuspage_admin.index")
@@ -143,19 +124,10 @@ def delete_component(component_id: int):
 @requires(Role.ADMIN)
 def new_group():
     form = GroupForm()
-    if form.validate_on_submit():
-        try:
-            group = service.create_group(current_actor(), name=form.name.data, now=clock.now(),
-                                         description=form.description.data or "", position=form.position.data)
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            _changed()
-            flash(f"Group {group.name} added.", "success")
-            return see_other("statuspage_admin.index")
-    return render("statuspage/admin/group_form.html", form=form, group=None, status=400 if form.errors else 200)
+    return _submit(form, lambda: service.create_group(current_actor(), name=form.name.data, now=clock.now(),
+                                                      description=form.description.data or "",
+                                                      position=form.position.data),
+                   lambda group: f"Group {group.name} added.") or render("statuspage/admin/group_form.html", form=form, group=None, status=400 if form.errors else 200)
 
 
 @bp.route("/groups/<int:group_id>/edit", methods=["GET", "POST"])
@@ -163,19 +135,10 @@ def new_group():
 def edit_group(group_id: int):
     group = service.get_group(group_id)
     form = GroupForm(obj=group) if request.method == "GET" else GroupForm()
-    if form.validate_on_submit():
-        try:
-            service.update_group(current_actor(), group, clock.now(), name=form.name.data,
-                                 description=form.description.data or "", position=form.position.data)
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            _changed()
-            flash(f"Group {group.name} saved.", "success")
-            return see_other("statuspage_admin.index")
-    return render("statuspage/admin/group_form.html", form=form, group=group, status=400 if form.errors else 200)
+    return _submit(form, lambda: service.update_group(current_actor(), group, clock.now(), name=form.name.data,
+                                                      description=form.description.data or "",
+                                                      position=form.position.data),
+                   lambda _: f"Group {group.name} saved.") or render("statuspage/admin/group_form.html", form=form, group=group, status=400 if form.errors else 200)
 
 
 @bp.route("/groups/<int:group_id>/delete", methods=["POST"])
@@ -203,43 +166,26 @@ def settings():
     if request.method == "GET":
         return _settings_page()
     form = SettingsForm()
-    if form.validate_on_submit():
-        try:
-            service.update_settings(current_actor(), clock.now(), name=form.name.data, time_zone=form.time_zone.data,
-                                    brand_color=form.brand_color.data, about=form.about.data or "",
-                                    support_url=form.support_url.data or "")
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            _changed()
-            flash("Status page settings saved.", "success")
-            return see_other("statuspage_admin.settings")
-    return _settings_page(form=form, status=400)
+    return _submit(form, lambda: service.update_settings(
+        current_actor(), clock.now(), name=form.name.data, time_zone=form.time_zone.data,
+        brand_color=form.brand_color.data, about=form.about.data or "", support_url=form.support_url.data or ""),
+        "Status page settings saved.", to="statuspage_admin.settings") or _settings_page(form=form, status=400)
 
 
 @bp.route("/logo", methods=["POST"])
 @requires(Role.ADMIN)
 def logo():
     form = LogoForm()
-    if form.validate_on_submit():
+
+    def save():
         upload = form.logo.data
         data = upload.read(service.MAX_LOGO + 1) if upload and not form.remove.data else None
         if not form.remove.data and not data:
-            form.logo.errors = ["Choose an image, or tick “Remove the logo”."]
-        else:
-            try:
-                service.set_logo(current_actor(), data, clock.now())
-            except DomainError as error:
-                db.session.rollback()
-                add_error(form, error)
-            else:
-                db.session.commit()
-                _changed()
-                flash("Logo removed." if data is None else "Logo saved.", "success")
-                return see_other("statuspage_admin.settings")
-    return _settings_page(logo_form=form, status=400)
+            raise DomainError("Choose an image, or tick “Remove the logo”.", field="logo")
+        service.set_logo(current_actor(), data, clock.now())
+        return data
+    return _submit(form, save, lambda data: "Logo removed." if data is None else "Logo saved.",
+                   to="statuspage_admin.settings") or _settings_page(logo_form=form, status=400)
 
 
 @bp.route("/subscribers")
