@@ -215,14 +215,15 @@ def _message(success: str | Callable[[T], str | None] | None, result: T) -> str 
 
 
 def submit(form, action: Callable[[], T], *, success: str | Callable[[T], str | None] | None,
-           to: str | Callable[[T], str], after: Callable[[], object] | None = None):
+           to: str | Callable[[T], object], after: Callable[[], object] | None = None):
     """A posted form: when it validates, run `action()`, commit, call `after()`, flash
     `success` and answer 303 to the URL `to`; when the service refuses, roll back and
     show the error beside its field (app.forms.add_error).
 
     `success` and `to` may be functions of what the action returned (the new record),
-    called after the commit. Returns None whenever the form is to be shown again (a GET,
-    invalid input, a refusal), so a view reads `return submit(...) or render(...)`.
+    called after the commit; `to` may give a URL or the whole answer (an htmx block).
+    Returns None whenever the form is to be shown again (a GET, invalid input, a
+    refusal), so a view reads `return submit(...) or render(...)`.
     """
     if not form.validate_on_submit():
         return None
@@ -235,7 +236,8 @@ def submit(form, action: Callable[[], T], *, success: str | Callable[[T], str | 
     message = _message(success, result)
     if message:
         flash(message, "success")
-    return redirect(to(result) if callable(to) else to, code=303)
+    target = to(result) if callable(to) else to
+    return redirect(target, code=303) if isinstance(target, str) else target
 
 
 def act_and_flash(action: Callable[[], T], success: str | Callable[[T], str | None] | None = None) -> bool:

@@ -8,15 +8,13 @@ from flask import Blueprint, current_app, flash, request
 
 from app import clock
 from app.auth.models import Role
-from app.errors import DomainError
-from app.extensions import db, htmx
-from app.forms import add_error
+from app.extensions import htmx
 from app.incidents import service as incidents
 from app.incidents.models import Incident
 from app.statuspage import service
 from app.statuspage.forms import IMPACT_CHOICES, PostmortemForm, PublishForm
 from app.statuspage.models import Stage
-from app.web import current_actor, render, requires, see_other
+from app.web import current_actor, render, requires, see_other, submit
 
 bp = Blueprint("statuspage_incidents", __name__, url_prefix="/incidents")
 
@@ -41,6 +39,10 @@ def public_section(incident: Incident, *, publish_form: PublishForm | None = Non
             "impact_choices": IMPACT_CHOICES}
 
 
+def _changed() -> None:
+    current_app.extensions["statuspage_cache"].expire()
+
+
 def _answer(incident: Incident, message: str, **section):
     if htmx:
         response = render("incidents/show.html", "public_form", incident=incident, **public_section(incident, **section))
@@ -61,20 +63,15 @@ def publish(incident_id: int):
     form = PublishForm()
     components = service.components_in_order()
     picked = {c.id: request.form.get(f"impact-{c.public_id}", "") for c in components}
-    if form.validate_on_submit():
-        try:
-            first = service.public_incident_for(incident) is None
-            service.publish_update(current_actor(), incident, form.stage.data, form.body.data, clock.now(),
-                                   title=form.title.data, components={c: picked[c.id] or None for c in components},
-                                   notify=form.notify.data)
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            current_app.extensions["statuspage_cache"].expire()
-            return _answer(incident, "Published on the status page." if first else "Status page updated.")
-    return _answer(incidents.get_incident(incident_id), "", publish_form=form,
+
+    def publish_it() -> bool:
+        first = service.public_incident_for(incident) is None
+        service.publish_update(current_actor(), incident, form.stage.data, form.body.data, clock.now(),
+                               title=form.title.data, components={c: picked[c.id] or None for c in components},
+                               notify=form.notify.data)
+        return first
+    return submit(form, publish_it, success=None, after=_changed, to=lambda first: _answer(
+        incident, "Published on the status page." if first else "Status page updated.")) or _answer(incidents.get_incident(incident_id), "", publish_form=form,
                    picked={cid: value for cid, value in picked.items() if value})
 
 
@@ -83,15 +80,8 @@ def publish(incident_id: int):
 def postmortem(incident_id: int):
     incident = incidents.get_incident(incident_id)
     form = PostmortemForm()
-    if form.validate_on_submit():
-        try:
-            service.publish_postmortem(current_actor(), incident, form.postmortem.data or "", clock.now())
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            current_app.extensions["statuspage_cache"].expire()
-            return _answer(incident, "Post-mortem summary published." if form.postmortem.data else
-                           "Post-mortem summary withdrawn.")
-    return _answer(incidents.get_incident(incident_id), "", postmortem_form=form)
+    return submit(form, lambda: service.publish_postmortem(current_actor(), incident, form.postmortem.data or "",
+                                                           clock.now()),
+                  success=None, after=_changed, to=lambda _: _answer(
+                      incident, "Post-mortem summary published." if form.postmortem.data else
+                      "Post-mortem summary withdrawn.")) or _answer(incidents.get_incident(incident_id), "", postmortem_form=form)

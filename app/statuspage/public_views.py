@@ -18,7 +18,6 @@ from flask import Blueprint, Response, current_app, redirect, request, url_for
 from markupsafe import Markup
 
 from app import clock
-from app.errors import DomainError
 from app.extensions import db, limiter
 from app.forms import add_error
 from app.statuspage import public, service, statusjson, subscribers, uptime
@@ -27,7 +26,7 @@ from app.statuspage.cache import PublicCache, Rendered, answer, cache_key
 from app.statuspage.forms import CodeForm, SubscribeForm
 from app.statuspage.models import Component, ComponentStatus, PageSettings, PublicIncident, SubscriberChannel
 from app.statuspage.present import cached_markdown, day_label, strips, time_tag
-from app.web import no_csrf, public as public_view
+from app.web import attempt, no_csrf, public as public_view
 
 bp = Blueprint("statuspage", __name__)
 
@@ -276,18 +275,15 @@ def subscribe():
     chosen = list(db.session.scalars(sa.select(Component).where(Component.public_id.in_(picked)))) if picked else []
     address = {"email": form.email.data, "sms": form.phone.data, "webhook": form.url.data}[channel] or ""
     if form.validate():
-        try:
-            result = subscribers.subscribe(channel, address, clock.now(), email=form.email.data, components=chosen)
-        except DomainError as error:
-            db.session.rollback()
-            if error.field == "url" and channel != "webhook":
-                error.field = None
-            add_error(form, error)
-        else:
-            db.session.commit()
+        result, refused = attempt(lambda: subscribers.subscribe(channel, address, clock.now(), email=form.email.data,
+                                                                components=chosen))
+        if refused is None:
             if result.channel == SubscriberChannel.SMS:
                 return redirect(url_for("statuspage.confirm_code", token=result.sms_token), code=303)
             return redirect(url_for("statuspage.subscribe_sent"), code=303)
+        if refused.field == "url" and channel != "webhook":
+            refused.field = None
+        add_error(form, refused)
     rendered = _subscribe_page(form, status=400)
     return Response(rendered.body, status=rendered.status, content_type=rendered.content_type)
 
