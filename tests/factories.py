@@ -111,3 +111,25 @@ def resolve(actor: Actor, incident, now, **kwargs) -> bool:
     if incident.followup_at is not None:
         postmortems.follow_up(incident, now)
     return done
+
+
+def owe(incident_id: int, at) -> None:
+    """Escalation under way with a page not yet sent and a sent one, and an update
+    owed, as the engine's first cycle leaves them (what resolving must stop)."""
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from app.comms.models import CommsDue
+    from app.incidents.models import Incident
+    from app.notify.models import Channel, Notification, Status
+    db.session.execute(sa.update(Incident).where(Incident.id == incident_id).values(
+        escalation_state="active", next_escalation_at=at + timedelta(minutes=10)))
+    for n, status in enumerate((Status.QUEUED, Status.SENT)):
+        db.session.add(Notification(key=f"page-{incident_id}-{n}", purpose="page", incident_id=incident_id,
+                                    channel=Channel.SMS, to_address="+15550100", body="page", status=status,
+                                    next_attempt_at=at if status == Status.QUEUED else None, created_at=at))
+    db.session.add(CommsDue(incident_id=incident_id, seq=1, due_at=at + timedelta(minutes=30),
+                            remind_at=at + timedelta(minutes=25), next_action_at=at + timedelta(minutes=25),
+                            state="pending"))
+    db.session.commit()

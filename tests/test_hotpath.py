@@ -21,7 +21,8 @@ from app.audit.models import AuditEntry
 from app.extensions import db
 from app.incidents.models import Incident, IncidentEvent
 from app.services.models import IntegrationKey
-from tests.factories import make_service
+from tests.factories import make_service, owe
+from tests.whole_database import assert_same, each_from_here
 
 T0 = datetime(2026, 11, 27, 3, 12, 50, tzinfo=UTC)
 KEYS = {"one": "1" * 32, "each": "2" * 32, "grouped": "3" * 32}
@@ -81,7 +82,7 @@ def state(service_id: int) -> dict:
 
 def full_path(event: ingest.AlertEvent) -> None:
     service, key = ingest.route(event.routing_key)
-    actor = ingest.integration_actor(event.origin, key.name, service.name)
+    actor = ingest.integration_actor(event.origin, key.name, service.name, "127.0.0.1")  # as the jobs' ip
     ingest.process(event, service, key, clock.now(), actor)
     db.session.commit()
 
@@ -92,34 +93,39 @@ def open_before(routing_key: str) -> None:
     assert job.state is JobState.WRITTEN
 
 
+def batch_and_one_at_a_time(monkeypatch, events: list[ingest.AlertEvent]) -> tuple[dict, dict, list[hotpath.Job]]:
+    """The events in one batch (and those it leaves by the full path, once it is in),
+    then, from the same database, the same events one at a time in the order the
+    batch takes them: its own in arrival order, then those it leaves. Every row of
+    every table after each (`whole_database`; the database is left as the second
+    left it), and the batch's jobs."""
+    jobs: list[hotpath.Job] = []
+
+    def alone() -> None:
+        one_at_a_time([job.event for job in jobs if job.dedup_key is not None]
+                      + [job.event for job in jobs if job.dedup_key is None])
+    together, one_by_one = each_from_here(monkeypatch, lambda: jobs.extend(in_one_batch(events)), alone)
+    return together, one_by_one, jobs
+
+
 @pytest.mark.db
-def test_a_batch_writes_what_its_events_write_one_at_a_time(app, services):
-    one, batched = services["one"], services["each"]
+def test_a_batch_writes_what_its_events_write_one_at_a_time(app, services, monkeypatch):
+    """Every table, row for row, ids included: the incidents and alerts opened, the
+    repeats folded, the timeline and audit entries (and nothing else anywhere)."""
+    service_id = services["one"].id
     open_before(KEYS["one"])
-    open_before(KEYS["each"])
-    for event in the_events(KEYS["one"]):  # one at a time: the hot path, else the full path
-        job = hotpath.Job(event, "127.0.0.1")
-        hotpath.apply_alone(job)
-        if job.state is JobState.FULL:
-            full_path(event)
-    jobs = [hotpath.Job(event, "127.0.0.1") for event in the_events(KEYS["each"])]
-    hotpath.apply(jobs)
-    db.session.commit()
-    left = [job.event for job in jobs if job.dedup_key is None]
-    assert [e.dedup_key for e in left] == ["quiet", "quiet"]  # info opens nothing: the full path's, and its repeat
-    for event in left:
-        full_path(event)
-    db.session.expire_all()
-    alone, together = state(one.id), state(batched.id)
-    assert together == alone
-    assert [a[:3] for a in together["alerts"]] == [
-        ("fresh", "triggered", 4), ("generated-0", "triggered", 1), ("generated-1", "triggered", 1),
+    together, alone, jobs = batch_and_one_at_a_time(monkeypatch, the_events(KEYS["one"]))
+    assert [job.event.dedup_key for job in jobs if job.dedup_key is None] == ["quiet", "quiet"]  # info: the full path's
+    assert_same(together, alone)
+    found = state(service_id)
+    assert [a[:3] for a in found["alerts"]] == [
+        ("fresh", "triggered", 4), ("generated-1", "triggered", 1), ("generated-2", "triggered", 1),
         ("open-before", "triggered", 3), ("quiet", "triggered", 2)]
-    fresh = together["alerts"][0]
+    fresh = found["alerts"][0]
     # The last repeat's summary and details; the last links sent (the last repeat sent none).
     assert fresh[3:7] == ("last words", "critical", {"n": 10},
                           [{"href": "https://grafana.example.com/6", "text": "link 6"}])
-    assert len(together["incidents"]) == 4 and together["audit"] == 4
+    assert len(found["incidents"]) == 4 and found["audit"] == 4
 
 
 @pytest.mark.db
@@ -207,58 +213,58 @@ def in_one_batch(events: list[ingest.AlertEvent]) -> list[hotpath.Job]:
 
 
 @pytest.mark.db
-def test_resolves_in_a_batch_write_what_they_write_one_at_a_time(app, services):
-    """A repeat then a resolve of a key open before (its incident resolves), the key
-    firing again (a new alert), a key opened and resolved in the batch, a resolve of
-    nothing, a second resolve of the first key (its new alert) and the second key
-    firing again."""
-    def events(key: str) -> list[ingest.AlertEvent]:
-        return [trigger(key, "open-before", 1), resolve(key, "open-before"), trigger(key, "open-before", 2),
-                trigger(key, "fresh", 3), resolve(key, "fresh"), resolve(key, "nothing"), resolve(key, "open-before"),
-                trigger(key, "fresh", 4)]
-    open_before(KEYS["one"])
-    open_before(KEYS["each"])
-    one_at_a_time(events(KEYS["one"]))
-    jobs = in_one_batch(events(KEYS["each"]))
+def test_resolves_in_a_batch_write_what_they_write_one_at_a_time(app, services, monkeypatch):
+    """A repeat then a resolve of a key open before (its incident resolves: escalation
+    stopped, its page not yet sent and its update owed cancelled, its survey round
+    opened), the key firing again (a new alert), a key opened and resolved in the
+    batch, a resolve of nothing, a second resolve of the first key (its new alert) and
+    the second key firing again: every table, row for row."""
+    key, service_id = KEYS["one"], services["one"].id
+    events = [trigger(key, "open-before", 1), resolve(key, "open-before"), trigger(key, "open-before", 2),
+              trigger(key, "fresh", 3), resolve(key, "fresh"), resolve(key, "nothing"), resolve(key, "open-before"),
+              trigger(key, "fresh", 4)]
+    open_before(key)
+    owe(db.session.scalar(sa.select(Incident.id)), T0)
+    together, alone, jobs = batch_and_one_at_a_time(monkeypatch, events)
     # Written in the batch: the repeat, the first resolve, the new key, the resolve of nothing.
     assert [job.dedup_key is not None for job in jobs] == [True, True, False, True, False, True, False, False]
-    db.session.expire_all()
-    alone, together = by_incident(services["one"].id), by_incident(services["each"].id)
-    assert together == alone
-    assert [a[:3] for a in together["alerts"]] == [("fresh", "resolved", 1), ("fresh", "triggered", 1),
-                                                   ("open-before", "resolved", 1), ("open-before", "resolved", 2)]
-    assert [(i[0][1], i[1][-1][0]) for i in together["incidents"]] == [
+    assert_same(together, alone)
+    assert together["survey_rounds"] and {row[-1] for row in together["notifications"]} >= {None}
+    found = by_incident(service_id)
+    assert [a[:3] for a in found["alerts"]] == [("fresh", "resolved", 1), ("fresh", "triggered", 1),
+                                                ("open-before", "resolved", 1), ("open-before", "resolved", 2)]
+    assert [(i[0][1], i[1][-1][0]) for i in found["incidents"]] == [
         ("resolved", "resolved"), ("resolved", "resolved"), ("resolved", "resolved"), ("triggered", "alert_triggered")]
-    assert together["audit"] == 7  # four opened, three resolved
+    assert found["audit"] == 7  # four opened, three resolved
     who = "Events API v2, key “Prometheus” (svc)"
-    assert {entry[2] for _, timeline in together["incidents"] for entry in timeline} == {who}
-    assert ("resolved", f"Resolved by {who}: every alert resolved", who, "events_v2", None) in together["incidents"][0][1]
+    assert {entry[2] for _, timeline in found["incidents"] for entry in timeline} == {who}
+    assert ("resolved", f"Resolved by {who}: every alert resolved", who, "events_v2", None) in found["incidents"][0][1]
+    first = db.session.get(Incident, db.session.scalar(sa.select(sa.func.min(Incident.id))))
+    assert (first.escalation_state, first.next_escalation_at) == ("stopped", None)
 
 
 @pytest.mark.db
-def test_resolving_the_alerts_of_a_grouped_incident_in_a_batch_resolves_it_with_the_last(app, services):
-    from tests.factories import make_service
-    other = make_service("svc-grouped-2", with_key=False)
-    other.alert_grouping = "grouped"
-    db.session.add(IntegrationKey(service=other, key="4" * 32, name="Prometheus", created_at=T0))
-    db.session.commit()
-    for key in (KEYS["grouped"], "4" * 32):
-        for n, dedup_key in enumerate(("a", "b", "c")):
-            full_path(trigger(key, dedup_key, n))  # grouped: the full path puts them in one incident
-    one_at_a_time([resolve(KEYS["grouped"], "a")])
-    assert in_one_batch([resolve("4" * 32, "a")])[0].dedup_key == "a"  # written in the batch
-    db.session.expire_all()
-    assert by_incident(other.id) == by_incident(services["grouped"].id)
-    assert by_incident(other.id)["incidents"][0][0][1] == "triggered"  # two alerts still open
-    one_at_a_time([resolve(KEYS["grouped"], "b"), resolve(KEYS["grouped"], "c")])
-    assert [job.dedup_key for job in in_one_batch([resolve("4" * 32, "b"), resolve("4" * 32, "c")])] == ["b", "c"]
-    db.session.expire_all()
-    together = by_incident(other.id)
-    assert together == by_incident(services["grouped"].id)
-    [(incident, timeline)] = together["incidents"]
+def test_resolving_the_alerts_of_a_grouped_incident_in_a_batch_resolves_it_with_the_last(app, services, monkeypatch):
+    key, service_id = KEYS["grouped"], services["grouped"].id
+    for n, dedup_key in enumerate(("a", "b", "c")):
+        full_path(trigger(key, dedup_key, n))  # grouped: the full path puts them in one incident
+    owe(db.session.scalar(sa.select(Incident.id)), T0)
+
+    def together() -> None:
+        assert in_one_batch([resolve(key, "a")])[0].dedup_key == "a"  # written in the batch
+        assert by_incident(service_id)["incidents"][0][0][1] == "triggered"  # two alerts still open
+        assert [job.dedup_key for job in in_one_batch([resolve(key, "b"), resolve(key, "c")])] == ["b", "c"]
+
+    def alone() -> None:
+        one_at_a_time([resolve(key, "a")])
+        one_at_a_time([resolve(key, "b"), resolve(key, "c")])
+    batched, one_by_one = each_from_here(monkeypatch, together, alone)
+    assert_same(batched, one_by_one)
+    [(incident, timeline)] = by_incident(service_id)["incidents"]
     kinds = [entry[0] for entry in timeline]
     assert incident[1] == "resolved" and kinds.count("resolved") == 1 and kinds[-1] == "resolved"
     assert kinds.count("alert_resolved") == 3
+    assert len(batched["survey_rounds"]) == 1
 
 
 @pytest.mark.db

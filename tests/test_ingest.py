@@ -14,8 +14,10 @@ from app.alerts.models import Alert, AlertStatus, ChangeEvent
 from app.audit.models import AuditEntry
 from app.extensions import db
 from app.incidents.models import EventKind, Incident, IncidentEvent, Status
-from app.services.models import IntegrationKey
-from tests.factories import make_service, story
+from app.alerts import ingest
+from app.services.models import IntegrationKey, Service
+from tests.factories import make_service, owe, story
+from tests.whole_database import assert_same, each_from_here
 
 SAMPLES = Path(__file__).parent / "samples"
 KEY = "4e1c9f7a2b3d4c5e8f9a0b1c2d3e4f5a"
@@ -122,126 +124,84 @@ def test_a_repeat_folds_only_on_its_own_active_service(client, service):
     assert sorted(db.session.scalars(sa.select(Alert.occurrences))) == [1, 1]
 
 
-def _written(alert_id: int) -> dict:
-    """What one new alert wrote, as stored (read with plain SQL, so a time stored as
-    other text than SQLAlchemy stores it differs here), its ids replaced by X (the two
-    paths number differently)."""
-    alert = db.session.get(Alert, alert_id)
-    ids = {"incident": alert.incident_id, "alert": alert.id}
-
-    def same_ids(value):
-        if isinstance(value, (dict, list)):  # JSON as PostgreSQL's driver reads it
-            value = json.dumps(value, sort_keys=True)
-        if isinstance(value, str):  # JSON and text columns
-            for name, number in ids.items():
-                value = value.replace(f'"{name}_id": {number}', f'"{name}_id": "X"').replace(f"#{number} ", "#X ")
-        return value
-
-    def rows(table: str, where: str, **params) -> list[dict]:
-        found = db.session.execute(sa.text(f"SELECT * FROM {table} WHERE {where} ORDER BY id"), params).mappings()
-        return [{key: "X" if key in ("incident_id", "alert_id") else same_ids(value)
-                 for key, value in row.items() if key != "id"} for row in found]
-
-    entries = [{**entry, "object_id": "X"}
-               for entry in rows("audit_log", "object_type = 'incidents' AND object_id = :id", id=alert.incident_id)]
-    return {"alert": rows("alerts", "id = :id", id=alert.id), "incident": rows("incidents", "id = :id", id=alert.incident_id),
-            "events": rows("incident_events", "incident_id = :id", id=alert.incident_id), "audit": entries}
+def full_path(body: dict) -> ingest.Outcome:
+    """One event through the ORM path, as Alertmanager's events go, from the same
+    address as the test client's requests."""
+    event = ingest.validate_event(body)
+    key = db.session.scalar(sa.select(IntegrationKey))
+    service = db.session.get(Service, key.service_id)
+    actor = ingest.integration_actor(event.origin, key.name, service.name, "127.0.0.1")
+    outcome = ingest.process(event, service, key, clock.now(), actor)
+    db.session.commit()
+    return outcome
 
 
 @pytest.mark.db
-def test_the_fast_path_for_a_new_alert_writes_what_the_full_path_writes(client, service):
-    from app.alerts import ingest
+def test_the_fast_path_for_a_new_alert_and_its_repeat_writes_what_the_full_path_writes(client, service, monkeypatch):
+    """Opening and folding: every table, row for row as stored, ids included."""
     body = sample("events-v2-trigger.json")
     body["payload"]["custom_details"] = {"ratio": 0.072}
     body["links"] = [{"href": "https://grafana.example.com/d/checkout", "text": "Dashboard"}]
-    assert enqueue(client, body).status_code == 202  # through the Core path
-    fast = _written(db.session.scalar(sa.select(Alert.id)))
-    db.session.execute(sa.update(Alert).values(status=AlertStatus.RESOLVED))  # free the dedup key
-    db.session.commit()
+    repeat = copy.deepcopy(body)
+    repeat["payload"]["summary"], repeat["links"] = "still failing", None
+    nameless = {**copy.deepcopy(body), "dedup_key": None}
 
-    event = ingest.validate_event(body)  # through the ORM path, as Alertmanager's events go
-    key = db.session.scalar(sa.select(IntegrationKey))
-    actor = ingest.integration_actor(event.origin, key.name, service.name, "127.0.0.1")
-    outcome = ingest.process(event, service, key, T0, actor)
-    db.session.commit()
-    assert outcome.result == "created"
-    full = _written(outcome.alert.id)
-    assert fast == full
-    assert fast["incident"][0]["next_escalation_at"] is not None and fast["incident"][0]["version"] == 2
-    assert len(fast["events"]) == 2 and len(fast["audit"]) == 1
+    sent = [{k: v for k, v in one.items() if v is not None} for one in (body, repeat, nameless)]
 
+    def fast() -> None:
+        with monkeypatch.context() as patched:
+            patched.setattr(ingest, "process", None)  # through the Core path: the full path would fail
+            assert [enqueue(client, one).status_code for one in sent] == [202, 202, 202]
 
-def _owed(incident_id: int) -> None:
-    """Escalation under way with a page not yet sent and a sent one, and an update
-    owed, as the engine's first cycle leaves them."""
-    from app.comms.models import CommsDue
-    db.session.execute(sa.update(Incident).where(Incident.id == incident_id).values(
-        escalation_state="active", next_escalation_at=T0 + timedelta(minutes=10)))
-    from app.notify.models import Channel, Notification, Status as Sending
-    for n, status in enumerate((Sending.QUEUED, Sending.SENT)):
-        db.session.add(Notification(key=f"page-{incident_id}-{n}", purpose="page", incident_id=incident_id,
-                                    channel=Channel.SMS, to_address="+15550100", body="page", status=status,
-                                    next_attempt_at=T0 if status == Sending.QUEUED else None, created_at=T0))
-    db.session.add(CommsDue(incident_id=incident_id, seq=1, due_at=T0 + timedelta(minutes=30),
-                            remind_at=T0 + timedelta(minutes=25), next_action_at=T0 + timedelta(minutes=25),
-                            state="pending"))
-    db.session.commit()
-
-
-def _resolution(alert_id: int) -> dict:
-    """What resolving an alert (and with it its incident) left, ids replaced as in `_written`."""
-    written = _written(alert_id)
-    incident_id = db.session.get(Alert, alert_id).incident_id
-    for table in ("notifications", "comms_dues", "survey_rounds"):
-        found = db.session.execute(sa.text(f"SELECT * FROM {table} WHERE incident_id = :id"), {"id": incident_id})
-        written[table] = [{k: v for k, v in row.items() if k not in ("id", "incident_id", "key")}
-                          for row in found.mappings()]
-    return written
+    def full() -> None:
+        assert [full_path(one).result for one in sent] == ["created", "folded", "created"]
+    fast_rows, full_rows = each_from_here(monkeypatch, fast, full)
+    assert_same(fast_rows, full_rows)
+    assert [len(fast_rows[table]) for table in ("incidents", "alerts", "incident_events")] == [2, 2, 4]
+    assert [row[6] for row in fast_rows["audit_log"]] == ["service.create", "incident.open", "incident.open"]
+    incident = db.session.get(Incident, 1)
+    assert incident.next_escalation_at is not None and incident.version == 2
+    assert db.session.get(Alert, 1).occurrences == 2 and db.session.get(Alert, 2).dedup_key == "generated-1"
 
 
 @pytest.mark.db
 def test_the_fast_path_for_a_resolve_writes_what_the_full_path_writes(client, service, monkeypatch):
     """The resolve of an incident's only alert: the alert and the incident resolved,
     escalation stopped, the page not yet sent cancelled, the update owed cancelled, the
-    survey round, two timeline entries and the audit entry; column by column as the
-    ORM path writes them."""
-    from app.alerts import ingest
+    survey round, two timeline entries and the audit entry; every table, row for row
+    as stored, ids included."""
     body = sample("events-v2-trigger.json")
     resolve = {"routing_key": KEY, "event_action": "resolve", "dedup_key": body["dedup_key"]}
     assert enqueue(client, body).status_code == 202
-    alert_id = db.session.scalar(sa.select(Alert.id))
-    _owed(db.session.get(Alert, alert_id).incident_id)
+    owe(db.session.scalar(sa.select(Incident.id)), T0)
     clock.set(T0 + timedelta(minutes=7))
-    with monkeypatch.context() as patched:
-        patched.setattr(ingest, "process", None)  # through the Core path: the full path would fail
-        answer = enqueue(client, resolve)
-    assert answer.status_code == 202 and answer.json["dedup_key"] == body["dedup_key"]
-    db.session.expire_all()
-    fast = _resolution(alert_id)
 
-    clock.set(T0)
-    assert enqueue(client, body).status_code == 202  # the key is free again: a new alert and incident
-    alert_id = db.session.scalar(sa.select(Alert.id).where(Alert.status == AlertStatus.TRIGGERED))
-    _owed(db.session.get(Alert, alert_id).incident_id)
-    clock.set(T0 + timedelta(minutes=7))
-    event = ingest.validate_event(resolve)
-    key = db.session.scalar(sa.select(IntegrationKey))
-    actor = ingest.integration_actor(event.origin, key.name, service.name, "127.0.0.1")
-    outcome = ingest.process(event, service, key, clock.now(), actor)
-    db.session.commit()
-    assert outcome.result == "resolved"
-    db.session.expire_all()
-    full = _resolution(alert_id)
-    assert fast == full
-    incident = fast["incident"][0]
-    assert (incident["status"], incident["escalation_state"], incident["next_escalation_at"]) == (
-        "resolved", "stopped", None)
-    assert incident["followup_at"] is not None and incident["version"] == 4
-    assert [e["kind"] for e in fast["events"]] == ["opened", "alert_triggered", "alert_resolved", "resolved"]
-    assert fast["events"][-1]["text"] == "Resolved by Events API v2, key “Prometheus” (checkout-api): every alert resolved"
-    assert sorted(n["status"] for n in fast["notifications"]) == ["cancelled", "sent"]
-    assert [d["state"] for d in fast["comms_dues"]] == ["cancelled"] and len(fast["survey_rounds"]) == 1
-    assert [a["action"] for a in fast["audit"]] == ["incident.open", "incident.resolve"]
+    def fast() -> None:
+        with monkeypatch.context() as patched:
+            patched.setattr(ingest, "process", None)  # through the Core path: the full path would fail
+            answer = enqueue(client, resolve)
+        assert answer.status_code == 202 and answer.json["dedup_key"] == body["dedup_key"]
+
+    def full() -> None:
+        assert full_path(resolve).result == "resolved"
+    fast_rows, full_rows = each_from_here(monkeypatch, fast, full)
+    assert_same(fast_rows, full_rows)
+    incident = db.session.get(Incident, 1)
+    assert (incident.status, incident.escalation_state, incident.next_escalation_at) == (
+        Status.RESOLVED, "stopped", None)
+    assert incident.followup_at is not None and incident.version == 4
+    kinds = db.session.scalars(sa.select(IncidentEvent.kind).order_by(IncidentEvent.id)).all()
+    assert story(kinds) == ["opened", "alert_triggered", "alert_resolved", "resolved"]
+    assert db.session.scalars(sa.select(IncidentEvent.text).order_by(IncidentEvent.id.desc())).first() == (
+        "Resolved by Events API v2, key “Prometheus” (checkout-api): every alert resolved")
+    from app.comms.models import CommsDue
+    from app.insights.models import SurveyRound
+    from app.notify.models import Notification
+    assert sorted(db.session.scalars(sa.select(Notification.status))) == ["cancelled", "sent"]
+    assert db.session.scalars(sa.select(CommsDue.state)).all() == ["cancelled"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SurveyRound)) == 1
+    assert db.session.scalars(sa.select(AuditEntry.action).where(AuditEntry.object_type == "incidents")
+                              .order_by(AuditEntry.id)).all() == ["incident.open", "incident.resolve"]
 
 
 @pytest.mark.db
