@@ -11,16 +11,16 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, make_response, request
+from flask import Blueprint, abort, current_app, flash, make_response, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
 from app import clock
 from app.auth.forms import EmptyForm
 from app.auth.models import Role, Team, User
-from app.errors import DomainError, NotFound
+from app.errors import NotFound
 from app.extensions import db, htmx
-from app.forms import add_error, choices_from, record_id
+from app.forms import choices_from, record_id
 from app.incidents.forms import from_local, to_local
 from app.notify import reach
 from app.oncall import compute, feeds, queries
@@ -33,7 +33,7 @@ from app.oncall.forms import (
 from app.oncall.models import CalendarFeed, Handover, Holiday, Schedule
 from app.oncall.specs import load_spec
 from app.templating import viewer_zone
-from app.web import act_and_flash, current_actor, public, render, requires, see_other
+from app.web import act_and_flash, attempt, current_actor, public, render, requires, see_other, submit
 
 bp = Blueprint("oncall", __name__)
 
@@ -163,14 +163,11 @@ def cover(schedule_id: int):
     form = CoverForm()
     if not form.validate_on_submit():
         return _after_action(schedule, "That shift could not be read; reload the page.", error=True)
-    try:
-        override = oncall.add_override(current_actor(), schedule, user_id=current_user.id,
-                                       starts_at=form.starts_at.instant, ends_at=form.ends_at.instant,
-                                       now=clock.now())
-    except DomainError as error:
-        db.session.rollback()
-        return _after_action(oncall.get_schedule(schedule_id), error.message, error=True)
-    db.session.commit()
+    override, refused = attempt(lambda: oncall.add_override(
+        current_actor(), schedule, user_id=current_user.id, starts_at=form.starts_at.instant,
+        ends_at=form.ends_at.instant, now=clock.now()))
+    if refused:
+        return _after_action(oncall.get_schedule(schedule_id), refused.message, error=True)
     until = override.ends_at.astimezone(viewer_zone()).strftime("%a %H:%M")
     return _after_action(schedule, f"You cover {schedule.name} until {until}.")
 
@@ -183,13 +180,10 @@ def swap(schedule_id: int):
     form = SwapForm()
     if not form.validate_on_submit():
         return _after_action(schedule, "That shift could not be read; reload the page.", error=True)
-    try:
-        swap = oncall.swap_for_my_next(current_actor(), schedule, starts_at=form.starts_at.instant,
-                                       ends_at=form.ends_at.instant, now=clock.now())
-    except DomainError as error:
-        db.session.rollback()
-        return _after_action(oncall.get_schedule(schedule_id), error.message, error=True)
-    db.session.commit()
+    swap, refused = attempt(lambda: oncall.swap_for_my_next(current_actor(), schedule, starts_at=form.starts_at.instant,
+                                                            ends_at=form.ends_at.instant, now=clock.now()))
+    if refused:
+        return _after_action(oncall.get_schedule(schedule_id), refused.message, error=True)
     other = db.session.get(User, swap.first_user_id)
     return _after_action(schedule, f"Swapped: you take {other.name}'s shift, {other.name} takes yours.")
 
@@ -200,34 +194,27 @@ def add_override(schedule_id: int):
     schedule = oncall.get_schedule(schedule_id)
     form = OverrideForm()
     form.user_id.choices = _people_choices()
-    if form.validate_on_submit():
+
+    def add():
         starts_at, ends_at = form.window(viewer_zone())
-        try:
-            oncall.add_override(current_actor(), schedule, user_id=form.user_id.data, starts_at=starts_at,
-                                ends_at=ends_at, note=form.note.data or "", now=clock.now())
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash("Override added.", "success")
-            return see_other("oncall.show", schedule_id=schedule.id)
+        oncall.add_override(current_actor(), schedule, user_id=form.user_id.data, starts_at=starts_at,
+                            ends_at=ends_at, note=form.note.data or "", now=clock.now())
+    return submit(form, add, success="Override added.", to=url_for("oncall.show", schedule_id=schedule.id)) \
+        or _schedule_page(schedule_id, override_form=form)
+
+
+def _schedule_page(schedule_id: int, **forms):
+    """The schedule's page again, 400, with the form that was refused."""
     view, around, zone_choice = _calendar_args()
     return render("oncall/show.html", status=400,
-                  **_page_context(oncall.get_schedule(schedule_id), view, around, zone_choice, override_form=form))
+                  **_page_context(oncall.get_schedule(schedule_id), view, around, zone_choice, **forms))
 
 
 def _remove(schedule_id: int, loader, remover, done: str):
     schedule = oncall.get_schedule(schedule_id)
     if EmptyForm().validate_on_submit():
-        try:
-            outcome = remover(loader(schedule))
-        except DomainError as error:
-            db.session.rollback()
-            flash(error.message, "error")
-        else:
-            db.session.commit()
-            flash(done if not isinstance(outcome, str) else f"{done.rstrip('.')} ({outcome}).", "success")
+        act_and_flash(lambda: remover(loader(schedule)),
+                      lambda outcome: done if not isinstance(outcome, str) else f"{done.rstrip('.')} ({outcome}).")
     return see_other("oncall.show", schedule_id=schedule_id)
 
 
@@ -250,19 +237,10 @@ def remove_swap(schedule_id: int, swap_id: int):
 def save_note(schedule_id: int):
     schedule = oncall.get_schedule(schedule_id)
     form = HandoverNoteForm()
-    if form.validate_on_submit():
-        try:
-            oncall.save_handover_note(current_actor(), schedule, form.text.data, clock.now())
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash("Handover note saved; it goes out at the shift change.", "success")
-            return see_other("oncall.show", schedule_id=schedule.id)
-    view, around, zone_choice = _calendar_args()
-    return render("oncall/show.html", status=400,
-                  **_page_context(oncall.get_schedule(schedule_id), view, around, zone_choice, note_form=form))
+    return submit(form, lambda: oncall.save_handover_note(current_actor(), schedule, form.text.data, clock.now()),
+                  success="Handover note saved; it goes out at the shift change.",
+                  to=url_for("oncall.show", schedule_id=schedule.id)) \
+        or _schedule_page(schedule_id, note_form=form)
 
 
 # --- the schedule editor (admins) ------------------------------------------------------------
@@ -285,17 +263,9 @@ def create():
     form = _schedule_form()
     if request.method == "GET" and not form.time_zone.data:
         form.time_zone.data = current_user.time_zone
-    if form.validate_on_submit():
-        try:
-            schedule = oncall.create_schedule(current_actor(), now=clock.now(), **_settings(form))
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"Schedule {schedule.name} created. Add its first layer.", "success")
-            return see_other("oncall.new_layer", schedule_id=schedule.id)
-    return render("oncall/form.html", form=form, schedule=None, status=400 if form.errors else 200)
+    return submit(form, lambda: oncall.create_schedule(current_actor(), now=clock.now(), **_settings(form)),
+                  success=lambda schedule: f"Schedule {schedule.name} created. Add its first layer.",
+                  to=lambda schedule: url_for("oncall.new_layer", schedule_id=schedule.id)) or render("oncall/form.html", form=form, schedule=None, status=400 if form.errors else 200)
 
 
 def _edit_context(schedule: Schedule, form: ScheduleForm, temporary_form: TemporaryForm | None = None) -> dict:
@@ -320,33 +290,20 @@ def _edit_context(schedule: Schedule, form: ScheduleForm, temporary_form: Tempor
 def edit(schedule_id: int):
     schedule = oncall.get_schedule(schedule_id)
     form = _schedule_form(obj=schedule) if request.method == "GET" else _schedule_form()
-    if form.validate_on_submit():
-        try:
-            oncall.update_schedule(current_actor(), schedule, now=clock.now(), **_settings(form))
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-            schedule = oncall.get_schedule(schedule_id)
-        else:
-            db.session.commit()
-            flash("Schedule saved.", "success")
-            return see_other("oncall.edit", schedule_id=schedule.id)
-    return render("oncall/form.html", status=400 if form.errors else 200, **_edit_context(schedule, form))
+    return submit(form, lambda: oncall.update_schedule(current_actor(), schedule, now=clock.now(), **_settings(form)),
+                  success="Schedule saved.", to=url_for("oncall.edit", schedule_id=schedule.id)) \
+        or render("oncall/form.html", status=400 if form.errors else 200,
+                  **_edit_context(oncall.get_schedule(schedule_id), form))
 
 
 @bp.route("/schedules/<int:schedule_id>/archive", methods=["POST"])
 @requires(Role.ADMIN)
 def archive(schedule_id: int):
     schedule = oncall.get_schedule(schedule_id)
-    if EmptyForm().validate_on_submit():
-        try:
-            oncall.archive_schedule(current_actor(), schedule, clock.now())
-        except DomainError as error:
-            db.session.rollback()
-            flash(error.message, "error")
-            return see_other("oncall.edit", schedule_id=schedule_id)
-        db.session.commit()
-        flash(f"Schedule {schedule.name} is archived; its history stays.", "success")
+    if EmptyForm().validate_on_submit() and not act_and_flash(
+            lambda: oncall.archive_schedule(current_actor(), schedule, clock.now()),
+            lambda _: f"Schedule {schedule.name} is archived; its history stays."):
+        return see_other("oncall.edit", schedule_id=schedule_id)
     return see_other("oncall.index")
 
 
@@ -369,21 +326,11 @@ def new_layer(schedule_id: int):
         form.start_date.data = compute.to_local(clock.now(), ZoneInfo(schedule.time_zone)).date()
         if schedule.layers:
             form.name.data = f"Layer {len(schedule.layers) + 1}"
-    if form.validate_on_submit():
-        try:
-            oncall.add_layer(current_actor(), schedule, name=form.name.data,
-                             start_date=form.start_date.data or compute.to_local(clock.now(),
-                                                                               ZoneInfo(schedule.time_zone)).date(),
-                             now=clock.now(), **form.rotation())
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-            schedule = oncall.get_schedule(schedule_id)
-        else:
-            db.session.commit()
-            flash("Layer added.", "success")
-            return see_other("oncall.edit", schedule_id=schedule.id)
-    return _layer_page(schedule, form, status=400 if form.errors else 200)
+    return submit(form, lambda: oncall.add_layer(
+        current_actor(), schedule, name=form.name.data,
+        start_date=form.start_date.data or compute.to_local(clock.now(), ZoneInfo(schedule.time_zone)).date(),
+        now=clock.now(), **form.rotation()), success="Layer added.", to=url_for("oncall.edit", schedule_id=schedule.id)) \
+        or _layer_page(oncall.get_schedule(schedule_id), form, status=400 if form.errors else 200)
 
 
 @bp.route("/schedules/<int:schedule_id>/layers/<int:layer_id>/edit", methods=["GET", "POST"])
@@ -398,25 +345,18 @@ def edit_layer(schedule_id: int, layer_id: int):
     else:
         form = LayerForm()
     form.set_people(_people_choices())
-    if form.validate_on_submit():
-        try:
-            version = oncall.change_layer(current_actor(), layer, name=form.name.data, now=clock.now(),
-                                          **form.rotation())
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-            schedule = oncall.get_schedule(schedule_id)
-            layer = oncall.get_layer(schedule, layer_id)
-        else:
-            db.session.commit()
-            if version is not None:
-                when = version.start_local.strftime("%a %d %b %H:%M")
-                flash(f"Saved. The new rotation starts {when} ({schedule.time_zone}); until then nothing changes.",
-                      "success")
-            else:
-                flash("Saved.", "success")
-            return see_other("oncall.edit", schedule_id=schedule.id)
-    return _layer_page(schedule, form, layer, status=400 if form.errors else 200)
+
+    def saved(version) -> str:
+        if version is None:
+            return "Saved."
+        when = version.start_local.strftime("%a %d %b %H:%M")
+        return f"Saved. The new rotation starts {when} ({schedule.time_zone}); until then nothing changes."
+    if done := submit(form, lambda: oncall.change_layer(current_actor(), layer, name=form.name.data, now=clock.now(),
+                                                        **form.rotation()),
+                      success=saved, to=url_for("oncall.edit", schedule_id=schedule.id)):
+        return done
+    schedule = oncall.get_schedule(schedule_id)
+    return _layer_page(schedule, form, oncall.get_layer(schedule, layer_id), status=400 if form.errors else 200)
 
 
 @bp.route("/schedules/<int:schedule_id>/layers/<int:layer_id>/remove", methods=["POST"])
@@ -448,22 +388,17 @@ def add_temporary(schedule_id: int):
     schedule = oncall.get_schedule(schedule_id)
     form = TemporaryForm()
     form.set_people(_people_choices())
-    if form.validate_on_submit():
+
+    def add():
         zone = viewer_zone()
-        try:
-            oncall.add_temporary(current_actor(), schedule, name=form.name.data,
-                                 starts_at=from_local(form.starts_at.data, zone),
-                                 ends_at=from_local(form.ends_at.data, zone), participant_ids=form.participant_ids(),
-                                 shift_unit=form.shift_unit.data, shift_length=form.shift_length.data,
-                                 now=clock.now())
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-            schedule = oncall.get_schedule(schedule_id)
-        else:
-            db.session.commit()
-            flash("Temporary schedule added.", "success")
-            return see_other("oncall.edit", schedule_id=schedule.id)
+        oncall.add_temporary(current_actor(), schedule, name=form.name.data,
+                             starts_at=from_local(form.starts_at.data, zone), ends_at=from_local(form.ends_at.data, zone),
+                             participant_ids=form.participant_ids(), shift_unit=form.shift_unit.data,
+                             shift_length=form.shift_length.data, now=clock.now())
+    if done := submit(form, add, success="Temporary schedule added.",
+                      to=url_for("oncall.edit", schedule_id=schedule.id)):
+        return done
+    schedule = oncall.get_schedule(schedule_id)
     return render("oncall/form.html", status=400, **_edit_context(schedule, _schedule_form(obj=schedule), form))
 
 
@@ -473,14 +408,8 @@ def remove_temporary(schedule_id: int, temporary_id: int):
     schedule = oncall.get_schedule(schedule_id)
     temporary = oncall.get_temporary(schedule, temporary_id)
     if EmptyForm().validate_on_submit():
-        try:
-            oncall.remove_temporary(current_actor(), temporary, clock.now())
-        except DomainError as error:
-            db.session.rollback()
-            flash(error.message, "error")
-        else:
-            db.session.commit()
-            flash("Temporary schedule removed.", "success")
+        act_and_flash(lambda: oncall.remove_temporary(current_actor(), temporary, clock.now()),
+                      "Temporary schedule removed.")
     return see_other("oncall.edit", schedule_id=schedule_id)
 
 
@@ -520,20 +449,15 @@ def mine():
 def add_holiday():
     form = HolidayForm()
     form.user_id.choices = _people_choices()
-    if form.validate_on_submit():
+
+    def add():
         person = current_user if not current_user.can(Role.ADMIN) or not form.user_id.data else \
             db.session.get(User, form.user_id.data)
-        try:
-            oncall.add_holiday(current_actor(), person, first_day=form.first_day.data, last_day=form.last_day.data,
-                               note=form.note.data or "", now=clock.now())
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"Days off recorded for {person.name}; rotations skip them.", "success")
-            return see_other("oncall.mine")
-    return render("oncall/mine.html", status=400, **_mine_context(holiday_form=form))
+        oncall.add_holiday(current_actor(), person, first_day=form.first_day.data, last_day=form.last_day.data,
+                           note=form.note.data or "", now=clock.now())
+        return person
+    return submit(form, add, success=lambda person: f"Days off recorded for {person.name}; rotations skip them.",
+                  to=url_for("oncall.mine")) or render("oncall/mine.html", status=400, **_mine_context(holiday_form=form))
 
 
 @bp.route("/oncall/holidays/<int:holiday_id>/remove", methods=["POST"])
@@ -558,22 +482,18 @@ def create_feed():
         schedule = oncall.get_schedule(ident) if ident else None
         if schedule is None:
             raise NotFound("No such schedule.")
-    if form.validate_on_submit():
-        try:
-            feed, secret = oncall.create_feed(current_actor(), schedule=schedule,
-                                              person=None if schedule else current_user._get_current_object(),
-                                              reminder_minutes=form.reminder_minutes.data, now=clock.now())
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            link = feeds.feed_url(feed, secret)
-            if schedule:
-                view, around, zone_choice = _calendar_args()
-                return render("oncall/show.html", **_page_context(schedule, view, around, zone_choice,
-                                                                  new_feed=link))
-            return render("oncall/mine.html", **_mine_context(new_feed=link))
+
+    def shown(made) -> object:
+        """The link is shown on this one answer only."""
+        link = feeds.feed_url(*made)
+        if schedule:
+            view, around, zone_choice = _calendar_args()
+            return render("oncall/show.html", **_page_context(schedule, view, around, zone_choice, new_feed=link))
+        return render("oncall/mine.html", **_mine_context(new_feed=link))
+    if done := submit(form, lambda: oncall.create_feed(
+            current_actor(), schedule=schedule, person=None if schedule else current_user._get_current_object(),
+            reminder_minutes=form.reminder_minutes.data, now=clock.now()), success=None, to=shown):
+        return done
     if schedule:
         view, around, zone_choice = _calendar_args()
         return render("oncall/show.html", status=400,
