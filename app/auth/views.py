@@ -16,10 +16,10 @@ from app.auth.forms import (
 from app.auth.models import ApiToken, Role, Team, User
 from app.errors import DomainError, NotFound
 from app.extensions import db, limiter
-from app.forms import add_error, choices_from
+from app.forms import choices_from
 from app.notify import contacts
 from app.notify.queries import log_for_user
-from app.web import act_and_flash, current_actor, public, render, requires, see_other
+from app.web import act_and_flash, current_actor, public, render, requires, see_other, submit
 
 bp = Blueprint("auth", __name__)
 
@@ -103,21 +103,15 @@ def sign_out_everywhere():
 def profile():
     user = current_user._get_current_object()
     form = ProfileForm(obj=user)
-    if form.validate_on_submit():
-        try:
-            before = user.phone
-            service.update_user(current_actor(), user, name=form.name.data, phone=form.phone.data,
-                                time_zone=form.time_zone.data.strip())
-            if user.phone != before:
-                contacts.add_phone(current_actor(), user, user.phone, clock.now())
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash("Your profile is saved.", "success")
-            return see_other("auth.profile")
-    return _profile_page(form=form)
+
+    def save():
+        before = user.phone
+        service.update_user(current_actor(), user, name=form.name.data, phone=form.phone.data,
+                            time_zone=form.time_zone.data.strip())
+        if user.phone != before:
+            contacts.add_phone(current_actor(), user, user.phone, clock.now())
+    return submit(form, save, success="Your profile is saved.", to=url_for("auth.profile")) \
+        or _profile_page(form=form)
 
 
 def _profile_page(form=None, password_form=None, token_form=None, new_token: str | None = None, status=200):
@@ -134,36 +128,22 @@ def _profile_page(form=None, password_form=None, token_form=None, new_token: str
 def change_password():
     user = current_user._get_current_object()
     form = PasswordForm()
-    if form.validate_on_submit():
-        try:
-            service.set_password(current_actor(), user, form.password.data, current=form.current_password.data)
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            login_user(user)  # the session id carries the new version
-            flash("Your password is changed; other sessions are signed out.", "success")
-            return see_other("auth.profile")
-    return _profile_page(password_form=form, status=400)
+    return submit(form, lambda: service.set_password(current_actor(), user, form.password.data,
+                                                     current=form.current_password.data),
+                  after=lambda: login_user(user),  # the session id carries the new version
+                  success="Your password is changed; other sessions are signed out.", to=url_for("auth.profile")) \
+        or _profile_page(password_form=form, status=400)
 
 
 @bp.route("/profile/tokens", methods=["POST"])
 @requires(Role.VIEWER)
 def create_token():
     form = TokenForm()
-    if form.validate_on_submit():
-        try:
-            _, secret = service.create_api_token(current_actor(), current_user._get_current_object(),
-                                                 name=form.name.data, scope=form.scope.data)
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            # Shown on this one answer only; it is stored hashed.
-            return _profile_page(new_token=secret, status=201)
-    return _profile_page(token_form=form, status=400)
+    return submit(form, lambda: service.create_api_token(current_actor(), current_user._get_current_object(),
+                                                         name=form.name.data, scope=form.scope.data),
+                  success=None,  # the secret is shown on this one answer only; it is stored hashed
+                  to=lambda made: _profile_page(new_token=made[1], status=201)) \
+        or _profile_page(token_form=form, status=400)
 
 
 @bp.route("/profile/tokens/<int:token_id>/revoke", methods=["POST"])
@@ -211,22 +191,17 @@ def show_person(user_id: int):
 @requires(Role.ADMIN)
 def new_person():
     form = NewPersonForm()
-    if form.validate_on_submit():
-        try:
-            user = service.create_user(current_actor(), email=form.email.data, name=form.name.data,
-                                       role=form.role.data, password=form.password.data or None,
-                                       phone=form.phone.data, time_zone=form.time_zone.data.strip())
-            if not form.active.data:
-                service.update_user(current_actor(), user, active=False)
-            contacts.add_phone(current_actor(), user, user.phone, clock.now())
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"{user.name} is added.", "success")
-            return see_other("auth.show_person", user_id=user.id)
-    return render("auth/person_form.html", form=form, user=None, status=400 if form.errors else 200)
+
+    def add() -> User:
+        user = service.create_user(current_actor(), email=form.email.data, name=form.name.data,
+                                   role=form.role.data, password=form.password.data or None,
+                                   phone=form.phone.data, time_zone=form.time_zone.data.strip())
+        if not form.active.data:
+            service.update_user(current_actor(), user, active=False)
+        contacts.add_phone(current_actor(), user, user.phone, clock.now())
+        return user
+    return submit(form, add, success=lambda user: f"{user.name} is added.",
+                  to=lambda user: url_for("auth.show_person", user_id=user.id)) or render("auth/person_form.html", form=form, user=None, status=400 if form.errors else 200)
 
 
 @bp.route("/people/<int:user_id>/edit", methods=["GET", "POST"])
@@ -234,23 +209,18 @@ def new_person():
 def edit_person(user_id: int):
     user = service.get_user(user_id)
     form = PersonForm(obj=user)
-    if form.validate_on_submit():
-        try:
-            before = user.phone
-            service.update_user(current_actor(), user, email=form.email.data, name=form.name.data,
-                                phone=form.phone.data, time_zone=form.time_zone.data.strip(),
-                                role=form.role.data, active=form.active.data)
-            if user.phone != before:
-                contacts.add_phone(current_actor(), user, user.phone, clock.now())
-        except DomainError as error:
-            db.session.rollback()
-            user = service.get_user(user_id)
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"{user.name} is saved.", "success")
-            return see_other("auth.show_person", user_id=user.id)
-    return render("auth/person_form.html", form=form, user=user, status=400 if form.errors else 200)
+
+    def save():
+        before = user.phone
+        service.update_user(current_actor(), user, email=form.email.data, name=form.name.data,
+                            phone=form.phone.data, time_zone=form.time_zone.data.strip(),
+                            role=form.role.data, active=form.active.data)
+        if user.phone != before:
+            contacts.add_phone(current_actor(), user, user.phone, clock.now())
+    return submit(form, save, success=lambda _: f"{user.name} is saved.",
+                  to=url_for("auth.show_person", user_id=user.id)) \
+        or render("auth/person_form.html", form=form, user=service.get_user(user_id),
+                  status=400 if form.errors else 200)
 
 
 @bp.route("/people/<int:user_id>/contact-methods/<int:method_id>/mark-verified", methods=["POST"])
@@ -270,17 +240,9 @@ def mark_verified(user_id: int, method_id: int):
 def set_person_password(user_id: int):
     user = service.get_user(user_id)
     form = AdminPasswordForm()
-    if form.validate_on_submit():
-        try:
-            service.set_password(current_actor(), user, form.password.data)
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"The password of {user.name} is set; their sessions are signed out.", "success")
-            return see_other("auth.show_person", user_id=user.id)
-    return render("auth/person.html", user=user, tokens=[], revoke_form=EmptyForm(),
+    return submit(form, lambda: service.set_password(current_actor(), user, form.password.data),
+                  success=f"The password of {user.name} is set; their sessions are signed out.",
+                  to=url_for("auth.show_person", user_id=user.id)) or render("auth/person.html", user=user, tokens=[], revoke_form=EmptyForm(),
                   password_form=form, log=log_for_user(user.id), status=400)
 
 
@@ -324,17 +286,10 @@ def show_team(team_id: int):
 @requires(Role.ADMIN)
 def new_team():
     form = TeamForm()
-    if form.validate_on_submit():
-        try:
-            team = service.create_team(current_actor(), name=form.name.data, description=form.description.data)
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"Team {team.name} is created.", "success")
-            return see_other("auth.show_team", team_id=team.id)
-    return render("auth/team_form.html", form=form, status=400 if form.errors else 200)
+    return submit(form, lambda: service.create_team(current_actor(), name=form.name.data,
+                                                    description=form.description.data),
+                  success=lambda team: f"Team {team.name} is created.",
+                  to=lambda team: url_for("auth.show_team", team_id=team.id)) or render("auth/team_form.html", form=form, status=400 if form.errors else 200)
 
 
 @bp.route("/teams/<int:team_id>/edit", methods=["POST"])
@@ -342,16 +297,10 @@ def new_team():
 def edit_team(team_id: int):
     team = service.get_team(team_id)
     form = TeamForm()
-    if form.validate_on_submit():
-        try:
-            service.update_team(current_actor(), team, name=form.name.data, description=form.description.data)
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash("Team saved.", "success")
-            return see_other("auth.show_team", team_id=team.id)
+    if done := submit(form, lambda: service.update_team(current_actor(), team, name=form.name.data,
+                                                        description=form.description.data),
+                      success="Team saved.", to=url_for("auth.show_team", team_id=team.id)):
+        return done
     team = service.get_team(team_id)
     return render("auth/team.html", team=team, form=form, member_form=_member_form(team),
                   remove_form=EmptyForm(), status=400)
@@ -362,16 +311,10 @@ def edit_team(team_id: int):
 def add_member(team_id: int):
     team = service.get_team(team_id)
     form = _member_form(team, MemberForm())
-    if form.validate_on_submit():
-        try:
-            service.add_member(current_actor(), team, service.get_user(form.user_id.data),
-                               is_manager=form.is_manager.data)
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            return see_other("auth.show_team", team_id=team.id)
+    if done := submit(form, lambda: service.add_member(current_actor(), team, service.get_user(form.user_id.data),
+                                                       is_manager=form.is_manager.data),
+                      success=None, to=url_for("auth.show_team", team_id=team.id)):
+        return done
     team = service.get_team(team_id)
     return render("auth/team.html", team=team, form=TeamForm(obj=team), member_form=form,
                   remove_form=EmptyForm(), status=400)
