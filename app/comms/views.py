@@ -24,7 +24,7 @@ from app.incidents import roles
 from app.incidents import service as incidents
 from app.incidents.models import Incident
 from app.services.models import Service
-from app.web import current_actor, render as render_page, requires, see_other
+from app.web import act_and_flash, attempt, current_actor, render as render_page, requires, see_other, submit
 
 bp = Blueprint("comms", __name__)
 
@@ -84,16 +84,17 @@ def compose(incident_id: int):
     if not form.validate_on_submit():
         return _composer(incident, form, status=400)
     draft = _draft(form)
-    try:
-        if action == "send":
-            update = updates.send(current_actor(), incident, draft, now, via="web")
-        else:
+    if action == "send":
+        update, refused = attempt(lambda: updates.send(current_actor(), incident, draft, now, via="web"))
+    else:  # a preview writes nothing, so there is nothing to commit
+        try:
             return _composer(incident, form, preview=updates.preview(incident, draft, now))
-    except DomainError as error:
-        db.session.rollback()
-        add_error(form, error)
+        except DomainError as error:
+            db.session.rollback()
+            refused = error
+    if refused is not None:
+        add_error(form, refused)
         return _composer(incidents.get_incident(incident_id), form, status=400)
-    db.session.commit()
     timing = "" if update.due_at is None else (" on time" if update.on_time else " (late)")
     flash(f"Update sent{timing} to {', '.join(update.audience_labels)}.", "success")
     target = url_for("incidents.show", incident_id=incident.id)
@@ -134,22 +135,20 @@ def edit_template(key: str | None = None):
     else:
         form = TemplateForm()
     sample = None
-    if request.method == "POST" and form.validate_on_submit():
-        try:
-            if request.form.get("action") == "preview":
+    if request.form.get("action") == "preview":
+        if form.validate_on_submit():
+            try:
                 fields = render.sample_fields(clock.now())
                 sample = (render.render(form.subject.data or "", fields, part="subject"),
                           render.render(form.body.data or "", fields, part="body"))
-            else:
-                saved = library.save(current_actor(), key, clock.now(), name=form.name.data,
-                                     audience=form.audience.data, description=form.description.data or "",
-                                     subject=form.subject.data or "", body=form.body.data, active=form.active.data)
-                db.session.commit()
-                flash(f"Template {saved.name} saved.", "success")
-                return see_other("comms.index", _anchor="templates")
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
+            except DomainError as error:
+                add_error(form, error)
+    elif done := submit(form, lambda: library.save(
+            current_actor(), key, clock.now(), name=form.name.data, audience=form.audience.data,
+            description=form.description.data or "", subject=form.subject.data or "", body=form.body.data,
+            active=form.active.data),
+            success=lambda saved: f"Template {saved.name} saved.", to=url_for("comms.index", _anchor="templates")):
+        return done
     failed = bool(form.errors or form.form_errors)
     return render_page("comms/template_form.html", form=form, tpl=template, sample=sample,
                        fields=sorted(render.sample_fields()), filters=sorted(render.ENV.filters),
@@ -159,14 +158,7 @@ def edit_template(key: str | None = None):
 @bp.route("/admin/comms-templates/<key>/restore", methods=["POST"])
 @requires(Role.ADMIN)
 def restore_template(key: str):
-    try:
-        library.restore(current_actor(), key)
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash("The shipped text is back.", "success")
+    act_and_flash(lambda: library.restore(current_actor(), key), "The shipped text is back.")
     return see_other("comms.index", _anchor="templates")
 
 
@@ -216,23 +208,17 @@ def edit_list(list_id: int | None = None):
     else:
         form = ListForm() if request.method == "POST" else ListForm(formdata=None)
     _list_choices(form)
-    if request.method == "POST" and form.validate_on_submit():
+
+    def save():
         values = dict(name=form.name.data, description=form.description.data or "", external=form.external.data,
                       send_sms=form.send_sms.data, severities=ints(form.severities.data),
                       service_ids=ints(form.services.data))
-        try:
-            if row is None:
-                row = stakeholders.create_list(current_actor(), clock.now(), **values)
-            else:
-                stakeholders.update_list(current_actor(), row, clock.now(), **values)
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"{row.name} saved.", "success")
-            return see_other("comms.show_list", list_id=row.id)
-    return render_page("comms/list_form.html", form=form, row=row,
+        if row is None:
+            return stakeholders.create_list(current_actor(), clock.now(), **values)
+        stakeholders.update_list(current_actor(), row, clock.now(), **values)
+        return row
+    return submit(form, save, success=lambda saved: f"{saved.name} saved.",
+                  to=lambda saved: url_for("comms.show_list", list_id=saved.id)) or render_page("comms/list_form.html", form=form, row=row,
                        status=400 if form.errors or form.form_errors else 200)
 
 
@@ -241,32 +227,18 @@ def edit_list(list_id: int | None = None):
 def add_member(list_id: int):
     row = _list(list_id)
     form = _member_form(MemberForm())
-    if form.validate_on_submit():
-        try:
-            member = stakeholders.add_member(current_actor(), row, clock.now(), user_id=form.user_id.data,
-                                             name=form.name.data or "", email=form.email.data or "",
-                                             phone=form.phone.data or "")
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"{member.label} added.", "success")
-            return see_other("comms.show_list", list_id=list_id)
-    return show_list(list_id, member_form=form, status=400)
+    return submit(form, lambda: stakeholders.add_member(current_actor(), row, clock.now(), user_id=form.user_id.data,
+                                                        name=form.name.data or "", email=form.email.data or "",
+                                                        phone=form.phone.data or ""),
+                  success=lambda member: f"{member.label} added.", to=url_for("comms.show_list", list_id=list_id)) \
+        or show_list(list_id, member_form=form, status=400)
 
 
 @bp.route("/stakeholders/<int:list_id>/members/<int:member_id>/remove", methods=["POST"])
 @requires(Role.ADMIN)
 def remove_member(list_id: int, member_id: int):
     row = _list(list_id)
-    try:
-        stakeholders.remove_member(current_actor(), row, member_id, clock.now())
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
+    act_and_flash(lambda: stakeholders.remove_member(current_actor(), row, member_id, clock.now()))
     return see_other("comms.show_list", list_id=list_id)
 
 
@@ -287,18 +259,11 @@ def delete_list(list_id: int):
 @requires(Role.ADMIN)
 def webhook_admin():
     form = WebhookForm() if request.method == "POST" else WebhookForm(formdata=None)
-    if request.method == "POST" and form.validate_on_submit():
-        try:
-            hook = webhooks.create_webhook(current_actor(), clock.now(), name=form.name.data, kind=form.kind.data,
-                                           url=form.url.data, secret=form.secret.data or "")
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"Webhook {hook.name} added.", "success")
-            return see_other("comms.webhook_admin")
-    return render_page("comms/webhooks.html", form=form, hooks=webhooks.webhooks(),
+    return submit(form, lambda: webhooks.create_webhook(current_actor(), clock.now(), name=form.name.data,
+                                                        kind=form.kind.data, url=form.url.data,
+                                                        secret=form.secret.data or ""),
+                  success=lambda hook: f"Webhook {hook.name} added.", to=url_for("comms.webhook_admin")) \
+        or render_page("comms/webhooks.html", form=form, hooks=webhooks.webhooks(),
                        status=400 if form.errors or form.form_errors else 200)
 
 
@@ -341,16 +306,10 @@ def edit_plan(severity: int):
         flash(f"The shipped SEV-{severity} plan is back.", "success")
         return see_other("comms.index", _anchor="plans")
     form = PlanForm() if request.method == "POST" else PlanForm(formdata=None, items=plan.as_text(plan.items_for(severity)))
-    if request.method == "POST" and form.validate_on_submit():
-        try:
-            plan.save(current_actor(), severity, plan.parse(form.items.data or ""), clock.now())
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"SEV-{severity} plan saved.", "success")
-            return see_other("comms.index", _anchor="plans")
+    if done := submit(form, lambda: plan.save(current_actor(), severity, plan.parse(form.items.data or ""),
+                                              clock.now()),
+                      success=f"SEV-{severity} plan saved.", to=url_for("comms.index", _anchor="plans")):
+        return done
     keys = [t.key for t in library.all_templates(include_inactive=True)]
     return render_page("comms/plan_form.html", form=form, severity=severity, keys=keys,
                        status=400 if form.errors or form.form_errors else 200)
@@ -372,17 +331,8 @@ def edit_role(key: str):
         return see_other("incidents.role_guide")
     form = RoleForm() if request.method == "POST" else RoleForm(
         formdata=None, name=spec.name, description=spec.description, checklist="\n".join(spec.checklist))
-    if request.method == "POST" and form.validate_on_submit():
-        try:
-            roles.save_definition(current_actor(), key, clock.now(), name=form.name.data,
-                                  description=form.description.data or "",
-                                  checklist=roles.parse_checklist(form.checklist.data or ""))
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"{form.name.data} saved.", "success")
-            return see_other("incidents.role_guide")
-    return render_page("comms/role_form.html", form=form, spec=spec,
+    return submit(form, lambda: roles.save_definition(current_actor(), key, clock.now(), name=form.name.data,
+                                                      description=form.description.data or "",
+                                                      checklist=roles.parse_checklist(form.checklist.data or "")),
+                  success=f"{form.name.data} saved.", to=url_for("incidents.role_guide")) or render_page("comms/role_form.html", form=form, spec=spec,
                        status=400 if form.errors or form.form_errors else 200)
