@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, request
+from flask import Blueprint, flash, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
@@ -16,9 +16,9 @@ from app.notify import reach
 from app.escalation.models import EscalationPolicy, EscalationTarget
 from app.escalation.service import preview, snapshot
 from app.extensions import db
-from app.forms import add_error, choices, record_id
+from app.forms import choices, record_id
 from app.services.models import Service
-from app.web import act_and_flash, current_actor, render, requires, see_other
+from app.web import act_and_flash, current_actor, render, requires, see_other, submit
 
 bp = Blueprint("escalation", __name__, url_prefix="/escalation-policies")
 
@@ -66,19 +66,16 @@ def index():
 @requires(Role.ADMIN)
 def create():
     form = PolicyForm()
-    if form.validate_on_submit():
-        try:
-            policy = policies.create_policy(current_actor(), name=form.name.data, description=form.description.data,
-                                            repeat=form.repeat.data or 0, now=clock.now())
-            policies.add_step(current_actor(), policy, delay_minutes=10, mode="all", now=clock.now())
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"Policy {policy.name} created. Add who its first step pages.", "success")
-            return see_other("escalation.show", policy_id=policy.id)
-    return render("escalation/new.html", form=form, status=400 if form.errors else 200)
+
+    def create_it() -> EscalationPolicy:
+        policy = policies.create_policy(current_actor(), name=form.name.data, description=form.description.data,
+                                        repeat=form.repeat.data or 0, now=clock.now())
+        policies.add_step(current_actor(), policy, delay_minutes=10, mode="all", now=clock.now())
+        return policy
+    return submit(form, create_it,
+                  success=lambda policy: f"Policy {policy.name} created. Add who its first step pages.",
+                  to=lambda policy: url_for("escalation.show", policy_id=policy.id)) \
+        or render("escalation/new.html", form=form, status=400 if form.errors else 200)
 
 
 def _show(policy: EscalationPolicy, status: int = 200, **forms):
@@ -112,18 +109,10 @@ def _act(policy_id: int, action, message: str | None = None):
 def edit(policy_id: int):
     policy = policies.get_policy(policy_id)
     form = PolicyForm()
-    if form.validate_on_submit():
-        try:
-            policies.update_policy(current_actor(), policy, name=form.name.data, description=form.description.data,
-                                   repeat=form.repeat.data or 0, now=clock.now())
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash("Policy saved.", "success")
-            return see_other("escalation.show", policy_id=policy_id)
-    return _show(policies.get_policy(policy_id), status=400, form=form)
+    return submit(form, lambda: policies.update_policy(current_actor(), policy, name=form.name.data,
+                                                       description=form.description.data,
+                                                       repeat=form.repeat.data or 0, now=clock.now()),
+                  success="Policy saved.", to=url_for("escalation.show", policy_id=policy_id)) or _show(policies.get_policy(policy_id), status=400, form=form)
 
 
 @bp.route("/<int:policy_id>/steps", methods=["POST"])
@@ -190,12 +179,6 @@ def remove_target(policy_id: int, target_id: int):
 @requires(Role.ADMIN)
 def delete(policy_id: int):
     policy = policies.get_policy(policy_id)
-    try:
-        policies.delete_policy(current_actor(), policy)
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
+    if not act_and_flash(lambda: policies.delete_policy(current_actor(), policy), "Policy deleted."):
         return see_other("escalation.show", policy_id=policy_id)
-    db.session.commit()
-    flash("Policy deleted.", "success")
     return see_other("escalation.index")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, current_app, flash, render_template, request
+from flask import Blueprint, Response, current_app, flash, render_template, request, url_for
 from flask_login import current_user
 
 from app import clock
@@ -26,7 +26,7 @@ from app.insights.forms import AssessForm, DrillForm, FilterForm, ReviewedForm, 
 from app.insights.periods import from_preset
 from app.services.models import Service
 from app.templating import viewer_zone
-from app.web import current_actor, public, render, requires, see_other
+from app.web import current_actor, public, render, requires, see_other, submit
 
 bp = Blueprint("insights", __name__)
 bp.after_app_request(reads.note_read)
@@ -165,21 +165,12 @@ def _drill_form(form: DrillForm) -> DrillForm:
 @requires(Role.RESPONDER)
 def new_drill():
     form = _drill_form(DrillForm())
-    if form.validate_on_submit():
-        service = db.session.get(Service, form.service_id.data)
-        try:
-            incident = drills.start_drill(current_actor(), service=service, title=form.title.data,
-                                          severity=form.severity.data, scenario=form.scenario.data or "",
-                                          now=clock.now())
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"Drill #{incident.id} started: it runs like a real incident and counts only under training.",
-                  "success")
-            return see_other("incidents.show", incident_id=incident.id)
-    return render("insights/drill_new.html", form=form, status=400 if form.errors else 200)
+    return submit(form, lambda: drills.start_drill(current_actor(), service=db.session.get(Service, form.service_id.data),
+                                                   title=form.title.data, severity=form.severity.data,
+                                                   scenario=form.scenario.data or "", now=clock.now()),
+                  success=lambda incident: f"Drill #{incident.id} started: it runs like a real incident and counts "
+                                           "only under training.",
+                  to=lambda incident: url_for("incidents.show", incident_id=incident.id)) or render("insights/drill_new.html", form=form, status=400 if form.errors else 200)
 
 
 def _drill(incident_id: int) -> Incident:
@@ -221,15 +212,11 @@ def assess(incident_id: int):
         person = db.session.get(User, form.user_id.data)
         if person is None:
             raise NotFound("There is no such person.")
-        try:
-            drills.assess(current_actor(), incident, person, clock.now(), score=form.score.data, note=form.note.data)
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"{person.name}: {form.score.data} saved.", "success")
-            return see_other("insights.drill", incident_id=incident.id, _anchor=f"person-{person.id}")
+        if done := submit(form, lambda: drills.assess(current_actor(), incident, person, clock.now(),
+                                                      score=form.score.data, note=form.note.data),
+                          success=f"{person.name}: {form.score.data} saved.",
+                          to=url_for("insights.drill", incident_id=incident.id, _anchor=f"person-{person.id}")):
+            return done
     return _drill_page(incident, form, status=400)
 
 

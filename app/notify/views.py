@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, request
+from flask import Blueprint, flash, request, url_for
 from flask_login import current_user
 
 from app import clock
@@ -14,7 +14,7 @@ from app.forms import add_error, choices
 from app.notify import contacts
 from app.notify.forms import AddMethodForm, CodeForm, RulesForm
 from app.notify.models import Channel, Notification, Status
-from app.web import act_and_flash, current_actor, render, requires, see_other
+from app.web import act_and_flash, current_actor, render, requires, see_other, submit
 
 bp = Blueprint("notify", __name__)
 
@@ -54,17 +54,10 @@ def profile():
 @requires(Role.VIEWER)
 def add_method():
     form = AddMethodForm()
-    if form.validate_on_submit():
-        try:
-            method = contacts.add_method(current_actor(), _me(), form.channel.data, form.address.data, clock.now())
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"We sent a code to {method.address}. Enter it below to start using it.", "success")
-            return see_other("notify.profile")
-    return _page(status=400, add_form=form)
+    return submit(form, lambda: contacts.add_method(current_actor(), _me(), form.channel.data, form.address.data,
+                                                    clock.now()),
+                  success=lambda method: f"We sent a code to {method.address}. Enter it below to start using it.",
+                  to=url_for("notify.profile")) or _page(status=400, add_form=form)
 
 
 @bp.route("/profile/contact-methods/<int:method_id>/verify", methods=["POST"])
@@ -112,17 +105,8 @@ def set_rules(urgency: str):
     if urgency not in ("high", "low"):
         return see_other("notify.profile")
     form = _rules_form(urgency, RulesForm(prefix=urgency))
-    if form.validate_on_submit():
-        try:
-            contacts.set_rules(current_actor(), _me(), urgency, form.steps())
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"Your {urgency}-urgency rules are saved.", "success")
-            return see_other("notify.profile")
-    return _page(status=400, **{f"{urgency}_form": form})
+    return submit(form, lambda: contacts.set_rules(current_actor(), _me(), urgency, form.steps()),
+                  success=f"Your {urgency}-urgency rules are saved.", to=url_for("notify.profile")) or _page(status=400, **{f"{urgency}_form": form})
 
 
 @bp.route("/profile/test-page", methods=["POST"])

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, request
+from flask import Blueprint, flash, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
@@ -12,7 +12,7 @@ from app.auth.forms import EmptyForm
 from app.auth.models import Role
 from app.errors import DomainError
 from app.extensions import db
-from app.forms import add_error, choices_from
+from app.forms import choices_from
 from app.incidents.forms import LocalTimeField
 from app.services import maintenance
 from app.services.models import MaintenanceState, MaintenanceWindow, Service
@@ -21,7 +21,7 @@ from app.statuspage import service as status_service
 from app.statuspage.forms import MaintenanceUpdateForm
 from app.statuspage.models import Component
 from app.templating import viewer_zone
-from app.web import act_and_flash, current_actor, render, requires, see_other
+from app.web import act_and_flash, current_actor, render, requires, see_other, submit
 
 bp = Blueprint("maintenance", __name__, url_prefix="/maintenance")
 
@@ -69,28 +69,21 @@ def index():
 @requires(Role.RESPONDER)
 def schedule():
     form = _form()
-    if form.validate_on_submit():
+
+    def schedule():
         zone = viewer_zone()
         if form.starts_at.data is None or form.ends_at.data is None:
-            form.form_errors.append("Give both the start and the end.")
-        else:
-            try:
-                services = db.session.scalars(sa.select(Service).where(Service.id.in_(form.service_ids.data))).all()
-                components = db.session.scalars(sa.select(Component).where(
-                    Component.id.in_(form.component_ids.data or []))).all()
-                window = maintenance.schedule(current_actor(), title=form.title.data,
-                                              starts_at=form.starts_at.data.replace(tzinfo=zone),
-                                              ends_at=form.ends_at.data.replace(tzinfo=zone), services=services,
-                                              now=clock.now(), description=form.description.data or "",
-                                              public=form.public.data, components=list(components))
-            except DomainError as error:
-                db.session.rollback()
-                add_error(form, error)
-            else:
-                db.session.commit()
-                flash(f"Maintenance “{window.title}” scheduled.", "success")
-                return see_other("maintenance.index")
-    return _page(form, status=400)
+            raise DomainError("Give both the start and the end.")
+        services = db.session.scalars(sa.select(Service).where(Service.id.in_(form.service_ids.data))).all()
+        components = db.session.scalars(sa.select(Component).where(
+            Component.id.in_(form.component_ids.data or []))).all()
+        return maintenance.schedule(current_actor(), title=form.title.data,
+                                    starts_at=form.starts_at.data.replace(tzinfo=zone),
+                                    ends_at=form.ends_at.data.replace(tzinfo=zone), services=services,
+                                    now=clock.now(), description=form.description.data or "",
+                                    public=form.public.data, components=list(components))
+    return submit(form, schedule, success=lambda window: f"Maintenance “{window.title}” scheduled.",
+                  to=url_for("maintenance.index")) or _page(form, status=400)
 
 
 @bp.route("/<int:window_id>/end", methods=["POST"])
@@ -109,15 +102,9 @@ def public_update(window_id: int):
     window = maintenance.get_window(window_id)
     form = MaintenanceUpdateForm()
     if form.validate_on_submit():
-        try:
-            status_maintenance.post_update(current_actor(), window, form.body.data or "", clock.now(),
-                                           verifying=request.form.get("verifying") == "1")
-        except DomainError as error:
-            db.session.rollback()
-            flash(error.message, "error")
-        else:
-            db.session.commit()
-            flash(f"Update posted on “{window.title}”.", "success")
+        act_and_flash(lambda: status_maintenance.post_update(current_actor(), window, form.body.data or "",
+                                                             clock.now(), verifying=request.form.get("verifying") == "1"),
+                      f"Update posted on “{window.title}”.")
     else:
         flash("The update is too long.", "error")
     return see_other("maintenance.index")

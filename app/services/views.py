@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, request
+from flask import Blueprint, flash, request, url_for
 
 from app import clock
 from app.alerts import heartbeats
@@ -13,14 +13,14 @@ from app.errors import DomainError, NotFound
 from app.escalation import policies, targets
 from app.escalation.models import EscalationPolicy
 from app.extensions import db
-from app.forms import add_error, choices_from, optional_id_choice
+from app.forms import choices_from, optional_id_choice
 from app.incidents.models import Incident
 from app.notify import reach
 from app.services import service as services
 from app.triage import service as triage
 from app.services.forms import HeartbeatForm, KeyForm, ServiceForm
 from app.services.models import IntegrationKey, Service
-from app.web import current_actor, render, requires, see_other
+from app.web import act_and_flash, current_actor, render, requires, see_other, submit
 
 bp = Blueprint("services", __name__, url_prefix="/services")
 
@@ -67,19 +67,11 @@ def show(service_id: int):
 @requires(Role.ADMIN)
 def create():
     form = _service_form()
-    if form.validate_on_submit():
-        try:
-            service = services.create_service(current_actor(), name=form.name.data, description=form.description.data,
-                                              team_id=form.team_id.data, severity_mapping=form.mapping(),
-                                              **form.settings())
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"Service {service.name} is created with an integration key.", "success")
-            return see_other("services.show", service_id=service.id)
-    return render("services/form.html", form=form, service=None, status=400 if form.errors else 200)
+    return submit(form, lambda: services.create_service(current_actor(), name=form.name.data,
+                                                        description=form.description.data, team_id=form.team_id.data,
+                                                        severity_mapping=form.mapping(), **form.settings()),
+                  success=lambda service: f"Service {service.name} is created with an integration key.",
+                  to=lambda service: url_for("services.show", service_id=service.id)) or render("services/form.html", form=form, service=None, status=400 if form.errors else 200)
 
 
 @bp.route("/<int:service_id>/edit", methods=["GET", "POST"])
@@ -91,20 +83,12 @@ def edit(service_id: int):
         form.fill_mapping(service.severity_mapping)
     else:
         form = _service_form()
-    if form.validate_on_submit():
-        try:
-            services.update_service(current_actor(), service, name=form.name.data, description=form.description.data,
-                                    team_id=form.team_id.data, severity_mapping=form.mapping(),
-                                    active=form.active.data, **form.settings())
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-            service = services.get_service(service_id)
-        else:
-            db.session.commit()
-            flash("Service saved.", "success")
-            return see_other("services.show", service_id=service.id)
-    return render("services/form.html", form=form, service=service, status=400 if form.errors else 200)
+    return submit(form, lambda: services.update_service(
+        current_actor(), service, name=form.name.data, description=form.description.data, team_id=form.team_id.data,
+        severity_mapping=form.mapping(), active=form.active.data, **form.settings()),
+        success="Service saved.", to=url_for("services.show", service_id=service.id)) \
+        or render("services/form.html", form=form, service=services.get_service(service_id),
+                  status=400 if form.errors else 200)
 
 
 @bp.route("/<int:service_id>/keys", methods=["POST"])
@@ -138,19 +122,11 @@ def revoke_key(service_id: int, key_id: int):
 def add_heartbeat(service_id: int):
     service = services.get_service(service_id)
     form = HeartbeatForm()
-    if form.validate_on_submit():
-        try:
-            heartbeat = heartbeats.create(current_actor(), service, name=form.name.data,
-                                          interval_seconds=form.interval_minutes.data * 60,
-                                          grace_seconds=(form.grace_minutes.data or 0) * 60, now=clock.now())
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"Heartbeat {heartbeat.name!r} added: have the job call its URL.", "success")
-            return see_other("services.show", service_id=service.id)
-    return _show(services.get_service(service_id), heartbeat_form=form, status=400)
+    return submit(form, lambda: heartbeats.create(current_actor(), service, name=form.name.data,
+                                                  interval_seconds=form.interval_minutes.data * 60,
+                                                  grace_seconds=(form.grace_minutes.data or 0) * 60, now=clock.now()),
+                  success=lambda heartbeat: f"Heartbeat {heartbeat.name!r} added: have the job call its URL.",
+                  to=url_for("services.show", service_id=service.id)) or _show(services.get_service(service_id), heartbeat_form=form, status=400)
 
 
 @bp.route("/<int:service_id>/heartbeats/<int:heartbeat_id>/remove", methods=["POST"])
@@ -169,17 +145,13 @@ def remove_heartbeat(service_id: int, heartbeat_id: int):
 @requires(Role.ADMIN)
 def set_escalation(service_id: int):
     service = services.get_service(service_id)
-    try:
+
+    def save():
         try:  # empty is none; anything else must be an id (a stray value never clears the policy)
             policy = optional_id_choice(request.form.get("escalation_policy_id", ""))
             fallback = optional_id_choice(request.form.get("fallback_team_id", ""))
         except ValueError:
             raise DomainError("Choose the policy and the team from the lists.") from None
         policies.set_service_policy(current_actor(), service, policy, fallback)
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash("Escalation saved.", "success")
+    act_and_flash(save, "Escalation saved.")
     return see_other("services.show", service_id=service_id)
