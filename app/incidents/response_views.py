@@ -4,112 +4,46 @@ roles guide.
 
 Routes on the incidents blueprint. Like every incident action: a form post
 answered with 303, or (htmx) with the page's live block; a form with errors comes
-back 400 with just that form (`views._form_error`).
+back 400 with just that form (`pages.form_error`).
 """
 from __future__ import annotations
 
 from datetime import timedelta
 
-import sqlalchemy as sa
 from flask import abort, flash, request
-from flask_login import current_user
 
 from app import clock
 from app.auth.models import Role, Team, User
 from app.comms import plan as comms_plan
-from app.comms import updates as comms_updates
 from app.errors import DomainError
 from app.extensions import db
-from app.forms import add_error, choices, choices_from, record_id
+from app.forms import record_id
 from app.incidents import roles, warroom
 from app.incidents import service as incidents
 from app.incidents.forms import ReportForm, RoleForm, TaskForm, TeamRequestForm, WarRoomForm
-from app.incidents.models import Incident
-from app.incidents.views import _answer, _form_error, bp
-from app.web import current_actor, render, requires
+from app.incidents.pages import answer, bp, form_error, prepare_form
+from app.web import attempt, current_actor, render, requires, submit
 
 FORMS = ("role_form", "room_form", "task_form", "report_form", "team_form")
-
-
-def _people() -> list[User]:
-    return db.session.scalars(sa.select(User).where(User.active.is_(True), User.role != Role.VIEWER)
-                              .order_by(User.name)).all()
-
-
-def _prepare(name: str, form, incident: Incident, people: list[User] | None = None):
-    if name == "role_form":
-        form.role.choices = choices((spec.key, spec.name) for spec in roles.definitions())
-        form.user_id.choices = choices_from(people if people is not None else _people())
-    elif name == "task_form":
-        form.owner_id.choices = choices_from(people if people is not None else _people(), blank="Nobody yet")
-    elif name == "team_form":
-        teams = db.session.scalars(sa.select(Team).order_by(Team.name)).all()
-        form.team_id.choices = choices_from(teams)
-    return form
-
-
-def forms_context(incident: Incident, forms: dict) -> dict:
-    """The war room's forms (outside the live block), fresh unless `forms` holds one with errors."""
-    people = _people()
-    room = warroom.room(incident)
-    fresh = {
-        "role_form": lambda: RoleForm(formdata=None),
-        "room_form": lambda: WarRoomForm(formdata=None, obj=room),
-        "task_form": lambda: TaskForm(formdata=None),
-        "report_form": lambda: ReportForm(formdata=None),
-        "team_form": lambda: TeamRequestForm(formdata=None),
-    }
-    return {name: _prepare(name, forms.pop(name, None) or make(), incident, people) for name, make in fresh.items()}
-
-
-def live_context(incident: Incident, now) -> dict:
-    """What the live block shows of the response; cheap enough to poll."""
-    me = current_user._get_current_object() if current_user.is_authenticated else None
-    return {
-        "room": warroom.room(incident),
-        "role_board": roles.board(incident),
-        "my_roles": roles.roles_of(incident, me),
-        "tasks": warroom.tasks(incident),
-        "report": warroom.latest_report(incident),
-        "decisions": warroom.decisions(incident),
-        "team_requests": warroom.requests(incident),
-        "joined": warroom.joined_people(incident),
-        "comms": comms_updates.status(incident),
-        "comms_log": comms_updates.log(incident),
-        "comms_plan": comms_plan.progress(incident, now),
-    }
 
 
 def _form(incident_id: int, name: str, form_class, act):
     """Validate `form_class`, call `act(incident, form)`, answer like every incident action."""
     incident = incidents.get_incident(incident_id)
-    form = _prepare(name, form_class(), incident)
-    if form.validate_on_submit():
-        try:
-            message = act(incident, form)
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            return _answer(incident, message)
-    return _form_error(incidents.get_incident(incident_id), name, **{name: form})
+    form = prepare_form(name, form_class(), incident)
+    return submit(form, lambda: act(incident, form), success=None, to=lambda message: answer(incident, message)) \
+        or form_error(incidents.get_incident(incident_id), name, **{name: form})
 
 
 def _button(incident_id: int, act):
     """A button in the live block: nothing to type, so errors are flashed."""
     incident = incidents.get_incident(incident_id)
-    try:
-        message = act(incident)
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return _answer(incidents.get_incident(incident_id))
-    db.session.commit()
-    return _answer(incident, message)
+    message, refused = attempt(lambda: act(incident))
+    if refused is not None:
+        flash(refused.message, "error")
+        return answer(incidents.get_incident(incident_id))
+    return answer(incident, message)
 
-
-# --- roles ---------------------------------------------------------------------------------
 
 @bp.route("/<int:incident_id>/roles", methods=["POST"])
 @requires(Role.RESPONDER)

@@ -8,40 +8,23 @@ nothing changed, which costs one indexed read and holds no worker.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, flash, make_response, request, url_for
-from flask_login import current_user
+from flask import flash, make_response, request, url_for
 
 from app import clock
-from app.alerts.ingest import changes_near
 from app.auth.models import Role, Team
 from app.engine import memo
 from app.errors import DomainError
+from app.escalation import service as escalation
 from app.extensions import db, htmx
-from app.forms import add_error, choices_from, record_id
+from app.forms import choices_from, record_id
 from app.incidents import queries, roles
 from app.incidents import service as incidents
-from app.incidents.forms import (
-    DeclareForm, MergeForm, MilestonesForm, NoteForm, RenameForm, ReopenForm, ResolveForm, SeverityForm, to_local,
-)
+from app.incidents.forms import DeclareForm, MergeForm, MilestonesForm, NoteForm, RenameForm, SeverityForm, to_local
 from app.incidents.models import EventKind, Incident
-from app.escalation import service as escalation
-from app.incidents.objectives import objectives
-from app.notify import queries as notify_queries
-from app.postmortems import views as postmortem_views
+from app.incidents.pages import answer, bp, form_error, live_context, page_context, poll, unchanged
 from app.services.models import Service
-from app.statuspage.incident_views import public_section
 from app.templating import viewer_zone
-from app.web import current_actor, render, requires, see_other
-
-bp = Blueprint("incidents", __name__, url_prefix="/incidents")
-
-
-def _poll(incident: Incident | None = None) -> str:
-    """Open incidents, and resolved ones whose follow-up (the draft) is on its way, are
-    polled often; others ten times less."""
-    seconds = current_app.config["LIVE_POLL_SECONDS"]
-    often = incident is None or incident.is_open or incident.followup_at is not None
-    return f"every {seconds if often else seconds * 10}s"
+from app.web import attempt, current_actor, render, requires, submit
 
 
 @bp.route("/")
@@ -50,69 +33,14 @@ def index():
     filters = queries.IncidentFilter.from_args(request.args)
     version = queries.list_version()
     if htmx and request.args.get("since") == version:
-        return _unchanged()
+        return unchanged()
     number = record_id(request.args.get("page"))
     page = queries.list_page(filters, page=number if number and number < 100_000 else 1)
     services = db.session.scalars(sa.select(Service).order_by(Service.name)).all()
     teams = db.session.scalars(sa.select(Team).order_by(Team.name)).all()
     return render("incidents/index.html", "list", page=page, filters=filters, services=services, teams=teams,
-                  version=version, counts=queries.open_counts(), now=clock.now(), poll=_poll(),
+                  version=version, counts=queries.open_counts(), now=clock.now(), poll=poll(),
                   statuses=queries.STATUS_CHOICES)
-
-
-def _unchanged():
-    response = make_response("", 204)
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _page_context(incident: Incident, **forms) -> dict:
-    zone = viewer_zone()
-    milestones_form = forms.pop("milestones_form", None)
-    if milestones_form is None:
-        milestones_form = MilestonesForm(formdata=None)
-        milestones_form.fill(incident, zone)
-    severity_form = forms.pop("severity_form", None) or SeverityForm(formdata=None, severity=str(incident.severity))
-    return {
-        "incident": incident,
-        "note_form": forms.pop("note_form", None) or NoteForm(formdata=None),
-        "severity_form": severity_form,
-        "resolve_form": ResolveForm(formdata=None),
-        "reopen_form": ReopenForm(formdata=None),
-        "merge_form": forms.pop("merge_form", None) or MergeForm(formdata=None),
-        "rename_form": forms.pop("rename_form", None) or RenameForm(formdata=None, title=incident.title),
-        "milestones_form": milestones_form,
-        **response_views.forms_context(incident, forms),
-        **_live_context(incident),
-        **postmortem_views.incident_context(incident),
-        **public_section(incident),
-    }
-
-
-def page_with(incident: Incident, status: int = 200, **context):
-    """The whole incident page with some of its forms replaced (a form with errors, without htmx)."""
-    return render("incidents/show.html", status=status, **{**_page_context(incident), **context})
-
-
-def _live_context(incident: Incident) -> dict:
-    now = clock.now()
-    return {
-        "incident": incident,
-        "now": now,
-        "objectives": objectives(incident),
-        "alerts": queries.alerts_of(incident),
-        "events": queries.timeline(incident),
-        "event_total": queries.timeline_count(incident),
-        "responders": queries.responders(incident),
-        "merged_from": queries.merged_from(incident),
-        "changes": changes_near(incident),
-        "severity_history": queries.severity_history(incident),
-        "log": notify_queries.log_for_incident(incident.id),
-        "poll": _poll(incident),
-        "can_act": current_user.can(Role.RESPONDER),
-        **postmortem_views.review_of(incident),
-        **response_views.live_context(incident, now),
-    }
 
 
 @bp.route("/<int:incident_id>")
@@ -120,50 +48,24 @@ def _live_context(incident: Incident) -> dict:
 def show(incident_id: int):
     incident = incidents.get_incident(incident_id)
     if htmx and request.args.get("v") is not None and request.args.get("v") == str(incident.version):
-        return _unchanged()
+        return unchanged()
     # A read: the page's parts ask for the incident's roles and the role names
     # several times over; asked once (see `app.engine.memo`).
     with memo.sharing():
         roles.remember_assignments([incident.id])
         if htmx and request.args.get("v") is not None:
-            return render("incidents/show.html", "live", **_live_context(incident))
-        return render("incidents/show.html", **_page_context(incident))
-
-
-def _answer(incident: Incident, message: str | None = None):
-    """After an action: the live block for htmx, else 303 back to the page."""
-    if htmx:
-        response = render("incidents/show.html", "live", **_live_context(incident))
-        if message:
-            response.headers["HX-Trigger"] = '{"firebreak:done": null}'
-        return response
-    if message:
-        flash(message, "success")
-    return see_other("incidents.show", incident_id=incident.id)
-
-
-def _form_error(incident: Incident, block: str, **forms):
-    """A form with its errors: just that form for htmx, else the whole page (400)."""
-    context = _page_context(incident, **forms)
-    if htmx:
-        response = render("incidents/show.html", block, status=400, **context)
-        response.headers["HX-Retarget"] = f"#{block.replace('_', '-')}"
-        response.headers["HX-Reswap"] = "outerHTML"
-        return response
-    return render("incidents/show.html", status=400, **context)
+            return render("incidents/show.html", "live", **live_context(incident))
+        return render("incidents/show.html", **page_context(incident))
 
 
 def _simple_action(incident_id: int, action, message: str):
     """Acknowledge, resolve, reopen: buttons with nothing to get wrong but the state."""
     incident = incidents.get_incident(incident_id)
-    try:
-        changed = action(incident)
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return _answer(incidents.get_incident(incident_id))
-    db.session.commit()
-    return _answer(incident, message if changed else None)
+    changed, refused = attempt(lambda: action(incident))
+    if refused is not None:
+        flash(refused.message, "error")
+        return answer(incidents.get_incident(incident_id))
+    return answer(incident, message if changed else None)
 
 
 @bp.route("/<int:incident_id>/acknowledge", methods=["POST"])
@@ -203,16 +105,9 @@ def _form_post(incident_id: int, form_class, block: str, act, message):
     with its errors beside the fields. `message(incident, result)` says what happened."""
     incident = incidents.get_incident(incident_id)
     form = form_class()
-    if form.validate_on_submit():
-        try:
-            result = act(incident, form)
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            return _answer(incident, message(incident, result))
-    return _form_error(incidents.get_incident(incident_id), block, **{block: form})
+    return submit(form, lambda: act(incident, form), success=None,
+                  to=lambda result: answer(incident, message(incident, result))) \
+        or form_error(incidents.get_incident(incident_id), block, **{block: form})
 
 
 @bp.route("/<int:incident_id>/notes", methods=["POST"])
@@ -246,22 +141,20 @@ def rename(incident_id: int):
 def merge(incident_id: int):
     incident = incidents.get_incident(incident_id)
     form = MergeForm()
-    if form.validate_on_submit():
-        try:
-            target = incidents.get_incident(form.target.data)
-            incidents.merge(current_actor(), incident, target, clock.now(), via="web")
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"#{incident.id} is merged into #{target.id}.", "success")
-            if htmx:
-                response = make_response("", 204)
-                response.headers["HX-Redirect"] = url_for("incidents.show", incident_id=target.id)
-                return response
-            return see_other("incidents.show", incident_id=target.id)
-    return _form_error(incidents.get_incident(incident_id), "merge_form", merge_form=form)
+
+    def merge_into() -> Incident:
+        target = incidents.get_incident(form.target.data)
+        incidents.merge(current_actor(), incident, target, clock.now(), via="web")
+        return target
+
+    def go_to(target: Incident):
+        if htmx:
+            response = make_response("", 204)
+            response.headers["HX-Redirect"] = url_for("incidents.show", incident_id=target.id)
+            return response
+        return url_for("incidents.show", incident_id=target.id)
+    return submit(form, merge_into, success=lambda target: f"#{incident.id} is merged into #{target.id}.", to=go_to) \
+        or form_error(incidents.get_incident(incident_id), "merge_form", merge_form=form)
 
 
 @bp.route("/<int:incident_id>/milestones", methods=["POST"])
@@ -287,26 +180,18 @@ def declare():
     form.service_id.choices = choices_from(active)
     if request.method == "GET" and record_id(request.args.get("service_id")):
         form.service_id.data = record_id(request.args["service_id"])
-    if form.validate_on_submit():
-        service = db.session.get(Service, form.service_id.data)
-        zone = viewer_zone()
-        started = form.impact_started_at.data.replace(tzinfo=zone) if form.impact_started_at.data else None
-        try:
-            now = clock.now()
-            if started is not None and started > now:
-                raise DomainError("Impact cannot start in the future.", "impact_started_at")
-            incident = incidents.open_incident(current_actor(), service=service, title=form.title.data,
-                                               severity=form.severity.data, now=now,
-                                               description=form.description.data or "", source="web", via="web",
-                                               impact_started_at=started, is_exercise=bool(form.is_exercise.data))
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"Incident #{incident.id} declared.", "success")
-            return see_other("incidents.show", incident_id=incident.id)
-    return render("incidents/new.html", form=form, status=400 if form.errors else 200)
+
+    def declare_it() -> Incident:
+        started = form.impact_started_at.data.replace(tzinfo=viewer_zone()) if form.impact_started_at.data else None
+        now = clock.now()
+        if started is not None and started > now:
+            raise DomainError("Impact cannot start in the future.", "impact_started_at")
+        return incidents.open_incident(current_actor(), service=db.session.get(Service, form.service_id.data),
+                                       title=form.title.data, severity=form.severity.data, now=now,
+                                       description=form.description.data or "", source="web", via="web",
+                                       impact_started_at=started, is_exercise=bool(form.is_exercise.data))
+    return submit(form, declare_it, success=lambda incident: f"Incident #{incident.id} declared.",
+                  to=lambda incident: url_for("incidents.show", incident_id=incident.id)) or render("incidents/new.html", form=form, status=400 if form.errors else 200)
 
 
 from app.incidents import response_views  # noqa: E402  (the war room's routes, on this blueprint)

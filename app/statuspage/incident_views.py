@@ -50,7 +50,7 @@ def _answer(incident: Incident, message: str, **section):
             response.headers["HX-Trigger"] = '{"firebreak:done": null}'
         return response
     if section:
-        from app.incidents.views import page_with
+        from app.incidents.pages import page_with
         return page_with(incident, status=400, **public_section(incident, **section))
     flash(message, "success")
     return see_other("incidents.show", incident_id=incident.id)
