@@ -5,21 +5,20 @@ from __future__ import annotations
 import sqlalchemy as sa
 from datetime import timedelta
 
-from flask import flash, redirect, request
+from flask import request, url_for
 from flask_login import current_user
 
 from app import clock
 from app.auth.models import Role, Team
-from app.errors import DomainError
 from app.extensions import db
-from app.forms import add_error, record_id
+from app.forms import record_id
 from app.incidents.service import get_incident
 from app.postmortems import actions
 from app.postmortems import service as postmortems
 from app.postmortems.forms import ActionItemForm, StatusForm
 from app.postmortems.models import ActionStatus
-from app.postmortems.views import _page, _prepare, bp
-from app.web import current_actor, render, requires, see_other
+from app.postmortems.pages import bp, page, prepare_form
+from app.web import current_actor, render, requires, see_other, submit
 
 
 def _int(name: str) -> int | None:
@@ -36,7 +35,7 @@ def action_items():
     today = clock.now().date()
     teams = db.session.scalars(sa.select(Team).order_by(Team.name)).all()
     return render("postmortems/action_items.html", items=actions.items(f, today), filters=f, today=today,
-                  teams=teams, people=_prepare("action_item", ActionItemForm(formdata=None)).owner_id.choices,
+                  teams=teams, people=prepare_form("action_item", ActionItemForm(formdata=None)).owner_id.choices,
                   statuses=actions.STATUS_FILTERS, heading="Action items")
 
 
@@ -64,7 +63,7 @@ def board():
 
 
 def _item_page(item, status: int = 200, form=None, status_form=None):
-    form = form or _prepare("action_item", ActionItemForm(
+    form = form or prepare_form("action_item", ActionItemForm(
         formdata=None, title=item.title, description=item.description, owner_id=item.owner_id, team_id=item.team_id,
         due_on=item.due_on, priority=item.priority.value, kind=item.kind.value, ticket_url=item.ticket_url))
     status_form = status_form or StatusForm(formdata=None, status=item.status.value, reason=item.wont_do_reason)
@@ -81,32 +80,25 @@ def action_item(item_id: int):
 @bp.route("/action-items/new", methods=["POST"])
 @requires(Role.RESPONDER)
 def create_action_item():
-    form = _prepare("action_item", ActionItemForm())
+    form = prepare_form("action_item", ActionItemForm())
     incident_id = form.incident_id.data
     if not record_id(incident_id):
         return see_other("postmortems.action_items")
     incident = get_incident(record_id(incident_id))
     postmortem = postmortems.get_postmortem(record_id(form.postmortem_id.data)) if record_id(form.postmortem_id.data) \
         else None
-    if form.validate_on_submit():
-        try:
-            item = actions.create_item(
-                current_actor(), incident, clock.now(), title=form.title.data, due_on=form.due_on.data,
-                owner_id=form.owner_id.data, team_id=form.team_id.data, priority=form.priority.data,
-                kind=form.kind.data, ticket_url=form.ticket_url.data or "", description=form.description.data or "",
-                postmortem=postmortem)
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"{item.ref} added.", "success")
-            if request.form.get("back") == "incident" or postmortem is None:
-                return see_other("incidents.show", incident_id=incident.id, _anchor="action-items")
-            return see_other("postmortems.show", postmortem_id=postmortem.id, _anchor="action-items")
+    back = url_for("incidents.show", incident_id=incident.id, _anchor="action-items") \
+        if request.form.get("back") == "incident" or postmortem is None \
+        else url_for("postmortems.show", postmortem_id=postmortem.id, _anchor="action-items")
+    if done := submit(form, lambda: actions.create_item(
+            current_actor(), incident, clock.now(), title=form.title.data, due_on=form.due_on.data,
+            owner_id=form.owner_id.data, team_id=form.team_id.data, priority=form.priority.data,
+            kind=form.kind.data, ticket_url=form.ticket_url.data or "", description=form.description.data or "",
+            postmortem=postmortem), success=lambda item: f"{item.ref} added.", to=back):
+        return done
     # Shown again with its errors where it was filled in.
     if postmortem is not None and request.form.get("back") != "incident":
-        return _page(postmortem, status=400, failed=("action_item", None, form))
+        return page(postmortem, status=400, failed=("action_item", None, form))
     return render("postmortems/action_item_new.html", form=form, incident=incident, status=400)
 
 
@@ -114,21 +106,13 @@ def create_action_item():
 @requires(Role.RESPONDER)
 def update_action_item(item_id: int):
     item = actions.get_item(item_id)
-    form = _prepare("action_item", ActionItemForm())
-    if form.validate_on_submit():
-        try:
-            changed = actions.update_item(
-                current_actor(), item, clock.now(), title=form.title.data, due_on=form.due_on.data,
-                owner_id=form.owner_id.data, team_id=form.team_id.data, priority=form.priority.data,
-                kind=form.kind.data, ticket_url=form.ticket_url.data or "", description=form.description.data or "")
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash("Saved." if changed else "Nothing changed.", "success")
-            return see_other("postmortems.action_item", item_id=item.id)
-    return _item_page(actions.get_item(item_id), status=400, form=form)
+    form = prepare_form("action_item", ActionItemForm())
+    return submit(form, lambda: actions.update_item(
+        current_actor(), item, clock.now(), title=form.title.data, due_on=form.due_on.data,
+        owner_id=form.owner_id.data, team_id=form.team_id.data, priority=form.priority.data,
+        kind=form.kind.data, ticket_url=form.ticket_url.data or "", description=form.description.data or ""),
+        success=lambda changed: "Saved." if changed else "Nothing changed.",
+        to=url_for("postmortems.action_item", item_id=item.id)) or _item_page(actions.get_item(item_id), status=400, form=form)
 
 
 @bp.route("/action-items/<int:item_id>/status", methods=["POST"])
@@ -136,17 +120,9 @@ def update_action_item(item_id: int):
 def set_action_item_status(item_id: int):
     item = actions.get_item(item_id)
     form = StatusForm()
-    if form.validate_on_submit():
-        try:
-            actions.set_status(current_actor(), item, form.status.data, clock.now(), reason=form.reason.data or "")
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"{item.ref} is {item.status.label.lower()}.", "success")
-            back = request.form.get("next", "")
-            if back.startswith("/") and not back.startswith("//"):
-                return redirect(back, code=303)
-            return see_other("postmortems.action_item", item_id=item.id)
-    return _item_page(actions.get_item(item_id), status=400, status_form=form)
+    back = request.form.get("next", "")
+    if not back.startswith("/") or back.startswith("//"):
+        back = url_for("postmortems.action_item", item_id=item.id)
+    return submit(form, lambda: actions.set_status(current_actor(), item, form.status.data, clock.now(),
+                                                   reason=form.reason.data or ""),
+                  success=lambda _: f"{item.ref} is {item.status.label.lower()}.", to=back) or _item_page(actions.get_item(item_id), status=400, status_form=form)

@@ -8,7 +8,7 @@ from app.auth.models import Role
 from app.extensions import db
 from app.forms import record_id
 from app.postmortems import search
-from app.postmortems.views import bp
+from app.postmortems.pages import bp
 from app.services.models import Service
 from app.triage import levels
 from app.web import render, requires

@@ -11,13 +11,13 @@ import difflib
 from typing import Callable
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app import clock
 from app import pdf as pdfs
 from app.auth.forms import EmptyForm
-from app.auth.models import Role, Team, User
+from app.auth.models import Role, User
 from app.errors import DomainError
 from app.extensions import db, htmx
 from app.forms import add_error, choices_from, record_id
@@ -26,94 +26,15 @@ from app.incidents.models import Incident, IncidentEvent
 from app.incidents.service import get_incident
 from app.postmortems import actions, export, facts
 from app.postmortems import service as postmortems
-from app.postmortems.forms import (
-    ActionItemForm, CategoryForm, CauseForm, CommentForm, DetailsForm, EventTagForm, FactorForm, MeetingForm,
-    NewPostmortemForm, PublicSummaryForm, ReasonForm, ReviewersForm, SectionForm, TemplateChoiceForm, TemplateForm,
-    WhyEditForm, WhyForm,
-)
+from app.postmortems.forms import ActionItemForm, CategoryForm, EventTagForm, NewPostmortemForm, TemplateForm
 from app.postmortems.models import (
-    FISHBONE_CATEGORIES, Comment, ContributingFactor, FactorCategory, FishboneCause, Postmortem, PostmortemSection,
-    PostmortemStatus, PostmortemTemplate, Reviewer,
+    Comment, ContributingFactor, FactorCategory, FishboneCause, Postmortem, PostmortemSection, PostmortemStatus,
+    PostmortemTemplate, Reviewer,
 )
-from app.statuspage import service as status_page
+from app.postmortems.pages import FORMS, bp, page, prepare_form, unique_ids
 from app.templating import viewer_zone
-from app.web import current_actor, render, requires, see_other
-
-bp = Blueprint("postmortems", __name__)
-
-FORMS = {
-    "details": DetailsForm, "section": SectionForm, "template": TemplateChoiceForm, "tag": EventTagForm,
-    "why": WhyForm, "why_edit": WhyEditForm, "cause": CauseForm, "factor": FactorForm, "reviewers": ReviewersForm,
-    "comment": CommentForm, "reason": ReasonForm, "meeting": MeetingForm, "public": PublicSummaryForm,
-    "action_item": ActionItemForm, "button": EmptyForm,
-}
-
-
-def responders() -> list[User]:
-    return db.session.scalars(sa.select(User).where(User.active.is_(True), User.role.in_((Role.RESPONDER, Role.ADMIN)))
-                              .order_by(User.name)).all()
-
-
-def people_choices(blank: str | None = "Nobody yet"):
-    return choices_from(responders(), blank=blank)
-
-
-def _prepare(kind: str, form, pm: Postmortem | None = None):
-    """Fill a form's choices (they come from the database)."""
-    if kind == "details":
-        form.owner_id.choices = people_choices()
-    elif kind == "template":
-        form.template_id.choices = choices_from(postmortems.active_templates())
-    elif kind == "factor":
-        form.category_id.choices = choices_from(postmortems.factor_categories(), blank="Choose…")
-    elif kind == "reviewers":
-        owner_id = pm.owner_id if pm else None
-        form.reviewers.choices = choices_from([u for u in responders() if u.id != owner_id])
-    elif kind == "action_item":
-        form.owner_id.choices = people_choices("Unassigned")
-        form.team_id.choices = choices_from(db.session.scalars(sa.select(Team).order_by(Team.name)).all(),
-                                            blank="Default")
-    return form
-
-
-def unique_ids(form, kind: str, key):
-    """The page repeats forms (one per section, per why, …): give each field an id of
-    its own, so every label points at its input. Field names stay as they are."""
-    parts = (kind, *(key if isinstance(key, tuple) else () if key is None else (key,)))
-    prefix = "-".join(str(part) for part in parts)
-    for field in form:
-        field.id = f"{prefix}-{field.name}"
-        field.label.field_id = field.id
-    return form
-
-
-def _page(pm: Postmortem, status: int = 200, failed: tuple | None = None):
-    """The post-mortem page. `failed` is (kind, key, form): that form is shown with its errors."""
-    doc = export.gather(pm)
-    zone = viewer_zone()
-
-    def form_for(kind: str, key=None, **data):
-        if failed is not None and failed[0] == kind and failed[1] == key:
-            return unique_ids(failed[2], kind, key)
-        return unique_ids(_prepare(kind, FORMS[kind](formdata=None, **data), pm), kind, key)
-
-    user = current_user._get_current_object()
-    reviewer = next((r for r in pm.reviewers if r.user_id == user.id), None)
-    owner_or_admin = user.can(Role.ADMIN) or user.id == pm.owner_id
-    all_comments = postmortems.comments(pm)
-    by_section: dict[int | None, list[Comment]] = {}
-    for comment in all_comments:
-        by_section.setdefault(comment.section_id, []).append(comment)
-    custom = [name for name, _ in doc.fishbone if name not in FISHBONE_CATEGORIES]
-    return render(
-        "postmortems/show.html", status=status, pm=pm, doc=doc, form_for=form_for, zone=zone,
-        can_edit=user.can(Role.RESPONDER) and not pm.is_published, can_act=user.can(Role.RESPONDER),
-        owner_or_admin=owner_or_admin, reviewer=reviewer, comments=by_section,
-        missing=postmortems.approvals_missing(pm), today=clock.now().date(),
-        tags=facts.TAGS, kind_label=facts.kind_label, tag_label=facts.tag_label, paging_kinds=facts.PAGING_KINDS,
-        fishbone_categories=[*FISHBONE_CATEGORIES, *custom], Status=PostmortemStatus,
-        on_status_page=status_page.public_incident_for(pm.incident) is not None)
-
+from app.web import attempt, current_actor, render, requires, see_other
+from app.web import submit as submit_form  # this module has a view named submit
 
 def _back(pm: Postmortem, message: str | None, anchor: str | None = None):
     if message:
@@ -126,7 +47,7 @@ def _handle(postmortem_id: int, kind: str, action: Callable, message: str | None
     """Validate the posted `kind` form, run `action(pm, form)`, commit, go back to the page.
     On errors: the page again with the form and its errors (400, or the error's status)."""
     pm = postmortems.get_postmortem(postmortem_id)
-    form = _prepare(kind, FORMS[kind](), pm)
+    form = prepare_form(kind, FORMS[kind](), pm)
     status = 400
     if form.validate_on_submit():
         try:
@@ -139,7 +60,7 @@ def _handle(postmortem_id: int, kind: str, action: Callable, message: str | None
             db.session.commit()
             target = anchor(result) if callable(anchor) else anchor
             return _back(pm, message, target)
-    return _page(postmortems.get_postmortem(postmortem_id), status=status, failed=(kind, key, form))
+    return page(postmortems.get_postmortem(postmortem_id), status=status, failed=(kind, key, form))
 
 
 def _get(model, object_id: int):
@@ -174,13 +95,11 @@ def create():
     if existing is not None:
         return see_other("postmortems.show", postmortem_id=existing.id)
     template = db.session.get(PostmortemTemplate, form.template_id.data) if form.template_id.data else None
-    try:
-        pm = postmortems.create_postmortem(current_actor(), incident, clock.now(), template=template)
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
+    pm, refused = attempt(lambda: postmortems.create_postmortem(current_actor(), incident, clock.now(),
+                                                                template=template))
+    if refused is not None:
+        flash(refused.message, "error")
         return see_other("incidents.show", incident_id=incident.id)
-    db.session.commit()
     flash(f"Post-mortem started from the {pm.template_name} template.", "success")
     return see_other("postmortems.show", postmortem_id=pm.id)
 
@@ -188,7 +107,7 @@ def create():
 @bp.route("/postmortems/<int:postmortem_id>")
 @requires(Role.VIEWER)
 def show(postmortem_id: int):
-    return _page(postmortems.get_postmortem(postmortem_id))
+    return page(postmortems.get_postmortem(postmortem_id))
 
 
 # --- writing ---------------------------------------------------------------------------
@@ -248,7 +167,7 @@ def tag_event(postmortem_id: int, event_id: int):
                               kind_label=facts.kind_label, tag_label=facts.tag_label,
                               paging_kinds=facts.PAGING_KINDS)
             return _back(pm, None, f"event-{event.id}")
-    return _page(postmortems.get_postmortem(postmortem_id), status=400, failed=("tag", event_id, form))
+    return page(postmortems.get_postmortem(postmortem_id), status=400, failed=("tag", event_id, form))
 
 
 @bp.route("/postmortems/<int:postmortem_id>/whys", methods=["POST"])
@@ -501,7 +420,7 @@ def incident_context(incident: Incident) -> dict:
     pm = postmortems.for_incident(incident)
     form = unique_ids(NewPostmortemForm(formdata=None, incident_id=incident.id), "postmortem", None)
     form.template_id.choices = choices_from(postmortems.active_templates(), blank="Proposed by severity")
-    item_form = unique_ids(_prepare("action_item", ActionItemForm(formdata=None, incident_id=incident.id,
+    item_form = unique_ids(prepare_form("action_item", ActionItemForm(formdata=None, incident_id=incident.id,
                                                                   postmortem_id=pm.id if pm else "")),
                            "action_item", None)
     return {"postmortem_form": form, "action_items": actions.items(
@@ -538,20 +457,11 @@ def edit_template(template_id: int | None = None):
                             sections=postmortems.sections_as_text(template.sections), active=template.active)
     else:
         form = TemplateForm()
-    if form.validate_on_submit():
-        try:
-            saved = postmortems.save_template(current_actor(), template, name=form.name.data,
-                                              description=form.description.data or "",
-                                              sections_text=form.sections.data, active=form.active.data,
-                                              now=clock.now())
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"Template {saved.name} saved.", "success")
-            return see_other("postmortems.templates")
-    return render("postmortems/template_form.html", form=form, tpl=template,
+    return submit_form(form, lambda: postmortems.save_template(
+        current_actor(), template, name=form.name.data, description=form.description.data or "",
+        sections_text=form.sections.data, active=form.active.data, now=clock.now()),
+        success=lambda saved: f"Template {saved.name} saved.", to=url_for("postmortems.templates")) \
+        or render("postmortems/template_form.html", form=form, tpl=template,
                   status=400 if form.errors or form.form_errors else 200)
 
 
@@ -559,18 +469,9 @@ def edit_template(template_id: int | None = None):
 @requires(Role.ADMIN)
 def categories():
     form = CategoryForm() if request.method == "POST" else CategoryForm(formdata=None)
-    if request.method == "POST" and form.validate_on_submit():
-        try:
-            postmortems.add_factor_category(current_actor(), name=form.name.data,
-                                            description=form.description.data or "", now=clock.now())
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-        else:
-            db.session.commit()
-            flash("Category added.", "success")
-            return see_other("postmortems.categories")
-    return render("postmortems/categories.html", form=form, button=EmptyForm(formdata=None),
+    return submit_form(form, lambda: postmortems.add_factor_category(
+        current_actor(), name=form.name.data, description=form.description.data or "", now=clock.now()),
+        success="Category added.", to=url_for("postmortems.categories")) or render("postmortems/categories.html", form=form, button=EmptyForm(formdata=None),
                   categories=postmortems.factor_categories(include_inactive=True),
                   counts=dict(postmortems.factor_counts()), status=400 if form.errors or form.form_errors else 200)
 
