@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app
 
 from app import clock
 from app.audit.service import Actor
@@ -30,6 +29,7 @@ from app.engine.core import Job
 from app.extensions import db
 from app.incidents.models import EventKind, Incident, Status
 from app.incidents.timeline import record_event
+from app.links import external_url
 from app.notify.models import Channel
 from app.notify.outbox import to_person
 from app.triage import levels
@@ -259,7 +259,7 @@ def _remind(incident: Incident, row: CommsDue, person: User | None, kind: str, n
     if person is None:
         return
     due_at = clock.utc(row.due_at)
-    link = f"{current_app.config['PUBLIC_BASE_URL']}/incidents/{incident.id}/updates/new"
+    link = external_url("comms.compose", incident_id=incident.id)
     head = f"[{levels.name(incident.severity)} #{incident.id}]"
     if kind == "overdue":
         subject = f"{head} Update overdue (was due {due_at:%H:%M} UTC): {incident.title}"

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app
 
 from app.auth.models import User
 from app.engine.core import Job
@@ -34,6 +33,7 @@ from app.errors import DomainError, NotFound
 from app.extensions import db
 from app.incidents.models import Incident, IncidentEvent
 from app.insights.models import SurveyAnswer, SurveyInvitation, SurveyRound
+from app.links import external_url
 from app.notify.outbox import to_person
 from app.oncall.load import PAGE_SENT
 
@@ -113,7 +113,6 @@ def run_round(incident_id: int, now: datetime) -> bool:
         round_.outcome = "missed"
         return False
     invited = 0
-    base = current_app.config["PUBLIC_BASE_URL"]
     for person in responders(incident):
         if db.session.scalar(sa.select(SurveyInvitation.id).where(SurveyInvitation.incident_id == incident.id,
                                                                    SurveyInvitation.user_id == person.id)):
@@ -128,7 +127,7 @@ def run_round(incident_id: int, now: datetime) -> bool:
             body=(f"You helped with incident #{incident.id}, “{incident.title}”. Two questions, one minute, "
                   "anonymous: your answers are kept without your name, and only shown added up with at least "
                   "two other people's.\n\n"
-                  f"{base}/survey/{token}\n\nThe link works once, for {LINK_VALID.days} days.\n"))
+                  f"{external_url('insights.survey', token=token)}\n\nThe link works once, for {LINK_VALID.days} days.\n"))
         invitation.notification_id = message.id if message else None
         invited += 1
     round_.invited, round_.outcome = invited, "sent" if invited else "none"
