@@ -5,7 +5,9 @@ can be turned off.
 
 FRAMEWORK_PATCHES says which are on: `all` (the default), `none`, or a comma-separated
 list of names from PATCHES. What each gains is measured by `python -m bench patches`
-(docs/benchmarks.md); a patch that gains too little there is removed, not kept.
+and `python -m bench statuspage` (docs/benchmarks.md, "Framework patches"); a patch
+that gains too little there is removed, not kept (a cookie-less session interface and
+a one-pass security-header adder were, for that reason).
 """
 from __future__ import annotations
 
@@ -14,15 +16,12 @@ import os
 import weakref
 
 from flask import Flask
-from flask.sessions import SecureCookieSessionInterface
 
 PATCHES = {
     "ensure_sync": "Flask asks whether each hook and view is a coroutine on every request; "
                    "remember the answer for plain functions",
     "limiter": "Flask-Limiter looks for default, application and blueprint limits before every "
                "request; Firebreak sets none, and decorated views check their own",
-    "sessions": "no signing serializer is built for a request that has no session cookie",
-    "headers": "security headers are added in one pass over the response's headers",
     "gc_freeze": "a gunicorn worker freezes what it has loaded, so collections skip it",
 }
 
@@ -74,54 +73,12 @@ class Firebreak(Flask):
         return synced
 
 
-class CookieSessions(SecureCookieSessionInterface):
-    """Flask's signed-cookie sessions, opened without a signer when there is no cookie
-    (patch `sessions`).
-
-    Flask builds a signing serializer on every request before it looks for the
-    cookie; monitoring, Twilio and status page visitors send none. An empty session
-    left unchanged is saved as Flask saves it, without reading its cookie settings.
-    Anything with a cookie, and any other saving, is Flask's own code. Relies on:
-    `session_class()` being an empty, unmodified session, and Flask's `save_session`
-    adding only `Vary: Cookie` for an empty, unmodified session it accessed."""
-
-    def open_session(self, app, request):
-        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
-            return self.session_class()
-        return super().open_session(app, request)
-
-    def save_session(self, app, session, response) -> None:
-        if not session and not session.modified:  # what Flask does then, without its seven settings
-            if session.accessed:
-                response.vary.add("Cookie")
-            return
-        super().save_session(app, session, response)
-
-
-def add_missing_one_pass(headers, pairs) -> None:
-    """Add each (name, value) the headers lack, in one pass over them (patch
-    `headers`): `Headers.setdefault` looks each name up by raising and catching a
-    KeyError. Relies on: iterating `Headers` giving (name, value) pairs."""
-    present = {name.lower() for name, _ in headers}
-    for name, value in pairs:
-        if name.lower() not in present:
-            headers.add(name, value)
-
-
-def add_missing_plainly(headers, pairs) -> None:
-    for name, value in pairs:
-        headers.setdefault(name, value)
-
-
 def apply(app: Firebreak, limiter) -> None:
     """Turn on the app's patches (the end of `create_app`, every blueprint registered)."""
     on = enabled(app.config.get("FRAMEWORK_PATCHES"))
     app.extensions["firebreak.patches"] = on
-    app.extensions["firebreak.add_headers"] = add_missing_one_pass if "headers" in on else add_missing_plainly
     if "ensure_sync" in on:
         app.remember_plain_functions()
-    if "sessions" in on:
-        app.session_interface = CookieSessions()
     if "limiter" in on:
         only_decorated_limits(app, limiter)
 

@@ -1,7 +1,7 @@
 """Response headers that keep pages from being framed, sniffed or scripted by others."""
 from __future__ import annotations
 
-from flask import Flask, current_app, request
+from flask import Flask, request
 
 from app.auth.service import load_session_user
 from app.extensions import login_manager
@@ -40,5 +40,7 @@ def headers_for(https: bool) -> list[tuple[str, str]]:
 
 
 def _headers(response):
-    current_app.extensions["firebreak.add_headers"](response.headers, headers_for(request.is_secure))
+    headers = response.headers
+    for name, value in headers_for(request.is_secure):
+        headers.setdefault(name, value)
     return response

@@ -11,8 +11,8 @@ scenarios is a candidate for removal (issue: fewer patches, each justified).
 
 The status page's answers come from its cache without Flask (app/statuspage/cache.py),
 so the request patches cannot change them; `gc_freeze` is for the status page's
-tail latency: `FRAMEWORK_PATCHES=all` against `FRAMEWORK_PATCHES=ensure_sync,limiter,
-sessions,headers` with `python -m bench statuspage` shows it.
+tail latency: `FRAMEWORK_PATCHES=all` against `FRAMEWORK_PATCHES=ensure_sync,limiter`
+with `python -m bench statuspage` shows it.
 """
 from __future__ import annotations
 

@@ -281,3 +281,25 @@ def test_removing_a_step_deletes_it_with_its_targets_and_renumbers_the_rest(serv
     assert [step.position for step in policy.steps] == [0, 1]
     assert [[t.user.name for t in step.targets] for step in policy.steps] == [["Lee"], ["Priya", "Sam"]]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(EscalationTarget)) == 3
+
+
+def test_stopping_keeps_what_was_set_on_the_incident_but_not_yet_written(app):
+    """`stop` is one UPDATE on the stored row: a state set on the incident and not yet
+    flushed (inside no_autoflush, as ingestion and the engine run) is written first,
+    so an exhausted escalation stays exhausted instead of the stored one being stopped."""
+    clock.set(T0)
+    incident = incidents.open_incident(SYSTEM, service=make_service("api"), title="t", severity=2, now=T0)
+    incident.escalation_state = escalation.STATE_ACTIVE
+    db.session.commit()
+    with db.session.no_autoflush:
+        incident.escalation_state = escalation.STATE_EXHAUSTED
+        escalation.stop(incident)
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(Incident, incident.id).escalation_state == escalation.STATE_EXHAUSTED
+    incident.escalation_state = escalation.STATE_ACTIVE
+    db.session.commit()
+    escalation.stop(incident)
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(Incident, incident.id).escalation_state == escalation.STATE_STOPPED

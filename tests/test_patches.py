@@ -6,8 +6,6 @@ import gc
 
 import pytest
 from flask import Flask
-from flask.sessions import SecureCookieSessionInterface
-from werkzeug.datastructures import Headers
 
 from app import patches
 from app.extensions import limiter
@@ -15,15 +13,15 @@ from tests.conftest import BASE_CONFIG, make_app
 
 
 def test_the_switch_turns_every_patch_on_off_or_some(app, database_url):
-    assert app.extensions["firebreak.patches"] == frozenset(patches.PATCHES)
-    assert isinstance(app.session_interface, patches.CookieSessions) and app._plain is not None
-    assert limiter._check_request_limit not in app.before_request_funcs.get(None, [])
-    off = make_app(database_url, FRAMEWORK_PATCHES="none")
+    on = make_app(database_url, RATELIMIT_ENABLED=True)  # the tests' own apps leave the limiter out
+    assert on.extensions["firebreak.patches"] == frozenset(patches.PATCHES)
+    assert on._plain is not None
+    assert limiter._check_request_limit not in on.before_request_funcs.get(None, [])
+    off = make_app(database_url, FRAMEWORK_PATCHES="none", RATELIMIT_ENABLED=True)
     assert off.extensions["firebreak.patches"] == frozenset()
-    assert type(off.session_interface) is SecureCookieSessionInterface and off._plain is None
-    assert off.extensions["firebreak.add_headers"] is patches.add_missing_plainly
-    some = make_app(database_url, FRAMEWORK_PATCHES="sessions, headers")
-    assert some.extensions["firebreak.patches"] == {"sessions", "headers"} and some._plain is None
+    assert off._plain is None and limiter._check_request_limit in off.before_request_funcs[None]
+    some = make_app(database_url, FRAMEWORK_PATCHES="limiter, gc_freeze")
+    assert some.extensions["firebreak.patches"] == {"limiter", "gc_freeze"} and some._plain is None
     with pytest.raises(ValueError, match="unknown gc_frozen"):
         make_app(database_url, FRAMEWORK_PATCHES="gc_frozen")
 
@@ -73,46 +71,6 @@ def test_flask_limiter_keeps_its_check_where_the_patch_takes_it_out():
     with_defaults.init_app(limited)
     patches.only_decorated_limits(limited, with_defaults)
     assert with_defaults._check_request_limit in limited.before_request_funcs[None]  # it stays
-
-
-def test_flask_saves_an_untouched_empty_session_as_the_patch_does():
-    """`CookieSessions` answers an empty, unmodified session as Flask's own code would:
-    compared on the same requests, with and without a cookie."""
-    outcomes = {}
-    for interface in (SecureCookieSessionInterface(), patches.CookieSessions()):
-        flask = Flask("upstream")
-        flask.config.update(SECRET_KEY="x" * 32)
-        flask.session_interface = interface
-
-        @flask.get("/read")
-        def read():
-            from flask import session
-            return str(session.get("n"))
-
-        @flask.get("/write")
-        def write():
-            from flask import session
-            session["n"] = 1
-            return "ok"
-
-        client = flask.test_client()
-        plain = client.get("/read")
-        wrote = client.get("/write")
-        again = client.get("/read")
-        outcomes[type(interface).__name__] = [
-            (r.status_code, r.get_data(as_text=True), r.headers.get("Vary"), "Set-Cookie" in r.headers)
-            for r in (plain, wrote, again)]
-    assert outcomes["CookieSessions"] == outcomes["SecureCookieSessionInterface"]
-    assert outcomes["CookieSessions"][0] == (200, "None", "Cookie", False)
-
-
-def test_iterating_headers_gives_name_value_pairs_so_one_pass_adds_what_setdefault_adds():
-    pairs = [("X-Frame-Options", "DENY"), ("Referrer-Policy", "same-origin"), ("x-content-type-options", "nosniff")]
-    for start in ([], [("X-Frame-Options", "SAMEORIGIN")], [("referrer-policy", "no-referrer"), ("A", "b")]):
-        one, plain = Headers(start), Headers(start)
-        patches.add_missing_one_pass(one, pairs)
-        patches.add_missing_plainly(plain, pairs)
-        assert sorted((k.lower(), v) for k, v in one) == sorted((k.lower(), v) for k, v in plain)
 
 
 def test_gc_can_freeze_what_a_worker_holds(monkeypatch):

@@ -122,6 +122,9 @@ def start(incident: Incident, now: datetime, actor: Actor = SYSTEM) -> None:
 
 def stop(incident: Incident) -> None:
     """Acknowledged or resolved: no more escalation (pending pages are cancelled by paging)."""
+    changes = sa.inspect(incident).attrs
+    if changes.escalation_state.history.has_changes() or changes.next_escalation_at.history.has_changes():
+        db.session.flush()  # the UPDATE works on the stored row: what was set must be there first
     db.session.execute(stop_escalation([incident.id]))
 
 
