@@ -171,3 +171,14 @@ def environment(**values: str) -> dict[str, str]:
                         "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER", "TWILIO_API_BASE", "PUBLIC_BASE_URL"}}
     env.update(values)
     return env
+
+
+def in_workdir(prefix: str, body) -> bool:
+    """`body(work)` with wrk required and a temporary folder removed afterwards."""
+    import tempfile
+    require("wrk", "wrk")
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        return body(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -28,11 +28,10 @@ import shlex
 import shutil
 import sqlite3
 import subprocess
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench._harness import BIN, ROOT, BenchError, Gunicorn, environment, median, require, run_wrk
+from bench._harness import BIN, ROOT, BenchError, Gunicorn, environment, in_workdir, median, run_wrk
 
 SCRIPT = Path(__file__).resolve().parent / "enqueue.lua"
 # Events per run: the storm is the 10,000; the others are shorter so the whole
@@ -142,12 +141,7 @@ def fmt_ms(us: float) -> str:
 
 
 def main() -> bool:
-    require("wrk", "wrk")
-    work = Path(tempfile.mkdtemp(prefix="firebreak-bench-"))
-    try:
-        return _main(work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    return in_workdir("firebreak-bench-", _main)
 
 
 def _main(work: Path) -> bool:

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from app.patches import PATCHES
-from bench._harness import BenchError, Gunicorn, environment, median, require
+from bench._harness import BenchError, Gunicorn, environment, in_workdir, median
 from bench.ingest import BENCH_KEY, GUNICORN, SECRET, check, count_rows, make_template, one_run
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -34,12 +33,7 @@ SETTINGS = {"all": "all", "none": "none",
 
 
 def main() -> bool:
-    require("wrk", "wrk")
-    work = Path(tempfile.mkdtemp(prefix="firebreak-bench-patches-"))
-    try:
-        return _main(work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    return in_workdir("firebreak-bench-patches-", _main)
 
 
 def _main(work: Path) -> bool:

@@ -213,3 +213,47 @@ def wait_for(condition, timeout: float, what: str, step: float = 0.1):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}")
         time.sleep(step)
+
+
+class WebhookReceiver:
+    """A loopback HTTP server for outbound webhooks: keeps each POST (path, headers,
+    body) and answers with `answers` in turn, each a status or (status, headers); then
+    `default`. A 3xx without its own Location points at `location`."""
+
+    def __init__(self, default: int = 204):
+        self.received: list[dict] = []
+        self.answers: list = []
+        self.default = default
+        self.location = ""
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.received.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                answer = receiver.answers.pop(0) if receiver.answers else receiver.default
+                status, headers = answer if isinstance(answer, tuple) else (answer, {})
+                if 300 <= status < 400 and "Location" not in headers:
+                    headers = {**headers, "Location": receiver.location}
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()

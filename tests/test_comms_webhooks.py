@@ -4,9 +4,7 @@ shapes, retries with the outbox's backoff, never twice, never from the request."
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import sqlalchemy as sa
@@ -25,6 +23,7 @@ from app.webhooks import signing
 from app.incidents import service as incidents
 from app.incidents.models import EventKind, IncidentEvent
 from tests.factories import SYSTEM, actor, make_service, make_user
+from tests.fakes import WebhookReceiver
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -34,47 +33,9 @@ def app_config():
     return {"WEBHOOK_ALLOW_HOSTS": "127.0.0.1"}  # the receiver is on loopback
 
 
-class Receiver:
-    """A tiny HTTP server on loopback that keeps what it is sent and answers as told."""
-
-    def __init__(self):
-        self.received: list[dict] = []
-        self.answers: list[int] = []  # statuses to answer with, in turn; then 200
-        self.location = ""  # where a 3xx answer points
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.received.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                status = receiver.answers.pop(0) if receiver.answers else 200
-                self.send_response(status)
-                if 300 <= status < 400:
-                    self.send_header("Location", receiver.location)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}{path}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
-
-
 @pytest.fixture
 def receiver():
-    server = Receiver()
+    server = WebhookReceiver(default=200)
     yield server
     server.close()
 

@@ -9,9 +9,7 @@ through a patched resolver and are refused before any connection."""
 from __future__ import annotations
 
 import socket
-import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from standardwebhooks import Webhook as Verifier
@@ -21,50 +19,14 @@ from app.engine import backoff
 from app.errors import DomainError
 from app.notify import dispatch
 from app.webhooks import addresses, sender, signing
+from tests.fakes import WebhookReceiver
 
 BODY = b'{"event":"incident.update","incident":{"id":42}}'
 
 
-class Receiver:
-    """A loopback HTTP server: records each POST and answers with (status, headers) in turn."""
-
-    def __init__(self):
-        self.received: list[dict] = []
-        self.answers: list[tuple[int, dict]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.received.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                status, headers = receiver.answers.pop(0) if receiver.answers else (204, {})
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
-
-
 @pytest.fixture
 def receiver():
-    server = Receiver()
+    server = WebhookReceiver(default=204)
     yield server
     server.close()
 
