@@ -70,6 +70,31 @@ def test_any_open_state_may_go_straight_to_resolved(service, dana):
     assert not incidents.resolve(actor(dana), incident, T0 + timedelta(minutes=2))
 
 
+@pytest.mark.db
+@pytest.mark.parametrize("loaded", [False, True], ids=["just-opened", "loaded"])
+def test_the_resolved_incident_in_hand_reads_what_its_row_holds(service, dana, loaded):
+    """`resolve` writes the incident's columns with one UPDATE (ingestion's batches write
+    the same values on many rows): what the caller reads afterwards in the same unit,
+    before any commit, is what was written, whether the incident was opened in this
+    unit or loaded, with changes pending on the columns resolving writes."""
+    incident = incidents.open_incident(actor(dana), service=service, title="Checkout fails", severity=2, now=T0)
+    if loaded:
+        db.session.commit()
+        db.session.expire_all()
+        incident = db.session.get(Incident, incident.id)
+    # Pending: the UPDATE must not read the stored values (no mitigation, no escalation policy).
+    incident.mitigated_at, incident.escalation_state = T0 + timedelta(minutes=5), "active"
+    with db.session.no_autoflush:  # as ingestion resolves
+        assert incidents.resolve(actor(dana), incident, T0 + timedelta(minutes=20))
+    held = {column.key: getattr(incident, column.key) for column in Incident.__table__.columns}
+    db.session.flush()
+    stored = db.session.execute(sa.select(Incident.__table__).where(Incident.id == incident.id)).mappings().one()
+    assert held == dict(stored)
+    assert (held["status"], held["resolved_by_id"], held["followup_at"], held["escalation_state"]) == (
+        Status.RESOLVED, dana.id, T0 + timedelta(minutes=20), "stopped")
+    assert held["mitigated_at"] == T0 + timedelta(minutes=5)
+
+
 def test_viewers_cannot_act(service):
     viewer = make_user(Role.VIEWER)
     with pytest.raises(Forbidden):

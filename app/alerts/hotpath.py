@@ -13,7 +13,7 @@ alerts just opened included), and for resolves a few statements for all of them
 (`_resolve`: the alerts, their incidents, pages not yet sent, updates owed, survey
 rounds). The rows are the full path's, from the same builders (`ingest.new_alert`,
 `incidents.new_incident`, `event_values`, `incidents.audit_values`,
-`incidents.resolved_text`); tests hold the two paths equal column by column, and
+`incidents.resolved_values`, `incidents.resolved_text`); tests hold the two paths equal column by column, and
 batches equal to the same events applied one at a time.
 
 Idempotence. Each event it writes is recorded with its attempt id in the same
@@ -67,7 +67,6 @@ from app.audit.models import AuditEntry
 from app.extensions import db
 from app.incidents import service as incidents
 from app.comms import cadence
-from app.escalation import service as escalation
 from app.incidents.models import EventKind, Incident, IncidentEvent, Status
 from app.insights import surveys
 from app.notify import paging
@@ -371,18 +370,17 @@ _STILL_OPEN = (sa.select(_alerts.c.incident_id).distinct()
 _TOUCH = (sa.update(_incidents)
           .where(_incidents.c.id == sa.bindparam("p_id"), _incidents.c.status != Status.RESOLVED.value)
           .values(version=_incidents.c.version + sa.bindparam("p_n"), updated_at=_NOW))
-# An incident whose last alert resolves: `incidents.resolve` by an integration, with
-# its escalation stopped in the same UPDATE (`escalation.stopped_values`). What it
-# reaches in other domains is each domain's own statement, made once for every
-# incident the batch resolves, as `incidents.resolve` makes it for one: its other
-# alerts, its pages not yet sent, its updates owed, its survey round.
+# An incident whose last alert resolves: `incidents.resolve`, its columns
+# (`incidents.resolved_values`, its escalation stopped with them) and its timeline's
+# count in one UPDATE. What it reaches in other domains is each domain's own
+# statement, made once for every incident the batch resolves, as `incidents.resolve`
+# makes it for one: its other alerts, its pages not yet sent, its updates owed, its
+# survey round.
 _RESOLVE_INCIDENT = (
     sa.update(_incidents)
     .where(_incidents.c.id == sa.bindparam("p_id"), _incidents.c.status == sa.bindparam("p_before"))
-    .values(status=Status.RESOLVED.value, resolved_at=_NOW, resolved_by_id=None, ack_timeout_at=None,
-            auto_resolve_at=None, mitigated_at=sa.func.coalesce(_incidents.c.mitigated_at, _NOW),
-            response_breach_at=None, resolution_breach_at=None, followup_at=_NOW,
-            version=_incidents.c.version + sa.bindparam("p_n"), updated_at=_NOW, **escalation.stopped_values()))
+    .values({**incidents.resolved_values(_NOW, sa.bindparam("p_by", type_=_incidents.c.resolved_by_id.type)),
+             "version": _incidents.c.version + sa.bindparam("p_n"), "updated_at": _NOW}))
 _IDS = sa.bindparam("p_ids", expanding=True)
 _RESOLVE_ALL_ALERTS = incidents.resolve_alerts_of(_IDS, _NOW)
 _CANCEL_PAGES = paging.stop_unsent_pages(_IDS)
@@ -447,7 +445,8 @@ def _resolve(connection, items: list[_Resolved], now: datetime, written: _Writte
             text=incidents.resolved_text(last.actor, ingest.RESOLVED_WITH_ALERTS))}))
         audits.append((last.order, incidents.audit_values(last.actor, "resolve", incident_id,
                                                           **incidents.resolved_audit(last.origin, before))))
-        resolving.append({"p_id": incident_id, "p_before": before, "p_n": n + 1, "p_now": now})
+        resolving.append({"p_id": incident_id, "p_before": before, "p_n": n + 1, "p_now": now,
+                          "p_by": last.actor.user.id if last.actor.user else None})
     if touched and connection.execute(_TOUCH, touched).rowcount != len(touched):
         raise Stale("an incident was resolved while the batch resolved one of its alerts")
     if resolving:
@@ -457,7 +456,7 @@ def _resolve(connection, items: list[_Resolved], now: datetime, written: _Writte
         connection.execute(_RESOLVE_ALL_ALERTS, {"p_ids": done, "p_now": now})
         connection.execute(_CANCEL_PAGES, {"p_ids": done})
         connection.execute(_CANCEL_DUES, {"p_ids": done})
-        connection.execute(surveys.open_rounds(done, now))
+        surveys.open_rounds(connection, done, now)
 
 
 class _WholeRows:

@@ -131,8 +131,8 @@ def stop(incident: Incident) -> None:
 def stopped_values() -> dict:
     """What stopping escalation writes on an incident's row, as SQL that holds for any
     number of rows: a running escalation is stopped (an exhausted one stays so), and
-    nothing more is due. `stop_escalation` writes it; ingestion's hot path writes it
-    in the same UPDATE that resolves its incidents."""
+    nothing more is due. `stop_escalation` writes it; resolving writes it with the
+    incident's other columns (`incidents.resolved_values`)."""
     return {"escalation_state": sa.case((Incident.escalation_state == STATE_ACTIVE, STATE_STOPPED),
                                         else_=Incident.escalation_state),
             "next_escalation_at": None}

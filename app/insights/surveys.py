@@ -59,26 +59,32 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# Built on the tables, not the classes: a session given it with parameters runs it as it
+# is, where an ORM INSERT would be taken for a bulk INSERT of those parameters.
+_rounds, _incidents = SurveyRound.__table__, Incident.__table__
+_OPEN_ROUNDS = sa.insert(_rounds).from_select(
+    ["incident_id", "created_at", "due_at", "invited", "outcome"],
+    sa.select(_incidents.c.id, sa.bindparam("p_now", type_=_rounds.c.created_at.type),
+              sa.bindparam("p_due", type_=_rounds.c.due_at.type), sa.literal(0), sa.literal(""))
+    .where(_incidents.c.id.in_(sa.bindparam("p_ids", expanding=True)), _incidents.c.is_exercise.is_(False),
+           _incidents.c.merged_into_id.is_(None),
+           ~sa.select(_rounds.c.incident_id).where(_rounds.c.incident_id == _incidents.c.id).exists()))
+
+
 def on_incident_resolved(incident: Incident, now: datetime) -> None:
     """Called by the incident lifecycle as an incident resolves: its responders are
     to be asked, once (a reopened incident resolving again asks nobody twice).
     Drills and incidents merged away are not surveyed."""
     if incident.id is not None:
-        db.session.execute(open_rounds([incident.id], now))
+        open_rounds(db.session, [incident.id], now)
 
 
-def open_rounds(incident_ids, now: datetime) -> sa.Insert:
-    """The INSERT that opens the survey round of each of these resolved incidents
-    that has none yet, drills and incidents merged away left out: for
-    `on_incident_resolved`, and once for all the incidents a batch of ingestion's
-    hot path resolves."""
-    asked = sa.select(SurveyRound.incident_id).where(SurveyRound.incident_id == Incident.id).exists()
-    when = SurveyRound.__table__.c.created_at.type
-    return sa.insert(SurveyRound).from_select(
-        ["incident_id", "created_at", "due_at", "invited", "outcome"],
-        sa.select(Incident.id, sa.literal(now, when), sa.literal(now + DELAY, when), sa.literal(0),
-                  sa.literal("")).where(Incident.id.in_(incident_ids), Incident.is_exercise.is_(False),
-                                        Incident.merged_into_id.is_(None), ~asked))
+def open_rounds(executor, incident_ids: list[int], now: datetime) -> None:
+    """Open the survey round of each of these resolved incidents that has none yet,
+    drills and incidents merged away left out, with one INSERT … SELECT on `executor`
+    (the session, or a connection): `on_incident_resolved`'s for one incident, and
+    ingestion's hot path's once for all the incidents a batch resolves."""
+    executor.execute(_OPEN_ROUNDS, {"p_ids": incident_ids, "p_now": now, "p_due": now + DELAY})
 
 
 def responders(incident: Incident) -> list[User]:
