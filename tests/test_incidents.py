@@ -225,3 +225,30 @@ def test_every_change_bumps_the_version_live_pages_watch(service, dana):
     versions.append(incident.version)
     assert versions == sorted(set(versions))
     assert db.session.get(Incident, incident.id).updated_at == T0
+
+
+def test_resolving_locks_the_incident_before_its_pages(app):
+    """PostgreSQL takes row locks in statement order: resolving writes the incident's
+    row before it stops its pages, as acknowledging, ingestion and the outbox do, so
+    none of them can deadlock with it."""
+    from app import clock
+    from app.notify import paging
+    from tests.factories import reachable
+    clock.set(T0)
+    incident = incidents.open_incident(SYSTEM, service=make_service("api"), title="t", severity=2, now=T0)
+    dana = reachable(make_user(Role.RESPONDER, name="Dana"))
+    paging.page(incident, dana, T0, round_key="1", actor=SYSTEM)
+    db.session.commit()
+    updated: list[str] = []
+
+    def spy(conn, cursor, statement, *rest):
+        if statement.lstrip().upper().startswith("UPDATE"):
+            updated.append(statement.split()[1].strip('"'))
+
+    sa.event.listen(db.engine, "before_cursor_execute", spy)
+    try:
+        assert incidents.resolve(actor(dana), incident, T0 + timedelta(minutes=1))
+        db.session.commit()
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", spy)
+    assert "notifications" in updated and updated.index("incidents") < updated.index("notifications")

@@ -160,8 +160,10 @@ def resolve(actor: Actor, incident: Incident, now: datetime, *, via: str = "web"
     if incident.status == Status.RESOLVED:
         return False
     before = incident.status.value
-    paging.cancel_pages(incident)
+    # The incident's row first, then its pages: the order acknowledging, ingestion and
+    # the outbox lock them in on PostgreSQL, so none of them deadlocks with this.
     _update(incident, resolved_values(now, actor.user.id if actor.user else None))
+    paging.cancel_pages(incident)
     # As PagerDuty does: resolving the incident resolves its alerts, so a problem
     # that fires again opens a new alert and a new incident.
     db.session.execute(resolve_alerts_of([incident.id], now))
