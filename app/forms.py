@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from wtforms import Form, SelectChoice
+from wtforms.validators import ValidationError
 
 from app.database import MAX_ID
 from app.errors import DomainError
@@ -50,3 +51,15 @@ def choices_from(rows, label=lambda row: row.name, blank: str | None = None) -> 
     if blank is not None:
         pairs.insert(0, ("", blank))
     return choices(pairs)
+
+
+# Dates people type are refused outside these years: Python's datetime ends at 9999, and
+# a late-9999 time in a zone east of UTC is past it once stored in UTC.
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+
+
+def within_years(form, field) -> None:
+    """A WTForms validator for date and date-time fields (empty is left to Optional)."""
+    value = field.data
+    if value is not None and not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValidationError(f"Give a date between the years {FIRST_YEAR} and {LAST_YEAR}.")

@@ -98,6 +98,10 @@ def test_the_load_page_draws_a_chart_and_gives_the_numbers_in_a_table(client, wo
     assert "Fairness per schedule" in html and "Equal share" in html
     swapped = client.get("/oncall/load?start=2026-03-05&end=2026-03-02")  # given backwards: still a period
     assert swapped.status_code == 200
+    # Past what a time can hold (make hostile found a 500): said beside the field, and
+    # the page shows the default period.
+    late = client.get("/oncall/load?start=9999-12-30")
+    assert late.status_code == 200 and "between the years 1900 and 2999" in late.get_data(as_text=True)
 
 
 def test_the_chart_scales_bars_to_the_busiest_person():

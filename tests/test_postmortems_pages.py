@@ -348,3 +348,15 @@ def test_the_list_shows_overdue_and_missing_post_mortems(world, client):
     other.followup_at = clock.now()  # resolved again a moment ago: the engine is about to write it
     db.session.commit()
     assert "Required and not started" not in page_text(client.get("/postmortems/"))
+
+
+def test_a_meeting_in_the_year_9999_is_refused_beside_the_field(world, client):
+    """Late 9999 in a zone west of UTC is past what a time can hold once in UTC (make
+    hostile found it answering 500): the form refuses years outside 1900–2999."""
+    world.dana.time_zone = "America/New_York"
+    db.session.commit()
+    login(client, world.dana)
+    answer = client.post(f"/postmortems/{world.pm.id}/meeting", data={"at": "9999-12-31T20:00"})
+    assert answer.status_code == 400 and "between the years 1900 and 2999" in page_text(answer)
+    db.session.expire_all()
+    assert db.session.get(type(world.pm), world.pm.id).meeting_at is None

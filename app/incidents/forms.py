@@ -8,7 +8,7 @@ from wtforms import BooleanField, DateTimeLocalField, IntegerField, SelectField,
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from app.database import MAX_ID
-from app.forms import choices, optional_id_choice
+from app.forms import choices, optional_id_choice, within_years
 from app.incidents.service import MAX_NOTE, MAX_TITLE, MILESTONE_LABELS, MILESTONES
 from app.triage.levels import LEVELS
 
@@ -17,7 +17,7 @@ LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 
 
 def LocalTimeField(label, **kwargs):  # noqa: N802 - reads like the field class it makes
-    return DateTimeLocalField(label, format=LOCAL_FORMATS, validators=[Optional()], **kwargs)
+    return DateTimeLocalField(label, format=LOCAL_FORMATS, validators=[Optional(), within_years], **kwargs)
 
 
 SEVERITY_CHOICES = choices((str(n), f"{lvl.name} · {lvl.label}") for n, lvl in LEVELS.items())

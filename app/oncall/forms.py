@@ -14,7 +14,7 @@ from wtforms.form import Form
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from app.forms import choices
+from app.forms import choices, within_years
 from app.incidents.forms import LocalTimeField, from_local
 from app.oncall.models import ShiftUnit
 
@@ -223,6 +223,6 @@ class LoadForm(FlaskForm):
     class Meta:
         csrf = False
 
-    start = DateField("From", validators=[Optional()])
-    end = DateField("Until", validators=[Optional()])
+    start = DateField("From", validators=[Optional(), within_years])
+    end = DateField("Until", validators=[Optional(), within_years])
     schedule_id = SelectField("Schedule", coerce=_optional_int, validators=[Optional()])

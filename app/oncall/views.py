@@ -536,6 +536,9 @@ def load():
     zone = viewer_zone()
     today = compute.to_local(clock.now(), zone).date()
     if not form.validate() or not form.end.data or not form.start.data:
+        for field in (form.start, form.end):
+            if field.errors:  # said beside the field; the report is for the default period
+                field.data = None
         form.start.data = form.start.data or today - timedelta(days=28)
         form.end.data = form.end.data or today
     if form.end.data < form.start.data:
