@@ -137,11 +137,7 @@ def vouch(actor: Actor, method: ContactMethod, now: datetime) -> ContactMethod:
         raise Forbidden("Only an admin may vouch for a contact method without a code.")
     if not method.active:
         raise DomainError("That contact method was removed.")
-    for each in _siblings(method):
-        if not each.verified:
-            each.verified_at, each.code_hash = now, None
-            audit.record(actor, "contact.vouch", each,
-                         summary=f"Marked {each.display} of {each.user.name} verified without a code")
+    _verified_with(actor, method, now, vouched=True)
     ensure_rules(method.user)
     return method
 
@@ -203,12 +199,17 @@ def verify(actor: Actor, method: ContactMethod, code: str, now: datetime) -> boo
     return True
 
 
-def _verified_with(actor: Actor, method: ContactMethod, now: datetime) -> None:
-    """The method is proven (a right code): so is the number's other phone method."""
+def _verified_with(actor: Actor, method: ContactMethod, now: datetime, *, vouched: bool = False) -> None:
+    """The method is proven (a right code, or an admin's word: `vouched`): so is the
+    number's other phone method. Each one verified here is audited."""
     for each in _siblings(method):
         if not each.verified:
             each.verified_at, each.code_hash = now, None
-            audit.record(actor, "contact.verify", each, summary=f"Verified {each.display} for {each.user.name}")
+            if vouched:
+                audit.record(actor, "contact.vouch", each,
+                             summary=f"Marked {each.display} of {each.user.name} verified without a code")
+            else:
+                audit.record(actor, "contact.verify", each, summary=f"Verified {each.display} for {each.user.name}")
 
 
 def remove_method(actor: Actor, method: ContactMethod) -> None:
