@@ -39,6 +39,8 @@ PUBLIC_ENDPOINTS = {
     "static",
     "auth.login",
     "home.healthz",
+    "home.live",
+    "home.ready",
     "alerts.enqueue",
     "alerts.change_enqueue",
     "alerts.alertmanager",

@@ -1,6 +1,9 @@
-"""GET /healthz tells the truth about the database and the engine."""
+"""GET /healthz tells the truth about the database and the engine; /healthz/ready (what
+load balancers ask) only about the database, and /healthz/live only that the process
+answers."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -83,3 +86,63 @@ def test_healthz_is_503_when_the_disk_under_the_database_is_nearly_full(client, 
     app.config["HEALTHZ_MIN_FREE_BYTES"] = answer.json["disk"]["free_bytes"] * 2
     answer = client.get("/healthz")
     assert answer.status_code == 503 and answer.json["disk"]["ok"] is False
+
+
+# --- liveness and readiness ---------------------------------------------------------------
+
+def test_a_stopped_engine_fails_the_report_but_not_readiness(client):
+    """The web tier keeps taking events and serving the status page without an engine:
+    only /healthz (people, monitoring) says the engine is down."""
+    row = lease(timedelta(seconds=40))
+    row.expires_at = wall_now() - timedelta(seconds=25)
+    db.session.commit()
+    assert client.get("/healthz").json["engine"]["state"] == "stopped"
+    for path in ("/healthz/ready", "/healthz/live"):
+        answer = client.get(path)
+        assert answer.status_code == 200, path
+        assert answer.headers["Cache-Control"] == "no-store"
+        assert "engine" not in answer.json
+    assert client.get("/healthz/ready").json["database"]["ok"] is True
+
+
+def test_an_unreachable_database_fails_readiness_but_not_liveness(tmp_path):
+    from tests.conftest import make_app
+    broken = make_app(f"sqlite:///{tmp_path}/missing-dir/nope.db").test_client()
+    ready = broken.get("/healthz/ready")
+    assert ready.status_code == 503 and ready.json["database"]["ok"] is False
+    assert ready.headers["Cache-Control"] == "no-store"
+    live = broken.get("/healthz/live")
+    assert live.status_code == 200 and live.json == {"ok": True}
+
+
+def test_readiness_fails_when_the_disk_under_the_database_is_nearly_full(client, app, backend):
+    if backend != "sqlite":
+        pytest.skip("the disk is the SQLite file's")
+    answer = client.get("/healthz/ready")
+    assert answer.status_code == 200 and answer.json["disk"]["ok"] is True
+    app.config["HEALTHZ_MIN_FREE_BYTES"] = answer.json["disk"]["free_bytes"] * 2
+    answer = client.get("/healthz/ready")
+    assert answer.status_code == 503 and answer.json["disk"]["ok"] is False
+    assert client.get("/healthz/live").status_code == 200
+
+
+@pytest.mark.db
+def test_readiness_answers_on_each_database(client, backend):
+    answer = client.get("/healthz/ready")
+    assert answer.status_code == 200
+    assert answer.json["database"] == {"ok": True, "backend": backend}
+
+
+def test_deployment_health_checks_ask_for_readiness():
+    """A platform's health check decides whether the web tier gets traffic: pointed at
+    /healthz, an engine outage would take ingestion and the status page down with it."""
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    found = {}
+    for name in ("fly.toml", "Dockerfile", "compose.yaml"):
+        path = root / name
+        if path.exists():
+            found[name] = re.findall(r"/healthz[\w/]*", path.read_text())
+    assert found["fly.toml"], "fly.toml has no health check"
+    assert {name: [p for p in paths if p not in ("/healthz/ready", "/healthz/live")]
+            for name, paths in found.items()} == {name: [] for name in found}

@@ -1,4 +1,11 @@
-"""The home page, the health check, and the short incident link a page SMS carries."""
+"""The home page, the health checks, and the short incident link a page SMS carries.
+
+Three health checks, for three askers: `/healthz/live` for a supervisor that restarts a
+process that no longer answers (it touches nothing else), `/healthz/ready` for a load
+balancer that should send requests only where they can be served (the database answers
+and, on SQLite, its disk has room), and `/healthz` for people and monitoring, the full
+report, the engine included. The engine is not part of readiness: an engine that stops
+cycling must not take ingestion and the status page out with it."""
 from __future__ import annotations
 
 import os
@@ -69,6 +76,23 @@ def short_link(incident_id: int):
     return redirect(url_for("incidents.show", incident_id=get_incident(incident_id).id))
 
 
+@bp.route("/healthz/live")
+@public
+def live():
+    """200 while the process answers requests; nothing else is asked."""
+    return _no_store(jsonify({"ok": True}), 200)
+
+
+@bp.route("/healthz/ready")
+@public
+def ready():
+    """200 when the database answers and, on SQLite, has room on its disk (a full
+    disk stops every write); 503 otherwise. What load balancers ask."""
+    body: dict = {}
+    healthy = _check_database(body)
+    return _no_store(jsonify(body), 200 if healthy else 503)
+
+
 @bp.route("/healthz")
 @public
 def healthz():
@@ -76,24 +100,12 @@ def healthz():
     lease with a fresh heartbeat, else 503."""
     now = wall_now()  # liveness is about real time, whatever the app clock says
     body: dict = {"time": now.isoformat()}
-    healthy = True
-    try:
-        db.session.execute(sa.text("SELECT 1"))
-        body["database"] = {"ok": True, "backend": db.engine.dialect.name}
-        lease = db.session.get(EngineLease, LEASE_NAME)
-    except sa.exc.SQLAlchemyError as error:
-        db.session.rollback()
-        body["database"] = {"ok": False, "error": type(error).__name__}
+    if not _check_database(body):
         body["engine"] = {"ok": False, "state": "unknown"}
-        response = jsonify(body)
-        response.status_code = 503
-        response.headers["Cache-Control"] = "no-store"
-        return response
-    disk = _disk_space()
-    if disk is not None:
-        body["disk"] = disk
-        healthy = healthy and disk["ok"]
+        return _no_store(jsonify(body), 503)
+    healthy = body.get("disk", {}).get("ok", True)
     stale_after = current_app.config["ENGINE_STALE_SECONDS"]
+    lease = db.session.get(EngineLease, LEASE_NAME)
     if lease is None:
         body["engine"] = {"ok": False, "state": "not running"}
         healthy = False
@@ -114,8 +126,29 @@ def healthz():
         if stopped:
             body["engine"]["lease_expired_seconds_ago"] = round(expired, 3)
         healthy = healthy and ok
-    response = jsonify(body)
-    response.status_code = 200 if healthy else 503
+    return _no_store(jsonify(body), 200 if healthy else 503)
+
+
+def _check_database(body: dict) -> bool:
+    """SELECT 1, and on SQLite the free space under the file: fills `body["database"]`
+    (and `body["disk"]`) and says whether both are fine."""
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as error:
+        db.session.rollback()
+        body["database"] = {"ok": False, "error": type(error).__name__}
+        return False
+    body["database"] = {"ok": True, "backend": db.engine.dialect.name}
+    disk = _disk_space()
+    if disk is None:
+        return True
+    body["disk"] = disk
+    return disk["ok"]
+
+
+def _no_store(response, status: int):
+    """Health answers are about this moment: no cache may keep one."""
+    response.status_code = status
     response.headers["Cache-Control"] = "no-store"
     return response
 
