@@ -2,6 +2,10 @@
 
 `Config.from_env()` is the only place that reads `os.environ`; everything else
 reads `current_app.config`. Tests pass a dict of overrides to `create_app`.
+
+Secrets (keys, tokens, URLs that carry a password) may instead come from a file named by
+`<NAME>_FILE`, as Docker and Kubernetes secrets and systemd credentials hand them over
+(`_secret`), so they need not sit in the process's environment.
 """
 from __future__ import annotations
 
@@ -25,6 +29,36 @@ class ConfigError(RuntimeError):
     """A setting that makes it unsafe to start: the app refuses rather than guess."""
 
 
+def _secret(name: str) -> str:
+    """The setting `name`, or the contents of the file `<name>_FILE` names, without its
+    trailing newline; empty when neither is set. Both set is refused: which one was
+    meant cannot be guessed. An unreadable file is refused too, naming the variable and
+    the path, never the contents."""
+    value = os.environ.get(name, "")
+    path = os.environ.get(f"{name}_FILE", "")
+    if not path:
+        return value
+    if value:
+        raise ConfigError(f"{name} and {name}_FILE are both set: keep one.")
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read().rstrip("\r\n")
+    except OSError as error:
+        raise ConfigError(f"{name}_FILE: cannot read {path}: {error.strerror or error}.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{name}_FILE: {path} is not UTF-8 text.") from None
+
+
+def database_url(url: str) -> str:
+    """`postgres://` and `postgresql://`, as Fly, Heroku, Render and Supabase hand them
+    out, mean psycopg 3, the driver Firebreak installs: SQLAlchemy refuses the first and
+    would look for psycopg2 for the second."""
+    scheme, separator, rest = url.partition("://")
+    if separator and scheme.lower() in ("postgres", "postgresql"):
+        return f"postgresql+psycopg://{rest}"
+    return url
+
+
 MIN_SECRET_KEY_LENGTH = 32
 
 
@@ -45,12 +79,13 @@ def _secret_key(production: bool) -> str:
     made on the machine would differ between machines and vanish with a container, and
     the app refuses to start rather than sign sessions with it.
     """
-    key = os.environ.get("SECRET_KEY", "").strip()
+    key = _secret("SECRET_KEY").strip()
     if production:
         if not key:
             raise ConfigError(
                 "SECRET_KEY is not set. In production (FIREBREAK_ENV=production, or an https PUBLIC_BASE_URL) "
-                "it must come from the environment: python3 -c 'import secrets; print(secrets.token_urlsafe(48))'")
+                "it must come from the environment (SECRET_KEY, or a file named by SECRET_KEY_FILE): "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'")
         if len(key) < MIN_SECRET_KEY_LENGTH:
             raise ConfigError(f"SECRET_KEY is too short for production: use at least {MIN_SECRET_KEY_LENGTH} "
                               "random characters.")
@@ -86,16 +121,16 @@ def from_env() -> dict:
     return {
         "SECRET_KEY": _secret_key(production),
         "FIREBREAK_PRODUCTION": production,
-        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL") or default_database_url(),
+        "SQLALCHEMY_DATABASE_URI": database_url(_secret("DATABASE_URL").strip()) or default_database_url(),
         "PUBLIC_BASE_URL": public_base_url,
-        "TWILIO_ACCOUNT_SID": os.environ.get("TWILIO_ACCOUNT_SID", ""),
-        "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN", ""),
+        "TWILIO_ACCOUNT_SID": _secret("TWILIO_ACCOUNT_SID"),
+        "TWILIO_AUTH_TOKEN": _secret("TWILIO_AUTH_TOKEN"),
         "TWILIO_FROM_NUMBER": os.environ.get("TWILIO_FROM_NUMBER", ""),
         "TWILIO_API_BASE": os.environ.get("TWILIO_API_BASE", "https://api.twilio.com"),
-        "SMTP_URL": os.environ.get("SMTP_URL", ""),
+        "SMTP_URL": _secret("SMTP_URL"),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "Firebreak <firebreak@localhost>"),
         "ENGINE_IN_PROCESS": _flag("ENGINE_IN_PROCESS", False),
-        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_STORAGE_URI": _secret("RATELIMIT_STORAGE_URI") or "memory://",
         # How many proxies in front set X-Forwarded-For/-Proto (Fly.io: 1). 0 trusts none.
         "PROXY_COUNT": int(os.environ.get("PROXY_COUNT", "0") or 0),
         # The engine's cycle and its lease (seconds); a standby takes over within a lease.
