@@ -92,6 +92,24 @@ def test_a_failing_unit_does_not_stop_the_others(app):
     assert lease.cycles == 1 and "boom" in lease.last_error
 
 
+def test_a_stopping_engine_finishes_the_unit_at_hand_and_takes_no_more(app):
+    """SIGTERM mid-job (the runner sets `stopping`): the unit at hand commits; the rest
+    of the job and the jobs after it stay due, for the next engine."""
+    engine = Engine([], holder="me")
+    done = []
+
+    def run(ident, now):
+        done.append(ident)
+        if ident == 2:
+            engine.stopping.set()
+        return True
+
+    engine.jobs = [Job("first", lambda now, limit: [1, 2, 3], run), Job("second", lambda now, limit: [9], run)]
+    report = engine.cycle()
+    assert done == [1, 2] and report.done == {"first": 2} and report.more
+    assert db.session.get(EngineLease, "engine").cycles == 1
+
+
 @pytest.mark.realtime
 def test_a_job_with_a_backlog_leaves_the_next_job_its_turn(app):
     """A burst of due work in one job (new incidents) must not hold back the jobs after

@@ -18,6 +18,10 @@ escalations) get their turn, and the report says more is due
 (`CycleReport.more`), which the runner answers with another cycle at once instead
 of sleeping.
 
+An engine told to stop (`Engine.stopping`, set by the runner on SIGTERM) finishes
+the unit it is on and takes no more: the rest stay due, for the next engine. A
+claimed batch of messages is a unit from claim to record, so none is cut in half.
+
 The lease lives in the database (`engine_leases`), so it works across processes
 and machines on SQLite and PostgreSQL alike. Its times are wall-clock times, not
 the settable `app.clock`: `engine tick --at` moves the work's clock, never the
@@ -29,6 +33,7 @@ import logging
 import os
 import secrets
 import socket
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -102,8 +107,9 @@ class Units:
         self.engine, self.job, self.report, self.deadline = engine, job, report, deadline
 
     def out_of_time(self) -> bool:
-        """The cycle's time budget is spent: stop taking units (the rest stay due)."""
-        if self.deadline is not None and time.perf_counter() >= self.deadline:
+        """Stop taking units (the rest stay due): the cycle's time budget is spent,
+        or the engine is stopping."""
+        if self.engine.stopping.is_set() or (self.deadline is not None and time.perf_counter() >= self.deadline):
             self.report.more = True
             return True
         return False
@@ -153,7 +159,8 @@ _FENCE = (_leases.update()
 
 class Engine:
     def __init__(self, jobs: list[Job], *, holder: str | None = None, lease_seconds: float | None = None,
-                 batch: int = 500, wall: Callable[[], datetime] = wall_now, slice_seconds: float | None = None):
+                 batch: int = 500, wall: Callable[[], datetime] = wall_now, slice_seconds: float | None = None,
+                 stopping: threading.Event | None = None):
         self.jobs = jobs
         self.holder = holder or make_holder_id()
         self.lease_seconds = lease_seconds or current_app.config["ENGINE_LEASE_SECONDS"]
@@ -161,6 +168,8 @@ class Engine:
         self.wall = wall
         # A job stops taking units once it has run this long in a cycle (None: no limit).
         self.slice_seconds = slice_seconds
+        # Once set, the cycle at hand ends at the next unit boundary.
+        self.stopping = stopping or threading.Event()
         self.epoch: int | None = None
 
     # --- the lease ------------------------------------------------------------------
@@ -241,6 +250,9 @@ class Engine:
             return report
         report.active = True
         for job in self.jobs:
+            if self.stopping.is_set():
+                report.more = True
+                break
             try:
                 with write_intent(False):  # a read: on SQLite it need not wait for the write lock
                     ids = job.due(now, self.batch)
