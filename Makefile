@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKERS ?= 2
 
-.PHONY: run test test-fast hostile bench load faults venv install install-test system-packages lock clean vendor engine
+.PHONY: run test test-fast hostile bench load faults prod-check venv install install-test system-packages lock clean vendor engine
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,12 +78,21 @@ load: install-test system-packages
 	@scripts/system-packages.sh bench
 	$(BIN)/python -m load $(LOAD)
 
-# The fault scenarios (slow: about 15 minutes), each on a whole deployment: engine and
+# The fault scenarios (slow: about 17 minutes), each on a whole deployment: engine and
 # web workers killed, providers down, the disk full, a restore under load, PostgreSQL
-# away (load/test_faults.py; FAULT_* settings there).
+# away (load/test_faults.py; FAULT_* settings there), and prod-check's.
 faults: install-test system-packages
 	@scripts/system-packages.sh bench
-	$(BIN)/python -m pytest -p no:xdist -p no:cacheprovider -q -rA load/test_faults.py $(PYTEST_ARGS)
+	@scripts/system-packages.sh prod
+	$(BIN)/python -m pytest -p no:xdist -p no:cacheprovider -q -rA load/test_faults.py load/test_prod.py $(PYTEST_ARGS)
+
+# The production layout run for real (about 2 minutes): Caddy with its internal CA in
+# front of two gunicorn processes, two engines, one PostgreSQL; an alert over HTTPS
+# pages; the leading engine and a web process are killed while events flow
+# (load/test_prod.py).
+prod-check: install-test system-packages
+	@scripts/system-packages.sh prod
+	$(BIN)/python -m pytest -p no:xdist -p no:cacheprovider -q -rA load/test_prod.py $(PYTEST_ARGS)
 
 # Refresh requirements.lock from a clean environment (after changing pyproject.toml).
 lock:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import json
 import queue
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,8 +37,10 @@ class Event:
 
 class Sender:
     def __init__(self, port: int, routing_keys: list[str], tag: str, rate: float = 5.0, threads: int = 4,
-                 severity: str = "critical"):
+                 severity: str = "critical", tls: ssl.SSLContext | None = None, host: str = "127.0.0.1"):
+        """With `tls`, over HTTPS to `host` (the name its certificate carries), verified with it."""
         self.port, self.routing_keys, self.tag, self.rate = port, routing_keys, tag, rate
+        self.tls, self.host = tls, host
         self.severity = severity
         self.events: list[Event] = []
         self.work: queue.PriorityQueue = queue.PriorityQueue()  # (not before, n, event)
@@ -82,7 +85,7 @@ class Sender:
                                    "severity": self.severity}})
             try:
                 if connection is None:
-                    connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
+                    connection = self._connect()
                 connection.request("POST", "/v2/enqueue", body=body, headers={"Content-Type": "application/json"})
                 answer = connection.getresponse()
                 answer.read()
@@ -99,6 +102,11 @@ class Sender:
                 self.work.put((time.monotonic() + min(0.5 * 2 ** (tries - 1), 15.0), event.n, event))
         if connection is not None:
             connection.close()
+
+    def _connect(self) -> http.client.HTTPConnection:
+        if self.tls is not None:
+            return http.client.HTTPSConnection(self.host, self.port, timeout=20, context=self.tls)
+        return http.client.HTTPConnection(self.host, self.port, timeout=20)
 
     def stop_sending(self) -> None:
         """No new events from now on; those in hand are still retried until `stop`."""

@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import signal
+import ssl
 import subprocess
 import threading
 import time
@@ -54,6 +55,13 @@ class Proc:
             os.kill(self.pid, signal.SIGKILL)
         self.popen.wait()
 
+    def kill_group(self) -> None:
+        """SIGKILL to the process and every child it started (gunicorn's workers): the
+        machine or container it ran on gone at once."""
+        if self.alive():
+            os.killpg(self.pid, signal.SIGKILL)
+        self.popen.wait()
+
     def stop(self, timeout: float = 35) -> None:
         """SIGTERM (a clean stop), then SIGKILL if it does not go."""
         if self.alive():
@@ -84,6 +92,7 @@ class HealthWatch:
     url: str
     every: float = 0.5
     samples: list[HealthSample] = field(default_factory=list)
+    context: ssl.SSLContext | None = None  # an https url: the CA to verify it with
 
     def __post_init__(self):
         self._stop = threading.Event()
@@ -92,7 +101,7 @@ class HealthWatch:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.samples.append(probe_health(self.url))
+            self.samples.append(probe_health(self.url, context=self.context))
             self._stop.wait(self.every)
 
     def stop(self) -> list[HealthSample]:
@@ -101,10 +110,10 @@ class HealthWatch:
         return self.samples
 
 
-def probe_health(url: str, timeout: float = 5) -> HealthSample:
+def probe_health(url: str, timeout: float = 5, context: ssl.SSLContext | None = None) -> HealthSample:
     at = time.time()
     try:
-        with urllib.request.urlopen(url + "/healthz", timeout=timeout) as answer:
+        with urllib.request.urlopen(url + "/healthz", timeout=timeout, context=context) as answer:
             status, body = answer.status, json.loads(answer.read())
     except urllib.error.HTTPError as error:
         status = error.code
@@ -116,6 +125,17 @@ def probe_health(url: str, timeout: float = 5) -> HealthSample:
         return HealthSample(at, None, "unknown", False, type(error).__name__)
     return HealthSample(at, status, body.get("engine", {}).get("state", "?"),
                         bool(body.get("database", {}).get("ok")), json.dumps(body)[:300])
+
+
+def children(proc: Proc) -> list[int]:
+    """The process ids a running process started (gunicorn's workers)."""
+    if not proc.alive():
+        return []
+    try:
+        text = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(pid) for pid in text.split()]
 
 
 def _tree_cpu(data: Path) -> float:
@@ -153,6 +173,7 @@ class Stack:
         self.drill_seconds = drill_seconds
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.tls: ssl.SSLContext | None = None  # what verifies self.url when it is https
         self.ports = {"twilio": free_port(), "smtp": free_port()}
         self.fake_logs = {"twilio": work / "twilio.jsonl", "smtp": work / "smtp.jsonl"}
         self.fakes: dict[str, Proc] = {}
@@ -230,7 +251,7 @@ class Stack:
                 "--log", str(self.fake_logs[which])]
         if which == "twilio" and self.callbacks:
             args.append("--callbacks")
-        proc = Proc(which, args, self.env, self.work / f"{which}.log")
+        proc = Proc(which, args, self.outside_env(), self.work / f"{which}.log")
         self.fakes[which] = proc
         deadline = time.monotonic() + 20
         while f"ready {which}" not in proc.output():
@@ -240,27 +261,30 @@ class Stack:
         return proc
 
     def start_web(self) -> Proc:
-        args = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
+        self.web = self.start_gunicorn("gunicorn", self.port)
+        return self.web
+
+    def start_gunicorn(self, name: str, port: int, *extra: str) -> Proc:
+        """A gunicorn on `port`, returned once it answers with all its workers started."""
+        args = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(self.workers),
                 "--worker-class", "gthread", "--threads", str(self.threads), "--log-level", "warning",
-                "--graceful-timeout", "20", "wsgi:app"]
-        self.web = Proc("gunicorn", args, self.env, self.work / "gunicorn.log")
+                "--graceful-timeout", "20", *extra, "wsgi:app"]
+        proc = Proc(name, args, self.env, self.work / f"{name}.log")
         deadline = time.monotonic() + 60
         while True:
-            sample = probe_health(self.url, timeout=2)
-            if sample.status is not None and len(self.worker_pids()) >= self.workers:
-                return self.web
-            if not self.web.alive() or time.monotonic() > deadline:
-                raise BenchError(f"gunicorn did not start:\n{self.web.output()[-3000:]}")
+            sample = probe_health(f"http://127.0.0.1:{port}", timeout=2)
+            if sample.status is not None and len(children(proc)) >= self.workers:
+                return proc
+            if not proc.alive() or time.monotonic() > deadline:
+                raise BenchError(f"{name} did not start:\n{proc.output()[-3000:]}")
             time.sleep(0.2)
 
     def worker_pids(self) -> list[int]:
-        if self.web is None or not self.web.alive():
-            return []
-        try:
-            text = Path(f"/proc/{self.web.pid}/task/{self.web.pid}/children").read_text()
-        except OSError:
-            return []
-        return [int(pid) for pid in text.split()]
+        return children(self.web) if self.web is not None else []
+
+    def outside_env(self) -> dict:
+        """The environment of what stands for the world outside (the fake providers)."""
+        return self.env
 
     def start_engine(self) -> Proc:
         args = [str(BIN / "flask"), "--app", "wsgi", "engine", "run"]
@@ -271,7 +295,7 @@ class Stack:
     def wait_healthy(self, timeout: float = 60) -> HealthSample:
         deadline = time.monotonic() + timeout
         while True:
-            sample = probe_health(self.url)
+            sample = probe_health(self.url, context=self.tls)
             if sample.status == 200:
                 return sample
             if time.monotonic() > deadline:
