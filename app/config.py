@@ -110,6 +110,15 @@ def _positive(name: str, default: float) -> float:
     return number
 
 
+def _heartbeat_url() -> str:
+    url = _secret("ENGINE_HEARTBEAT_URL").strip()
+    parts = urlparse(url)
+    if url and (parts.scheme not in ("http", "https") or not parts.hostname):
+        # Not the URL itself: its path is often the check's secret.
+        raise ConfigError("ENGINE_HEARTBEAT_URL must be an http:// or https:// URL (the engine fetches it with GET).")
+    return url
+
+
 def default_database_url() -> str:
     return f"sqlite:///{INSTANCE / 'firebreak.db'}"
 
@@ -136,6 +145,8 @@ def from_env() -> dict:
         # The engine's cycle and its lease (seconds); a standby takes over within a lease.
         "ENGINE_INTERVAL_SECONDS": _positive("ENGINE_INTERVAL_SECONDS", 0.5),
         "ENGINE_LEASE_SECONDS": _positive("ENGINE_LEASE_SECONDS", 15.0),
+        # The engine's dead man's switch (app.engine.deadman): fetched at most once a minute.
+        "ENGINE_HEARTBEAT_URL": _heartbeat_url(),
         # When /healthz calls the engine's heartbeat stale.
         "ENGINE_STALE_SECONDS": _positive("ENGINE_STALE_SECONDS", 45.0),
         # How many messages go to the providers at once. An engine that dies mid-send
@@ -159,6 +170,8 @@ def from_env() -> dict:
         # Outbound webhooks go only to public addresses, except to these hosts (comma-
         # separated names, addresses or host:port), e.g. a receiver on this network.
         "WEBHOOK_ALLOW_HOSTS": os.environ.get("WEBHOOK_ALLOW_HOSTS", "").strip(),
+        # GET /metrics answers only with this bearer token; without one it is off (404).
+        "METRICS_TOKEN": _secret("METRICS_TOKEN"),
         # A signed-in browser session ends this long after sign-in, or after this long
         # without a request (app.auth.sessions); the cookie itself expires with the first.
         "SESSION_LIFETIME_HOURS": _positive("SESSION_LIFETIME_HOURS", 12),

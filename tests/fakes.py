@@ -216,8 +216,8 @@ def wait_for(condition, timeout: float, what: str, step: float = 0.1):
 
 
 class WebhookReceiver:
-    """A loopback HTTP server for outbound webhooks: keeps each POST (path, headers,
-    body) and answers with `answers` in turn, each a status or (status, headers); then
+    """A loopback HTTP server for outbound webhooks: keeps each POST or GET (method, path,
+    headers, body) and answers with `answers` in turn, each a status or (status, headers); then
     `default`. A 3xx without its own Location points at `location`."""
 
     def __init__(self, default: int = 204):
@@ -233,7 +233,8 @@ class WebhookReceiver:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.received.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                receiver.received.append({"method": self.command, "path": self.path, "headers": dict(self.headers),
+                                          "body": body})
                 answer = receiver.answers.pop(0) if receiver.answers else receiver.default
                 status, headers = answer if isinstance(answer, tuple) else (answer, {})
                 if 300 <= status < 400 and "Location" not in headers:
@@ -243,6 +244,8 @@ class WebhookReceiver:
                     self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+
+            do_GET = do_POST
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

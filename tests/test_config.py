@@ -18,11 +18,14 @@ SECRETS = {
     "TWILIO_AUTH_TOKEN": "TWILIO_AUTH_TOKEN",
     "SMTP_URL": "SMTP_URL",
     "RATELIMIT_STORAGE_URI": "RATELIMIT_STORAGE_URI",
+    "METRICS_TOKEN": "METRICS_TOKEN",
+    "ENGINE_HEARTBEAT_URL": "ENGINE_HEARTBEAT_URL",
 }
 VALUES = {
     "DATABASE_URL": "sqlite:////data/firebreak.db",
     "SMTP_URL": "smtp://firebreak:pass@mail.example.com:587",
     "RATELIMIT_STORAGE_URI": "redis://:pass@redis.example.com:6379/0",
+    "ENGINE_HEARTBEAT_URL": "https://hc-ping.com/0d1f2e3a-heartbeat",
 }
 
 
