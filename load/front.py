@@ -28,6 +28,14 @@ CADDYFILE = ROOT / "deploy" / "Caddyfile"
 SITE = "localhost"  # the name in the certificate Caddy's internal CA issues
 
 
+def addresses(upstreams: list[str], https_port: int, http_port: int, admin_port: int) -> dict[str, str]:
+    """What the Caddyfile's placeholders are set to here: Caddy on loopback ports, TLS
+    from its internal CA, these gunicorns behind it."""
+    return {"FIREBREAK_SITE": SITE, "FIREBREAK_TLS": "internal", "FIREBREAK_UPSTREAMS": " ".join(upstreams),
+            "CADDY_HTTP_PORT": str(http_port), "CADDY_HTTPS_PORT": str(https_port), "CADDY_BIND": "127.0.0.1",
+            "CADDY_ADMIN": f"127.0.0.1:{admin_port}"}
+
+
 class Caddy:
     """`caddy run` on deploy/Caddyfile in front of `upstreams`, on loopback ports."""
 
@@ -36,12 +44,10 @@ class Caddy:
         if binary is None:
             raise BenchError("Caddy is not installed: `scripts/system-packages.sh prod` installs the OS package")
         self.home = work / "caddy"
-        self.https_port, admin = free_port(), free_port()
-        self.env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.home), "XDG_DATA_HOME": str(self.home / "data"),
-                    "XDG_CONFIG_HOME": str(self.home / "config"), "FIREBREAK_SITE": SITE,
-                    "FIREBREAK_TLS": "internal", "FIREBREAK_UPSTREAMS": " ".join(upstreams),
-                    "CADDY_HTTP_PORT": str(free_port()), "CADDY_HTTPS_PORT": str(self.https_port),
-                    "CADDY_BIND": "127.0.0.1", "CADDY_ADMIN": f"127.0.0.1:{admin}"}
+        self.https_port = free_port()
+        self.env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.home),
+                    "XDG_DATA_HOME": str(self.home / "data"), "XDG_CONFIG_HOME": str(self.home / "config"),
+                    **addresses(upstreams, self.https_port, free_port(), free_port())}
         self.url = f"https://{SITE}:{self.https_port}"
         self.root = self.home / "data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
         self.args = [binary, "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"]
