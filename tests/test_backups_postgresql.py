@@ -104,14 +104,15 @@ def test_pg_dump_and_pg_restore_bring_back_every_row_and_a_working_instance(app,
             login(browser, db.session.scalar(sa.select(User).where(User.email == world.emails["responder"])))
             page = browser.get(f"/incidents/{world.ids['incident']}")
             assert page.status_code == 200 and "checkout-api: HTTP 5xx 7.2%" in page.text
-            newest = max(row[0] for row in original["incidents"])
             answer = browser.post("/v2/enqueue", json={
                 "routing_key": DEMO_KEY, "event_action": "trigger", "dedup_key": "after-the-restore",
                 "payload": {"summary": "checkout-api: latency after the restore", "source": "prod-1",
                             "severity": "critical"}})
             assert answer.status_code == 202, answer.text
             opened = db.session.scalar(sa.select(Incident).where(Incident.title.contains("after the restore")))
-            assert opened is not None and opened.id == newest + 1
+            # The id after the original's last (none collides with a restored row).
+            assert opened is not None and opened.id == original_sequences["incidents_id_seq"] + 1
+            assert opened.id > max(row[0] for row in original["incidents"])
         finally:
             db.session.remove()
             db.engine.dispose()
