@@ -19,7 +19,8 @@ def releases():
 def test_every_contract_step_since_the_last_release_is_listed_in_the_changelog():
     release = last_release(releases())
     steps = contract_steps(migration_sources(), after=release.last_migration)
-    assert unlisted(steps, unreleased(releases()).contract_steps) == []
+    problems = unlisted(steps, unreleased(releases()).contract_steps)
+    assert not problems, "\n".join(problems)
 
 
 def test_the_changelog_records_each_release_with_its_commit_and_last_migration():
@@ -36,12 +37,13 @@ def test_the_releases_own_history_holds_two_retypes_and_nothing_else():
     """Read from the project's migrations as if 0.1.0 had been released at 0013 or
     0015: 0016 widens two columns; 0014's NOT NULL column has a server default and
     0015's table is new, so neither is a step."""
+    history = {name: source for name, source in migration_sources().items() if name[:4] <= "0016"}
     widenings = [Step("0016_standard_webhooks.py", "alter_column comms_webhooks.secret type_=sa.String(length=300)"),
                  Step("0016_standard_webhooks.py",
                       "alter_column subscribers.webhook_secret type_=sa.String(length=100)")]
-    assert contract_steps(migration_sources(), after="0013") == widenings
-    assert contract_steps(migration_sources(), after="0015") == widenings
-    assert contract_steps(migration_sources(), after="0016") == []
+    assert contract_steps(history, after="0013") == widenings
+    assert contract_steps(history, after="0015") == widenings
+    assert contract_steps(history, after="0016") == []
 
 
 # --- the checker on migrations written here ---------------------------------------------
