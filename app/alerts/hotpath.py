@@ -60,7 +60,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from app import clock
+from app import clock, metrics
 from app.alerts import ingest
 from app.alerts.models import AlertStatus, IngestAttempt
 from app.audit.models import AuditEntry
@@ -593,6 +593,7 @@ def _insert(connection, opened: list[_New], now: datetime, written: _Written) ->
             EventKind.ALERT_TRIGGERED, item.actor, via=item.origin, at=now, **triggered)}))
         written.audits.append((item.order, incidents.audit_values(
             item.actor, "open", incident_id, **incidents.opened_audit(item.incident, item.service_name))))
+        metrics.incident_opened(item.incident["severity"], item.incident["source"])
 
 
 # --- group commit -----------------------------------------------------------------

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app import metrics
 from app.alerts.models import Alert, AlertStatus
 from app.audit import service as audit
 from app.audit.models import AuditEntry
@@ -84,6 +85,7 @@ def open_incident(actor: Actor, *, service: Service, title: str, severity, now: 
     db.session.flush()
     record_event(incident, EventKind.OPENED, actor, via=via or source, at=now, **opened_event(values, service.name))
     _audit(actor, "open", incident, **opened_audit(values, service.name))
+    metrics.incident_opened(values["severity"], source)
     if escalate_now:
         begin_response(incident, now, actor)
     return incident

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
+from app import metrics
 from app.audit.service import Actor
 from app.engine import backoff, memo
 from app.engine.core import Job
@@ -357,6 +358,7 @@ def finish(out: Outgoing, outcome, now: datetime) -> bool:
     row.provider, row.provider_id, row.provider_status = outcome.provider, outcome.provider_id, outcome.status
     for sent, part in zip([row, *mates], out.parts, strict=True):
         sent.status, sent.sent_at, sent.next_attempt_at, sent.last_error = Status.SENT, now, None, None
+        metrics.notification(out.channel.value, part.purpose, "sent")
         if sent.purpose in PAGE_PURPOSES and (incident := _incident(sent)) is not None:
             text_, data = _sent_entry(out, part)
             record_event(incident, EventKind.PAGE_SENT, SYSTEM, via="engine", at=now, text=text_, data=data)
@@ -593,6 +595,7 @@ def _record_sent(batch: list[Outgoing], outcomes: list[providers_mod.Sent], now:
     entries, touched = [], Counter()
     for out in batch:
         for part in out.parts:
+            metrics.notification(out.channel.value, part.purpose, "sent")
             if part.purpose in PAGE_PURPOSES and part.incident_id is not None:
                 text_, data = _sent_entry(out, part)
                 entries.append({"incident_id": part.incident_id, **event_values(
@@ -623,8 +626,11 @@ def _failed(row: Notification, mates: list[Notification], error: str, retry: boo
         failed.bundled_into_id = None
         if give_up and failed is row:
             failed.status, failed.next_attempt_at = Status.FAILED, None
+            outcome = "gave_up"
         else:
             failed.status, failed.next_attempt_at = Status.QUEUED, now + delay
+            outcome = "failed"
+        metrics.notification(failed.channel.value, failed.purpose, outcome)
     if row.contact_method_id:
         db.session.execute(sa.update(ContactMethod).where(ContactMethod.id == row.contact_method_id)
                            .values(consecutive_failures=ContactMethod.consecutive_failures + 1))
@@ -677,6 +683,7 @@ def record_status(provider_id: str, status: str, now: datetime, error_code: str 
     if delivered and row.status != Status.DELIVERED:
         for item in [row, *riders]:
             item.status, item.delivered_at = Status.DELIVERED, now
+            metrics.notification(item.channel.value, item.purpose, "delivered")
         if incident is not None:
             verb = "answered" if row.channel == Channel.VOICE else "delivered"
             record_event(incident, EventKind.DELIVERED, SYSTEM, via="twilio", at=now,
@@ -685,6 +692,7 @@ def record_status(provider_id: str, status: str, now: datetime, error_code: str 
     elif failed and row.status not in (Status.FAILED, Status.DELIVERED):
         for item in [row, *riders]:
             item.status, item.last_error = Status.FAILED, f"provider said {status}" + (f" ({error_code})" if error_code else "")
+            metrics.notification(item.channel.value, item.purpose, "undelivered")
         if incident is not None:
             record_event(incident, EventKind.DELIVERY_FAILED, SYSTEM, via="twilio", at=now,
                          text=f"{row.channel.label} to {_who(row)}: {status.replace('-', ' ')}",

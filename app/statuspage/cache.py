@@ -43,7 +43,7 @@ from typing import Any, Callable
 
 from flask import Flask
 
-from app import clock
+from app import clock, metrics
 
 log = logging.getLogger("firebreak.statuspage")
 DETAIL_LIMIT = 500      # incident and maintenance pages, history pages: least recently made go first
@@ -77,9 +77,10 @@ class Entry:
     not_modified: list = field(default_factory=list)  # 304 (either encoding)
     not_modified_gz: list = field(default_factory=list)
     content_hash: str = ""
+    route: str = ""  # the url rule it answers, for the metrics of the requests served from memory
 
 
-def build(rendered: Rendered, epoch, previous: Entry | None, now: datetime) -> Entry:
+def build(rendered: Rendered, epoch, previous: Entry | None, now: datetime, route: str = "") -> Entry:
     digest = hashlib.sha256(rendered.body + rendered.content_type.encode()).hexdigest()[:24]
     modified = previous.modified if previous is not None and previous.content_hash == digest else \
         now.replace(microsecond=0)
@@ -97,7 +98,7 @@ def build(rendered: Rendered, epoch, previous: Entry | None, now: datetime) -> E
     return Entry(epoch=epoch, status=rendered.status, body=rendered.body, gzipped=gzipped, etag=etag,
                  etag_gz=etag_gz if gzipped else etag, modified=modified, headers=headers, headers_gz=headers_gz,
                  not_modified=[("ETag", etag), *common], not_modified_gz=[("ETag", etag_gz if gzipped else etag), *common],
-                 content_hash=digest)
+                 content_hash=digest, route=route)
 
 
 def _matches(header: str, etag: str) -> bool:
@@ -231,9 +232,19 @@ class PublicCache:
         finally:
             lock.release()
 
-    def get(self, key: str, render: Callable[[], Rendered], *, detail: bool = False) -> Entry:
-        return self.value(key, render, detail=detail,
-                          make=lambda rendered, epoch, previous: build(rendered, epoch, previous, self.wall()))
+    def get(self, key: str, render: Callable[[], Rendered], *, detail: bool = False, route: str = "") -> Entry:
+        """The answer for `key`, counted in the metrics as a miss (rendered now), a hit,
+        or stale (the previous version, while another request renders the new one)."""
+        rendered = False
+
+        def make(made: Rendered, epoch, previous: Entry | None) -> Entry:
+            nonlocal rendered
+            rendered = True
+            return build(made, epoch, previous, self.wall(), route)
+
+        entry = self.value(key, render, detail=detail, make=make)
+        metrics.status_cache("miss" if rendered else "hit" if entry.epoch == self._epoch else "stale")
+        return entry
 
 
 @dataclass
@@ -283,6 +294,8 @@ class StatusCacheMiddleware:
             key = cache_key(path, environ.get("QUERY_STRING", "")) if path == HISTORY else path
             entry = self.cache.entries.get(key)
             if entry is not None and isinstance(entry, Entry) and entry.epoch == self.cache.epoch():
+                metrics.status_cache("hit")
+                environ[metrics.ROUTE_KEY] = entry.route
                 status, headers, body = answer(entry, environ)
                 https = environ.get("wsgi.url_scheme") == "https"  # ProxyFix set it, when trusted
                 start_response(STATUS_LINES.get(status, f"{status} Status"),

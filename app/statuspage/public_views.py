@@ -42,7 +42,7 @@ def cache() -> PublicCache:
 
 
 def _serve(key: str, render, *, detail: bool = False) -> Response:
-    entry = cache().get(key, render, detail=detail)
+    entry = cache().get(key, render, detail=detail, route=request.url_rule.rule)
     # For HEAD, werkzeug drops the body itself and keeps its Content-Length.
     environ = {**request.environ, "REQUEST_METHOD": "GET"} if request.method == "HEAD" else request.environ
     status, headers, body = answer(entry, environ)
