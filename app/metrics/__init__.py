@@ -65,13 +65,12 @@ HTTP_DURATION = Histogram("firebreak_http_request_duration_seconds", "Time to an
 # The ingestion endpoints and the source their deliveries count under.
 SOURCES = {"alerts.enqueue": "events_v2", "alerts.change_enqueue": "change_events",
            "alerts.alertmanager": "alertmanager", "alerts.heartbeat_ping": "heartbeat"}
-CACHE_RESULTS = ("hit", "stale", "miss")
-# Series known in advance start at 0, so a rate is right from the first increase.
-for _source in SOURCES.values():
-    for _counter in (EVENTS_RECEIVED, EVENTS_ACCEPTED, EVENTS_REFUSED):
-        _counter.labels(_source)
-for _result in CACHE_RESULTS:
-    STATUS_CACHE.labels(_result)
+# Series known in advance exist from the start (at 0, so a rate is right from the first
+# increase), and the request path finds them in a dict rather than through `labels`.
+_DELIVERIES = {source: (EVENTS_RECEIVED.labels(source), EVENTS_ACCEPTED.labels(source), EVENTS_REFUSED.labels(source))
+               for source in SOURCES.values()}
+_CACHE_RESULTS = {result: STATUS_CACHE.labels(result) for result in ("hit", "stale", "miss")}
+_timers: dict[tuple[str, str, str], Histogram] = {}  # (route, method, status): bounded like the labels
 UNMATCHED = "unmatched"  # the route of a request that matched none (404, 405, a redirect to add a slash)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 ROUTE_KEY = "firebreak.route"    # in the WSGI environ: the url rule that answers,
@@ -117,7 +116,7 @@ def notification(channel: str, purpose: str, outcome: str) -> None:
 
 
 def status_cache(result: str) -> None:
-    STATUS_CACHE.labels(result).inc()
+    _CACHE_RESULTS[result].inc()
 
 
 def engine_cycle(seconds: float) -> None:
@@ -159,19 +158,23 @@ class RequestTimer:
             return self.wsgi_app(environ, start)
         finally:
             method = environ.get("REQUEST_METHOD", "")
-            HTTP_DURATION.labels(environ.get(ROUTE_KEY, UNMATCHED), method if method in METHODS else "other",
-                                 status).observe(time.perf_counter() - started)
+            key = (environ.get(ROUTE_KEY, UNMATCHED), method if method in METHODS else "other", status)
+            timer = _timers.get(key)
+            if timer is None:
+                timer = _timers.setdefault(key, HTTP_DURATION.labels(*key))
+            timer.observe(time.perf_counter() - started)
             source = environ.get(SOURCE_KEY)
             if source is not None:
                 delivered(source, status)
 
 
 def delivered(source: str, status: str) -> None:
-    EVENTS_RECEIVED.labels(source).inc()
+    received, accepted, refused = _DELIVERIES[source]
+    received.inc()
     if status == "2xx":
-        EVENTS_ACCEPTED.labels(source).inc()
+        accepted.inc()
     elif status == "4xx":
-        EVENTS_REFUSED.labels(source).inc()
+        refused.inc()
 
 
 def init_app(app) -> None:
