@@ -1,23 +1,31 @@
 #!/usr/bin/env bash
-# Production start on one machine: migrate, then the engine as its own process
-# (restarted if it dies) and gunicorn in front. Several machines on PostgreSQL run
-# `gunicorn` and `flask --app wsgi engine run` as separate process groups instead.
+# Production start on one machine (the Docker image's CMD): migrate, then exec into
+# scripts/supervise.py, which runs gunicorn and the engine (restarted if it dies) and
+# passes SIGTERM and SIGINT to both: requests in flight finish, the engine ends the
+# unit at hand and gives its lease up. Several machines on PostgreSQL run `gunicorn`
+# and `flask --app wsgi engine run` as separate process groups instead.
+#
+# With LITESTREAM_REPLICA_URL (a path, a file:// or an s3:// URL; SQLite only), the
+# database is first restored from the replica when its file is missing, and all of
+# the above runs under `litestream replicate`, which ships every change to the
+# replica within about 2 s (app/replication.py) and passes the signals on.
+#
+# Stopping takes at most `grace` (20 s) for gunicorn and the engine, side by side, and
+# up to 5 s more for Litestream's last sync: within the 30 s a host waits after
+# SIGTERM (fly.toml's kill_timeout, compose's stop_grace_period).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+grace=20
+
+if [[ -n "${LITESTREAM_REPLICA_URL:-}" && "${1:-}" != --replicated ]]; then
+  config="$(mktemp -t firebreak-litestream.XXXXXX)"
+  database="$(python -m app.replication "$config" "$LITESTREAM_REPLICA_URL")"
+  litestream restore -config "$config" -no-expand-env -if-db-not-exists -if-replica-exists "$database"
+  exec litestream replicate -config "$config" -no-expand-env -exec "scripts/serve.sh --replicated"
+fi
+
 flask --app wsgi db upgrade
-
-(
-  trap 'kill -TERM "$engine_pid" 2>/dev/null; exit 0' TERM INT
-  while true; do
-    flask --app wsgi engine run &
-    engine_pid=$!
-    wait "$engine_pid" || true
-    echo "engine exited; restarting in 2s" >&2
-    sleep 2
-  done
-) &
-supervisor=$!
-trap 'kill -TERM "$supervisor" 2>/dev/null' EXIT
-
-gunicorn --bind "0.0.0.0:${PORT:-8080}" --workers "${WEB_WORKERS:-2}" --worker-class gthread \
-  --threads "${WEB_THREADS:-8}" --access-logfile - --graceful-timeout 20 wsgi:app
+exec python scripts/supervise.py --grace "$grace" --engine "flask --app wsgi engine run" -- \
+  gunicorn --bind "0.0.0.0:${PORT:-8080}" --workers "${WEB_WORKERS:-2}" --worker-class gthread \
+  --threads "${WEB_THREADS:-8}" --graceful-timeout "$grace" --worker-tmp-dir /dev/shm --no-control-socket \
+  --access-logfile - wsgi:app
