@@ -17,6 +17,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 grace=20
 
+# prometheus_client's files for GET /metrics (the image points it at tmpfs): a fresh
+# set for this start, in a folder that exists before any process records into it.
+if [[ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]]; then
+  mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+  rm -f "$PROMETHEUS_MULTIPROC_DIR"/*.db
+fi
+
 if [[ -n "${LITESTREAM_REPLICA_URL:-}" && "${1:-}" != --replicated ]]; then
   config="$(mktemp -t firebreak-litestream.XXXXXX)"
   database="$(python -m app.replication "$config" "$LITESTREAM_REPLICA_URL")"
