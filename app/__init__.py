@@ -5,7 +5,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import config as settings
-from app import patches, statuspage
+from app import logs, patches, statuspage
 from app.extensions import csrf, db, htmx, limiter, login_manager, migrate
 from app.patches import Firebreak
 
@@ -16,11 +16,14 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(settings.DEFAULTS)
     app.config.update(settings.from_env())
     app.config.update(config or {})
+    logs.init_app(app)  # first: every record from here on in the chosen format
 
     statuspage.init_app(app)  # its cache middleware goes inside ProxyFix
     if app.config["PROXY_COUNT"]:
         count = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+    from app import metrics  # here, not at the top: see gunicorn.conf.py's on_starting
+    metrics.init_app(app)  # outermost: times every request, the status page cache's answers too
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(settings.ROOT / "migrations"))
@@ -39,6 +42,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.home.views import bp as home_bp
     from app.incidents.views import bp as incidents_bp
     from app.insights.views import bp as insights_bp
+    from app.metrics.views import bp as metrics_bp
     from app.notify.twilio_views import bp as twilio_bp
     from app.notify.views import bp as notify_bp
     from app.oncall.views import bp as oncall_bp
@@ -78,5 +82,6 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(statuspage_bp)
     app.register_blueprint(statuspage_admin_bp)
     app.register_blueprint(statuspage_incidents_bp)
+    app.register_blueprint(metrics_bp)
     patches.apply(app, limiter)
     return app

@@ -119,6 +119,14 @@ def _heartbeat_url() -> str:
     return url
 
 
+def log_format() -> str:
+    """LOG_FORMAT: `text` (the default) or `json` (app.logs); read by gunicorn.conf.py too."""
+    value = os.environ.get("LOG_FORMAT", "").strip().lower() or "text"
+    if value not in ("text", "json"):
+        raise ConfigError(f"LOG_FORMAT must be text or json, not {value!r}.")
+    return value
+
+
 def default_database_url() -> str:
     return f"sqlite:///{INSTANCE / 'firebreak.db'}"
 
@@ -140,6 +148,8 @@ def from_env() -> dict:
         "MAIL_FROM": os.environ.get("MAIL_FROM", "Firebreak <firebreak@localhost>"),
         "ENGINE_IN_PROCESS": _flag("ENGINE_IN_PROCESS", False),
         "RATELIMIT_STORAGE_URI": _secret("RATELIMIT_STORAGE_URI") or "memory://",
+        # Logs as text (the default) or one JSON object per line (app.logs).
+        "LOG_FORMAT": log_format(),
         # How many proxies in front set X-Forwarded-For/-Proto (Fly.io: 1). 0 trusts none.
         "PROXY_COUNT": int(os.environ.get("PROXY_COUNT", "0") or 0),
         # The engine's cycle and its lease (seconds); a standby takes over within a lease.
@@ -195,6 +205,9 @@ DEFAULTS = {
     "WTF_CSRF_CHECK_DEFAULT": False,  # app.web.enforce_access checks it, after sign-in
     "RATELIMIT_ENABLED": True,
     "RATELIMIT_HEADERS_ENABLED": True,
+    # A shared storage (Redis) that stops answering: each process counts on its own
+    # until it is back, rather than failing every sign-in.
+    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
     "SIGNIN_RATE_LIMIT": "10 per minute",
     # Failed sign-ins allowed per account before it is held back for SIGNIN_LOCK_MINUTES.
     "SIGNIN_MAX_FAILURES": 5,

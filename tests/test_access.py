@@ -39,6 +39,8 @@ PUBLIC_ENDPOINTS = {
     "static",
     "auth.login",
     "home.healthz",
+    # Prometheus: public apart from its bearer token (METRICS_TOKEN); off (404) without one.
+    "metrics.scrape",
     "home.live",
     "home.ready",
     "alerts.enqueue",
@@ -343,6 +345,8 @@ def test_every_page_answers_each_role_as_the_table_says(world, role):
             assert status == 401 and answer.json["error"].startswith("A valid API token"), where  # not by session
         elif endpoint == "home.healthz":  # answers anyone; 503 says no engine runs beside this world
             assert status in (200, 503) and "engine" in answer.json, where
+        elif endpoint == "metrics.scrape":  # no METRICS_TOKEN here: off for everyone, signed in or not
+            assert status == 404 and b"METRICS_TOKEN" in answer.data, where
         elif needed is None:
             assert 200 <= status < 400, where
         elif role is None:

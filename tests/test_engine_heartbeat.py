@@ -14,7 +14,7 @@ from app.config import ConfigError, from_env
 from app.engine.core import Engine, Job
 from app.engine.deadman import DeadMansSwitch
 from app.engine.runner import _cycle
-from tests.fakes import WebhookReceiver
+from tests.fakes import WebhookReceiver, wait_for
 
 
 class Clock:
@@ -131,9 +131,7 @@ def test_a_url_that_never_answers_does_not_hold_the_cycle_up(app, caplog):
 def test_the_running_engine_pings_when_the_url_is_set(app, receiver):
     app.config["ENGINE_HEARTBEAT_URL"] = receiver.url("/ping")
     _cycle(app, {})
-    deadline = time.monotonic() + 10
-    while not receiver.received and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: receiver.received, 10, "the ping", step=0.01)
     assert [got["path"] for got in receiver.received] == ["/ping"]
 
 

@@ -43,7 +43,8 @@ from typing import Callable, Iterator
 import sqlalchemy as sa
 from flask import current_app
 
-from app import clock
+from app import clock, metrics
+from app import logs
 from app.database import write_intent
 from app.engine.models import EngineLease
 from app.extensions import db
@@ -62,12 +63,14 @@ class Job:
 
     `run_all(ids, now, units)`, when given, replaces the loop over `run`: the job
     does its due work in units it opens itself (`units.unit(id)`), for work that
-    must leave the transaction between steps."""
+    must leave the transaction between steps. `on_incidents`: the ids are
+    incidents' ids, which the records a unit logs carry (app.logs)."""
 
     name: str
     due: Callable[[datetime, int], list]
     run: Callable[[object, datetime], bool]
     run_all: Callable[[list, datetime, "Units"], None] | None = None
+    on_incidents: bool = False
 
 
 @dataclass
@@ -121,23 +124,25 @@ class Units:
         With `report=False` a failure is only logged and left in `outcome.error`,
         for a job that tries several things together and then each alone."""
         outcome = UnitOutcome()
-        try:
-            self.engine._fence()
-            yield outcome
-            db.session.commit()
-            outcome.committed = True
-        except LeaseLost:
-            db.session.rollback()
-            raise
-        except Exception as error:
-            db.session.rollback()
-            outcome.error = error
-            if report:
-                log.exception("engine job %s failed on %s", self.job.name, ident)
-                self.report.errors.append(f"{self.job.name} {ident}: {error}")
-            else:
-                log.warning("engine job %s: %s failed together (%s); trying each alone", self.job.name, ident, error)
-            return
+        with logs.about_incident(ident if self.job.on_incidents and isinstance(ident, int) else None):
+            try:
+                self.engine._fence()
+                yield outcome
+                db.session.commit()
+                outcome.committed = True
+            except LeaseLost:
+                db.session.rollback()
+                raise
+            except Exception as error:
+                db.session.rollback()
+                outcome.error = error
+                if report:
+                    log.exception("engine job %s failed on %s", self.job.name, ident)
+                    self.report.errors.append(f"{self.job.name} {ident}: {error}")
+                else:
+                    log.warning("engine job %s: %s failed together (%s); trying each alone", self.job.name, ident,
+                                error)
+                return
         if outcome.done:
             self.report.done[self.job.name] = self.report.done.get(self.job.name, 0) + int(outcome.done)
 
@@ -289,6 +294,7 @@ class Engine:
                 report.errors.append(f"{job.name}: {error}")
         report.elapsed_ms = (time.perf_counter() - started) * 1000
         self._record(report)
+        metrics.engine_cycle(report.elapsed_ms / 1000)
         return report
 
     def _record(self, report: CycleReport) -> None:

@@ -20,6 +20,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
+from app import logs
 from app.auth.models import Team, User
 from app.comms import cadence
 from app.engine import memo
@@ -95,7 +96,8 @@ def _run_until(deadline: float, batch: list[int], now: datetime, taken: list[int
     done = 0
     for ident in batch:
         taken.append(ident)
-        done += bool(run(ident, now))
+        with logs.about_incident(ident):
+            done += bool(run(ident, now))
         if time.perf_counter() >= deadline:
             break
     return done
@@ -166,4 +168,4 @@ def remember_batch(ids: list[int], now: datetime) -> None:
     cadence.remember(beginning)
 
 
-JOBS = [Job("escalations", due, run, run_all=run_all)]
+JOBS = [Job("escalations", due, run, run_all=run_all, on_incidents=True)]

@@ -46,10 +46,10 @@ def _follow_up(incident_id: int, now: datetime) -> bool:
 
 
 JOBS = [
-    Job("ack_timeouts", _due(Incident.ack_timeout_at), _expire_ack),
-    Job("auto_resolve", _due(Incident.auto_resolve_at), _auto_resolve),
-    Job("response_breaches", _due(Incident.response_breach_at), _breach("response")),
-    Job("resolution_breaches", _due(Incident.resolution_breach_at), _breach("resolution")),
+    Job("ack_timeouts", _due(Incident.ack_timeout_at), _expire_ack, on_incidents=True),
+    Job("auto_resolve", _due(Incident.auto_resolve_at), _auto_resolve, on_incidents=True),
+    Job("response_breaches", _due(Incident.response_breach_at), _breach("response"), on_incidents=True),
+    Job("resolution_breaches", _due(Incident.resolution_breach_at), _breach("resolution"), on_incidents=True),
 ]
 # Last in a cycle: paging and its messages go before a storm of resolutions' drafts.
-FOLLOWUP_JOBS = [Job("resolution_followups", _due(Incident.followup_at), _follow_up)]
+FOLLOWUP_JOBS = [Job("resolution_followups", _due(Incident.followup_at), _follow_up, on_incidents=True)]
