@@ -34,8 +34,9 @@ class DatabaseCollector:
     """A prometheus_client collector; `collect` runs in the scrape's app context."""
 
     def collect(self) -> Iterator[Metric]:
+        now = clock.now()  # due work is due by the app's clock; the lease keeps wall-clock time
         try:
-            families = [*outbox(clock.now()), *escalations(clock.now()), *open_incidents(), *lease(wall_now())]
+            families = [*outbox(now), *escalations(now), *open_incidents(), *lease(wall_now())]
         except sa.exc.SQLAlchemyError:
             db.session.rollback()
             yield _gauge("firebreak_database_up", "Whether the database answered this scrape's queries.", 0)
