@@ -2,8 +2,8 @@
 # folder beside it) lives on a volume at /data, the one lasting place the app writes,
 # so the root filesystem may be read-only (compose.yaml's `read_only: true`). Besides
 # /data it writes only to temporary places, tmpfs in a read-only container: /tmp
-# (temporary files, the metrics files in PROMETHEUS_MULTIPROC_DIR, the Litestream
-# configuration scripts/serve.sh makes) and /dev/shm (gunicorn's worker heartbeats).
+# (temporary files, the metrics folder and the Litestream configuration that
+# scripts/serve.sh makes) and /dev/shm (gunicorn's worker heartbeats).
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -12,7 +12,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     FIREBREAK_ENV=production \
     FIREBREAK_INSTANCE_PATH=/data \
     DATABASE_URL=sqlite:////data/firebreak.db \
-    PROMETHEUS_MULTIPROC_DIR=/tmp/firebreak-metrics \
     PORT=8080
 
 WORKDIR /app

@@ -17,12 +17,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 grace=20
 
-# prometheus_client's files for GET /metrics (the image points it at tmpfs): a fresh
-# set for this start, in a folder that exists before any process records into it.
-if [[ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]]; then
-  mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
-  rm -f "$PROMETHEUS_MULTIPROC_DIR"/*.db
+# prometheus_client's files for GET /metrics: one folder for the web workers and the
+# engine, so a scrape shows both; under /tmp unless set, fresh for this start, and
+# made before any process records into it (a missing one fails them).
+if [[ -z "${PROMETHEUS_MULTIPROC_DIR:-}" ]]; then
+  PROMETHEUS_MULTIPROC_DIR="$(mktemp -d -t firebreak-metrics.XXXXXX)"
+  export PROMETHEUS_MULTIPROC_DIR
 fi
+mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+rm -f "$PROMETHEUS_MULTIPROC_DIR"/*.db
 
 if [[ -n "${LITESTREAM_REPLICA_URL:-}" && "${1:-}" != --replicated ]]; then
   config="$(mktemp -t firebreak-litestream.XXXXXX)"

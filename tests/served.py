@@ -32,7 +32,9 @@ class Served:
         self.env = {**inherited, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
                     "DATABASE_URL": database_url, "SECRET_KEY": SECRET, "PUBLIC_BASE_URL": self.url,
                     "FIREBREAK_INSTANCE_PATH": str(tmp_path / "instance"), "PORT": str(self.port),
-                    "WEB_WORKERS": "1", "WEB_THREADS": "4", "ENGINE_INTERVAL_SECONDS": "0.25", **settings}
+                    "WEB_WORKERS": "1", "WEB_THREADS": "4", "ENGINE_INTERVAL_SECONDS": "0.25",
+                    # Not there yet, as in a fresh container: serve.sh must make it.
+                    "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"), **settings}
         self.log = tmp_path / "serve.log"
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen([str(ROOT / "scripts" / "serve.sh")], cwd=ROOT, env=self.env,

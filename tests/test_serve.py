@@ -19,6 +19,7 @@ import threading
 import time
 from contextlib import closing
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -76,10 +77,8 @@ def test_sigterm_lets_requests_and_the_engine_finish_and_a_standby_takes_over_at
     assert len(db.session.scalars(SMS_PAGES).all()) == RESPONDERS
     db.session.remove()
     twilio.hang_seconds = 2.0  # the engine's first batch waits at the provider
-    # As the image sets it: a folder that does not exist yet.
-    metrics = tmp_path / "metrics"
     served = Served(tmp_path, database_url, TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN,
-                    TWILIO_FROM_NUMBER=FROM_NUMBER, TWILIO_API_BASE=twilio.base_url, PROMETHEUS_MULTIPROC_DIR=str(metrics))
+                    TWILIO_FROM_NUMBER=FROM_NUMBER, TWILIO_API_BASE=twilio.base_url)
     path = database_url.removeprefix("sqlite:///")
     try:
         served.wait_ready()
@@ -107,7 +106,7 @@ def test_sigterm_lets_requests_and_the_engine_finish_and_a_standby_takes_over_at
     assert took < GRACE, f"stopping took {took:.1f} s"
     assert answers == {f"in-flight-{n}": 202 for n in range(REQUESTS)}, output[-4000:]
     assert "Traceback" not in output, output[-4000:]
-    assert any(metrics.glob("*.db"))  # the web worker's and the engine's metrics
+    assert any(Path(served.env["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"))  # the web's and the engine's metrics
 
     keys = db.session.scalars(sa.text("SELECT dedup_key FROM alerts")).all()
     assert sorted(keys) == sorted(answers)
