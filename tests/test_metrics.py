@@ -334,9 +334,9 @@ metrics.engine_cycle(float(sys.argv[2]))
 
 def test_multiprocess_mode_adds_up_every_processs_series(app, tmp_path):
     """Two processes recording into one directory, as two gunicorn workers do: a scrape
-    adds their counters and histograms up (and this process's own values stay out)."""
+    adds their counters and histograms up (and this process's own values stay out). The
+    directory need not exist yet."""
     directory = tmp_path / "metrics"
-    directory.mkdir()
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
     processes = [subprocess.Popen([sys.executable, "-c", RECORD, repeat, cycle], cwd=ROOT, env=env,
                                   stderr=subprocess.PIPE) for repeat, cycle in (("2", "0.02"), ("3", "0.3"))]

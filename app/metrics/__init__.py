@@ -24,6 +24,7 @@ never what a request says, so the number of series stays bounded.
 """
 from __future__ import annotations
 
+import os
 import time
 
 import sqlalchemy as sa
@@ -34,6 +35,8 @@ from app.extensions import db
 
 # No `_created` series: multiprocess mode has none, and a single process should say the same.
 disable_created_metrics()
+if values.ValueClass._multiprocess:  # the series below write their files as they are made
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 # The recorded series. In a single process this registry is what a scrape reads; in
 # multiprocess mode the files are, and this registry only holds the metric objects.
