@@ -21,8 +21,9 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml requirements.lock ./
 COPY app/__init__.py app/__init__.py
-# The litestream extra: its binary, for LITESTREAM_REPLICA_URL (scripts/serve.sh).
-RUN pip install --no-cache-dir -c requirements.lock -e ".[litestream]"
+# The extras: litestream's binary for LITESTREAM_REPLICA_URL (scripts/serve.sh), and the
+# Redis client for RATELIMIT_STORAGE_URI=redis://… (several web processes).
+RUN pip install --no-cache-dir -c requirements.lock -e ".[litestream,redis]"
 
 COPY . .
 # Compiled now, as nothing may write beside the sources at run time.

@@ -11,6 +11,10 @@ Logs. With LOG_FORMAT=json, gunicorn's error and access logs and the app's recor
 one JSON object per line (app.logs.GUNICORN_LOGCONFIG), the access record with the
 request's id.
 
+Files. No control socket (gunicorn 27 makes one under $HOME, read-only in the image
+and shared by every gunicorn of a user) and the workers' heartbeat files in /dev/shm,
+a tmpfs also in a read-only container.
+
 Metrics (app.metrics). Every process of one gunicorn (its workers, their ingestion
 writer processes) records into PROMETHEUS_MULTIPROC_DIR, and a scrape of any worker
 adds them up. When it is not set, the master makes a fresh directory before the first
@@ -28,6 +32,9 @@ from app.config import log_format
 
 if log_format() == "json":
     logconfig_dict = logs.GUNICORN_LOGCONFIG
+
+control_socket_disable = True
+worker_tmp_dir = "/dev/shm"
 
 _made_metrics_dirs: list[str] = []
 

@@ -35,7 +35,19 @@ if [[ -n "${LITESTREAM_REPLICA_URL:-}" && "${1:-}" != --replicated ]]; then
 fi
 
 flask --app wsgi db upgrade
+
+# Web processes by database (docs/deployment.md#sizing, measured by bench/memory.py):
+# SQLite takes one writer at a time, so one worker with 16 threads does as much as
+# more, in about 375 MB with the engine (512 MB machines); PostgreSQL, two with 8.
+url="${DATABASE_URL:-}"
+if [[ -z "$url" && -n "${DATABASE_URL_FILE:-}" ]]; then
+  url="$(< "$DATABASE_URL_FILE")"
+fi
+case "$url" in
+  "" | sqlite:*) workers=1 threads=16 ;;
+  *) workers=2 threads=8 ;;
+esac
 exec python scripts/supervise.py --grace "$grace" --engine "flask --app wsgi engine run" -- \
-  gunicorn --bind "0.0.0.0:${PORT:-8080}" --workers "${WEB_WORKERS:-2}" --worker-class gthread \
-  --threads "${WEB_THREADS:-8}" --graceful-timeout "$grace" --worker-tmp-dir /dev/shm --no-control-socket \
+  gunicorn --bind "0.0.0.0:${PORT:-8080}" --workers "${WEB_WORKERS:-$workers}" --worker-class gthread \
+  --threads "${WEB_THREADS:-$threads}" --graceful-timeout "$grace" \
   --access-logfile - wsgi:app
