@@ -60,6 +60,10 @@ class User(UserMixin, db.Model):
     night_end: Mapped[time] = mapped_column(sa.Time, default=time(7, 0))
     # Bumped to sign a person out everywhere (password change, deactivation).
     session_version: Mapped[int] = mapped_column(default=1)
+    # Wrong codes in a row at the second step of sign-in, and how long it is held back
+    # after too many (app.auth.twofactor): per person, whichever factor was tried.
+    second_factor_failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    second_factor_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
     memberships: Mapped[list["TeamMembership"]] = relationship(
@@ -135,9 +139,187 @@ class ApiToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # None: works until revoked. From this moment on it is refused (app.auth.service).
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
 
     @property
     def active(self) -> bool:
         return self.revoked_at is None and self.user.active
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and now >= clock.utc(self.expires_at)
+
+
+class BrowserSession(db.Model):
+    """One signed-in browser. The cookie carries a random key; only its SHA-256 is
+    kept here, and a request whose key names no row, an ended row, or a row from
+    before the person's `session_version` was bumped is signed out (app.auth.sessions).
+    `seen_at` moves at most once a minute, so a busy page costs no write."""
+
+    __tablename__ = "browser_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    session_version: Mapped[int] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ip: Mapped[str | None] = mapped_column(sa.String(45))
+    user_agent: Mapped[str] = mapped_column(sa.String(400), default="")
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class Invitation(db.Model):
+    """An address asked in, with the role and team it will have. Only the SHA-256 of
+    the link's token is kept; the link works once, until `expires_at`, and never
+    after it is accepted or revoked (app/auth/invitations.py)."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), index=True)
+    role: Mapped[Role] = enum_column(Role, "invitation_role")
+    team_id: Mapped[int | None] = mapped_column(sa.ForeignKey("teams.id", ondelete="SET NULL"))
+    invited_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    team: Mapped[Team | None] = relationship()
+    invited_by: Mapped[User | None] = relationship(foreign_keys=[invited_by_id])
+
+    def pending(self, now: datetime) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and now < clock.utc(self.expires_at)
+
+
+class PasswordReset(db.Model):
+    """A password reset asked for an account: the SHA-256 of its link's token. Used
+    once, within `expires_at`; `ended_at` when a sign-in or a newer reset killed it
+    (app/auth/password_reset.py)."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class KnownDevice(db.Model):
+    """A browser a person signed in from: its user agent family and client network,
+    hashed. A sign-in from one not known sends a security email (app/auth/security_mail.py)."""
+
+    __tablename__ = "known_devices"
+    __table_args__ = (sa.UniqueConstraint("user_id", "fingerprint"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    label: Mapped[str] = mapped_column(sa.String(120))
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TwoFactorPolicy(enum.StrEnum):
+    """Who must have a second factor to sign in with a password."""
+
+    NOBODY = "nobody"
+    ADMINS = "admins"
+    RESPONDERS = "responders"  # admins and responders
+    EVERYONE = "everyone"
+
+    @property
+    def label(self) -> str:
+        return {"nobody": "Nobody", "admins": "Admins", "responders": "Admins and responders",
+                "everyone": "Everyone"}[self.value]
+
+    def covers(self, role: Role) -> bool:
+        least = {"nobody": None, "admins": Role.ADMIN, "responders": Role.RESPONDER, "everyone": Role.VIEWER}[self.value]
+        return least is not None and Role(role).allows(least)
+
+
+class AccessSettings(db.Model):
+    """The organisation's one row of sign-in rules, changed by admins on a page."""
+
+    __tablename__ = "access_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    two_factor_required: Mapped[TwoFactorPolicy] = enum_column(
+        TwoFactorPolicy, "two_factor_policy", default=TwoFactorPolicy.NOBODY)
+
+
+class TotpFactor(db.Model):
+    """A person's authenticator app. The shared secret is stored encrypted under a key
+    derived from SECRET_KEY (app.auth.twofactor); `confirmed_at` stays empty until a
+    code from the app has been typed back, and only then does it guard sign-in.
+    `last_step` is the 30-second step of the last code accepted: no code of that step
+    or before is taken again."""
+
+    __tablename__ = "totp_factors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    secret: Mapped[str] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class RecoveryCode(db.Model):
+    """One single-use recovery code; only its SHA-256 is stored, the code is shown once."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OidcIdentity(db.Model):
+    """A person as an OpenID provider knows them: the issuer and its `sub`, which never
+    changes for them there, so a later sign-in finds them even after their email
+    changed (app.auth.oidc). Made at their first single sign-on."""
+
+    __tablename__ = "oidc_identities"
+    __table_args__ = (sa.UniqueConstraint("issuer", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    issuer: Mapped[str] = mapped_column(sa.String(500))
+    subject: Mapped[str] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    last_signin_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class OidcGroupMapping(db.Model):
+    """Members of this provider group join this team at single sign-on (app.auth.oidc)."""
+
+    __tablename__ = "oidc_group_mappings"
+    __table_args__ = (sa.UniqueConstraint("group_name", "team_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_name: Mapped[str] = mapped_column(sa.String(255))
+    team_id: Mapped[int] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    team: Mapped[Team] = relationship()
