@@ -264,6 +264,7 @@ class Outgoing:
     to: str
     body: str
     subject: str
+    html: str | None  # an email's HTML alternative
     status_callback: str
     voice_url: str
     busy_key: tuple  # one message per number or address in flight at a time
@@ -330,7 +331,7 @@ def claim(notification_id: int, now: datetime, busy: frozenset | set = frozenset
     method_failed = bool(row.contact_method_id
                          and (row.contact_method is None or row.contact_method.consecutive_failures))
     return Outgoing(id=row.id, mate_ids=tuple(m.id for m in mates), channel=row.channel, to=row.to_address,
-                    body=body, subject=row.subject or "Firebreak", status_callback=external_url("twilio.status"),
+                    body=body, subject=row.subject or "Firebreak", html=row.html_body, status_callback=external_url("twilio.status"),
                     voice_url=external_url("twilio.voice", notification_id=row.id), busy_key=_busy_key(row),
                     parts=tuple(Part(n.id, n.purpose, n.incident_id, n.user_id, _who(n), n.to_address)
                                 for n in [row, *mates]),
@@ -562,7 +563,7 @@ def _send(settings: dict, out: Outgoing):
         return chosen.sms.send_sms(out.to, out.body, out.status_callback)
     if out.channel == Channel.VOICE:
         return chosen.voice.place_call(out.to, out.voice_url, out.status_callback)
-    return chosen.email.send_email(out.to, out.subject, out.body)
+    return chosen.email.send_email(out.to, out.subject, out.body, out.html)
 
 
 _rows = Notification.__table__

@@ -115,6 +115,8 @@ class Notification(db.Model):
     to_address: Mapped[str] = mapped_column(sa.String(254))
     subject: Mapped[str] = mapped_column(sa.String(255), default="")
     body: Mapped[str] = mapped_column(sa.Text)
+    # An email's HTML alternative, sent beside the plain `body` (security email).
+    html_body: Mapped[str | None] = mapped_column(sa.Text)
     status: Mapped[Status] = enum_column(Status, "notification_status", default=Status.QUEUED)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

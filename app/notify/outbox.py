@@ -19,7 +19,7 @@ class OutboxOf(memo.Key):
 
 
 def enqueue(*, key: str, purpose: str, channel: Channel, to_address: str, body: str, due: datetime,
-            subject: str = "", user_id: int | None = None, contact_method_id: int | None = None,
+            subject: str = "", html_body: str | None = None, user_id: int | None = None, contact_method_id: int | None = None,
             incident_id: int | None = None, rule_id: int | None = None,
             fallback_for_id: int | None = None, now: datetime | None = None, flush: bool = True) -> Notification:
     """Add a message to the outbox, once: a second call with the same key returns the first row.
@@ -36,7 +36,7 @@ def enqueue(*, key: str, purpose: str, channel: Channel, to_address: str, body: 
     if existing is not None:
         return existing
     row = Notification(key=key[:200], purpose=purpose, channel=channel, to_address=to_address, body=body,
-                       subject=" ".join(subject.split())[:255], user_id=user_id, contact_method_id=contact_method_id,
+                       subject=" ".join(subject.split())[:255], html_body=html_body, user_id=user_id, contact_method_id=contact_method_id,
                        incident_id=incident_id, rule_id=rule_id, fallback_for_id=fallback_for_id,
                        status=Status.QUEUED, attempts=0, next_attempt_at=due, created_at=now or due)
     db.session.add(row)

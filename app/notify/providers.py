@@ -50,7 +50,7 @@ class Console:
     def place_call(self, to: str, url: str, status_callback: str | None = None) -> Sent:
         return self._sent("call", to, url)
 
-    def send_email(self, to: str, subject: str, body: str) -> Sent:
+    def send_email(self, to: str, subject: str, body: str, html: str | None = None) -> Sent:
         return self._sent("email", to, f"{subject}\n{body}")
 
 
@@ -121,7 +121,9 @@ class Smtp:
         self.sender = sender
         self.timeout = timeout
 
-    def send_email(self, to: str, subject: str, body: str) -> Sent:
+    def send_email(self, to: str, subject: str, body: str, html: str | None = None) -> Sent:
+        """Plain text, or with `html` multipart/alternative: text first, so a mail
+        reader that shows one part shows the HTML and one that cannot, the text."""
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = to
@@ -129,6 +131,8 @@ class Smtp:
         message_id = make_msgid(domain="firebreak")
         message["Message-ID"] = message_id
         message.set_content(body)
+        if html:
+            message.add_alternative(html, subtype="html")
         try:
             cls = smtplib.SMTP_SSL if self.ssl else smtplib.SMTP
             with cls(self.host, self.port, timeout=self.timeout) as smtp:
