@@ -36,6 +36,10 @@ def create_app(config: dict | None = None) -> Flask:
     from app.alerts.views import bp as alerts_bp
     from app.api.views import bp as api_bp
     from app.audit.views import bp as audit_bp
+    from app.auth import oidc
+    from app.auth.oidc_views import bp as oidc_bp
+    from app.auth.password_reset_views import bp as password_reset_bp
+    from app.auth import twofactor_views
     from app.auth.views import bp as auth_bp
     from app.comms.views import bp as comms_bp
     from app.escalation.views import bp as escalation_bp
@@ -56,7 +60,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.url_value_preprocessor(web.refuse_ids_out_of_range)
     app.before_request(web.enforce_access)
+    app.before_request(twofactor_views.hold)  # after access: someone who must enrol reaches only that
     security.init_app(app)
+    oidc.init_app(app)
     templating.init_app(app)
     from app.alerts import writer
     writer.init_app(app)
@@ -65,6 +71,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.register_blueprint(home_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(twofactor_views.bp)
+    app.register_blueprint(password_reset_bp)
+    app.register_blueprint(oidc_bp)
     app.register_blueprint(incidents_bp)
     app.register_blueprint(oncall_bp)
     app.register_blueprint(services_bp)

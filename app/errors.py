@@ -23,3 +23,9 @@ class Forbidden(DomainError):
 
 class Conflict(DomainError):
     status = 409
+
+
+class Gone(DomainError):
+    """A one-use link that was used, revoked or has expired."""
+
+    status = 410

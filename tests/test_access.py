@@ -30,7 +30,7 @@ from app.extensions import db
 from app.web import needed_role
 from tests.conftest import Client, make_app
 from tests.factories import SYSTEM, login, make_user
-from tests.world import DEMO_KEY, populate
+from tests.world import DEMO_KEY, World, populate
 
 # --- the table: what every route needs ---------------------------------------------------------
 
@@ -38,6 +38,8 @@ from tests.world import DEMO_KEY, populate
 PUBLIC_ENDPOINTS = {
     "static",
     "auth.login",
+    # The second step of sign-in: only a session whose password just passed gets past it.
+    "two_factor.second_step",
     "home.healthz",
     # Prometheus: public apart from its bearer token (METRICS_TOKEN); off (404) without one.
     "metrics.scrape",
@@ -76,9 +78,14 @@ PUBLIC_ENDPOINTS = {
     "statuspage.confirm",
     "statuspage.unsubscribe",
     "statuspage.resubscribe",
+    # Single sign-on: the trip to the identity provider and back is how one signs in.
+    "oidc.start", "oidc.callback",
     # The anonymous culture survey: the one-use link in the email is the key.
     "insights.survey",
     "insights.survey_thanks",
+    # Password reset by email (app.auth.password_reset): the one-use link is the key.
+    "password_reset.request_link",
+    "password_reset.choose",
 }
 # Read everything; change only what is one's own (profile, contact methods, tokens, sessions).
 VIEWER_ENDPOINTS = {
@@ -90,7 +97,9 @@ VIEWER_ENDPOINTS = {
     "api.show_override", "api.show_postmortem", "api.show_schedule", "api.show_service", "api.stakeholder_lists",
     "api.timeline", "api.who_is_on_call", "auth.change_password", "auth.create_token", "auth.logout", "auth.people",
     "auth.profile", "auth.revoke_token", "auth.show_person", "auth.show_team", "auth.sign_out_everywhere",
-    "auth.teams", "comms.index", "comms.lists", "comms.show_list", "escalation.index", "escalation.show",
+    "auth.list_sessions", "auth.end_session", "auth.end_other_sessions",
+    "auth.teams", "two_factor.enrol", "two_factor.start", "two_factor.confirm", "two_factor.recovery_codes",
+    "two_factor.turn_off", "comms.index", "comms.lists", "comms.show_list", "escalation.index", "escalation.show",
     "home.index", "home.short_link", "incidents.index", "incidents.role_guide", "incidents.show", "maintenance.index",
     "notify.add_method", "notify.profile", "notify.remove", "notify.resend", "notify.set_rules", "notify.test_page",
     "notify.verify", "oncall.handovers", "oncall.index", "oncall.load", "oncall.mine", "oncall.show",
@@ -112,8 +121,7 @@ RESPONDER_ENDPOINTS = {
     "incidents.declare", "incidents.escalate", "incidents.flag_decision", "incidents.join", "incidents.merge",
     "incidents.milestones", "incidents.release_role", "incidents.rename", "incidents.reopen",
     "incidents.request_team", "incidents.resolve", "incidents.task_done", "incidents.update_war_room",
-    "maintenance.end", "maintenance.public_update", "maintenance.schedule", "oncall.add_holiday",
-    "oncall.add_override", "oncall.cover", "oncall.create_feed", "oncall.remove_holiday", "oncall.remove_override",
+    "oncall.add_holiday", "oncall.add_override", "oncall.cover", "oncall.create_feed", "oncall.remove_holiday", "oncall.remove_override",
     "oncall.remove_swap", "oncall.revoke_feed", "oncall.save_note", "oncall.swap", "postmortems.add_cause",
     "postmortems.add_comment", "postmortems.add_factor", "postmortems.add_reviewers", "postmortems.add_why",
     "postmortems.approve", "postmortems.change_template", "postmortems.create", "postmortems.create_action_item",
@@ -131,25 +139,32 @@ RESPONDER_ENDPOINTS = {
 ADMIN_ENDPOINTS = {
     "api.add_integration_key", "api.create_component", "api.create_service", "api.delete_component",
     "api.revoke_integration_key", "api.set_component_status", "api.update_component", "audit.index",
-    "auth.add_member", "auth.edit_person", "auth.edit_team", "auth.mark_verified", "auth.new_person", "auth.new_team",
-    "auth.remove_member",
-    "auth.set_person_password", "auth.sign_out_person", "comms.add_member", "comms.delete_list",
+    "auth.edit_person", "auth.edit_team", "auth.mark_verified", "auth.new_person", "auth.new_team",
+    "auth.set_person_password", "auth.sign_out_person", "two_factor.reset", "two_factor.policy", "auth.all_tokens", "auth.revoke_any_token", "comms.add_member", "comms.delete_list",
     "comms.delete_webhook", "comms.edit_list", "comms.edit_plan", "comms.edit_role", "comms.edit_template",
     "comms.remove_member", "comms.restore_template", "comms.toggle_webhook", "comms.webhook_admin",
-    "escalation.add_step", "escalation.add_target", "escalation.create", "escalation.delete", "escalation.edit",
-    "escalation.move_step", "escalation.remove_step", "escalation.remove_target", "escalation.update_step",
-    "notify.outbox", "oncall.add_temporary", "oncall.archive", "oncall.create", "oncall.edit", "oncall.edit_layer",
-    "oncall.move_layer", "oncall.new_layer", "oncall.remove_layer", "oncall.remove_temporary",
-    "postmortems.categories", "postmortems.edit_template", "postmortems.restore_templates", "postmortems.templates",
-    "postmortems.toggle_category", "services.add_heartbeat", "services.add_key", "services.create", "services.edit",
-    "services.remove_heartbeat", "services.revoke_key", "services.set_escalation",
-    "statuspage_admin.delete_component", "statuspage_admin.delete_group", "statuspage_admin.delete_subscriber",
+    "escalation.create", "notify.outbox", "postmortems.categories", "postmortems.edit_template", "postmortems.restore_templates", "postmortems.templates",
+    "postmortems.toggle_category", "statuspage_admin.delete_component", "statuspage_admin.delete_group", "statuspage_admin.delete_subscriber",
     "statuspage_admin.edit_component", "statuspage_admin.edit_group", "statuspage_admin.index",
     "statuspage_admin.logo", "statuspage_admin.new_component", "statuspage_admin.new_group",
     "statuspage_admin.set_status", "statuspage_admin.settings", "statuspage_admin.subscriber_list",
     "triage.edit_level", "triage.set_matrix", "triage.add_trigger", "triage.remove_trigger",
     "insights.review_schedule",
+    "oidc.settings", "oidc.add_mapping", "oidc.remove_mapping",
 }
+# Configuration a team's managers change too (app.auth.permissions): marked
+# `requires(Role.ADMIN, manages=…)`; for everyone else they are admin routes.
+MANAGER_ENDPOINTS = {
+    "auth.add_member", "auth.remove_member", "auth.set_manager",
+    "escalation.add_step", "escalation.add_target", "escalation.delete", "escalation.edit", "escalation.move_step",
+    "escalation.remove_step", "escalation.remove_target", "escalation.update_step",
+    "maintenance.end", "maintenance.public_update", "maintenance.schedule",
+    "oncall.add_temporary", "oncall.archive", "oncall.create", "oncall.edit", "oncall.edit_layer", "oncall.move_layer",
+    "oncall.new_layer", "oncall.remove_layer", "oncall.remove_temporary",
+    "services.add_heartbeat", "services.add_key", "services.create", "services.edit", "services.remove_heartbeat",
+    "services.revoke_key", "services.set_escalation",
+}
+ADMIN_ENDPOINTS |= MANAGER_ENDPOINTS
 EXPECTED: dict[str, Role | None] = {
     **{e: None for e in PUBLIC_ENDPOINTS}, **{e: Role.VIEWER for e in VIEWER_ENDPOINTS},
     **{e: Role.RESPONDER for e in RESPONDER_ENDPOINTS}, **{e: Role.ADMIN for e in ADMIN_ENDPOINTS},
@@ -171,6 +186,7 @@ def test_every_route_is_in_the_table_and_its_marker_says_the_same(app):
         view = app.view_functions[rule.endpoint]
         assert rule.endpoint in EXPECTED, f"{rule.rule} ({rule.endpoint}) is not in the table: decide who may use it"
         assert marker(view, rule.endpoint) == EXPECTED[rule.endpoint], (rule.rule, marker(view, rule.endpoint))
+        assert hasattr(view, "_manages") == (rule.endpoint in MANAGER_ENDPOINTS), (rule.rule, "manages")
         seen.add(rule.endpoint)
     assert set(EXPECTED) - seen == set(), "in the table but gone from the app"
     assert not (PUBLIC_ENDPOINTS & VIEWER_ENDPOINTS or VIEWER_ENDPOINTS & RESPONDER_ENDPOINTS
@@ -236,7 +252,7 @@ ARGUMENTS = {
     "item_id": "item", "action_item_id": "item", "template_id": "template", "category_id": "category",
     "component_id": "component", "group_id": "group", "window_id": "window", "subscriber_id": "subscriber",
     "webhook_id": "webhook", "list_id": "list", "member_id": "list_member", "method_id": "method",
-    "notification_id": "notification", "token_id": "token",
+    "notification_id": "notification", "token_id": "token", "session_id": "session",
 }
 FIXED = {"severity": 1, "level": 1, "role": "commander", "audience": "incident-commander", "urgency": "high",
          "filename": "css/app.css"}
@@ -428,6 +444,81 @@ def test_changes_below_the_role_are_refused_and_change_nothing(world, role):
     assert {t for t in before if before[t] != after[t]} == set()
 
 
+# --- the crawl: a team's manager ----------------------------------------------------------------------
+
+# The URL argument naming what a manager route changes: the world's object of team A
+# (Payments, which the manager manages), and those of team B (Platform) and of no team.
+OWNED = {"team_id": ("team", ["team_b"]), "schedule_id": ("schedule", ["schedule_b", "schedule_none"]),
+         "policy_id": ("policy", ["policy_b"]), "service_id": ("service", ["service_b"]),
+         "window_id": ("window", ["window_b"])}
+FORM = {"name": "Crawled", "title": "Crawled", "body": "Crawled", "text": "Crawled", "reason": "Crawled"}
+
+
+def others_urls(rule, world) -> list[str]:
+    """The route with its owned object swapped for another team's, or nobody's."""
+    urls = []
+    for arg in set(rule.arguments) & set(OWNED):
+        key, others = OWNED[arg]
+        for other in others:
+            swapped = World(ids={**world.ids, key: world.ids[other]}, secrets=world.secrets, emails=world.emails)
+            urls.append(url_for_rule(rule, swapped))
+    return urls
+
+
+def test_a_team_manager_changes_their_teams_configuration_and_nothing_else(world):
+    """As the manager of team A (a responder): every page answers as to a responder,
+    and the manager routes as to an admin on team A's objects; on team B's and on
+    those of no team every manager route is 403 and changes nothing; the admin-only
+    routes stay 403."""
+    app, w = world
+    client = app.test_client()
+    manager = people.find_user_by_email(w.emails["manager"])
+    login(client, manager)
+    before = digest()
+    refused = []
+    rules = [rule for rule in app.url_map.iter_rules() if rule.endpoint in EXPECTED]  # (the table test: the rest)
+    for rule in rules:
+        for method in sorted(rule.methods & {"GET", "POST"}):
+            if rule.endpoint in MANAGER_ENDPOINTS:
+                urls = others_urls(rule, w)
+            elif EXPECTED[rule.endpoint] == Role.ADMIN and not rule.rule.startswith("/api/"):
+                urls = [url_for_rule(rule, w)]
+            else:
+                continue
+            for url in urls:
+                answer = client.open(url, method=method, data=FORM)
+                assert answer.status_code == 403, (method, url, answer.status_code)
+                refused.append((rule.endpoint, url))
+    assert {t for t in before if before[t] != digest()[t]} == set()
+    assert len({e for e, _ in refused} & MANAGER_ENDPOINTS) >= 25 and len(refused) > 60
+
+    last = db.session.scalar(sa.select(sa.func.max(AuditEntry.id)))
+    allowed = 0
+    for rule, method in [(rule, method) for rule in sorted(rules, key=lambda r: r.rule)
+                         for method in sorted(rule.methods & {"GET", "POST"})]:
+        endpoint, needed = rule.endpoint, EXPECTED[rule.endpoint]
+        if rule.rule.startswith("/api/v1/") or endpoint in ("auth.logout", "auth.sign_out_everywhere", "auth.login"):
+            continue
+        if method == "POST" and endpoint not in MANAGER_ENDPOINTS:
+            continue  # the responder crawl posts these
+        url = url_for_rule(rule, w)
+        answer = client.open(url, method=method, data=FORM)
+        answer.close()
+        where = (method, url, answer.status_code)
+        if endpoint in MANAGER_ENDPOINTS:
+            assert answer.status_code in ((200,) if method == "GET" else (200, 303, 400)), where
+            allowed += 1
+        elif needed is None or needed == Role.ADMIN:
+            assert answer.status_code in ((403,) if needed else (200, 302, 303, 404)), where
+        elif endpoint not in ("home.healthz", "metrics.scrape"):
+            assert answer.status_code == 200, where
+    assert allowed >= 30
+    db.session.rollback()
+    by_manager = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
+        AuditEntry.id > last, AuditEntry.actor_user_id == manager.id))
+    assert by_manager >= 10
+
+
 # Tables history lives in: no route removes a row from them.
 HISTORY = ("incidents", "incident_events", "alerts", "notifications", "postmortems", "postmortem_versions",
            "action_items", "users", "services", "teams", "schedules", "handovers", "comms_updates",
@@ -503,9 +594,10 @@ def test_changes_need_at_least_a_responder_unless_marked(app):
     """Default for any method that changes things: responder; only a person's own
     profile, tokens and sign-out are open to viewers."""
     viewer_may_post = {"auth.logout", "auth.profile", "auth.change_password", "auth.create_token", "auth.revoke_token",
-                       "auth.sign_out_everywhere",
+                       "auth.sign_out_everywhere", "auth.end_session", "auth.end_other_sessions",
                        "notify.add_method", "notify.verify", "notify.resend", "notify.remove", "notify.set_rules",
-                       "notify.test_page"}
+                       "notify.test_page", "two_factor.start", "two_factor.confirm", "two_factor.recovery_codes",
+                       "two_factor.turn_off"}
     for endpoint, method, url, view in routes(app):
         if method == "GET" or endpoint in PUBLIC_ENDPOINTS:
             continue

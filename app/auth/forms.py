@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField, DateField, EmailField, HiddenField, PasswordField, SelectField, StringField, TextAreaField,
+)
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
-from app.auth.models import Role, TokenScope
+from app.auth.models import Role, TokenScope, TwoFactorPolicy
 from app.auth.service import MIN_PASSWORD_LENGTH
 from app.forms import choices
 
@@ -67,6 +69,9 @@ class TokenForm(FlaskForm):
     scope = SelectField("Scope", choices=choices([(TokenScope.WRITE.value, "Read and write (acts with your role)"),
                                                   (TokenScope.READ.value, "Read only")]),
                         default=TokenScope.WRITE.value)
+    expires_on = DateField("Expires on", validators=[Optional()],
+                           description="Optional. It works through the end of that day, in your time zone; "
+                                       "leave empty for a token that works until revoked.")
 
 
 class TeamForm(FlaskForm):
@@ -81,3 +86,37 @@ class MemberForm(FlaskForm):
 
 class EmptyForm(FlaskForm):
     """A form with only its CSRF token, for buttons that post."""
+
+
+class TwoFactorCodeForm(FlaskForm):
+    code = StringField("Code", validators=[DataRequired(), Length(max=32)],
+                       description="The 6 digits your authenticator app shows now, or one of your recovery codes.",
+                       render_kw={"inputmode": "numeric", "autocomplete": "one-time-code", "autofocus": True})
+
+
+class TwoFactorOffForm(FlaskForm):
+    password = PasswordField("Current password", validators=[Optional(), Length(max=200)],
+                             render_kw={"autocomplete": "current-password"})
+    code = StringField("Or a code", validators=[Optional(), Length(max=32)],
+                       description="From your authenticator app, or a recovery code.",
+                       render_kw={"inputmode": "numeric", "autocomplete": "one-time-code"})
+
+
+class TwoFactorPolicyForm(FlaskForm):
+    required = SelectField("Require two-factor sign-in for",
+                           choices=choices((p.value, p.label) for p in TwoFactorPolicy),
+                           description="People it covers who have no second factor set one up right after signing "
+                                       "in, and reach nothing else until they have.")
+
+
+class PasswordResetRequestForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)],
+                       render_kw={"autocomplete": "username", "autofocus": True})
+
+
+class NewPasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)],
+                             description=f"At least {MIN_PASSWORD_LENGTH} characters.",
+                             render_kw={"autocomplete": "new-password", "autofocus": True})
+    confirm = PasswordField("Repeat it", validators=[DataRequired(), EqualTo("password", "The two passwords differ.")],
+                            render_kw={"autocomplete": "new-password"})

@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, flash, redirect, request, session, url
 from flask_login import current_user, login_user, logout_user
 
 from app import clock
-from app.auth import service, sessions
+from app.auth import known_devices, oidc, password_reset, service, sessions, twofactor
 from app.auth.forms import (
     AdminPasswordForm, EmptyForm, LoginForm, MemberForm, NewPersonForm, PasswordForm, PersonForm,
     ProfileForm, TeamForm, TokenForm,
@@ -49,24 +49,44 @@ def login():
     if form.validate_on_submit():
         try:
             user = service.authenticate(form.email.data, form.password.data, ip=request.remote_addr)
+            if not oidc.password_allowed(user):
+                db.session.rollback()  # not a sign-in: nothing of it is kept
+                raise DomainError(oidc.PASSWORD_REFUSED)
         except DomainError as error:
             db.session.commit()  # keep the failure count
             form.form_errors.append(error.message)
             status = 401
         else:
             db.session.commit()
-            session.clear()  # a fresh session on sign-in: no fixation
-            login_user(user)
-            session.permanent = True
-            sessions.start(clock.now())
-            target = _safe_next(form.next.data)
-            if target is None and _waiting_for_a_code(user):
-                flash("You cannot be paged yet: enter the code sent to your phone, or ask for a new one.", "info")
-                target = url_for("notify.profile")
-            return redirect(target or url_for("home.index"), code=303)
+            if twofactor.has_second_factor(user):  # the password alone does not sign in
+                session.clear()
+                twofactor.pass_password(session, user, clock.now(), _safe_next(form.next.data))
+                return see_other("two_factor.second_step")
+            return complete_sign_in(user, _safe_next(form.next.data))
     elif request.method == "POST":
         status = 400
     return render("auth/login.html", form=form, status=status)
+
+
+def complete_sign_in(user: User, target: str | None):
+    """Sign this browser in as `user`, whose every step has passed, and send them on:
+    to enrolment when the two-factor policy needs it (app.auth.twofactor), to their
+    phone's code when nothing pages them yet, else to `target` or home."""
+    now = clock.now()
+    password_reset.end_open(user, now)  # a reset link dies with a sign-in
+    known_devices.signed_in(user, request.user_agent.string, request.remote_addr, now)
+    db.session.commit()
+    session.clear()  # a fresh session on sign-in: no fixation
+    login_user(user)
+    session.permanent = True
+    sessions.start(clock.now())
+    if twofactor.hold_for_enrolment(session, user):
+        flash("Set up two-factor sign-in to continue: your role needs it.", "info")
+        return see_other("two_factor.enrol")
+    if target is None and _waiting_for_a_code(user):
+        flash("You cannot be paged yet: enter the code sent to your phone, or ask for a new one.", "info")
+        target = url_for("notify.profile")
+    return redirect(target or url_for("home.index"), code=303)
 
 
 def _waiting_for_a_code(user: User) -> bool:
@@ -78,6 +98,8 @@ def _waiting_for_a_code(user: User) -> bool:
 @bp.route("/logout", methods=["POST"])
 @requires(Role.VIEWER)
 def logout():
+    sessions.finish(clock.now())
+    db.session.commit()
     logout_user()
     session.clear()
     flash("You are signed out.", "info")
@@ -128,8 +150,10 @@ def _profile_page(form=None, password_form=None, token_form=None, new_token: str
 def change_password():
     user = current_user._get_current_object()
     form = PasswordForm()
-    return submit(form, lambda: service.set_password(current_actor(), user, form.password.data,
-                                                     current=form.current_password.data),
+    def change():
+        service.set_password(current_actor(), user, form.password.data, current=form.current_password.data)
+        sessions.follow_version(user)  # this browser stays in; every other is out
+    return submit(form, change,
                   after=lambda: login_user(user),  # the session id carries the new version
                   success="Your password is changed; other sessions are signed out.", to=url_for("auth.profile")) \
         or _profile_page(password_form=form, status=400)
@@ -140,7 +164,8 @@ def change_password():
 def create_token():
     form = TokenForm()
     return submit(form, lambda: service.create_api_token(current_actor(), current_user._get_current_object(),
-                                                         name=form.name.data, scope=form.scope.data),
+                                                         name=form.name.data, scope=form.scope.data,
+                                                         expires_on=form.expires_on.data),
                   success=None,  # the secret is shown on this one answer only; it is stored hashed
                   to=lambda made: _profile_page(new_token=made[1], status=201)) \
         or _profile_page(token_form=form, status=400)
@@ -160,6 +185,60 @@ def revoke_token(token_id: int):
     if current_user.id != token.user_id:
         return see_other("auth.show_person", user_id=token.user_id)
     return see_other("auth.profile")
+
+
+# --- one's own sessions, every token -----------------------------------------------
+
+def _sessions_page(status=200):
+    user = current_user._get_current_object()
+    return render("auth/sessions.html", "sessions", sessions_list=sessions.active_sessions(user, clock.now()),
+                  current=sessions.current(), form=EmptyForm(), status=status)
+
+
+@bp.route("/profile/sessions")
+@requires(Role.VIEWER)
+def list_sessions():
+    return _sessions_page()
+
+
+@bp.route("/profile/sessions/<int:session_id>/end", methods=["POST"])
+@requires(Role.VIEWER)
+def end_session(session_id: int):
+    record = sessions.get_own(current_actor(), session_id)
+    if EmptyForm().validate_on_submit():
+        current = sessions.current()
+        act_and_flash(lambda: sessions.end(current_actor(), record, clock.now(), current_id=current and current.id),
+                      "That session is ended: its browser is signed out.")
+    return see_other("auth.list_sessions")
+
+
+@bp.route("/profile/sessions/end-others", methods=["POST"])
+@requires(Role.VIEWER)
+def end_other_sessions():
+    if EmptyForm().validate_on_submit():
+        current = sessions.current()
+        act_and_flash(lambda: sessions.end_others(current_actor(), current_user._get_current_object(), clock.now(),
+                                                  current_id=current and current.id),
+                      lambda count: f"Ended {count} other session{'s' if count != 1 else ''}.")
+    return see_other("auth.list_sessions")
+
+
+@bp.route("/admin/api-tokens")
+@requires(Role.ADMIN)
+def all_tokens():
+    return render("auth/api_tokens.html", tokens=service.all_api_tokens(), revoke_form=EmptyForm())
+
+
+@bp.route("/admin/api-tokens/<int:token_id>/revoke", methods=["POST"])
+@requires(Role.ADMIN)
+def revoke_any_token(token_id: int):
+    token = db.session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound("No such token.")
+    if EmptyForm().validate_on_submit():
+        act_and_flash(lambda: service.revoke_api_token(current_actor(), token),
+                      f"Token {token.name!r} of {token.user.name} is revoked.")
+    return see_other("auth.all_tokens")
 
 
 # --- people ---------------------------------------------------------------------
@@ -184,7 +263,8 @@ def show_person(user_id: int):
         tokens = db.session.scalars(sa.select(ApiToken).where(ApiToken.user_id == user.id)
                                     .order_by(ApiToken.created_at.desc())).all()
     return render("auth/person.html", user=user, tokens=tokens, revoke_form=EmptyForm(),
-                  password_form=AdminPasswordForm(), log=log_for_user(user.id))
+                  password_form=AdminPasswordForm(), log=log_for_user(user.id),
+                  second_factor=twofactor.factor_of(user) is not None)
 
 
 @bp.route("/people/new", methods=["GET", "POST"])
@@ -307,7 +387,7 @@ def edit_team(team_id: int):
 
 
 @bp.route("/teams/<int:team_id>/members", methods=["POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=(Team, "team_id"))
 def add_member(team_id: int):
     team = service.get_team(team_id)
     form = _member_form(team, MemberForm())
@@ -321,11 +401,24 @@ def add_member(team_id: int):
 
 
 @bp.route("/teams/<int:team_id>/members/<int:user_id>/remove", methods=["POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=(Team, "team_id"))
 def remove_member(team_id: int, user_id: int):
     team = service.get_team(team_id)
     if EmptyForm().validate_on_submit():
         service.remove_member(current_actor(), team, service.get_user(user_id))
         db.session.commit()
+    return see_other("auth.show_team", team_id=team.id)
+
+
+@bp.route("/teams/<int:team_id>/members/<int:user_id>/manager", methods=["POST"])
+@requires(Role.ADMIN, manages=(Team, "team_id"))
+def set_manager(team_id: int, user_id: int):
+    """Make a member a manager of the team (`is_manager=1`) or no longer one."""
+    team = service.get_team(team_id)
+    user = service.get_user(user_id)
+    manager = request.form.get("is_manager") == "1"
+    if EmptyForm().validate_on_submit():
+        act_and_flash(lambda: service.set_manager(current_actor(), team, user, manager),
+                      f"{user.name} is {'now' if manager else 'no longer'} a manager of {team.name}.")
     return see_other("auth.show_team", team_id=team.id)
 
