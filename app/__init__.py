@@ -38,6 +38,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.audit.views import bp as audit_bp
     from app.auth import oidc
     from app.auth.oidc_views import bp as oidc_bp
+    from app.auth.invitation_views import bp as invitations_bp
     from app.auth.password_reset_views import bp as password_reset_bp
     from app.auth import twofactor_views
     from app.auth.views import bp as auth_bp
@@ -73,6 +74,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(auth_bp)
     app.register_blueprint(twofactor_views.bp)
     app.register_blueprint(password_reset_bp)
+    app.register_blueprint(invitations_bp)
     app.register_blueprint(oidc_bp)
     app.register_blueprint(incidents_bp)
     app.register_blueprint(oncall_bp)

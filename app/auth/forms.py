@@ -8,7 +8,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from app.auth.models import Role, TokenScope, TwoFactorPolicy
 from app.auth.service import MIN_PASSWORD_LENGTH
-from app.forms import choices
+from app.forms import choices, optional_id_choice
 
 ROLE_CHOICES = choices((r.value, r.label) for r in (Role.RESPONDER, Role.VIEWER, Role.ADMIN))
 
@@ -120,3 +120,27 @@ class NewPasswordForm(FlaskForm):
                              render_kw={"autocomplete": "new-password", "autofocus": True})
     confirm = PasswordField("Repeat it", validators=[DataRequired(), EqualTo("password", "The two passwords differ.")],
                             render_kw={"autocomplete": "new-password"})
+
+
+class InviteForm(FlaskForm):
+    emails = TextAreaField("Email addresses", validators=[DataRequired(), Length(max=20000)],
+                           description="One or many: separate them by commas, spaces or new lines.")
+    role = SelectField("Role", choices=ROLE_CHOICES, default=Role.RESPONDER.value,
+                       description="Admins configure; responders act on incidents; viewers read.")
+    team_id = SelectField("Team", coerce=optional_id_choice)
+
+
+class AcceptInvitationForm(FlaskForm):
+    name = StringField("Your name", validators=[DataRequired(), Length(max=120)],
+                       render_kw={"autocomplete": "name", "autofocus": True})
+    password = PasswordField("Password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)],
+                             description=f"At least {MIN_PASSWORD_LENGTH} characters.",
+                             render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField("Repeat it", validators=[DataRequired(), EqualTo("password", "The two passwords differ.")],
+                            render_kw={"autocomplete": "new-password"})
+    phone = StringField("Mobile phone", validators=[Optional(), Length(max=32)],
+                        description="International form, e.g. +15551230001: pages reach you by SMS and voice once "
+                                    "you enter the code sent to it.",
+                        render_kw={"inputmode": "tel", "autocomplete": "tel"})
+    time_zone = StringField("Time zone", validators=[DataRequired(), Length(max=64)], default="UTC",
+                            render_kw={"list": "time-zones"})
