@@ -23,8 +23,15 @@ $(VENV)/.installed-test: pyproject.toml requirements.lock $(VENV)/.installed
 	$(PIP) install -q -c requirements.lock -e ".[test]"
 	touch $@
 
+# The real OpenID provider tests/test_oidc.py signs in against (oidc-provider, pinned in
+# its lock file): installed again only when the lock changed.
+OIDC_PROVIDER := tests/oidc/node_modules/.installed
+$(OIDC_PROVIDER): tests/oidc/package-lock.json
+	npm ci --prefix tests/oidc --no-audit --no-fund
+	touch $@
+
 install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test
+install-test: $(VENV)/.installed-test $(OIDC_PROVIDER)
 
 run: install
 	$(FLASK) db upgrade

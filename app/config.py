@@ -127,6 +127,38 @@ def log_format() -> str:
     return value
 
 
+def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = os.environ.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}.")
+    return value
+
+
+def oidc() -> dict:
+    """Single sign-on's settings (app.auth.oidc), refused at start when they cannot work."""
+    issuer = os.environ.get("OIDC_ISSUER", "").strip().rstrip("/")
+    settings = {
+        "OIDC_ISSUER": issuer,
+        "OIDC_CLIENT_ID": os.environ.get("OIDC_CLIENT_ID", "").strip(),
+        "OIDC_CLIENT_SECRET": _secret("OIDC_CLIENT_SECRET"),
+        "OIDC_SCOPES": " ".join(os.environ.get("OIDC_SCOPES", "").split()) or "openid email profile",
+        "OIDC_AUTO_CREATE": _choice("OIDC_AUTO_CREATE", ("off", "viewer", "responder"), "off"),
+        "OIDC_GROUPS_CLAIM": os.environ.get("OIDC_GROUPS_CLAIM", "").strip(),
+        "PASSWORD_SIGN_IN": _choice("PASSWORD_SIGN_IN", ("on", "admins-only"), "on"),
+    }
+    parts = urlparse(issuer)
+    if issuer and (parts.scheme not in ("http", "https") or not parts.hostname):
+        raise ConfigError("OIDC_ISSUER must be the provider's https:// URL, as its discovery document names it.")
+    if issuer and not settings["OIDC_CLIENT_ID"]:
+        raise ConfigError("OIDC_ISSUER is set but OIDC_CLIENT_ID is not: register Firebreak at the provider first.")
+    if "openid" not in settings["OIDC_SCOPES"].split():
+        raise ConfigError("OIDC_SCOPES must include openid.")
+    if settings["PASSWORD_SIGN_IN"] == "admins-only" and not issuer:
+        raise ConfigError("PASSWORD_SIGN_IN=admins-only needs OIDC_ISSUER: without single sign-on only admins "
+                          "could sign in.")
+    return settings
+
+
 def default_database_url() -> str:
     return f"sqlite:///{INSTANCE / 'firebreak.db'}"
 
@@ -187,6 +219,8 @@ def from_env() -> dict:
         "SESSION_LIFETIME_HOURS": _positive("SESSION_LIFETIME_HOURS", 12),
         "SESSION_IDLE_MINUTES": _positive("SESSION_IDLE_MINUTES", 60),
         "PERMANENT_SESSION_LIFETIME": int(_positive("SESSION_LIFETIME_HOURS", 12) * 3600),
+        # Single sign-on (OpenID Connect) and whether passwords still sign everyone in.
+        **oidc(),
         "SESSION_COOKIE_SECURE": https,
         "REMEMBER_COOKIE_SECURE": https,
         "PREFERRED_URL_SCHEME": "https" if https else "http",

@@ -17,10 +17,11 @@ import shutil
 for _name in ("DATABASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER",
               "TWILIO_API_BASE", "SMTP_URL", "ENGINE_IN_PROCESS", "PUBLIC_BASE_URL", "PROXY_COUNT",
               "FIREBREAK_ENV", "SESSION_LIFETIME_HOURS", "SESSION_IDLE_MINUTES", "ENGINE_HEARTBEAT_URL", "LOG_FORMAT",
-              "RATELIMIT_STORAGE_URI"):
+              "RATELIMIT_STORAGE_URI", "OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_SCOPES", "OIDC_AUTO_CREATE",
+              "OIDC_GROUPS_CLAIM", "PASSWORD_SIGN_IN"):
     os.environ.pop(_name, None)
 for _name in ("SECRET_KEY", "DATABASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "SMTP_URL", "METRICS_TOKEN",
-              "RATELIMIT_STORAGE_URI", "ENGINE_HEARTBEAT_URL"):
+              "RATELIMIT_STORAGE_URI", "ENGINE_HEARTBEAT_URL", "OIDC_CLIENT_SECRET"):
     os.environ.pop(f"{_name}_FILE", None)  # the same secret from a file (app.config) would clash
 os.environ["SECRET_KEY"] = "test-secret-key-not-for-production"
 

@@ -34,6 +34,12 @@ APP = Path(__file__).resolve().parent.parent / "app"
 # listed: make it a soft delete (archived_at, removed_at, active) if it loses history.
 ALLOWED_HARD_DELETES = {
     ("auth/service.py", "remove_member"): "membership is current state; the audit log keeps who was in which team",
+    ("auth/twofactor.py", "_remove"): "a second factor turned off or reset is a credential, not history; the audit "
+                                      "log keeps when it was on and who removed it",
+    ("auth/twofactor.py", "_new_recovery_codes"): "recovery codes replaced by new ones are dead credentials; "
+                                                  "the audit log keeps when they were made and used",
+    ("auth/oidc.py", "remove_mapping"): "a group → team mapping is configuration; memberships it made stay, "
+                                        "the audit log keeps the mapping",
     ("notify/contacts.py", "remove_method"): "the method is deactivated; only its rules go (configuration)",
     ("notify/contacts.py", "set_rules"): "a person's rules are replaced (configuration)",
     ("notify/contacts.py", "ensure_rules"): "a default rule left over when the defaults change (configuration)",

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from app import clock
 from app.audit.service import Actor
-from app.auth import service as people
+from app.auth import service as people, sessions
 from app.auth.models import Role, Team, User
 from app.extensions import db
 from tests.factories import resolve
@@ -49,6 +49,18 @@ def _commit():
     db.session.commit()
 
 
+def _two_factor(as_admin: Actor, person: User, now: datetime) -> None:
+    """The policy row, and an authenticator for `person` with one recovery code used."""
+    import pyotp
+
+    from app.auth import twofactor
+    twofactor.set_policy(as_admin, "nobody")
+    twofactor.begin(Actor.for_user(person), person)
+    code = pyotp.TOTP(twofactor.pending_secret(person)).at(now)
+    codes = twofactor.confirm(Actor.for_user(person), person, code, now)
+    twofactor.check_code(person, codes[0], now)
+
+
 def populate(app, client) -> World:
     """Fill the database behind `app` (migrated, empty). Leaves the clock set at the end."""
     from app.alerts import heartbeats
@@ -79,7 +91,9 @@ def populate(app, client) -> World:
     seed_demo(password=DEMO_PASSWORD)
     _commit()
     admin, dana, viewer = _user("admin@example.com"), _user("dana@example.com"), _user("morgan@example.com")
-    world.emails = {"admin": admin.email, "responder": dana.email, "viewer": viewer.email}
+    # Priya manages Payments (team A of the crawl); Platform is team B.
+    world.emails = {"admin": admin.email, "responder": dana.email, "viewer": viewer.email,
+                    "manager": "priya@example.com"}
     as_admin, as_dana = Actor.for_user(admin), Actor.for_user(dana)
     checkout = db.session.scalar(sa.select(Service).where(Service.name == "checkout-api"))
     payments = db.session.scalar(sa.select(Team).where(Team.name == "Payments"))
@@ -166,6 +180,10 @@ def populate(app, client) -> World:
                                   ends_at=now + timedelta(hours=2), services=[checkout], now=now - timedelta(hours=1),
                                   public=True, components=[component])
     status_maintenance.post_update(as_admin, window, "Upgrading the primary now.", now)
+    gateway = db.session.scalar(sa.select(Service).where(Service.name == "api-gateway"))
+    window_b = maintenance.schedule(as_admin, title="Gateway certificates", starts_at=now + timedelta(days=3),
+                                    ends_at=now + timedelta(days=3, hours=1), services=[gateway], now=now,
+                                    public=True)
     _commit()
 
     # People: tokens (write and read), a subscriber of each kind, an inbound SMS.
@@ -173,6 +191,13 @@ def populate(app, client) -> World:
     read_token, read_secret = people.create_api_token(as_admin, admin, name="reader", scope="read")
     responder_token, responder_secret = people.create_api_token(as_dana, dana, name="dana-script")
     viewer_token, viewer_secret = people.create_api_token(Actor.for_user(viewer), viewer, name="viewer-script")
+    _two_factor(as_admin, dana, now)
+    dana_session, _ = sessions.open_session(dana, now=now, ip="203.0.113.7",
+                                            user_agent="Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
+    from app.auth import oidc
+    from app.auth.models import OidcIdentity
+    mapping = oidc.add_mapping(as_admin, "payments-oncall", payments)  # single sign-on's group → team
+    db.session.add(OidcIdentity(user=dana, issuer="https://id.example.com", subject="dana-1", created_at=now))
     subscribers.subscribe("email", "reader@example.com", now, components=[component])
     subscribers.subscribe("webhook", "https://hooks.example.com/status", now, email="ops@example.com")
     requested = subscribers.subscribe("sms", "+15005550010", now)
@@ -256,7 +281,15 @@ def populate(app, client) -> World:
     published = db.session.scalar(sa.select(Postmortem).where(Postmortem.id != pm.id).order_by(Postmortem.id))
     public_incident = db.session.scalar(sa.select(PublicIncident).order_by(PublicIncident.id))
     proposal = next((a for a in roles.assignments(incident) if a.state == "proposed"), None)
+    # Access (issue 24): a pending invitation to Payments, a reset asked for, a known browser.
+    from app.auth import invitations, known_devices, password_reset
+    [(invitation, _)] = invitations.invite(as_admin, "newcomer@example.com", "responder", payments, T0).made
+    password_reset.request_reset(dana.email, T0)
+    known_devices.signed_in(dana, "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+                            "192.0.2.10", T0)
+    _commit()
     world.ids.update({
+        "invitation": invitation.id,
         "incident": incident.id, "event": db.session.scalar(sa.select(IncidentEvent.id).where(
             IncidentEvent.incident_id == incident.id).order_by(IncidentEvent.id)),
         "task": task.id, "proposal": proposal.id if proposal else None,
@@ -278,7 +311,13 @@ def populate(app, client) -> World:
         "subscriber": email_subscriber.id, "webhook": hook.id, "list": internal.id,
         "list_member": internal.members[0].id if internal.members else None,
         "method": method.id, "notification": notification.id if notification else None,
-        "token": token.id, "responder_token": responder_token.id,
+        "token": token.id, "responder_token": responder_token.id, "session": dana_session.id, "mapping": mapping.id,
+        # Team B's (Platform's) and nobody's: what a manager of Payments may not change.
+        "team_b": db.session.scalar(sa.select(Team.id).where(Team.name == "Platform")), "service_b": gateway.id,
+        "schedule_b": db.session.scalar(sa.select(Schedule.id).where(Schedule.name == "Platform on-call")),
+        "schedule_none": db.session.scalar(sa.select(Schedule.id).where(Schedule.team_id.is_(None))),
+        "policy_b": db.session.scalar(sa.select(EscalationPolicy.id).where(EscalationPolicy.name == "Platform escalation")),
+        "window_b": window_b.id,
         "drill": drill.id, "trigger": db.session.scalar(sa.select(SeverityTrigger.id).order_by(SeverityTrigger.id)),
     })
     world.secrets.update({
