@@ -29,7 +29,7 @@ def upgrade():
     sa.Column('last_signin_at', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_oidc_identities_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_oidc_identities')),
-    sa.UniqueConstraint('issuer', 'subject', name=op.f('uq_oidc_identities_issuer'))
+    sa.UniqueConstraint('issuer', 'subject', name=op.f('uq_oidc_identities_issuer_subject'))
     )
     with op.batch_alter_table('oidc_identities', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_oidc_identities_user_id'), ['user_id'], unique=False)
@@ -41,7 +41,7 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['team_id'], ['teams.id'], name=op.f('fk_oidc_group_mappings_team_id_teams'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_oidc_group_mappings')),
-    sa.UniqueConstraint('group_name', 'team_id', name=op.f('uq_oidc_group_mappings_group_name'))
+    sa.UniqueConstraint('group_name', 'team_id', name=op.f('uq_oidc_group_mappings_group_name_team_id'))
     )
 
 
