@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask, request
 
-from app.auth.service import load_session_user
+from app.auth.sessions import load_user
 from app.extensions import login_manager
 
 # No inline scripts or styles anywhere: htmx is configured (base.html) not to inject
@@ -14,7 +14,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 
 def init_app(app: Flask) -> None:
-    login_manager.user_loader(load_session_user)
+    login_manager.user_loader(load_user)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Sign in to see that page."
     login_manager.login_message_category = "info"

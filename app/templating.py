@@ -9,6 +9,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from app import clock, text
+from app.auth import devices, permissions
 from app.auth.models import Role
 
 
@@ -18,10 +19,23 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["markdown"] = text.markdown
     app.jinja_env.filters["ago"] = ago
     app.jinja_env.filters["duration"] = duration
+    app.jinja_env.filters["device"] = devices.describe
     app.jinja_env.globals["nav_items"] = nav_items
     app.jinja_env.globals["Role"] = Role
     app.jinja_env.globals["now"] = clock.now
     app.jinja_env.globals["target_name"] = target_name
+    app.jinja_env.globals["may_change"] = may_change
+    app.jinja_env.globals["may_create"] = may_create
+
+
+def may_change(obj) -> bool:
+    """Show this object's edit controls? (app.auth.permissions: admins, its team's managers)"""
+    return permissions.manages(current_user, obj)
+
+
+def may_create() -> bool:
+    """Show "new schedule", "new service"? (an admin, or a manager of some team)"""
+    return permissions.manages_some_team(current_user)
 
 
 def viewer_zone() -> ZoneInfo:

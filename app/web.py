@@ -4,6 +4,9 @@ Access is deny-by-default, and CSRF is checked here too (WTF_CSRF_CHECK_DEFAULT 
 public only when marked `@public`; otherwise it needs a signed-in person (or, under
 /api/v1, a bearer token) holding at least the view's role. Views that change
 things (any method but GET/HEAD/OPTIONS) need a responder unless marked otherwise.
+A view marked `requires(Role.ADMIN, manages=(Model, "model_id"))` is open besides to
+a manager of the team that owns the object in its URL (app.auth.permissions): the one
+place team-scoped access is decided for the web.
 """
 from __future__ import annotations
 
@@ -17,9 +20,9 @@ from jinja2_fragments.flask import render_block
 
 from app import clock, nul
 from app.audit.service import Actor
-from app.auth import sessions
+from app.auth import permissions, sessions
 from app.auth.models import Role, TokenScope
-from app.auth.service import token_from_secret
+from app.auth.service import TokenExpired, token_from_secret
 from app.database import MAX_ID, set_write_intent
 from app.errors import DomainError
 from app.extensions import csrf, db, htmx
@@ -53,12 +56,33 @@ def no_csrf(view: Callable) -> Callable:
     return view
 
 
-def requires(role: Role) -> Callable[[Callable], Callable]:
-    """The least role a person needs for this view (enforced in `enforce_access`)."""
+# `requires(…, manages=SOME_TEAM)`: pages that create a team's things; the team chosen
+# is checked as the thing is created.
+SOME_TEAM = "some team"
+
+
+def requires(role: Role, manages: tuple[type, str] | str | None = None) -> Callable[[Callable], Callable]:
+    """The least role a person needs for this view (enforced in `enforce_access`);
+    `manages` lets a team's manager in too: `(Model, "url_argument")` names the object
+    whose team must be theirs, or SOME_TEAM any team they manage."""
     def decorate(view: Callable) -> Callable:
         view._min_role = role
+        if manages is not None:
+            view._manages = manages
         return view
     return decorate
+
+
+def _manages(view: Callable) -> bool:
+    """Whether the signed-in person manages what the view changes (their way past its role)."""
+    owned = getattr(view, "_manages", None)
+    if owned is None:
+        return False
+    if owned == SOME_TEAM:
+        return permissions.manages_some_team(current_user)
+    model, argument = owned
+    obj = db.session.get(model, request.view_args[argument])
+    return obj is not None and permissions.manages(current_user, obj)
 
 
 def is_json_path(path: str | None = None) -> bool:
@@ -99,7 +123,14 @@ def enforce_access():
     if request.blueprint == "api":
         header = request.headers.get("Authorization", "")
         scheme, _, secret = header.partition(" ")
-        token = token_from_secret(secret.strip()) if scheme.lower() == "bearer" else None
+        try:
+            token = token_from_secret(secret.strip()) if scheme.lower() == "bearer" else None
+        except TokenExpired as expired:
+            db.session.commit()  # its audit entry
+            response = json_error(401, expired.message)
+            response.headers["WWW-Authenticate"] = ('Bearer realm="firebreak", error="invalid_token", '
+                                                    'error_description="The token expired"')
+            return response
         if token is None:
             response = json_error(401, "A valid API token is needed: send 'Authorization: Bearer <token>'.")
             response.headers["WWW-Authenticate"] = 'Bearer realm="firebreak"'
@@ -121,8 +152,9 @@ def enforce_access():
             response.headers["HX-Redirect"] = target
             return response
         return redirect(target)
-    if not current_user.can(needed):
-        abort(403, description=f"This page needs the {needed.value} role.")
+    if not current_user.can(needed) and not _manages(view):
+        more = ", or a manager of its team" if getattr(view, "_manages", None) else ""
+        abort(403, description=f"This page needs the {needed.value} role{more}.")
     _check_csrf(view)
     return None
 

@@ -39,16 +39,22 @@ def make_service(name: str | None = None, team: Team | None = None, **kwargs) ->
     return service
 
 
-def login(client, user: User) -> None:
-    """Sign a test client in as `user` without going through the form (the session
-    stamped as just signed in, by the clock, as the form would)."""
+def login(client, user: User, *, user_agent: str = "", ip: str = "127.0.0.1"):
+    """Sign a test client in as `user` without going through the form: a session row
+    and a cookie stamped as just signed in, by the clock, as the form would. Returns
+    the row (app.auth.sessions)."""
     from app import clock
     from app.auth import sessions
-    stamp = int(clock.now().timestamp())
+    now = clock.now()
+    record, key = sessions.open_session(user, now=now, ip=ip, user_agent=user_agent)
+    db.session.commit()
+    stamp = int(now.timestamp())
     with client.session_transaction() as session:
         session["_user_id"] = user.get_id()
         session["_fresh"] = True
+        session[sessions.KEY] = key
         session[sessions.SIGNED_IN_AT] = session[sessions.SEEN_AT] = stamp
+    return record
 
 
 def actor(user: User) -> Actor:

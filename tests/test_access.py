@@ -255,7 +255,7 @@ ARGUMENTS = {
     "component_id": "component", "group_id": "group", "window_id": "window", "subscriber_id": "subscriber",
     "webhook_id": "webhook", "list_id": "list", "member_id": "list_member", "method_id": "method",
     "notification_id": "notification", "token_id": "token", "session_id": "session",
-    "mapping_id": "mapping",
+    "mapping_id": "mapping", "invitation_id": "invitation",
 }
 FIXED = {"severity": 1, "level": 1, "role": "commander", "audience": "incident-commander", "urgency": "high",
          "filename": "css/app.css"}
@@ -281,7 +281,8 @@ def url_for_rule(rule, world) -> str:
             values[arg] = ids["public_maintenance" if "maintenance" in rule.rule else "public_incident"]
         elif arg == "token":
             values[arg] = {"alerts.heartbeat_ping": ids["heartbeat_token"], "statuspage.confirm": secrets["confirm"],
-                           "insights.survey": secrets["survey"],
+                           "insights.survey": secrets["survey"], "invitations.accept": secrets["invitation"],
+                           "password_reset.choose": secrets["password_reset"],
                            "statuspage.confirm_code": secrets["sms"]}.get(rule.endpoint, secrets["unsubscribe"])
         elif arg == "schedule_id" and "override_id" in rule.arguments:
             values[arg] = ids["override_schedule"]

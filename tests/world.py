@@ -283,10 +283,13 @@ def populate(app, client) -> World:
     proposal = next((a for a in roles.assignments(incident) if a.state == "proposed"), None)
     # Access (issue 24): a pending invitation to Payments, a reset asked for, a known browser.
     from app.auth import invitations, known_devices, password_reset
-    [(invitation, _)] = invitations.invite(as_admin, "newcomer@example.com", "responder", payments, T0).made
-    password_reset.request_reset(dana.email, T0)
+    [(invitation, invitation_link)] = invitations.invite(as_admin, "newcomer@example.com", "responder", payments,
+                                                         clock.now()).made
+    password_reset.request_reset(dana.email, clock.now())
+    reset_mail = db.session.scalar(sa.select(Notification).where(Notification.purpose == "security",
+                                                                 Notification.user_id == dana.id))
     known_devices.signed_in(dana, "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
-                            "192.0.2.10", T0)
+                            "192.0.2.10", clock.now())
     _commit()
     world.ids.update({
         "invitation": invitation.id,
@@ -326,5 +329,7 @@ def populate(app, client) -> World:
         "confirm": subscribers.token(email_subscriber, "confirm"),
         "unsubscribe": subscribers.token(email_subscriber, "unsubscribe"),
         "sms": requested.sms_token or "",
+        "invitation": invitation_link.rsplit("/", 1)[1],
+        "password_reset": reset_mail.body.split("/password-reset/", 1)[1].split()[0],
     })
     return world

@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
-from zoneinfo import available_timezones
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, available_timezones
 
 import phonenumbers
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app import clock
 from app.audit import service as audit
+from app.audit.models import ActorKind, AuditEntry
 from app.audit.service import Actor
+from app.auth import permissions
 from app.auth.models import ApiToken, Role, Team, TeamMembership, TokenScope, User
 from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
@@ -206,11 +209,14 @@ def authenticate(email: str, password: str, *, ip: str | None = None) -> User:
     if user is None:
         # Spend the same time as a real check so timing does not reveal the address.
         check_password_hash(_dummy_hash(), password or "")
+        _failed_sign_in(email, None, ip, "no such account")
         raise generic
     if user.locked_until and clock.utc(user.locked_until) > now:
         minutes = max(1, int((clock.utc(user.locked_until) - now).total_seconds() // 60) + 1)
+        _failed_sign_in(email, user, ip, "held back")
         raise SignInRefused(f"Too many failed sign-ins. Try again in {minutes} minute{'s' if minutes != 1 else ''}.")
     if not user.password_hash or not check_password_hash(user.password_hash, password or "") or not user.active:
+        _failed_sign_in(email, user, ip, "wrong password" if user.active else "inactive account")
         user.failed_signins += 1
         config = current_app.config
         if user.failed_signins >= config["SIGNIN_MAX_FAILURES"]:
@@ -224,6 +230,14 @@ def authenticate(email: str, password: str, *, ip: str | None = None) -> User:
     return user
 
 
+def _failed_sign_in(email: str | None, user: User | None, ip: str | None, why: str) -> None:
+    """Audit a refused password sign-in (the page never says why; the log does)."""
+    typed = (email or "").strip()[:254]
+    audit.record(Actor(ActorKind.SYSTEM, "Sign-in", ip=ip), "user.sign_in_failed", user, object_type="users",
+                 summary=f"Refused a sign-in as {typed or '(no address)'} from {ip or 'unknown address'}: {why}",
+                 after={"email": typed, "reason": why})
+
+
 _dummy_hash_cache: dict[str, str] = {}
 
 
@@ -232,18 +246,6 @@ def _dummy_hash() -> str:
     if method not in _dummy_hash_cache:
         _dummy_hash_cache[method] = generate_password_hash("not-a-password", method=method)
     return _dummy_hash_cache[method]
-
-
-def load_session_user(session_id: str) -> User | None:
-    """Flask-Login's loader: `id:version`, so a bumped version ends old sessions."""
-    try:
-        user_id, version = (int(part) for part in session_id.split(":"))
-    except (ValueError, AttributeError):
-        return None
-    user = db.session.get(User, user_id)
-    if user is None or user.session_version != version or not user.active:
-        return None
-    return user
 
 
 # --- teams ------------------------------------------------------------------
@@ -287,7 +289,9 @@ def update_team(actor: Actor, team: Team, *, name: str, description: str) -> Tea
 
 
 def add_member(actor: Actor, team: Team, user: User, *, is_manager: bool = False) -> TeamMembership:
-    _require(actor, Role.ADMIN)
+    permissions.require(actor, team, "Only an admin or a manager of this team may change its members.")
+    if is_manager:
+        _may_manage(user)
     existing = db.session.scalar(sa.select(TeamMembership).where(
         TeamMembership.team_id == team.id, TeamMembership.user_id == user.id))
     if existing:
@@ -301,7 +305,7 @@ def add_member(actor: Actor, team: Team, user: User, *, is_manager: bool = False
 
 
 def remove_member(actor: Actor, team: Team, user: User) -> None:
-    _require(actor, Role.ADMIN)
+    permissions.require(actor, team, "Only an admin or a manager of this team may change its members.")
     membership = db.session.scalar(sa.select(TeamMembership).where(
         TeamMembership.team_id == team.id, TeamMembership.user_id == user.id))
     if membership is None:
@@ -311,15 +315,50 @@ def remove_member(actor: Actor, team: Team, user: User) -> None:
                  before={"user_id": user.id, "is_manager": membership.is_manager})
 
 
+def set_manager(actor: Actor, team: Team, user: User, is_manager: bool) -> TeamMembership:
+    """Make a member a manager of `team` (app.auth.permissions), or no longer one."""
+    permissions.require(actor, team, "Only an admin or a manager of this team may choose its managers.")
+    membership = db.session.scalar(sa.select(TeamMembership).where(
+        TeamMembership.team_id == team.id, TeamMembership.user_id == user.id))
+    if membership is None:
+        raise NotFound(f"{user.name} is not in {team.name}.")
+    if is_manager:
+        _may_manage(user)
+    if membership.is_manager != is_manager:
+        membership.is_manager = is_manager
+        audit.record(actor, "team.set_manager", team,
+                     summary=f"{user.name} is {'now' if is_manager else 'no longer'} a manager of {team.name}",
+                     before={"user_id": user.id, "is_manager": not is_manager},
+                     after={"user_id": user.id, "is_manager": is_manager})
+    return membership
+
+
+def _may_manage(user: User) -> None:
+    if not user.can(permissions.MANAGER_ROLE):
+        raise DomainError(f"A manager changes configuration: make {user.name} a responder first.", "is_manager")
+
+
 # --- API tokens ---------------------------------------------------------------
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_api_token(actor: Actor, user: User, *, name: str,
-                     scope: TokenScope | str = TokenScope.WRITE) -> tuple[ApiToken, str]:
-    """A new token for `user`; returns the row and the token, which is never seen again."""
+def token_expiry(user: User, expires_on: date | None, now: datetime) -> datetime | None:
+    """When a token chosen to expire on `expires_on` stops working: the end of that
+    day in its owner's time zone. None for no expiry; DomainError for a day gone by."""
+    if expires_on is None:
+        return None
+    midnight = datetime.combine(expires_on + timedelta(days=1), time(0), ZoneInfo(user.time_zone))
+    if midnight <= now:
+        raise DomainError("Choose a day from today on, or none for a token that does not expire.", "expires_on")
+    return midnight.astimezone(UTC)
+
+
+def create_api_token(actor: Actor, user: User, *, name: str, scope: TokenScope | str = TokenScope.WRITE,
+                     expires_on: date | None = None) -> tuple[ApiToken, str]:
+    """A new token for `user`; returns the row and the token, which is never seen again.
+    With `expires_on` it works through the end of that day, in the owner's time zone."""
     own = actor.user is not None and actor.user.id == user.id
     if not own and not actor.can(Role.ADMIN):
         raise Forbidden("Only an admin may make tokens for someone else.")
@@ -330,13 +369,18 @@ def create_api_token(actor: Actor, user: User, *, name: str,
         scope = TokenScope(scope)
     except ValueError:
         raise DomainError("Scope must be read or write.", "scope") from None
+    now = clock.now()
+    expires_at = token_expiry(user, expires_on, now)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user=user, name=name[:120], token_hash=_token_hash(secret),
-                     prefix=secret[:12], scope=scope, created_at=clock.now())
+                     prefix=secret[:12], scope=scope, created_at=now, expires_at=expires_at)
     db.session.add(token)
     db.session.flush()
-    audit.record(actor, "api_token.create", token, summary=f"Created API token {name!r} ({scope.value}) for {user.name}",
-                 after={"user_id": user.id, "name": name, "scope": scope.value, "prefix": token.prefix})
+    until = f", expires {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else ""
+    audit.record(actor, "api_token.create", token,
+                 summary=f"Created API token {name!r} ({scope.value}{until}) for {user.name}",
+                 after={"user_id": user.id, "name": name, "scope": scope.value, "prefix": token.prefix,
+                        "expires_at": expires_at})
     return token, secret
 
 
@@ -350,17 +394,46 @@ def revoke_api_token(actor: Actor, token: ApiToken) -> None:
     audit.record(actor, "api_token.revoke", token, summary=f"Revoked API token {token.name!r} of {token.user.name}")
 
 
+def all_api_tokens() -> list[ApiToken]:
+    """Every token of everyone, for admins: live ones first, newest first."""
+    return list(db.session.scalars(sa.select(ApiToken).options(joinedload(ApiToken.user))
+                                   .order_by(ApiToken.revoked_at.is_not(None), ApiToken.created_at.desc(),
+                                             ApiToken.id.desc())))
+
+
+class TokenExpired(DomainError):
+    status = 401
+
+
+EXPIRED_USE_AUDITED_EVERY = timedelta(hours=1)
+
+
 def token_from_secret(secret: str) -> ApiToken | None:
-    """The active token for a bearer secret, or None. Marks it used (at most once a minute)."""
+    """The active token for a bearer secret, or None; TokenExpired, saying when, for
+    one past its expiry (audited, at most once an hour per token, so a forgotten cron
+    job does not flood the log). Marks a good one used (at most once a minute)."""
     if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 128:
         return None
     token = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == _token_hash(secret)))
     if token is None or not token.active:
         return None
     now = clock.now()
+    if token.expired(now):
+        _expired_use(token, now)
+        raise TokenExpired(f"This API token expired at {clock.utc(token.expires_at):%Y-%m-%d %H:%M} UTC: "
+                           "make a new one on your profile.")
     if token.last_used_at is None or now - clock.utc(token.last_used_at) > timedelta(minutes=1):
         token.last_used_at = now
     return token
+
+
+def _expired_use(token: ApiToken, now: datetime) -> None:
+    recent = db.session.scalar(sa.select(AuditEntry.id).where(
+        AuditEntry.object_type == "api_tokens", AuditEntry.object_id == token.id,
+        AuditEntry.action == "api_token.expired_use", AuditEntry.at > now - EXPIRED_USE_AUDITED_EVERY).limit(1))
+    if recent is None:
+        audit.record(Actor.for_token(token), "api_token.expired_use", token,
+                     summary=f"Refused the expired API token {token.name!r} of {token.user.name}")
 
 
 def _require(actor: Actor, role: Role) -> None:
