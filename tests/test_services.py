@@ -7,11 +7,12 @@ import pytest
 import sqlalchemy as sa
 
 from app.audit.models import AuditEntry
+from app.auth import service as people
 from app.auth.models import Role
 from app.errors import Conflict, DomainError, Forbidden
 from app.extensions import db
 from app.services import service as services
-from tests.factories import actor, login, make_service, make_team, make_user
+from tests.factories import SYSTEM, actor, login, make_service, make_team, make_user
 
 
 @pytest.mark.db
@@ -150,8 +151,10 @@ def test_maintenance_is_scheduled_and_ended_from_its_page(app, client):
     from app import clock
     from app.services.models import MaintenanceState, MaintenanceWindow
     clock.set(datetime(2026, 11, 27, 12, 0, tzinfo=UTC))
-    service = make_service("payments-db")
     user = make_user(Role.RESPONDER, time_zone="UTC")
+    team = make_team("Payments")
+    people.add_member(SYSTEM, team, user, is_manager=True)  # maintenance is its services' teams' managers'
+    service = make_service("payments-db", team=team)
     login(client, user)
     answer = client.post("/maintenance/new", data={"title": "Postgres 16 upgrade", "service_ids": [str(service.id)],
                                                    "starts_at": "2026-11-27T11:30", "ends_at": "2026-11-27T14:00"})

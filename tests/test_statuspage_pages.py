@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from app import clock
 from app.alerts.models import Alert
+from app.auth import service as people
 from app.auth.models import Role
 from app.extensions import db
 from app.incidents import service as incidents
@@ -19,7 +20,7 @@ from app.services import maintenance
 from app.services.models import MaintenanceWindow
 from app.statuspage import service
 from app.statuspage.models import Component, ComponentGroup, PublicIncident
-from tests.factories import SYSTEM, actor, login, make_component, make_group, make_service, make_user
+from tests.factories import SYSTEM, actor, login, make_component, make_group, make_service, make_team, make_user
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -254,8 +255,14 @@ def test_only_admins_reach_the_status_page_settings(world, client):
 # --- the incident page ------------------------------------------------------------------------------
 
 @pytest.fixture
-def responder_client(client):
-    login(client, make_user(Role.RESPONDER, name="Rita Responder"))
+def responder_client(client, world):
+    """A responder who manages checkout-api's team (maintenance is its managers')."""
+    rita = make_user(Role.RESPONDER, name="Rita Responder")
+    team = make_team("Payments")
+    people.add_member(SYSTEM, team, rita, is_manager=True)
+    world.checkout.team_id = team.id
+    db.session.commit()
+    login(client, rita)
     return client
 
 

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 from app.alerts.models import Heartbeat, HeartbeatState
 from app.audit import service as audit
 from app.audit.service import Actor
-from app.auth.models import Role
-from app.errors import DomainError, Forbidden, NotFound
+from app.auth import permissions
+from app.errors import DomainError, NotFound
 from app.extensions import db
 from app.services.models import Service
 
@@ -22,8 +22,7 @@ def get_heartbeat(heartbeat_id: int) -> Heartbeat:
 def create(actor: Actor, service: Service, *, name: str, interval_seconds: int, grace_seconds: int,
            now: datetime) -> Heartbeat:
     """A new heartbeat waits for its first check-in for one interval + grace, then alarms."""
-    if not actor.can(Role.ADMIN):
-        raise Forbidden("Only an admin may add heartbeats.")
+    permissions.require(actor, service, "Only an admin or a manager of its team may add heartbeats.")
     name = (name or "").strip()
     if not name:
         raise DomainError("Name the heartbeat after the job that checks in.", "name")
@@ -45,8 +44,7 @@ def create(actor: Actor, service: Service, *, name: str, interval_seconds: int, 
 
 def remove(actor: Actor, heartbeat: Heartbeat) -> None:
     """Stop watching (kept for the record; its token stops working)."""
-    if not actor.can(Role.ADMIN):
-        raise Forbidden("Only an admin may remove heartbeats.")
+    permissions.require(actor, heartbeat.service, "Only an admin or a manager of its team may remove heartbeats.")
     if not heartbeat.active:
         return
     heartbeat.active = False

@@ -8,8 +8,9 @@ import sqlalchemy as sa
 
 from app.audit import service as audit
 from app.audit.service import Actor
-from app.auth.models import Role, Team, User
-from app.errors import Conflict, DomainError, Forbidden, NotFound
+from app.auth import permissions
+from app.auth.models import Team, User
+from app.errors import Conflict, DomainError, NotFound
 from app.escalation.models import TARGET_KINDS, EscalationPolicy, EscalationStep, EscalationTarget
 from app.extensions import db
 from app.services.models import Service
@@ -19,9 +20,9 @@ MAX_REPEAT = 9
 MAX_DELAY = 24 * 60
 
 
-def _admin(actor: Actor) -> None:
-    if not actor.can(Role.ADMIN):
-        raise Forbidden("Only an admin may change escalation policies.")
+def _admin(actor: Actor, owned: EscalationPolicy | Service) -> None:
+    """An admin, or a manager of the policy's (or service's) team (app.auth.permissions)."""
+    permissions.require(actor, owned, "Only an admin or a manager of its team may change this.")
 
 
 def get_policy(policy_id: int) -> EscalationPolicy:
@@ -58,7 +59,7 @@ def _clean(name: str, repeat, policy_id: int | None = None) -> tuple[str, int]:
 
 def create_policy(actor: Actor, *, name: str, now: datetime, description: str = "", repeat: int = 0,
                   team_id: int | None = None) -> EscalationPolicy:
-    _admin(actor)
+    permissions.require_team(actor, team_id, "Only an admin, or a manager for their own team, may make a policy.")
     name, repeat = _clean(name, repeat)
     policy = EscalationPolicy(name=name, description=description or "", repeat=repeat, team_id=team_id,
                               created_at=now, updated_at=now)
@@ -71,7 +72,7 @@ def create_policy(actor: Actor, *, name: str, now: datetime, description: str = 
 
 def update_policy(actor: Actor, policy: EscalationPolicy, *, name: str, description: str, repeat: int,
                   now: datetime) -> None:
-    _admin(actor)
+    _admin(actor, policy)
     before = {"name": policy.name, "description": policy.description, "repeat": policy.repeat}
     policy.name, policy.repeat = _clean(name, repeat, policy.id)
     policy.description = description or ""
@@ -84,7 +85,7 @@ def update_policy(actor: Actor, policy: EscalationPolicy, *, name: str, descript
 
 
 def add_step(actor: Actor, policy: EscalationPolicy, *, delay_minutes: int, mode: str, now: datetime) -> EscalationStep:
-    _admin(actor)
+    _admin(actor, policy)
     if len(policy.steps) >= MAX_STEPS:
         raise DomainError(f"At most {MAX_STEPS} steps.")
     delay_minutes, mode = _step_values(delay_minutes, mode)
@@ -110,7 +111,7 @@ def _step_values(delay_minutes, mode) -> tuple[int, str]:
 
 
 def update_step(actor: Actor, step: EscalationStep, *, delay_minutes: int, mode: str, now: datetime) -> None:
-    _admin(actor)
+    _admin(actor, step.policy)
     before = {"delay_minutes": step.delay_minutes, "mode": step.mode}
     step.delay_minutes, step.mode = _step_values(delay_minutes, mode)
     step.policy.updated_at = now
@@ -121,7 +122,7 @@ def update_step(actor: Actor, step: EscalationStep, *, delay_minutes: int, mode:
 
 
 def remove_step(actor: Actor, step: EscalationStep, now: datetime) -> None:
-    _admin(actor)
+    _admin(actor, step.policy)
     policy = step.policy
     position = step.position
     # delete-orphan deletes the step and its targets at the flush; deleting it as well
@@ -134,7 +135,7 @@ def remove_step(actor: Actor, step: EscalationStep, now: datetime) -> None:
 
 
 def move_step(actor: Actor, step: EscalationStep, direction: int, now: datetime) -> None:
-    _admin(actor)
+    _admin(actor, step.policy)
     steps = list(step.policy.steps)
     index = steps.index(step)
     other = index + direction
@@ -165,7 +166,7 @@ def find_target(kind: str, ref: int | None):
 
 
 def add_target(actor: Actor, step: EscalationStep, kind: str, ref: int, now: datetime) -> EscalationTarget:
-    _admin(actor)
+    _admin(actor, step.policy)
     find_target(kind, ref)
     if any(t.kind == kind and t.ref == ref for t in step.targets):
         raise Conflict("That target is already on this step.", "target")
@@ -181,7 +182,7 @@ def add_target(actor: Actor, step: EscalationStep, kind: str, ref: int, now: dat
 
 
 def remove_target(actor: Actor, target: EscalationTarget, now: datetime) -> None:
-    _admin(actor)
+    _admin(actor, target.step.policy)
     step = target.step
     from app.escalation.targets import name_of
     summary = f"Step {step.position + 1} of {step.policy.name} no longer pages {name_of(target.kind, target.ref)}"
@@ -192,7 +193,7 @@ def remove_target(actor: Actor, target: EscalationTarget, now: datetime) -> None
 
 
 def set_service_policy(actor: Actor, service: Service, policy_id: int | None, fallback_team_id: int | None) -> None:
-    _admin(actor)
+    _admin(actor, service)
     if policy_id is not None and db.session.get(EscalationPolicy, policy_id) is None:
         raise DomainError("No such escalation policy.", "escalation_policy_id")
     if fallback_team_id is not None and db.session.get(Team, fallback_team_id) is None:
@@ -206,7 +207,7 @@ def set_service_policy(actor: Actor, service: Service, policy_id: int | None, fa
 
 
 def delete_policy(actor: Actor, policy: EscalationPolicy) -> None:
-    _admin(actor)
+    _admin(actor, policy)
     users = db.session.scalars(sa.select(Service.name).where(Service.escalation_policy_id == policy.id)).all()
     if users:
         raise Conflict(f"{', '.join(users)} still use{'s' if len(users) == 1 else ''} this policy.")

@@ -105,7 +105,7 @@ def _act(policy_id: int, action, message: str | None = None):
 
 
 @bp.route("/<int:policy_id>/edit", methods=["POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=(EscalationPolicy, "policy_id"))
 def edit(policy_id: int):
     policy = policies.get_policy(policy_id)
     form = PolicyForm()
@@ -116,7 +116,7 @@ def edit(policy_id: int):
 
 
 @bp.route("/<int:policy_id>/steps", methods=["POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=(EscalationPolicy, "policy_id"))
 def add_step(policy_id: int):
     form = StepForm()
     if not form.validate_on_submit():
@@ -126,7 +126,7 @@ def add_step(policy_id: int):
 
 
 @bp.route("/<int:policy_id>/steps/<int:step_id>", methods=["POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=(EscalationPolicy, "policy_id"))
 def update_step(policy_id: int, step_id: int):
     form = StepForm()
     if not form.validate_on_submit():
@@ -138,14 +138,14 @@ def update_step(policy_id: int, step_id: int):
 
 
 @bp.route("/<int:policy_id>/steps/<int:step_id>/remove", methods=["POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=(EscalationPolicy, "policy_id"))
 def remove_step(policy_id: int, step_id: int):
     return _act(policy_id, lambda p: policies.remove_step(current_actor(), policies.get_step(p, step_id), clock.now()),
                 "Step removed.")
 
 
 @bp.route("/<int:policy_id>/steps/<int:step_id>/move", methods=["POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=(EscalationPolicy, "policy_id"))
 def move_step(policy_id: int, step_id: int):
     direction = -1 if request.form.get("direction") == "up" else 1
     return _act(policy_id, lambda p: policies.move_step(current_actor(), policies.get_step(p, step_id), direction,
@@ -153,7 +153,7 @@ def move_step(policy_id: int, step_id: int):
 
 
 @bp.route("/<int:policy_id>/steps/<int:step_id>/targets", methods=["POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=(EscalationPolicy, "policy_id"))
 def add_target(policy_id: int, step_id: int):
     kind, _, ref = (request.form.get("target") or "").partition(":")
     ident = record_id(ref)
@@ -165,7 +165,7 @@ def add_target(policy_id: int, step_id: int):
 
 
 @bp.route("/<int:policy_id>/targets/<int:target_id>/remove", methods=["POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=(EscalationPolicy, "policy_id"))
 def remove_target(policy_id: int, target_id: int):
     def action(policy):
         target = db.session.get(EscalationTarget, target_id)
@@ -176,7 +176,7 @@ def remove_target(policy_id: int, target_id: int):
 
 
 @bp.route("/<int:policy_id>/delete", methods=["POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=(EscalationPolicy, "policy_id"))
 def delete(policy_id: int):
     policy = policies.get_policy(policy_id)
     if not act_and_flash(lambda: policies.delete_policy(current_actor(), policy), "Policy deleted."):

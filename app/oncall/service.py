@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from app.audit import service as audit
 from app.audit.service import Actor
+from app.auth import permissions
 from app.auth.models import Role, Team, User
 from app.auth.service import valid_time_zone
 from app.errors import Conflict, DomainError, Forbidden, NotFound
@@ -115,8 +116,9 @@ def _require(actor: Actor, role: Role, message: str) -> None:
         raise Forbidden(message)
 
 
-def _admin(actor: Actor) -> None:
-    _require(actor, Role.ADMIN, "Only an admin may change schedules.")
+def _admin(actor: Actor, schedule: Schedule) -> None:
+    """An admin, or a manager of the schedule's team (app.auth.permissions)."""
+    permissions.require(actor, schedule, "Only an admin or a manager of its team may change this schedule.")
 
 
 def _responder(actor: Actor) -> None:
@@ -224,7 +226,8 @@ def _touch(schedule: Schedule, now: datetime) -> None:
 
 def create_schedule(actor: Actor, *, name: str, time_zone: str, now: datetime, description: str = "",
                     team_id: int | None = None, reminder_minutes: int = 60) -> Schedule:
-    _admin(actor)
+    permissions.require_team(actor, int(team_id) if team_id not in (None, "") else None,
+                             "Only an admin, or a manager for their own team, may make a schedule.")
     schedule = Schedule(created_at=now, updated_at=now, version=1, handovers_done_until=now,
                         reminders_done_until=now)
     _apply_settings(schedule, name=name, time_zone=time_zone, description=description, team_id=team_id,
@@ -238,7 +241,10 @@ def create_schedule(actor: Actor, *, name: str, time_zone: str, now: datetime, d
 
 
 def update_schedule(actor: Actor, schedule: Schedule, *, now: datetime, **fields) -> Schedule:
-    _admin(actor)
+    _admin(actor, schedule)
+    if "team_id" in fields and fields["team_id"] != schedule.team_id:
+        permissions.require_team(actor, int(fields["team_id"]) if fields["team_id"] not in (None, "") else None,
+                                 "Only an admin, or a manager for their own team, may give a schedule to a team.")
     before = audit.snapshot(schedule, SCHEDULE_FIELDS)
     _apply_settings(schedule, **{**before, **fields})
     before, after = audit.changed(before, audit.snapshot(schedule, SCHEDULE_FIELDS))
@@ -273,7 +279,7 @@ def archive_schedule(actor: Actor, schedule: Schedule, now: datetime) -> None:
 
     Refused while an escalation policy still pages it: deleting it used to take it
     out of those policies without a word."""
-    _admin(actor)
+    _admin(actor, schedule)
     _live(schedule)
     from app.escalation.models import EscalationPolicy, EscalationStep, EscalationTarget, SeverityTrigger
     users = list(db.session.scalars(
@@ -323,7 +329,7 @@ def add_layer(actor: Actor, schedule: Schedule, *, name: str, start_date: date, 
               **rotation) -> ScheduleLayer:
     """A new layer on top of the others, its rotation starting at the first
     handoff on or after `start_date`."""
-    _admin(actor)
+    _admin(actor, schedule)
     name = _name(name, "layer")
     if any(layer.name.lower() == name.lower() for layer in schedule.layers):
         raise Conflict("This schedule has a layer with that name.", "name")
@@ -355,7 +361,7 @@ def change_layer(actor: Actor, layer: ScheduleLayer, *, now: datetime, name: str
     not yet in force is replaced. A layer that has not started yet is simply
     rewritten. Returns the new version, or None when only the name changed.
     """
-    _admin(actor)
+    _admin(actor, layer.schedule)
     schedule = layer.schedule
     zone = ZoneInfo(schedule.time_zone)
     changes = {}
@@ -435,7 +441,7 @@ def _new_version(actor: Actor, layer: ScheduleLayer, current: RotationVersion, f
 
 
 def remove_layer(actor: Actor, layer: ScheduleLayer, now: datetime) -> None:
-    _admin(actor)
+    _admin(actor, layer.schedule)
     schedule = layer.schedule
     audit.record(actor, "schedule.layer_remove", schedule, summary=f"Removed layer {layer.name} from {schedule.name}",
                  before={"layer_id": layer.id, "name": layer.name})
@@ -447,7 +453,7 @@ def remove_layer(actor: Actor, layer: ScheduleLayer, now: datetime) -> None:
 
 def move_layer(actor: Actor, layer: ScheduleLayer, *, up: bool, now: datetime) -> bool:
     """Raise a layer above the next one (or lower it below); False at the edge."""
-    _admin(actor)
+    _admin(actor, layer.schedule)
     schedule = layer.schedule
     ordered = sorted(schedule.layers, key=lambda item: item.position)
     i = ordered.index(layer)
@@ -583,7 +589,7 @@ def remove_swap(actor: Actor, swap: Swap, now: datetime) -> None:
 def add_temporary(actor: Actor, schedule: Schedule, *, name: str, starts_at: datetime, ends_at: datetime,
                   participant_ids, shift_unit, shift_length: int, now: datetime) -> TemporarySchedule:
     """Replace the schedule for a window with a rotation that starts with it."""
-    _admin(actor)
+    _admin(actor, schedule)
     name = _name(name, "temporary schedule")
     starts_at, ends_at = _window(starts_at, ends_at, now)
     unit, length = _unit_and_length(shift_unit, shift_length)
@@ -603,7 +609,7 @@ def add_temporary(actor: Actor, schedule: Schedule, *, name: str, starts_at: dat
 
 
 def remove_temporary(actor: Actor, temporary: TemporarySchedule, now: datetime) -> str:
-    _admin(actor)
+    _admin(actor, temporary.schedule)
     schedule = temporary.schedule
     if temporary.ends_at <= now:
         raise DomainError("That temporary schedule is over; it stays in the record.")

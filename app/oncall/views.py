@@ -16,8 +16,9 @@ from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
 from app import clock
+from app.auth import permissions
 from app.auth.forms import EmptyForm
-from app.auth.models import Role, Team, User
+from app.auth.models import Role, User
 from app.errors import NotFound
 from app.extensions import db, htmx
 from app.forms import choices_from, record_id
@@ -33,7 +34,7 @@ from app.oncall.forms import (
 from app.oncall.models import CalendarFeed, Handover, Holiday, Schedule
 from app.oncall.specs import load_spec
 from app.templating import viewer_zone
-from app.web import act_and_flash, attempt, current_actor, public, render, requires, see_other, submit
+from app.web import SOME_TEAM, act_and_flash, attempt, current_actor, public, render, requires, see_other, submit
 
 bp = Blueprint("oncall", __name__)
 
@@ -85,7 +86,7 @@ def _live_context(schedule: Schedule, view: str, around: date | None, zone_choic
     changes = queries.upcoming_changes(schedule, now)
     return {"schedule": schedule, "row": row, "calendar": cal, "now": now, "view": view, "around": around,
             "zone_choice": zone_choice, "my_next": my_next, "state": state,
-            "can_act": current_user.can(Role.RESPONDER), "is_admin": current_user.can(Role.ADMIN),
+            "can_act": current_user.can(Role.RESPONDER),
             "cover_form": CoverForm(formdata=None), "swap_form": SwapForm(formdata=None),
             "poll": f"every {current_app.config['LIVE_POLL_SECONDS'] * 6}s",
             "unpageable": reach.unpageable(queries.people_on(schedule, now, changes)), **changes}
@@ -247,7 +248,7 @@ def save_note(schedule_id: int):
 
 def _schedule_form(form: ScheduleForm | None = None, **kwargs) -> ScheduleForm:
     form = form or ScheduleForm(**kwargs)
-    form.team_id.choices = choices_from(db.session.scalars(sa.select(Team).order_by(Team.name)), blank="No team")
+    form.team_id.choices = permissions.team_choices(current_user)
     return form
 
 
@@ -258,7 +259,7 @@ def _settings(form: ScheduleForm) -> dict:
 
 
 @bp.route("/schedules/new", methods=["GET", "POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=SOME_TEAM)
 def create():
     form = _schedule_form()
     if request.method == "GET" and not form.time_zone.data:
@@ -286,7 +287,7 @@ def _edit_context(schedule: Schedule, form: ScheduleForm, temporary_form: Tempor
 
 
 @bp.route("/schedules/<int:schedule_id>/edit", methods=["GET", "POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=(Schedule, "schedule_id"))
 def edit(schedule_id: int):
     schedule = oncall.get_schedule(schedule_id)
     form = _schedule_form(obj=schedule) if request.method == "GET" else _schedule_form()
@@ -297,7 +298,7 @@ def edit(schedule_id: int):
 
 
 @bp.route("/schedules/<int:schedule_id>/archive", methods=["POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=(Schedule, "schedule_id"))
 def archive(schedule_id: int):
     schedule = oncall.get_schedule(schedule_id)
     if EmptyForm().validate_on_submit() and not act_and_flash(
@@ -317,7 +318,7 @@ def _layer_page(schedule: Schedule, form: LayerForm, layer=None, status: int = 2
 
 
 @bp.route("/schedules/<int:schedule_id>/layers/new", methods=["GET", "POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=(Schedule, "schedule_id"))
 def new_layer(schedule_id: int):
     schedule = oncall.get_schedule(schedule_id)
     form = LayerForm()
@@ -334,7 +335,7 @@ def new_layer(schedule_id: int):
 
 
 @bp.route("/schedules/<int:schedule_id>/layers/<int:layer_id>/edit", methods=["GET", "POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=(Schedule, "schedule_id"))
 def edit_layer(schedule_id: int, layer_id: int):
     schedule = oncall.get_schedule(schedule_id)
     layer = oncall.get_layer(schedule, layer_id)
@@ -360,7 +361,7 @@ def edit_layer(schedule_id: int, layer_id: int):
 
 
 @bp.route("/schedules/<int:schedule_id>/layers/<int:layer_id>/remove", methods=["POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=(Schedule, "schedule_id"))
 def remove_layer(schedule_id: int, layer_id: int):
     schedule = oncall.get_schedule(schedule_id)
     layer = oncall.get_layer(schedule, layer_id)
@@ -372,7 +373,7 @@ def remove_layer(schedule_id: int, layer_id: int):
 
 
 @bp.route("/schedules/<int:schedule_id>/layers/<int:layer_id>/move", methods=["POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=(Schedule, "schedule_id"))
 def move_layer(schedule_id: int, layer_id: int):
     schedule = oncall.get_schedule(schedule_id)
     layer = oncall.get_layer(schedule, layer_id)
@@ -383,7 +384,7 @@ def move_layer(schedule_id: int, layer_id: int):
 
 
 @bp.route("/schedules/<int:schedule_id>/temporary", methods=["POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=(Schedule, "schedule_id"))
 def add_temporary(schedule_id: int):
     schedule = oncall.get_schedule(schedule_id)
     form = TemporaryForm()
@@ -403,7 +404,7 @@ def add_temporary(schedule_id: int):
 
 
 @bp.route("/schedules/<int:schedule_id>/temporary/<int:temporary_id>/remove", methods=["POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=(Schedule, "schedule_id"))
 def remove_temporary(schedule_id: int, temporary_id: int):
     schedule = oncall.get_schedule(schedule_id)
     temporary = oncall.get_temporary(schedule, temporary_id)

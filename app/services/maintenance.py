@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from app.audit import service as audit
 from app.audit.service import Actor
-from app.auth.models import Role
+from app.auth import permissions
 from app.errors import DomainError, Forbidden, NotFound
 from app.extensions import db
 from app.services.models import MaintenanceState, MaintenanceWindow, Service
@@ -27,8 +27,6 @@ def schedule(actor: Actor, *, title: str, starts_at: datetime, ends_at: datetime
              ) -> MaintenanceWindow:
     """A new window. `public` announces it on the status page, putting `components`
     (default: the components of its services) under maintenance while it runs."""
-    if not actor.can(Role.RESPONDER):
-        raise Forbidden("Only responders schedule maintenance.")
     title = (title or "").strip()
     if not title:
         raise DomainError("Give the maintenance a title.", "title")
@@ -38,6 +36,10 @@ def schedule(actor: Actor, *, title: str, starts_at: datetime, ends_at: datetime
         raise DomainError("The window has already ended.", "ends_at")
     if not services:
         raise DomainError("Choose at least one service.", "services")
+    for service in services:
+        if not permissions.may(actor, service):
+            raise Forbidden(f"Only an admin or a manager of its team may put {service.name} under maintenance.",
+                            "services")
     window = MaintenanceWindow(title=title[:255], description=description or "", starts_at=starts_at,
                                ends_at=ends_at, state=MaintenanceState.SCHEDULED, next_transition_at=starts_at,
                                created_by_id=actor.user.id if actor.user else None, created_at=now)
@@ -56,8 +58,7 @@ def schedule(actor: Actor, *, title: str, starts_at: datetime, ends_at: datetime
 
 
 def cancel(actor: Actor, window: MaintenanceWindow, now: datetime) -> None:
-    if not actor.can(Role.RESPONDER):
-        raise Forbidden("Only responders change maintenance.")
+    permissions.require(actor, window, "Only an admin or a manager of its services' teams may change this maintenance.")
     if window.state not in ACTIVE:
         raise DomainError("That window is already over.")
     before = window.state.value

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import Blueprint, flash, request, url_for
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from app import clock
+from app.auth import permissions
 from app.auth.forms import EmptyForm
 from app.auth.models import Role
 from app.errors import DomainError
@@ -21,7 +23,7 @@ from app.statuspage import service as status_service
 from app.statuspage.forms import MaintenanceUpdateForm
 from app.statuspage.models import Component
 from app.templating import viewer_zone
-from app.web import act_and_flash, current_actor, render, requires, see_other, submit
+from app.web import SOME_TEAM, act_and_flash, current_actor, render, requires, see_other, submit
 
 bp = Blueprint("maintenance", __name__, url_prefix="/maintenance")
 
@@ -42,8 +44,8 @@ class WindowForm(FlaskForm):
 
 def _form(form: WindowForm | None = None) -> WindowForm:
     form = form or WindowForm()
-    form.service_ids.choices = choices_from(db.session.scalars(
-        sa.select(Service).where(Service.active.is_(True)).order_by(Service.name)))
+    services = db.session.scalars(sa.select(Service).where(Service.active.is_(True)).order_by(Service.name))
+    form.service_ids.choices = choices_from(s for s in services if permissions.manages(current_user, s))
     form.component_ids.choices = choices_from(status_service.components_in_order())
     return form
 
@@ -66,7 +68,7 @@ def index():
 
 
 @bp.route("/new", methods=["POST"])
-@requires(Role.RESPONDER)
+@requires(Role.ADMIN, manages=SOME_TEAM)
 def schedule():
     form = _form()
 
@@ -87,7 +89,7 @@ def schedule():
 
 
 @bp.route("/<int:window_id>/end", methods=["POST"])
-@requires(Role.RESPONDER)
+@requires(Role.ADMIN, manages=(MaintenanceWindow, "window_id"))
 def end(window_id: int):
     window = maintenance.get_window(window_id)
     if act_and_flash(lambda: maintenance.cancel(current_actor(), window, clock.now())):
@@ -96,7 +98,7 @@ def end(window_id: int):
 
 
 @bp.route("/<int:window_id>/public-update", methods=["POST"])
-@requires(Role.RESPONDER)
+@requires(Role.ADMIN, manages=(MaintenanceWindow, "window_id"))
 def public_update(window_id: int):
     """A public update on an announced window; "verifying" moves one in progress on."""
     window = maintenance.get_window(window_id)

@@ -6,8 +6,9 @@ import sqlalchemy as sa
 from app import clock
 from app.audit import service as audit
 from app.audit.service import Actor
-from app.auth.models import Role, Team
-from app.errors import Conflict, DomainError, Forbidden, NotFound
+from app.auth import permissions
+from app.auth.models import Team
+from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.services.models import DEFAULT_SEVERITY_MAPPING, EVENT_SEVERITIES, IntegrationKey, Service
 
@@ -98,7 +99,7 @@ def clean_settings(settings: dict) -> dict:
 
 def create_service(actor: Actor, *, name: str, description: str = "", team_id: int | None = None,
                    severity_mapping: dict | None = None, with_key: bool = True, **settings) -> Service:
-    _require_admin(actor)
+    permissions.require_team(actor, team_id, "Only an admin, or a manager for their own team, may make a service.")
     service = Service(name=_check(name, team_id), description=description or "", team_id=team_id,
                       severity_mapping=clean_severity_mapping(severity_mapping), active=True,
                       created_at=clock.now(), **clean_settings(settings))
@@ -113,7 +114,9 @@ def create_service(actor: Actor, *, name: str, description: str = "", team_id: i
 
 def update_service(actor: Actor, service: Service, *, name: str, description: str, team_id: int | None,
                    severity_mapping: dict | None, active: bool = True, **settings) -> Service:
-    _require_admin(actor)
+    _require_admin(actor, service)
+    if team_id != service.team_id:
+        permissions.require_team(actor, team_id, "Only an admin, or a manager for their own team, may give a service to a team.")
     before = audit.snapshot(service, SERVICE_FIELDS)
     service.name = _check(name, team_id, exclude_id=service.id)
     service.description = description or ""
@@ -131,7 +134,7 @@ def update_service(actor: Actor, service: Service, *, name: str, description: st
 
 def add_integration_key(actor: Actor, service: Service, *, name: str = "Events API v2",
                         key: str | None = None) -> IntegrationKey:
-    _require_admin(actor)
+    _require_admin(actor, service)
     name = (name or "").strip() or "Events API v2"
     if key is not None:
         if len(key) != 32 or not key.isalnum():
@@ -149,7 +152,7 @@ def add_integration_key(actor: Actor, service: Service, *, name: str = "Events A
 
 
 def revoke_integration_key(actor: Actor, row: IntegrationKey) -> None:
-    _require_admin(actor)
+    _require_admin(actor, row.service)
     if row.revoked_at is not None:
         return
     row.revoked_at = clock.now()
@@ -158,6 +161,6 @@ def revoke_integration_key(actor: Actor, row: IntegrationKey) -> None:
                  before={"key_id": row.id, "revoked": False}, after={"key_id": row.id, "revoked": True})
 
 
-def _require_admin(actor: Actor) -> None:
-    if not actor.can(Role.ADMIN):
-        raise Forbidden("Only an admin may change services.")
+def _require_admin(actor: Actor, service: Service) -> None:
+    """An admin, or a manager of the service's team (app.auth.permissions)."""
+    permissions.require(actor, service, "Only an admin or a manager of its team may change this service.")

@@ -3,31 +3,33 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import Blueprint, flash, request, url_for
+from flask_login import current_user
 
 from app import clock
 from app.alerts import heartbeats
 from app.alerts.models import ChangeEvent, Heartbeat
+from app.auth import permissions
 from app.auth.forms import EmptyForm
 from app.auth.models import Role, Team
 from app.errors import DomainError, NotFound
 from app.escalation import policies, targets
 from app.escalation.models import EscalationPolicy
 from app.extensions import db
-from app.forms import choices_from, optional_id_choice
+from app.forms import optional_id_choice
 from app.incidents.models import Incident
 from app.notify import reach
 from app.services import service as services
 from app.triage import service as triage
 from app.services.forms import HeartbeatForm, KeyForm, ServiceForm
 from app.services.models import IntegrationKey, Service
-from app.web import act_and_flash, current_actor, render, requires, see_other, submit
+from app.web import SOME_TEAM, act_and_flash, current_actor, render, requires, see_other, submit
 
 bp = Blueprint("services", __name__, url_prefix="/services")
 
 
 def _service_form(form: ServiceForm | None = None, **kwargs) -> ServiceForm:
     form = form or ServiceForm(**kwargs)
-    form.team_id.choices = choices_from(db.session.scalars(sa.select(Team).order_by(Team.name)), blank="No team")
+    form.team_id.choices = permissions.team_choices(current_user)
     return form
 
 
@@ -64,7 +66,7 @@ def show(service_id: int):
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=SOME_TEAM)
 def create():
     form = _service_form()
     return submit(form, lambda: services.create_service(current_actor(), name=form.name.data,
@@ -75,7 +77,7 @@ def create():
 
 
 @bp.route("/<int:service_id>/edit", methods=["GET", "POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=(Service, "service_id"))
 def edit(service_id: int):
     service = services.get_service(service_id)
     if request.method == "GET":
@@ -92,7 +94,7 @@ def edit(service_id: int):
 
 
 @bp.route("/<int:service_id>/keys", methods=["POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=(Service, "service_id"))
 def add_key(service_id: int):
     service = services.get_service(service_id)
     form = KeyForm()
@@ -105,7 +107,7 @@ def add_key(service_id: int):
 
 
 @bp.route("/<int:service_id>/keys/<int:key_id>/revoke", methods=["POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=(Service, "service_id"))
 def revoke_key(service_id: int, key_id: int):
     row = db.session.get(IntegrationKey, key_id)
     if row is None or row.service_id != service_id:
@@ -118,7 +120,7 @@ def revoke_key(service_id: int, key_id: int):
 
 
 @bp.route("/<int:service_id>/heartbeats", methods=["POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=(Service, "service_id"))
 def add_heartbeat(service_id: int):
     service = services.get_service(service_id)
     form = HeartbeatForm()
@@ -130,7 +132,7 @@ def add_heartbeat(service_id: int):
 
 
 @bp.route("/<int:service_id>/heartbeats/<int:heartbeat_id>/remove", methods=["POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=(Service, "service_id"))
 def remove_heartbeat(service_id: int, heartbeat_id: int):
     heartbeat = heartbeats.get_heartbeat(heartbeat_id)
     if heartbeat.service_id != service_id:
@@ -142,7 +144,7 @@ def remove_heartbeat(service_id: int, heartbeat_id: int):
 
 
 @bp.route("/<int:service_id>/escalation", methods=["POST"])
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, manages=(Service, "service_id"))
 def set_escalation(service_id: int):
     service = services.get_service(service_id)
 

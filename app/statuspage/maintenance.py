@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from app.audit import service as audit
 from app.audit.service import Actor
-from app.auth.models import Role
-from app.errors import DomainError, Forbidden
+from app.auth import permissions
+from app.errors import DomainError
 from app.extensions import db
 from app.services.models import MaintenanceState, MaintenanceWindow
 from app.statuspage import service
@@ -90,8 +90,7 @@ def window_moved(window: MaintenanceWindow, before: MaintenanceState, now: datet
 def post_update(actor: Actor, window: MaintenanceWindow, body: str, now: datetime, *,
                 verifying: bool = False) -> MaintenanceUpdate:
     """A person's update on an announced window; `verifying` moves an in-progress window on."""
-    if not actor.can(Role.RESPONDER):
-        raise Forbidden("Only responders post maintenance updates.")
+    permissions.require(actor, window, "Only an admin or a manager of its services' teams may post its updates.")
     if not window.public:
         raise DomainError("This window is not on the status page.")
     body = (body or "").strip() or (AUTOMATIC[MaintenanceState.VERIFYING] if verifying else "")
