@@ -136,13 +136,16 @@ def check_paging_command(days) -> None:
 @click.option("--email", required=True, help="The person the token acts as.")
 @click.option("--name", required=True, help="What will use the token.")
 @click.option("--scope", type=click.Choice(["write", "read"]), default="write", show_default=True)
-def create_api_token_command(email, name, scope) -> None:
+@click.option("--expires", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The last day it works (YYYY-MM-DD, to its end in the person's time zone); default: never.")
+def create_api_token_command(email, name, scope, expires) -> None:
     """Print a new API token for a person (shown only this once)."""
     user = people.find_user_by_email(email)
     if user is None:
         _fail(f"No person has the email {email}.")
     try:
-        _, secret = people.create_api_token(Actor.system("command line"), user, name=name, scope=scope)
+        _, secret = people.create_api_token(Actor.system("command line"), user, name=name, scope=scope,
+                                            expires_on=expires.date() if expires else None)
     except DomainError as error:
         db.session.rollback()
         _fail(error.message)

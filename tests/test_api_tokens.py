@@ -104,6 +104,18 @@ def test_an_admin_sees_every_token_and_revokes_anyones(app, client):
     assert "revoked" in client.get("/admin/api-tokens").get_data(as_text=True)
 
 
+def test_the_command_makes_a_token_that_expires(runner, client):
+    clock.set(START)
+    make_user(email="bot@example.com", time_zone="UTC")
+    answer = runner.invoke(args=["create-api-token", "--email", "bot@example.com", "--name", "ci",
+                                 "--expires", "2026-03-05"])
+    assert answer.exit_code == 0
+    assert db.session.scalar(sa.select(ApiToken.expires_at)) == datetime(2026, 3, 6, tzinfo=UTC)
+    assert me(client, answer.output.strip()).status_code == 200
+    past = runner.invoke(args=["create-api-token", "--email", "bot@example.com", "--name", "x", "--expires", "2026-03-01"])
+    assert past.exit_code == 1 and "from today on" in past.output
+
+
 def test_revoking_a_token_that_does_not_exist_is_a_404(client):
     login(client, make_user(Role.ADMIN))
     assert client.post("/admin/api-tokens/999/revoke").status_code == 404
