@@ -98,3 +98,32 @@ def test_an_unknown_kind_is_refused_and_nothing_is_queued(app):
     with pytest.raises(ValueError):
         security_mail.send(make_user(), "password_changed", T0)
     assert not db.session.new
+
+
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+CHROME_MAC = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+              "Chrome/126.0.0.0 Safari/537.36")
+
+
+def sign_in(app, user_agent: str, ip: str) -> None:
+    from tests.factories import PASSWORD
+    answer = app.test_client().post("/login", data={"email": "sam@example.com", "password": PASSWORD},
+                                    headers={"User-Agent": user_agent}, environ_base={"REMOTE_ADDR": ip})
+    assert answer.status_code == 303
+
+
+def test_a_sign_in_from_a_browser_not_seen_before_is_emailed_once(app, mailbox):
+    clock.set(T0)
+    make_user(email="sam@example.com")
+    sign_in(app, FIREFOX, "192.0.2.10")  # the first: nothing to compare with
+    sign_in(app, FIREFOX, "192.0.2.77")  # the same browser, the same /24
+    cycle(T0)
+    assert mailbox.messages == []
+    sign_in(app, CHROME_MAC, "192.0.2.10")
+    sign_in(app, FIREFOX, "198.51.100.5")  # another network
+    sign_in(app, CHROME_MAC, "192.0.2.10")  # known by now
+    cycle(T0)
+    texts = [parts(m)["text/plain"] for m in mailbox.messages]
+    assert [m["Subject"] for m in mailbox.messages] == [security_mail.SUBJECTS["new_device"]] * 2
+    assert "Chrome on macOS" in texts[0] and "192.0.2.10" in texts[0]
+    assert "Firefox on Linux" in texts[1] and "198.51.100.5" in texts[1]
