@@ -42,6 +42,10 @@ ELSEWHERE = ("/api/", "/v2/", "/integrations/", "/heartbeats/", "/twilio/")
 UNREACHED = {
     "insights.survey": "the survey's link is mailed with a one-time token",
     "statuspage.unsubscribe": "RFC 8058's one-click POST from a mail client; the page is a GET",
+    "two_factor.second_step": "shown only to a browser whose password just passed (tests/test_two_factor.py)",
+    "two_factor.confirm": "shown only while a new authenticator waits for its first code (tests/test_two_factor.py)",
+    "two_factor.start": "shown only to someone without a second factor; everyone here has one, for the forms of "
+                        "those who do (tests/test_two_factor.py)",
 }
 # Tables a refused request may write, on purpose.
 MAY_WRITE_WHEN_REFUSED = {
@@ -70,7 +74,10 @@ ENDPOINTS = _post_endpoints()
 
 def _more_state(now: datetime) -> dict[str, str]:
     """What the demo lacks for some forms to appear; returns extra pages to start from."""
+    import pyotp
+
     from app.auth import service as people
+    from app.auth import twofactor
     from app.comms import library, webhooks
     from app.incidents import roles, warroom
     from app.insights import drills, reviews
@@ -129,13 +136,16 @@ def _more_state(now: datetime) -> dict[str, str]:
     subscribers.confirm(subscribers.token(reader, "confirm"), now)
     texted = subscribers.subscribe("sms", "+15557000998", now)
     people.create_api_token(admin, admin_user, name="CI")
+    for person in db.session.scalars(sa.select(User)):  # one's own recovery codes and turning off; an admin's reset
+        twofactor.begin(Actor.for_user(person), person)
+        twofactor.confirm(Actor.for_user(person), person, pyotp.TOTP(twofactor.pending_secret(person)).at(now), now)
     db.session.commit()
     schedules = {f"schedule {row.id}{page}": f"/schedules/{row.id}{page}" for row in oncall.all_schedules()
                  for page in ("", "/edit")}
     published = db.session.scalar(sa.select(Postmortem.id).where(Postmortem.published_at.is_not(None)))
     return {**schedules, "published": f"/postmortems/{published}", "in review": f"/postmortems/{in_review.id}",
             "incident": f"/incidents/{incident.id}", "public": "/incidents/1", "postmortem": f"/postmortems/{pm.id}",
-            "service": f"/services/{service.id}",
+            "service": f"/services/{service.id}", "two-factor": "/profile/two-factor",
             "window": f"/maintenance/{window.id}",
             "unsubscribe": f"/status/unsubscribe/{subscribers.token(reader, 'unsubscribe')}",
             "confirm_code": f"/status/subscribe/sms/{texted.sms_token}"}
