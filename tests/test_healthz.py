@@ -146,3 +146,14 @@ def test_deployment_health_checks_ask_for_readiness():
     assert found["fly.toml"], "fly.toml has no health check"
     assert {name: [p for p in paths if p not in ("/healthz/ready", "/healthz/live")]
             for name, paths in found.items()} == {name: [] for name in found}
+
+
+def test_a_database_that_answers_but_has_no_lease_table_is_503_not_500(tmp_path):
+    """SELECT 1 passes, the engine's lease cannot be read (a database not migrated yet,
+    or one gone between the two queries): still the JSON report and 503."""
+    from tests.conftest import make_app
+    empty = make_app(f"sqlite:///{tmp_path}/not-migrated.db").test_client()
+    answer = empty.get("/healthz")
+    assert answer.status_code == 503
+    assert answer.json["database"]["ok"] is False and answer.json["engine"] == {"ok": False, "state": "unknown"}
+    assert answer.headers["Cache-Control"] == "no-store"

@@ -105,7 +105,13 @@ def healthz():
         return _no_store(jsonify(body), 503)
     healthy = body.get("disk", {}).get("ok", True)
     stale_after = current_app.config["ENGINE_STALE_SECONDS"]
-    lease = db.session.get(EngineLease, LEASE_NAME)
+    try:
+        lease = db.session.get(EngineLease, LEASE_NAME)
+    except sa.exc.SQLAlchemyError as error:  # went away since SELECT 1, or not migrated yet
+        db.session.rollback()
+        body["database"] = {"ok": False, "error": type(error).__name__}
+        body["engine"] = {"ok": False, "state": "unknown"}
+        return _no_store(jsonify(body), 503)
     if lease is None:
         body["engine"] = {"ok": False, "state": "not running"}
         healthy = False
