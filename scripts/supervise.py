@@ -6,7 +6,8 @@ the signals a container runtime or systemd sends to one process reach both.
   whole, never half of it.
 - The engine is started again when it dies, after 1 s, then 2, 4 … up to 30 s while it
   keeps dying (back to 1 s once it has run a minute), so a crash loop does not spin.
-- SIGTERM and SIGINT are passed to both. gunicorn stops accepting and lets the
+- SIGTERM and SIGINT are passed to both, to gunicorn always as SIGTERM (SIGINT is its
+  quick stop, which cuts the requests in flight). gunicorn stops accepting and lets the
   requests in flight finish (its --graceful-timeout); the engine finishes the unit at
   hand and gives its lease up (app/engine/runner.py). The engine gets `--grace`
   seconds for that, then SIGKILL; gunicorn holds its own limit.
@@ -98,7 +99,7 @@ def supervise(engine_command: list[str], web_command: list[str], grace: float) -
         now = time.monotonic()
         if received is not None and received.si_signo in STOP:
             say(f"{signal.Signals(received.si_signo).name}: stopping the web server and the engine")
-            web.send_signal(received.si_signo)
+            web.send_signal(signal.SIGTERM)  # gunicorn's graceful stop, whichever came
             engine.tell(received.si_signo)
             kill_at = kill_at or now + grace
         if web.poll() is not None and kill_at is None:

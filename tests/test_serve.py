@@ -157,6 +157,22 @@ def test_the_engine_is_started_again_after_a_growing_pause_and_signals_reach_bot
     assert (tmp_path / "web.log").read_text() == "term\n"
 
 
+def test_sigint_reaches_the_web_server_as_sigterm_its_graceful_stop(tmp_path):
+    """gunicorn takes SIGINT as its quick stop, which cuts the requests in flight."""
+    engine = "trap 'echo int >> engine.log; exit 0' INT; echo up > engine.log; while true; do sleep 0.05; done"
+    web = ("trap 'echo term >> web.log; exit 0' TERM; trap 'echo int >> web.log; exit 0' INT; "
+           "while true; do sleep 0.05; done")
+    process = supervise(tmp_path, engine, web)
+    try:
+        wait_for(lambda: (tmp_path / "engine.log").exists(), 10, "the engine to start")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+    finally:
+        process.kill()
+    assert (tmp_path / "web.log").read_text() == "term\n"
+    assert (tmp_path / "engine.log").read_text() == "up\nint\n"  # the engine stops alike on either
+
+
 def test_when_the_web_server_exits_the_engine_is_stopped_and_its_status_is_kept(tmp_path):
     engine = "trap 'echo term >> engine.log; exit 0' TERM; while true; do sleep 0.05; done"
     process = supervise(tmp_path, engine, "sleep 0.5; exit 4")
