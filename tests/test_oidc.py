@@ -17,10 +17,11 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from app import clock
 from app import config as settings
 from app.audit.models import AuditEntry
-from app.auth import oidc
-from app.auth.models import OidcGroupMapping, OidcIdentity, Role, TeamMembership, User
+from app.auth import oidc, password_reset
+from app.auth.models import OidcGroupMapping, OidcIdentity, PasswordReset, Role, TeamMembership, User
 from app.extensions import db
 from tests.factories import PASSWORD, actor, login, make_team, make_user
 from tests.fakes import free_port, wait_for
@@ -145,6 +146,19 @@ def test_a_known_person_signs_in_and_stays_linked_when_their_email_changes(app, 
     provider.person(sub, email="ana.new@example.com", email_verified=True, name="Ana", groups=[])
     other = client.application.test_client()
     assert sign_in(other, sub).status_code == 303 and signed_in_as(other) == ana.id
+
+
+@pytest.mark.realtime
+def test_a_sign_in_through_the_provider_ends_open_reset_links_as_a_password_sign_in_does(app, client, provider):
+    ana = make_user(Role.RESPONDER, email="ana@example.com")
+    password_reset.request_reset("ana@example.com", clock.now())
+    db.session.commit()
+    [reset] = db.session.scalars(sa.select(PasswordReset).where(PasswordReset.user_id == ana.id)).all()
+    assert reset.ended_at is None
+    sub = provider.person("ana-2", email="ana@example.com", email_verified=True, name="Ana", groups=[])
+    assert sign_in(client, sub).status_code == 303 and signed_in_as(client) == ana.id
+    db.session.expire_all()
+    assert db.session.get(PasswordReset, reset.id).ended_at is not None
 
 
 @pytest.mark.realtime

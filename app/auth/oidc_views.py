@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import requests
 from authlib.integrations.base_client import OAuthError
-from flask import Blueprint, current_app, flash, redirect, request, session, url_for
-from flask_login import login_user
+from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_wtf import FlaskForm
 from joserfc.errors import JoseError
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from app import clock
-from app.auth import oidc, service, sessions
+from app.auth import oidc, service
 from app.auth.forms import EmptyForm
 from app.auth.models import Role, Team
+from app.auth.views import complete_sign_in
 from app.extensions import db, limiter
 from app.forms import choices_from
 from app.links import external_url
@@ -75,11 +75,7 @@ def callback():
         return _refused("Single sign-on did not complete: the answer from the identity provider could not be "
                         "checked. Start again from the sign-in page.")
     db.session.commit()
-    session.clear()  # a fresh session on sign-in: no fixation
-    login_user(user)
-    session.permanent = True
-    sessions.start(clock.now())
-    return redirect(url_for("home.index"), code=303)
+    return complete_sign_in(user, None, by_provider=True)
 
 
 def _why(error: Exception) -> str:

@@ -68,10 +68,12 @@ def login():
     return render("auth/login.html", form=form, status=status)
 
 
-def complete_sign_in(user: User, target: str | None):
+def complete_sign_in(user: User, target: str | None, *, by_provider: bool = False):
     """Sign this browser in as `user`, whose every step has passed, and send them on:
     to enrolment when the two-factor policy needs it (app.auth.twofactor), to their
-    phone's code when nothing pages them yet, else to `target` or home."""
+    phone's code when nothing pages them yet, else to `target` or home. After single
+    sign-on (`by_provider`) the identity provider's own second factor stands for ours,
+    so the policy does not send them to enrolment."""
     now = clock.now()
     password_reset.end_open(user, now)  # a reset link dies with a sign-in
     known_devices.signed_in(user, request.user_agent.string, request.remote_addr, now)
@@ -80,7 +82,7 @@ def complete_sign_in(user: User, target: str | None):
     login_user(user)
     session.permanent = True
     sessions.start(clock.now())
-    if twofactor.hold_for_enrolment(session, user):
+    if not by_provider and twofactor.hold_for_enrolment(session, user):
         flash("Set up two-factor sign-in to continue: your role needs it.", "info")
         return see_other("two_factor.enrol")
     if target is None and _waiting_for_a_code(user):
