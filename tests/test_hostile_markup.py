@@ -170,10 +170,10 @@ def build(typed: Typed) -> SimpleNamespace:
     db.session.commit()
 
     # Maintenance, announced on the status page.
-    window = maintenance.schedule(responder, title=typed("maintenance-title"), starts_at=now + timedelta(hours=2),
-                                  ends_at=now + timedelta(hours=4), services=[service], now=now,
-                                  description=typed("maintenance-description"), public=True)
-    status_maintenance.post_update(responder, window, typed("maintenance-update"), now)
+    window = maintenance.schedule(admin, title=typed("maintenance-title"), starts_at=now + timedelta(hours=2),
+                              ends_at=now + timedelta(hours=4), services=[service], now=now,
+                              description=typed("maintenance-description"), public=True)
+    status_maintenance.post_update(admin, window, typed("maintenance-update"), now)
 
     # A drill (an exercise incident) with its scenario.
     drill = drills.start_drill(admin, service=service, title=typed("drill-title"), severity=3, now=now,
