@@ -77,7 +77,7 @@ def _more_state(now: datetime) -> dict[str, str]:
     import pyotp
 
     from app.auth import service as people
-    from app.auth import twofactor
+    from app.auth import sessions, twofactor
     from app.comms import library, webhooks
     from app.incidents import roles, warroom
     from app.insights import drills, reviews
@@ -136,6 +136,7 @@ def _more_state(now: datetime) -> dict[str, str]:
     subscribers.confirm(subscribers.token(reader, "confirm"), now)
     texted = subscribers.subscribe("sms", "+15557000998", now)
     people.create_api_token(admin, admin_user, name="CI")
+    sessions.open_session(admin_user, now=now, ip="198.51.100.4", user_agent="Firefox/128.0")  # one to end
     for person in db.session.scalars(sa.select(User)):  # one's own recovery codes and turning off; an admin's reset
         twofactor.begin(Actor.for_user(person), person)
         twofactor.confirm(Actor.for_user(person), person, pyotp.TOTP(twofactor.pending_secret(person)).at(now), now)
@@ -145,7 +146,7 @@ def _more_state(now: datetime) -> dict[str, str]:
     published = db.session.scalar(sa.select(Postmortem.id).where(Postmortem.published_at.is_not(None)))
     return {**schedules, "published": f"/postmortems/{published}", "in review": f"/postmortems/{in_review.id}",
             "incident": f"/incidents/{incident.id}", "public": "/incidents/1", "postmortem": f"/postmortems/{pm.id}",
-            "service": f"/services/{service.id}", "two-factor": "/profile/two-factor",
+            "service": f"/services/{service.id}", "two-factor": "/profile/two-factor", "sessions": "/profile/sessions",
             "window": f"/maintenance/{window.id}",
             "unsubscribe": f"/status/unsubscribe/{subscribers.token(reader, 'unsubscribe')}",
             "confirm_code": f"/status/subscribe/sms/{texted.sms_token}"}
