@@ -77,7 +77,8 @@ def _more_state(now: datetime) -> dict[str, str]:
     import pyotp
 
     from app.auth import service as people
-    from app.auth import sessions, twofactor
+    from app.auth import invitations, oidc, password_reset, sessions, twofactor
+    from app.auth.models import PasswordReset, Team
     from app.comms import library, webhooks
     from app.incidents import roles, warroom
     from app.insights import drills, reviews
@@ -137,6 +138,11 @@ def _more_state(now: datetime) -> dict[str, str]:
     texted = subscribers.subscribe("sms", "+15557000998", now)
     people.create_api_token(admin, admin_user, name="CI")
     sessions.open_session(admin_user, now=now, ip="198.51.100.4", user_agent="Firefox/128.0")  # one to end
+    [(_, invited)] = invitations.invite(admin, "newcomer@example.com", "responder", None, now).made  # resend, revoke
+    oidc.add_mapping(admin, "sre", db.session.get(Team, 1))  # its removal
+    reset_token = "hostile-forms-reset-token"
+    db.session.add(PasswordReset(user=db.session.get(User, 2), token_hash=password_reset.token_hash(reset_token),
+                                 created_at=now, expires_at=now + password_reset.LIFETIME))
     for person in db.session.scalars(sa.select(User)):  # one's own recovery codes and turning off; an admin's reset
         twofactor.begin(Actor.for_user(person), person)
         twofactor.confirm(Actor.for_user(person), person, pyotp.TOTP(twofactor.pending_secret(person)).at(now), now)
@@ -147,6 +153,8 @@ def _more_state(now: datetime) -> dict[str, str]:
     return {**schedules, "published": f"/postmortems/{published}", "in review": f"/postmortems/{in_review.id}",
             "incident": f"/incidents/{incident.id}", "public": "/incidents/1", "postmortem": f"/postmortems/{pm.id}",
             "service": f"/services/{service.id}", "two-factor": "/profile/two-factor", "sessions": "/profile/sessions",
+            "invitations": "/people/invitations", "single sign-on": "/admin/single-sign-on",
+            "invited": urlsplit(invited).path, "reset": f"/password-reset/{reset_token}",
             "window": f"/maintenance/{window.id}",
             "unsubscribe": f"/status/unsubscribe/{subscribers.token(reader, 'unsubscribe')}",
             "confirm_code": f"/status/subscribe/sms/{texted.sms_token}"}
@@ -166,8 +174,8 @@ def site(demo_template, tmp_path_factory):
         clock.set(T0)
         extra = _more_state(T0)
         adapter = app.url_map.bind("localhost")
-        for user_id, seeds in ((1, ["/", *extra.values()]), (None, ANONYMOUS_PAGES + [extra["unsubscribe"],
-                                                                                      extra["confirm_code"]])):
+        public = [extra.pop(key) for key in ("unsubscribe", "confirm_code", "invited", "reset")]
+        for user_id, seeds in ((1, ["/", *extra.values()]), (None, ANONYMOUS_PAGES + public)):
             client = app.test_client()
             if user_id:
                 login(client, db.session.get(User, user_id))
