@@ -29,3 +29,4 @@ from app.statuspage.models import (  # noqa: F401
 from app.insights.models import (  # noqa: F401
     DrillAssessment, PageRead, ReviewReminder, ReviewSchedule, SurveyAnswer, SurveyInvitation, SurveyRound,
 )
+from app.metrics.models import MetricCount  # noqa: F401

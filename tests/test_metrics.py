@@ -29,6 +29,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import clock, metrics
+from app.alerts import heartbeats
 from app.auth.models import Role
 from app.engine.core import Engine
 from app.engine.jobs import all_jobs
@@ -239,6 +240,49 @@ def test_pages_by_channel_and_outcome_the_outbox_and_the_engine(client, twilio, 
     assert 0 <= value(after, "firebreak_engine_heartbeat_age_seconds") < 60
     assert value(after, "firebreak_engine_cycle_duration_seconds_count") - value(
         before, "firebreak_engine_cycle_duration_seconds_count") == 3
+
+
+# The engine as its own process, as compose.yaml and several machines run it: no
+# /metrics of its own and no PROMETHEUS_MULTIPROC_DIR shared with the web.
+ENGINE_PROCESS = """
+import json, sys
+from datetime import datetime
+from app import clock
+from app.engine.core import Engine
+from app.engine.jobs import all_jobs
+from tests.conftest import make_app
+
+app = make_app(sys.argv[1], **json.loads(sys.argv[2]))
+with app.app_context():
+    clock.set(datetime.fromisoformat(sys.argv[3]))
+    Engine(all_jobs(), holder="engine-process").cycle()
+"""
+
+
+@pytest.mark.db
+def test_what_an_engine_process_sends_and_opens_shows_in_the_webs_scrape(app, client, twilio, mailbox, paged,
+                                                                       database_url):
+    """The page's SMS and the incident of a silent heartbeat, both done by an engine
+    in another process, are counted where the web's scrape reads them."""
+    service = make_service("nightly-backup")
+    heartbeats.create(SYSTEM, service, name="backup", interval_seconds=60, grace_seconds=0, now=T0)
+    db.session.commit()
+    before = scrape(client)
+    env = {name: value_ for name, value_ in os.environ.items() if name != "PROMETHEUS_MULTIPROC_DIR"}
+    config = {"METRICS_TOKEN": TOKEN, **provider_config(twilio, mailbox)}
+    engine = subprocess.run([sys.executable, "-c", ENGINE_PROCESS, database_url, json.dumps(config),
+                             (T0 + timedelta(seconds=90)).isoformat()], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert engine.returncode == 0, engine.stderr
+    assert len(twilio.messages) == 1
+    db.session.expire_all()
+    after = scrape(client)
+    page_sms = {"channel": "sms", "purpose": "page", "outcome": "sent"}
+    opened = {"severity": "2", "source": "alert"}  # a silent heartbeat is critical: SEV-2
+    assert value(after, "firebreak_notifications_total", **page_sms) - value(
+        before, "firebreak_notifications_total", **page_sms) == 1
+    assert value(after, "firebreak_incidents_opened_total", **opened) - value(
+        before, "firebreak_incidents_opened_total", **opened) == 1
 
 
 def test_status_page_answers_count_as_cache_hits_and_misses_under_their_route(client):

@@ -2,10 +2,10 @@
 every series is described in docs/metrics.md).
 
 Two kinds of series. Those recorded here, in the process where the thing happens
-(a request answered, an incident opened, a message sent, an engine cycle), and those
-read from the database when Prometheus scrapes (app.metrics.database: the outbox, due
-escalations, open incidents, the engine's lease), which are right whichever process
-or machine did the work.
+(a request answered, a status page answer, an engine cycle), and those read from the
+database when Prometheus scrapes (app.metrics.database: the outbox, due escalations,
+open incidents, the engine's lease, and the counts below), which are right whichever
+process or machine did the work.
 
 Under gunicorn the recorded series live in prometheus_client's multiprocess mode: each
 process (web workers, their ingestion writer processes, an in-process engine) writes
@@ -13,11 +13,16 @@ its values to files in PROMETHEUS_MULTIPROC_DIR, and a scrape adds them up.
 gunicorn.conf.py makes that directory when it is not set. Without it (`flask run`, the
 tests, `flask engine run` started on its own) a process keeps its values in memory.
 
-Counted once committed. An incident opened or a message recorded in a transaction that
-is then rolled back did not happen; the ingestion batch that fails goes again alone and
-the engine's batches go again one by one, so counting when the row is written would
-count them twice. `count_on_commit` holds a count on the session until its transaction
-commits, and drops it when the transaction ends otherwise.
+Counts of what is written to the database (incidents opened, outbox messages by
+outcome) are kept there, in metric_counts (app.metrics.models), added to by the
+transaction that writes the thing: the engine, which may run where nothing scrapes it,
+sends most messages and opens the incidents of silent heartbeats. So they count once
+committed. An incident opened or a message recorded in a transaction that is then
+rolled back did not happen; the ingestion batch that fails goes again alone and the
+engine's batches go again one by one, so counting when the row is written would count
+them twice. `count_on_commit` holds a count on the session, writes it just before the
+transaction commits (after the flush, so the counter rows are the last locks it
+takes, in one order), and drops it when the transaction ends otherwise.
 
 Every label value is one the code chooses (a url rule, a severity number, a channel),
 never what a request says, so the number of series stays bounded.
@@ -26,12 +31,15 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter as Tally
 
 import sqlalchemy as sa
 from flask import request
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, values
+from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
+from app.metrics.models import MetricCount
 
 # No `_created` series: multiprocess mode has none, and a single process should say the same.
 disable_created_metrics()
@@ -49,11 +57,6 @@ EVENTS_ACCEPTED = Counter("firebreak_events_accepted_total", "Deliveries an inge
 EVENTS_REFUSED = Counter("firebreak_events_refused_total",
                          "Deliveries an ingestion endpoint refused (4xx: invalid, unknown key, too large).",
                          ["source"], registry=REGISTRY)
-INCIDENTS_OPENED = Counter("firebreak_incidents_opened_total", "Incidents opened, by severity (1 is SEV-1) "
-                           "and how they were opened.", ["severity", "source"], registry=REGISTRY)
-NOTIFICATIONS = Counter("firebreak_notifications_total", "Outbox messages by channel, purpose (page, assist, "
-                        "verify, …) and outcome (sent, failed, gave_up, delivered, undelivered).",
-                        ["channel", "purpose", "outcome"], registry=REGISTRY)
 ENGINE_CYCLE = Histogram("firebreak_engine_cycle_duration_seconds", "Engine cycles of the engine that held the "
                          "lease, in this process.", registry=REGISTRY,
                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
@@ -80,6 +83,15 @@ ROUTE_KEY = "firebreak.route"    # in the WSGI environ: the url rule that answer
 SOURCE_KEY = "firebreak.source"  # and for an ingestion endpoint, its source
 _PENDING = "firebreak.metrics"   # in a session's info: counts waiting for its commit
 
+# The counters kept in metric_counts (app.metrics.database exposes them): name, help, labels.
+COUNTED = {
+    "firebreak_incidents_opened": ("Incidents opened, by severity (1 is SEV-1) and how they were opened.",
+                                   ("severity", "source")),
+    "firebreak_notifications": ("Outbox messages by channel, purpose (page, assist, verify, …) and outcome "
+                                "(sent, failed, gave_up, delivered, undelivered).", ("channel", "purpose", "outcome")),
+}
+LABEL_SEPARATOR = "|"
+
 
 def multiprocess() -> bool:
     """Whether this process records into PROMETHEUS_MULTIPROC_DIR (decided by
@@ -89,19 +101,26 @@ def multiprocess() -> bool:
 
 # --- counted once committed ---------------------------------------------------------
 
-def count_on_commit(counter: Counter, *labels: str) -> None:
-    """Add one to `counter{labels}` when the current transaction commits."""
-    db.session.info.setdefault(_PENDING, []).append((counter, labels))
+def count_on_commit(name: str, *labels: str) -> None:
+    """Add one to the counter `name{labels}` (one of COUNTED) when the current
+    transaction commits."""
+    db.session.info.setdefault(_PENDING, Tally())[(name, LABEL_SEPARATOR.join(labels))] += 1
 
 
-@sa.event.listens_for(sa.orm.Session, "after_commit")
-def _count_committed(session) -> None:
+@sa.event.listens_for(sa.orm.Session, "before_commit")
+def _write_counts(session) -> None:
     if session.in_nested_transaction():  # a savepoint released: the transaction may still roll back
         return
     pending = session.info.pop(_PENDING, None)
-    if pending:
-        for counter, labels in pending:
-            counter.labels(*labels).inc()
+    if not pending:
+        return
+    session.flush()
+    table = MetricCount.__table__
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    session.execute(statement.on_conflict_do_update(index_elements=[table.c.name, table.c.labels],
+                                                    set_={"value": table.c.value + statement.excluded.value}),
+                    [{"name": name, "labels": labels, "value": n} for (name, labels), n in sorted(pending.items())])
 
 
 @sa.event.listens_for(sa.orm.Session, "after_transaction_end")
@@ -111,11 +130,11 @@ def _drop_uncommitted(session, transaction) -> None:
 
 
 def incident_opened(severity: int, source: str) -> None:
-    count_on_commit(INCIDENTS_OPENED, str(severity), source)
+    count_on_commit("firebreak_incidents_opened", str(severity), source)
 
 
 def notification(channel: str, purpose: str, outcome: str) -> None:
-    count_on_commit(NOTIFICATIONS, channel, purpose, outcome)
+    count_on_commit("firebreak_notifications", channel, purpose, outcome)
 
 
 def status_cache(result: str) -> None:

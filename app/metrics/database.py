@@ -1,11 +1,13 @@
 """The series read from the database at scrape time: the outbox, due escalations, open
-incidents and the engine's lease.
+incidents, the engine's lease, and the counters kept there (incidents opened, outbox
+messages by outcome: app.metrics.models).
 
 These describe shared state, so they are read where it lives rather than recorded by
 whichever process changed it: the engine may run as its own process or on another
 machine, and a scrape of any web process still sees its heartbeat, its last cycle and
-the work it has not done yet. Each is one small query on an index (the outbox's
-status and due time, incidents' due escalation and status, the lease's primary key).
+the work it has not done yet, and counts what it sent and opened. Each is one small
+query on an index (the outbox's status and due time, incidents' due escalation and
+status, the lease's primary key) or of a table of a few dozen rows (the counters).
 
 When the database does not answer, the scrape still succeeds with
 `firebreak_database_up 0` and without these series, so Prometheus sees the outage
@@ -19,11 +21,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from app import clock
+from app import clock, metrics
 from app.engine.core import LEASE_NAME, wall_now
 from app.engine.models import EngineLease
 from app.extensions import db
 from app.incidents.models import OPEN_STATUSES, Incident
+from app.metrics.models import MetricCount
 from app.notify.models import Notification, Status
 
 WAITING = (Status.QUEUED, Status.SENDING)  # in the outbox, not done
@@ -36,7 +39,7 @@ class DatabaseCollector:
     def collect(self) -> Iterator[Metric]:
         now = clock.now()  # due work is due by the app's clock; the lease keeps wall-clock time
         try:
-            families = [*outbox(now), *escalations(now), *open_incidents(), *lease(wall_now())]
+            families = [*counts(), *outbox(now), *escalations(now), *open_incidents(), *lease(wall_now())]
         except sa.exc.SQLAlchemyError:
             db.session.rollback()
             yield _gauge("firebreak_database_up", "Whether the database answered this scrape's queries.", 0)
@@ -51,6 +54,17 @@ def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
 
 def _age(now: datetime, oldest: datetime | None) -> float:
     return max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+
+
+def counts() -> list[Metric]:
+    """The counters of metric_counts, each family there even before its first count."""
+    families = {name: CounterMetricFamily(name, documentation, labels=labels)
+                for name, (documentation, labels) in metrics.COUNTED.items()}
+    for name, labels, value in db.session.execute(sa.select(MetricCount.name, MetricCount.labels,
+                                                            MetricCount.value)).all():
+        if name in families:  # one a later release counts stays out until this one knows it
+            families[name].add_metric(labels.split(metrics.LABEL_SEPARATOR), value)
+    return list(families.values())
 
 
 def outbox(now: datetime) -> list[Metric]:
