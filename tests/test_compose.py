@@ -93,6 +93,12 @@ def test_caddy_runs_the_caddyfile_prod_check_runs():
     given = set(SERVICES["caddy"]["environment"])
     assert given <= set(placeholders)
     assert all(placeholders[name] for name in set(placeholders) - given)
+    # The defaults are what compose needs: where compose also sets one, it is the same
+    # (compose's own default, when it takes `${NAME:-default}` from the shell).
+    compose_values = {name: re.sub(r"^\$\{\w+:-(.*)\}$", r"\1", str(value))
+                      for name, value in SERVICES["caddy"]["environment"].items()}
+    assert {name: compose_values[name] for name in given if placeholders[name]} == {
+        name: placeholders[name] for name in given if placeholders[name]}
     assert "skip_install_trust" in text and "health_uri /healthz/ready" in text
 
 
