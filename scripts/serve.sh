@@ -19,7 +19,9 @@ grace=20
 
 # prometheus_client's files for GET /metrics: one folder for the web workers and the
 # engine, so a scrape shows both; under /tmp unless set, fresh for this start, and
-# made before any process records into it (a missing one fails them).
+# made before any process records into it (a missing one fails them). Litestream's
+# configuration is written there too, over the last start's (prometheus_client reads
+# only the *.db files), so no start leaves a file behind.
 if [[ -z "${PROMETHEUS_MULTIPROC_DIR:-}" ]]; then
   PROMETHEUS_MULTIPROC_DIR="$(mktemp -d -t firebreak-metrics.XXXXXX)"
   export PROMETHEUS_MULTIPROC_DIR
@@ -28,7 +30,7 @@ mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 rm -f "$PROMETHEUS_MULTIPROC_DIR"/*.db
 
 if [[ -n "${LITESTREAM_REPLICA_URL:-}" && "${1:-}" != --replicated ]]; then
-  config="$(mktemp -t firebreak-litestream.XXXXXX)"
+  config="$PROMETHEUS_MULTIPROC_DIR/litestream.yml"
   database="$(python -m app.replication "$config" "$LITESTREAM_REPLICA_URL")"
   litestream restore -config "$config" -no-expand-env -if-db-not-exists -if-replica-exists "$database"
   exec litestream replicate -config "$config" -no-expand-env -exec "scripts/serve.sh --replicated"

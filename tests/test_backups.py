@@ -137,6 +137,8 @@ def test_a_restore_from_the_replica_holds_every_event_answered_before_the_window
                 sender.join(15)
         served.close()
     assert backup.returncode == 0, backup.stdout + backup.stderr
+    # serve.sh wrote Litestream's configuration over the last start's, in its metrics folder.
+    assert (Path(served.env["PROMETHEUS_MULTIPROC_DIR"]) / "litestream.yml").is_file()
     assert alert_keys(copy) >= {answered[0][0]}  # an event answered before the copy began
 
     restored = tmp_path / "restored.db"
