@@ -13,6 +13,12 @@ the JSON handler on the root logger (the engine's process, `flask` commands);
 under gunicorn, gunicorn.conf.py installs it first, through GUNICORN_LOGCONFIG, for
 gunicorn's own error and access logs and the app's records in its workers alike.
 Records below WARNING are shown in neither format, gunicorn's own excepted.
+
+The JSON access record leaves secrets out of the URLs it shows (path, query, request
+line, referrer): the value of a query parameter named like one (the calendar feed's
+`?token=`), and the path segment that is one (`/heartbeats/<token>`, an
+Alertmanager integration key, invitation and reset links, …: `SECRET_SEGMENTS`, which
+a test holds to every route with such a part).
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Iterator
+from urllib.parse import unquote_plus
 
 from flask import Flask, Response, g, has_request_context, request
 from flask.logging import default_handler
@@ -32,6 +39,14 @@ HEADER = "X-Request-ID"
 # What an incoming id may be: bounded, and nothing that could break a log line or a header.
 _SOUND_ID = re.compile(r"[A-Za-z0-9._:+=/@-]{1,128}")
 _incident: ContextVar[int | None] = ContextVar("firebreak_incident", default=None)
+REDACTED = "[redacted]"
+# Query parameters whose values are secrets, by a part of their name.
+_SECRET_PARAMETER = re.compile(r"token|key|secret|passw|signature|sig$|code|auth|credential|session", re.I)
+# Routes whose next path segment is a secret (the token or key in the URL rule).
+SECRET_SEGMENTS = ("/heartbeats/", "/integrations/alertmanager/", "/invite/", "/password-reset/", "/survey/",
+                   "/status/subscribe/sms/", "/status/subscribe/confirm/", "/status/unsubscribe/")
+_SECRET_SEGMENT = re.compile(r"(?<![^/])(" + "|".join(re.escape(prefix[1:]) for prefix in SECRET_SEGMENTS)
+                             + r")[^/?#\s]+")
 
 
 def request_id() -> str | None:
@@ -79,6 +94,7 @@ class JsonFormatter(logging.Formatter):
                  "level": record.levelname, "logger": record.name, "message": record.getMessage()}
         if record.name == "gunicorn.access" and isinstance(record.args, dict):
             entry.update(_access_fields(record.args))
+            entry["message"] = _redact_message(entry["message"], record.args)
         elif (found := request_id()) is not None:
             entry["request_id"] = found
         if (incident := incident_id()) is not None:
@@ -92,14 +108,43 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+def redact_query(query: str) -> str:
+    """A query string with the values of secret parameters replaced."""
+    parts = []
+    for part in query.split("&"):
+        name, equals, value = part.partition("=")
+        secret = equals and value and _SECRET_PARAMETER.search(unquote_plus(name))
+        parts.append(f"{name}={REDACTED}" if secret else part)
+    return "&".join(parts)
+
+
+def redact_url(url: str) -> str:
+    """A path or URL (`/a/b?c=d`, `https://host/a?c=d`, or a request line that holds
+    one) with its secret path segment and secret query values replaced."""
+    def query(match: re.Match) -> str:
+        return "?" + redact_query(match.group(1))
+    return re.sub(r"\?([^\s#]*)", query, _SECRET_SEGMENT.sub(lambda m: m.group(1) + REDACTED, url))
+
+
 def _access_fields(atoms) -> dict:
-    """gunicorn's access log atoms (its SafeAtoms: '-' for what is missing)."""
+    """gunicorn's access log atoms (its SafeAtoms: '-' for what is missing), secrets
+    left out of its URLs."""
     status = atoms["s"]
-    fields = {"request_id": atoms["{x-request-id}o"], "method": atoms["m"], "path": atoms["U"],
-              "query": atoms["q"], "status": int(status) if str(status).isdigit() else status, "bytes": atoms["B"],
+    fields = {"request_id": atoms["{x-request-id}o"], "method": atoms["m"], "path": redact_url(atoms["U"]),
+              "query": redact_query(atoms["q"]), "status": int(status) if str(status).isdigit() else status,
+              "bytes": atoms["B"],
               "duration_ms": round(atoms["D"] / 1000, 3) if isinstance(atoms["D"], int) else None,
               "remote_addr": atoms["h"], "user_agent": atoms["a"]}
     return {name: value for name, value in fields.items() if value not in ("-", "", None)}
+
+
+def _redact_message(message: str, atoms) -> str:
+    """The access record's text with its request line and referrer redacted."""
+    for name in ("r", "f"):
+        shown = str(atoms.get(name, ""))
+        if shown not in ("", "-"):
+            message = message.replace(shown, redact_url(shown))
+    return message
 
 
 # gunicorn's logconfig_dict when LOG_FORMAT=json (gunicorn merges it into its defaults):

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import logging
 import sys
+import urllib.error
 import urllib.request
 
 import pytest
@@ -112,6 +114,24 @@ def test_the_formatter_keeps_one_record_on_one_line():
     assert "\n" not in line and json.loads(line)["message"] == "two\nlines \"quoted\""
 
 
+def test_secrets_in_urls_are_redacted():
+    assert logs.redact_url("/schedules/3/oncall.ics?token=abc&week=2") == "/schedules/3/oncall.ics?token=[redacted]&week=2"
+    assert logs.redact_url("GET /integrations/alertmanager/7d7d?x=1 HTTP/1.1") == (
+        "GET /integrations/alertmanager/[redacted]?x=1 HTTP/1.1")
+    assert logs.redact_url("https://host/status/unsubscribe/abc/undo") == "https://host/status/unsubscribe/[redacted]/undo"
+    assert logs.redact_query("api_key=1&Signature=2&code=&page=3&password=4") == (
+        "api_key=[redacted]&Signature=[redacted]&code=&page=3&password=[redacted]")
+    assert logs.redact_url("/admin/comms-templates/paging/edit?page=2") == "/admin/comms-templates/paging/edit?page=2"
+
+
+def test_every_route_with_a_secret_in_its_path_is_redacted(app):
+    """A route whose rule takes a token or a key as a path segment is in SECRET_SEGMENTS."""
+    secret = {rule.rule for rule in app.url_map.iter_rules()
+              if {"token", "integration_key"} & set(rule.arguments)}
+    assert secret and all(logs.redact_url(re.sub(r"<(?:\w+:)?(token|integration_key)>", "s3cr3t", rule))
+                          .count("s3cr3t") == 0 for rule in secret), secret
+
+
 # --- gunicorn ------------------------------------------------------------------------------
 
 @pytest.mark.realtime
@@ -122,6 +142,10 @@ def test_gunicorn_logs_json_with_the_request_id(sqlite_template, tmp_path):
         request = urllib.request.Request(url + "/healthz/ready", headers={"X-Request-ID": "probe-1"})
         with urllib.request.urlopen(request, timeout=10) as answer:
             assert answer.status == 200 and answer.headers["X-Request-ID"] == "probe-1"
+        secret = urllib.request.Request(url + "/heartbeats/hb-secret-1?token=feed-secret-2&page=2",
+                                        headers={"X-Request-ID": "probe-2", "Referer": url + "/invite/inv-secret-3"})
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            urllib.request.urlopen(secret, timeout=10)
     errors = [json.loads(line) for line in (tmp_path / "stderr").read_text().splitlines()]
     accesses = [json.loads(line) for line in (tmp_path / "stdout").read_text().splitlines()]
     assert {line["logger"] for line in errors} == {"gunicorn.error"}
@@ -131,3 +155,9 @@ def test_gunicorn_logs_json_with_the_request_id(sqlite_template, tmp_path):
     assert access["logger"] == "gunicorn.access"
     assert (access["method"], access["path"], access["status"]) == ("GET", "/healthz/ready", 200)
     assert access["duration_ms"] > 0 and '"GET /healthz/ready HTTP/1.1" 200' in access["message"]
+    # Secrets in the URL stay out: a heartbeat's token in the path, a feed's in the query.
+    stdout = (tmp_path / "stdout").read_text()
+    assert not [secret for secret in ("hb-secret-1", "feed-secret-2", "inv-secret-3") if secret in stdout]
+    [secret] = [line for line in accesses if line.get("request_id") == "probe-2"]
+    assert (secret["path"], secret["query"]) == ("/heartbeats/[redacted]", "token=[redacted]&page=2")
+    assert '"GET /heartbeats/[redacted]?token=[redacted]&page=2 HTTP/1.1" 404' in secret["message"]
