@@ -112,9 +112,18 @@ def _positive(name: str, default: float) -> float:
 
 def _heartbeat_url() -> str:
     url = _secret("ENGINE_HEARTBEAT_URL").strip()
+    if not url:
+        return url
+    # Never the URL itself in the message: its path is often the check's secret.
+    if not url.isascii() or any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url):
+        raise ConfigError("ENGINE_HEARTBEAT_URL has a space, a control character or a non-ASCII one: "
+                          "percent-encode it (as %20, …).")
     parts = urlparse(url)
-    if url and (parts.scheme not in ("http", "https") or not parts.hostname):
-        # Not the URL itself: its path is often the check's secret.
+    try:
+        parts.port  # noqa: B018 (raises on a port that is not one)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError("ENGINE_HEARTBEAT_URL must be an http:// or https:// URL (the engine fetches it with GET).")
     return url
 

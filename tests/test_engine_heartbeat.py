@@ -147,6 +147,27 @@ def test_a_heartbeat_url_that_is_not_http_refuses_to_start(monkeypatch, url):
     assert url not in str(refused.value)
 
 
+@pytest.mark.parametrize("url", ["https://hc-ping.com/0d1f 2e", "https://hc-ping.com/0d1f\t2e", "https://hc-ping.com/0d1f\x7f",
+                                 "https://hc-ping.com/0d1fé", "https://hc-ping.com:99999/0d1f", "https://hc-ping.com:x/0d1f"])
+def test_a_heartbeat_url_urllib_would_refuse_refuses_to_start(monkeypatch, url):
+    """What urllib would refuse at the first ping (quoting the path in its error) is
+    refused at start, without the URL."""
+    monkeypatch.setenv("ENGINE_HEARTBEAT_URL", url)
+    with pytest.raises(ConfigError, match="ENGINE_HEARTBEAT_URL") as refused:
+        from_env()
+    assert "0d1f" not in str(refused.value)
+
+
+def test_a_ping_that_fails_before_sending_never_logs_the_path(app, caplog):
+    """Given a URL urllib refuses (a switch made without the settings' check), the log
+    says why without quoting the URL."""
+    switch = DeadMansSwitch("http://127.0.0.1:9/ping secret-uuid", clock=Clock())
+    with caplog.at_level(logging.WARNING, logger="firebreak.engine"):
+        switch.cycled(Engine([], holder="active").cycle()).join(10)
+    [failure] = [r.getMessage() for r in caplog.records if "heartbeat" in r.getMessage()]
+    assert "secret-uuid" not in failure and failure == "engine heartbeat to 127.0.0.1 failed: InvalidURL"
+
+
 def test_the_heartbeat_url_may_come_from_a_file(monkeypatch, tmp_path):
     path = tmp_path / "heartbeat_url"
     path.write_text("https://hc-ping.com/0d1f2e\n")

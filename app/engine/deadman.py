@@ -8,7 +8,8 @@ standby engine never pings (the switch is about the engine doing the work), and 
 does an engine whose cycles keep failing, since paging has stopped just as surely.
 
 A ping never holds a cycle up: it runs in a thread of its own with a short timeout, one
-at a time, and a failure is logged, never raised. The minute is measured on a monotonic
+at a time, and a failure is logged, never raised, naming the host and what went wrong
+but never the path (the check's secret, which some errors would quote). The minute is measured on a monotonic
 clock of the machine, not `app.clock`: `engine tick --at` moves the work's time, and a
 ping is about the engine running now.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import urllib.error
 import urllib.request
 from typing import Callable
 from urllib.parse import urlsplit
@@ -61,5 +63,24 @@ class DeadMansSwitch:
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:
                 answer.read(4096)
         except Exception as error:  # whatever it is, the engine goes on; the next ping may work
-            # The host only: the URL's path is often the check's secret.
-            log.warning("engine heartbeat to %s failed: %s", urlsplit(self.url).hostname, error)
+            log.warning("engine heartbeat to %s failed: %s", _host(self.url), _why(error))
+
+
+def _host(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or "?"
+    except ValueError:
+        return "?"
+
+
+def _why(error: Exception) -> str:
+    """What went wrong, in words that cannot hold the URL: a status, a socket's error
+    (refused, timed out, no such host), else the error's kind (InvalidURL, for one,
+    quotes the whole URL)."""
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP Error {error.code}"
+    if isinstance(error, urllib.error.URLError):
+        error = error.reason if isinstance(error.reason, OSError) else error
+    if isinstance(error, OSError) and type(error).__module__ in ("builtins", "socket", "ssl"):
+        return str(error)
+    return type(error).__name__
