@@ -10,6 +10,8 @@ waiting on the fake Twilio, which answers late.
 """
 from __future__ import annotations
 
+import http.client
+import json
 import shlex
 import signal
 import sqlite3
@@ -40,6 +42,9 @@ from tests.served import ROOT, Served
 pytestmark = pytest.mark.realtime
 
 GRACE = 20  # seconds: serve.sh's graceful timeout for gunicorn and the engine
+# How long the fake Twilio holds the engine's first batch: the requests are taken and
+# the SIGTERM sent well within it, even on a busy machine.
+HANG = 6.0
 RESPONDERS = 12  # one page each: a batch of NOTIFY_CONCURRENCY (8) in flight, 4 left due
 REQUESTS = 6
 INTAKE_KEY = "5d" * 16
@@ -71,29 +76,69 @@ def seed_pages() -> None:
     db.session.commit()
 
 
+def trigger(dedup_key: str) -> dict:
+    return {"routing_key": INTAKE_KEY, "event_action": "trigger", "dedup_key": dedup_key,
+            "payload": {"summary": f"Disk full ({dedup_key})", "source": "db-1", "severity": "warning"}}
+
+
+def _sockets(port: int) -> list[tuple[str, int]]:
+    """(state, bytes waiting to be read) of each IPv4 TCP socket on this local port,
+    from /proc/net/tcp (state 01: established)."""
+    found = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port:
+            found.append((fields[3], int(fields[4].split(":")[1], 16)))
+    return found
+
+
+def read_by_gunicorn(port: int) -> int:
+    """Connections to gunicorn's port, established on its side, whose bytes it has all
+    read: once the request was sent, a thread of the worker has it."""
+    return sum(1 for state, waiting in _sockets(port) if state == "01" and waiting == 0)
+
+
 def test_sigterm_lets_requests_and_the_engine_finish_and_a_standby_takes_over_at_once(app, database_url, twilio,
                                                                                      tmp_path):
     seed_pages()
     assert len(db.session.scalars(SMS_PAGES).all()) == RESPONDERS
     db.session.remove()
-    twilio.hang_seconds = 2.0  # the engine's first batch waits at the provider
+    twilio.hang_seconds = HANG  # the engine's first batch waits at the provider, across the SIGTERM
     served = Served(tmp_path, database_url, TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN,
-                    TWILIO_FROM_NUMBER=FROM_NUMBER, TWILIO_API_BASE=twilio.base_url)
+                    TWILIO_FROM_NUMBER=FROM_NUMBER, TWILIO_API_BASE=twilio.base_url,
+                    WEB_THREADS=str(REQUESTS + 2))  # a thread for each request: none waits in a queue
     path = database_url.removeprefix("sqlite:///")
     try:
         served.wait_ready()
         wait_for(lambda: twilio.requests >= 1, 30, "the engine's first batch of pages to reach Twilio")
         answers: dict[str, int] = {}
+        sent = threading.Semaphore(0)
+
+        def post(key: str) -> None:
+            connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=GRACE + 10)
+            try:
+                connection.request("POST", "/v2/enqueue", json.dumps(trigger(key)),
+                                   {"Content-Type": "application/json"})
+                sent.release()  # the request is in gunicorn's socket: read from there or not, it is owed an answer
+                answers[key] = connection.getresponse().status
+            finally:
+                connection.close()
+
         with closing(sqlite3.connect(path, isolation_level=None, timeout=15)) as lock:
             lock.execute("BEGIN IMMEDIATE")  # every write waits, the events' too
-            senders = [threading.Thread(target=lambda key=f"in-flight-{n}": answers.update(
-                {key: served.trigger(INTAKE_KEY, key)})) for n in range(REQUESTS)]
+            senders = [threading.Thread(target=post, args=(f"in-flight-{n}",)) for n in range(REQUESTS)]
             for sender in senders:
                 sender.start()
-            time.sleep(0.7)  # accepted by gunicorn, waiting for the lock
+            for _ in senders:
+                assert sent.acquire(timeout=30), "a request was not sent"
+            # Every request read by a thread of gunicorn's worker, so in the app, waiting
+            # for the lock.
+            wait_for(lambda: read_by_gunicorn(served.port) == REQUESTS, 30,
+                     f"gunicorn's threads to read the {REQUESTS} requests")
             served.signal(signal.SIGTERM)
             stopped_at = time.monotonic()
-            time.sleep(1.0)  # gunicorn has closed its listener; the requests still wait
+            wait_for(lambda: "Handling signal: term" in served.output(), 15, "gunicorn to begin its graceful stop")
+            assert read_by_gunicorn(served.port) == REQUESTS  # the requests still wait
             lock.execute("ROLLBACK")
         status = served.process.wait(timeout=GRACE + 10)
         took = time.monotonic() - stopped_at
