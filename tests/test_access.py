@@ -87,6 +87,7 @@ PUBLIC_ENDPOINTS = {
     "password_reset.request_link",
     "password_reset.choose",
     "invitations.accept",
+    "invitations.accept_through_provider",
 }
 # Read everything; change only what is one's own (profile, contact methods, tokens, sessions).
 VIEWER_ENDPOINTS = {
@@ -282,6 +283,7 @@ def url_for_rule(rule, world) -> str:
         elif arg == "token":
             values[arg] = {"alerts.heartbeat_ping": ids["heartbeat_token"], "statuspage.confirm": secrets["confirm"],
                            "insights.survey": secrets["survey"], "invitations.accept": secrets["invitation"],
+                           "invitations.accept_through_provider": secrets["invitation"],
                            "password_reset.choose": secrets["password_reset"],
                            "statuspage.confirm_code": secrets["sms"]}.get(rule.endpoint, secrets["unsubscribe"])
         elif arg == "schedule_id" and "override_id" in rule.arguments:

@@ -83,7 +83,8 @@ def test_a_pasted_list_is_invited_and_the_link_makes_the_account(app, client, ad
     sms = db.session.scalar(sa.select(ContactMethod).where(ContactMethod.user_id == nia.id,
                                                            ContactMethod.channel == Channel.SMS))
     assert sms.address == "+15557000042" and sms.code_sent_at is not None and not sms.verified
-    assert "test page" in newcomer.get(done.headers["Location"]).text.lower()
+    paging = newcomer.get(done.headers["Location"]).text
+    assert "test page" in paging.lower() and "Welcome, Nia New" in paging  # the flash outlives the new session
 
     gone = app.test_client().get(paths["nia@example.com"])
     assert gone.status_code == 410 and "already accepted" in gone.text

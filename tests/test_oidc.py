@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,8 +21,9 @@ import sqlalchemy as sa
 from app import clock
 from app import config as settings
 from app.audit.models import AuditEntry
-from app.auth import oidc, password_reset
-from app.auth.models import OidcGroupMapping, OidcIdentity, PasswordReset, Role, TeamMembership, User
+from app.auth import invitations, oidc, password_reset
+from app.auth.models import (Invitation, OidcGroupMapping, OidcIdentity, PasswordReset, Role, TeamMembership,
+                             User)
 from app.extensions import db
 from tests.factories import PASSWORD, actor, login, make_team, make_user
 from tests.fakes import free_port, wait_for
@@ -250,11 +252,105 @@ def test_people_outside_every_mapped_group_are_refused_and_members_join_their_te
     assert "joined" in audit("sso.signin")[-1].summary
 
 
+# --- accepting an invitation through single sign-on -------------------------------------
+
+def invited(email: str, team=None) -> tuple[Invitation, str]:
+    """A pending invitation as responder and its link's path."""
+    clock.set(clock.now())
+    sent = invitations.invite(actor(make_user(Role.ADMIN)), email, Role.RESPONDER, team, clock.now())
+    db.session.commit()
+    [(invitation, link)] = sent.made
+    return invitation, link.removeprefix("http://localhost")
+
+
+def join_through_provider(client, path: str) -> str:
+    """Press “Join with single sign-on” on the invitation page; the callback path."""
+    page = client.get(path).text
+    assert "Join with single sign-on" in page
+    answer = client.post(path + "/single-sign-on")
+    assert answer.status_code == 303 and answer.headers["Location"] == "/login/oidc"
+    return through_provider(client, "nia")
+
+
+def nobody_joined(client, invitation: Invitation) -> None:
+    db.session.expire_all()
+    assert signed_in_as(client) is None and db.session.scalars(sa.select(OidcIdentity)).all() == []
+    assert db.session.scalar(sa.select(User).where(User.email == "nia@example.com")) is None
+    assert audit("invitation.accept") == [] and audit("sso.signin") == []
+
+
+@pytest.mark.realtime
+def test_an_invitation_is_accepted_through_the_provider_with_the_invited_address_verified(app, client, provider):
+    team = make_team("Payments")
+    invitation, path = invited("nia@example.com", team)
+    provider.person("nia", email="Nia@Example.com", email_verified=True, name="Nia New", groups=[])
+    answer = client.get(join_through_provider(client, path))  # OIDC_AUTO_CREATE is off: the invitation decides
+    assert answer.status_code == 303 and answer.headers["Location"] == "/profile/paging"
+    nia = db.session.scalar(sa.select(User).where(User.email == "nia@example.com"))
+    assert signed_in_as(client) == nia.id and "Welcome, Nia New" in client.get("/profile/paging").text
+    assert (nia.name, nia.role, nia.password_hash, [t.name for t in nia.teams]) == (
+        "Nia New", Role.RESPONDER, None, ["Payments"])
+    [identity] = db.session.scalars(sa.select(OidcIdentity)).all()
+    assert (identity.user_id, identity.issuer, identity.subject) == (nia.id, provider.issuer, "nia")
+    db.session.refresh(invitation)
+    assert (invitation.accepted_user_id, invitation.accepted_at) == (nia.id, clock.now())
+    assert audit("invitation.accept")[-1].summary.endswith("in Payments through single sign-on")
+    assert client.application.test_client().get(path).status_code == 410
+
+    again = client.application.test_client()  # later, the plain single sign-on finds them by sub
+    assert sign_in(again, "nia").status_code == 303 and signed_in_as(again) == nia.id
+
+
+@pytest.mark.realtime
+@pytest.mark.parametrize("email, verified, message, reason", [
+    ("bo@example.com", True, "signed you in as bo@example.com, but the invitation is for nia@example.com",
+     "invitation for another address"),
+    ("nia@example.com", False, "has not verified your email address", "unverified email"),
+], ids=["another address", "unverified"])
+def test_an_invitation_through_the_provider_needs_the_invited_address_verified(app, client, provider, email,
+                                                                               verified, message, reason):
+    app.config["OIDC_AUTO_CREATE"] = "responder"  # not a way around the invitation's check
+    invitation, path = invited("nia@example.com")
+    provider.person("nia", email=email, email_verified=verified, name="Nia", groups=[])
+    answer = client.get(join_through_provider(client, path))
+    assert answer.status_code == 403 and message in answer.text
+    nobody_joined(client, invitation)
+    assert db.session.scalar(sa.select(User).where(User.email == "bo@example.com")) is None
+    assert invitation.accepted_at is None and client.get(path).status_code == 200  # still pending
+    assert f"({reason})" in audit("sso.refused")[-1].summary
+
+
+@pytest.mark.realtime
+@pytest.mark.parametrize("meanwhile, message", [
+    ("revoke", "This invitation was withdrawn"),
+    ("expire", "This invitation has expired"),
+    ("dawdle", "took too long. Open the invitation link again"),
+])
+def test_a_dead_invitation_or_a_stale_trip_is_refused_through_the_provider(app, client, provider, meanwhile, message):
+    invitation, path = invited("nia@example.com")
+    provider.person("nia", email="nia@example.com", email_verified=True, name="Nia", groups=[])
+    if meanwhile == "expire":
+        clock.set(invitation.expires_at - timedelta(minutes=1))
+    callback = join_through_provider(client, path)
+    if meanwhile == "revoke":
+        invitations.revoke(actor(make_user(Role.ADMIN)), invitation, clock.now())
+        db.session.commit()
+    clock.advance(timedelta(minutes=2 if meanwhile == "expire" else 16 if meanwhile == "dawdle" else 0))
+    answer = client.get(callback)
+    assert answer.status_code == 403 and message in answer.text
+    nobody_joined(client, invitation)
+    assert invitation.accepted_at is None
+
+
 # --- without the provider (set up, never reached: nothing here fetches from it) ------------
 
 @pytest.mark.parametrize("app_config", [{}], indirect=False)
 def test_without_an_issuer_there_is_no_single_sign_on(client):
     assert b"/login/oidc" not in client.get("/login").data
+    _, path = invited("nia@example.com")
+    assert "single sign-on" not in client.get(path).text
+    joined = client.post(path + "/single-sign-on")
+    assert joined.status_code == 303 and joined.headers["Location"] == path
     answer = client.get("/login/oidc")
     assert answer.status_code == 302 and answer.headers["Location"] == "/login"
     assert client.get("/login/oidc/callback?code=x&state=y").status_code == 302

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 import sqlalchemy as sa
-from flask import Blueprint, flash, request, url_for
+from flask import Blueprint, flash, redirect, request, session, url_for
 from flask_login import current_user
 
 from app import clock
 from app.audit.service import Actor
-from app.auth import invitations, permissions
+from app.auth import invitations, oidc, permissions
 from app.auth.forms import AcceptInvitationForm, EmptyForm, InviteForm
 from app.auth.models import Invitation, Role, Team
 from app.auth.views import complete_sign_in
@@ -81,20 +81,39 @@ def accept(token: str):
     try:
         invitation = invitations.find(token, now)
     except Gone as gone:
-        return render("auth/link_gone.html", title="Invitation", message=gone.message, again=False,
-                      status=gone.status)
+        return _gone(gone)
     form = AcceptInvitationForm()
     if form.validate_on_submit():
         user, refused = attempt(lambda: invitations.accept(token, now, name=form.name.data,
                                                            password=form.password.data, phone=form.phone.data,
                                                            time_zone=form.time_zone.data, ip=request.remote_addr))
         if refused is None:
+            signed_in = complete_sign_in(user, url_for("notify.profile"))
             flash(f"Welcome, {user.name}. Check how pages reach you: enter the code sent to your phone, "
                   "then send yourself a test page.", "success")
-            return complete_sign_in(user, url_for("notify.profile"))
+            return signed_in
         add_error(form, refused)
-    return render("auth/invitation_accept.html", form=form, invitation=invitation,
-                  status=400 if form.errors else 200)
+    return render("auth/invitation_accept.html", form=form, invitation=invitation, provider_form=EmptyForm(),
+                  single_sign_on=oidc.enabled(), status=400 if form.errors else 200)
+
+
+@bp.route("/invite/<token>/single-sign-on", methods=["POST"])
+@public
+@limiter.limit("10 per minute")
+def accept_through_provider(token: str):
+    """“Join with single sign-on”: the session remembers the invitation and the
+    browser goes to the provider; app.auth.oidc_views' callback finishes it."""
+    if not oidc.enabled() or not EmptyForm().validate_on_submit():
+        return redirect(url_for("invitations.accept", token=token), code=303)
+    try:
+        invitations.remember_for_provider(session, token, clock.now())
+    except Gone as gone:
+        return _gone(gone)
+    return redirect(url_for("oidc.start"), code=303)
+
+
+def _gone(gone: Gone):
+    return render("auth/link_gone.html", title="Invitation", message=gone.message, again=False, status=gone.status)
 
 
 @bp.cli.command("invite")

@@ -8,6 +8,11 @@ named. The link holds a random token of which only the SHA-256 is stored; it wor
 once, for 7 days; resending makes a new link (the old one dies), revoking kills it.
 Accepting makes the person with the invitation's role and team, sets their
 password, and starts their phone's verification (app.notify.contacts).
+
+With single sign-on set up, the invitee may instead join through the identity
+provider: the browser's session remembers the invitation (its token's hash, for a
+few minutes) across the trip, and the callback makes the person only when the
+provider's verified email is the invited address (`accept_through_provider`).
 """
 from __future__ import annotations
 
@@ -21,8 +26,8 @@ import sqlalchemy as sa
 
 from app.audit import service as audit
 from app.audit.service import Actor
-from app.auth import permissions, security_mail, service
-from app.auth.models import Invitation, Role, Team, TeamMembership, User
+from app.auth import oidc, permissions, security_mail, service
+from app.auth.models import Invitation, OidcIdentity, Role, Team, TeamMembership, User
 from app.errors import DomainError, Forbidden, Gone, NotFound
 from app.extensions import db
 from app.links import external_url
@@ -30,6 +35,9 @@ from app.notify import contacts
 
 LIFETIME = timedelta(days=7)
 MAX_AT_ONCE = 100
+# How long a browser's trip to the identity provider may take to still accept the invitation.
+PROVIDER_TRIP = timedelta(minutes=15)
+SESSION_KEY = "invitation_by_provider"
 
 
 @dataclass
@@ -164,7 +172,11 @@ def pending(actor: Actor, now: datetime) -> list[Invitation]:
 
 def find(token: str, now: datetime) -> Invitation:
     """The pending invitation of a link's token, or Gone with what to tell the visitor."""
-    invitation = db.session.scalar(sa.select(Invitation).where(Invitation.token_hash == token_hash(token or "")))
+    return _find_hashed(token_hash(token or ""), now)
+
+
+def _find_hashed(digest: str, now: datetime) -> Invitation:
+    invitation = db.session.scalar(sa.select(Invitation).where(Invitation.token_hash == digest))
     if invitation is None:
         raise Gone("This invitation link is not valid: it may have been sent again with a newer link. "
                    "Use the newest email, or ask whoever invited you.")
@@ -184,14 +196,68 @@ def accept(token: str, now: datetime, *, name: str, password: str, time_zone: st
     if service.find_user_by_email(invitation.email) is not None:
         raise Gone("Someone already has this address. Sign in instead.")
     service.check_password_strength(password)
+    user = _make_person(invitation, now, ip, name=name, password=password, phone=phone,
+                        time_zone=(time_zone or "").strip())
+    contacts.add_phone(Actor.for_user(user, ip=ip), user, user.phone, now)
+    return user
+
+
+def _make_person(invitation: Invitation, now: datetime, ip: str | None, how: str = "", **fields) -> User:
+    """The invited person, with the invitation's role and team; the invitation accepted."""
     system = Actor.integration(f"invitation of {invitation.email}", ip=ip)
-    user = service.create_user(system, email=invitation.email, name=name, role=invitation.role,
-                               password=password, phone=phone, time_zone=(time_zone or "").strip())
+    user = service.create_user(system, email=invitation.email, role=invitation.role, **fields)
     if invitation.team is not None:
         db.session.add(TeamMembership(team=invitation.team, user=user))
     invitation.accepted_at, invitation.accepted_user_id = now, user.id
     audit.record(Actor.for_user(user, ip=ip), "invitation.accept", invitation,
                  summary=f"{user.name} <{user.email}> accepted the invitation as {user.role.value}"
-                         f"{f' in {invitation.team.name}' if invitation.team else ''}")
-    contacts.add_phone(Actor.for_user(user, ip=ip), user, user.phone, now)
+                         f"{f' in {invitation.team.name}' if invitation.team else ''}{how}")
     return user
+
+
+# --- accepting through single sign-on -------------------------------------------------
+
+def remember_for_provider(session, token: str, now: datetime) -> None:
+    """Before the trip to the identity provider: this browser is accepting the
+    invitation of `token` (only its hash is kept, and only for PROVIDER_TRIP)."""
+    find(token, now)
+    session[SESSION_KEY] = {"hash": token_hash(token), "until": (now + PROVIDER_TRIP).isoformat()}
+
+
+def taken_from(session, now: datetime) -> str | None:
+    """Back from the provider: the hash of the invitation this browser is accepting,
+    None when it is not accepting one, SignInRefused when it took too long. The
+    session forgets it either way: one trip, one try."""
+    pending = session.pop(SESSION_KEY, None)
+    if pending is None:
+        return None
+    if now > datetime.fromisoformat(pending["until"]):
+        raise oidc.SignInRefused("invitation trip too long", "Joining through single sign-on took too long. "
+                                 "Open the invitation link again.")
+    return pending["hash"]
+
+
+def accept_through_provider(digest: str, claims: oidc.Claims, now: datetime, ip: str | None = None) -> User:
+    """The invited person made from the provider's checked claims, linked to its
+    (issuer, sub) and signed in as app.auth.oidc does; SignInRefused (nothing made, the
+    invitation still pending) unless the provider verified the invited address."""
+    try:
+        invitation = _find_hashed(digest, now)
+    except Gone as gone:
+        raise oidc.SignInRefused("invitation not pending", gone.message) from None
+    if claims.email is None or not claims.email_verified:
+        raise oidc.SignInRefused("unverified email", "Your identity provider has not verified your email address, "
+                                 f"so Firebreak cannot tell it is {invitation.email}, the invited address.")
+    if claims.email != invitation.email.lower():
+        raise oidc.SignInRefused("invitation for another address", f"Your identity provider signed you in as "
+                                 f"{claims.email}, but the invitation is for {invitation.email}. Sign in there "
+                                 "with the invited address, or open the invitation link again to set a password.")
+    if service.find_user_by_email(invitation.email) is not None:
+        raise oidc.SignInRefused("invitation not pending", "Someone already has this address. Sign in instead.")
+    if db.session.scalar(sa.select(OidcIdentity).where(OidcIdentity.issuer == claims.issuer,
+                                                       OidcIdentity.subject == claims.subject)):
+        raise oidc.SignInRefused("already linked", "Your account at the identity provider already signs in to "
+                                 "another Firebreak account. Sign in with single sign-on instead.")
+    name = claims.name or invitation.email.split("@", 1)[0]
+    _make_person(invitation, now, ip, " through single sign-on", name=name[:120])
+    return oidc.sign_in(claims, now, ip)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import requests
 from authlib.integrations.base_client import OAuthError
-from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask_wtf import FlaskForm
 from joserfc.errors import JoseError
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from app import clock
-from app.auth import oidc, service
+from app.auth import invitations, oidc, service
 from app.auth.forms import EmptyForm
 from app.auth.models import Role, Team
 from app.auth.views import complete_sign_in
@@ -55,14 +55,18 @@ def callback():
     """Back from the provider: the code exchanged, the ID token checked (app.auth.oidc)."""
     if not oidc.enabled():
         return redirect(url_for("auth.login"))
-    ip = request.remote_addr
+    ip, invitation = request.remote_addr, None
     try:
+        invitation = invitations.taken_from(session, clock.now())
         token = oidc.client().authorize_access_token()
         claims = token.get("userinfo")
         if not claims:
             raise oidc.SignInRefused("no id token", "The identity provider sent no ID token.")
         claims = oidc.Claims.read(current_app.config["OIDC_ISSUER"], claims, current_app.config["OIDC_GROUPS_CLAIM"])
-        user = oidc.sign_in(claims, clock.now(), ip=ip)
+        if invitation:
+            user = invitations.accept_through_provider(invitation, claims, clock.now(), ip=ip)
+        else:
+            user = oidc.sign_in(claims, clock.now(), ip=ip)
     except oidc.SignInRefused as error:
         db.session.rollback()
         oidc.refuse(error, ip)
@@ -75,7 +79,12 @@ def callback():
         return _refused("Single sign-on did not complete: the answer from the identity provider could not be "
                         "checked. Start again from the sign-in page.")
     db.session.commit()
-    return complete_sign_in(user, None, by_provider=True)
+    if invitation is None:
+        return complete_sign_in(user, None, by_provider=True)
+    signed_in = complete_sign_in(user, url_for("notify.profile"), by_provider=True)
+    flash(f"Welcome, {user.name}. Add a mobile phone so pages reach you, then send yourself a test page.",
+          "success")
+    return signed_in
 
 
 def _why(error: Exception) -> str:
