@@ -342,6 +342,22 @@ def test_a_dead_invitation_or_a_stale_trip_is_refused_through_the_provider(app, 
     assert invitation.accepted_at is None
 
 
+@pytest.mark.realtime
+def test_a_provider_account_already_linked_cannot_accept_an_invitation_as_a_second_person(app, client, provider):
+    ana = make_user(Role.RESPONDER, email="ana@example.com")
+    provider.person("nia", email="ana@example.com", email_verified=True, name="Ana", groups=[])
+    assert sign_in(client, "nia").status_code == 303 and signed_in_as(client) == ana.id
+    provider.person("nia", email="nia@example.com", email_verified=True, name="Nia", groups=[])  # changed there
+    invitation, path = invited("nia@example.com")
+    newcomer = client.application.test_client()
+    answer = newcomer.get(join_through_provider(newcomer, path))
+    assert answer.status_code == 403 and "already signs in to another Firebreak account" in answer.text
+    db.session.expire_all()
+    assert signed_in_as(newcomer) is None and invitation.accepted_at is None
+    assert db.session.scalar(sa.select(User).where(User.email == "nia@example.com")) is None
+    assert "(already linked)" in audit("sso.refused")[-1].summary
+
+
 # --- without the provider (set up, never reached: nothing here fetches from it) ------------
 
 @pytest.mark.parametrize("app_config", [{}], indirect=False)
