@@ -42,6 +42,8 @@ ELSEWHERE = ("/api/", "/v2/", "/integrations/", "/heartbeats/", "/twilio/")
 UNREACHED = {
     "insights.survey": "the survey's link is mailed with a one-time token",
     "statuspage.unsubscribe": "RFC 8058's one-click POST from a mail client; the page is a GET",
+    "invitations.accept_through_provider": "shown only when OIDC_ISSUER is set (tests/test_oidc.py drives it "
+                                           "through the real provider)",
     "two_factor.second_step": "shown only to a browser whose password just passed (tests/test_two_factor.py)",
     "two_factor.confirm": "shown only while a new authenticator waits for its first code (tests/test_two_factor.py)",
     "two_factor.start": "shown only to someone without a second factor; everyone here has one, for the forms of "
