@@ -41,6 +41,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.auth.invitation_views import bp as invitations_bp
     from app.auth.password_reset_views import bp as password_reset_bp
     from app.auth import twofactor_views
+    from app.auth.passkey_views import bp as passkeys_bp
     from app.auth.views import bp as auth_bp
     from app.comms.views import bp as comms_bp
     from app.escalation.views import bp as escalation_bp
@@ -73,6 +74,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(home_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(twofactor_views.bp)
+    app.register_blueprint(passkeys_bp)
     app.register_blueprint(password_reset_bp)
     app.register_blueprint(invitations_bp)
     app.register_blueprint(oidc_bp)

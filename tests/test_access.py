@@ -88,6 +88,9 @@ PUBLIC_ENDPOINTS = {
     "password_reset.choose",
     "invitations.accept",
     "invitations.accept_through_provider",
+    # Passkeys at sign-in (app.auth.passkey_views): on their own the signed answer is the
+    # key; as the second step only a session whose password just passed gets past it.
+    "passkeys.sign_in_options", "passkeys.sign_in", "passkeys.second_step_options", "passkeys.second_step",
 }
 # Read everything; change only what is one's own (profile, contact methods, tokens, sessions).
 VIEWER_ENDPOINTS = {
@@ -101,7 +104,8 @@ VIEWER_ENDPOINTS = {
     "auth.profile", "auth.revoke_token", "auth.show_person", "auth.show_team", "auth.sign_out_everywhere",
     "auth.list_sessions", "auth.end_session", "auth.end_other_sessions",
     "auth.teams", "two_factor.enrol", "two_factor.start", "two_factor.confirm", "two_factor.recovery_codes",
-    "two_factor.turn_off", "comms.index", "comms.lists", "comms.show_list", "escalation.index", "escalation.show",
+    "two_factor.turn_off", "passkeys.index", "passkeys.registration_options", "passkeys.register", "passkeys.rename",
+    "passkeys.remove", "comms.index", "comms.lists", "comms.show_list", "escalation.index", "escalation.show",
     "home.index", "home.short_link", "incidents.index", "incidents.role_guide", "incidents.show", "maintenance.index",
     "notify.add_method", "notify.profile", "notify.remove", "notify.resend", "notify.set_rules", "notify.test_page",
     "notify.verify", "oncall.handovers", "oncall.index", "oncall.load", "oncall.mine", "oncall.show",
@@ -256,7 +260,7 @@ ARGUMENTS = {
     "component_id": "component", "group_id": "group", "window_id": "window", "subscriber_id": "subscriber",
     "webhook_id": "webhook", "list_id": "list", "member_id": "list_member", "method_id": "method",
     "notification_id": "notification", "token_id": "token", "session_id": "session",
-    "mapping_id": "mapping", "invitation_id": "invitation",
+    "mapping_id": "mapping", "invitation_id": "invitation", "passkey_id": "passkey",
 }
 FIXED = {"severity": 1, "level": 1, "role": "commander", "audience": "incident-commander", "urgency": "high",
          "filename": "css/app.css"}
@@ -592,7 +596,8 @@ def test_changes_need_at_least_a_responder_unless_marked(app):
                        "auth.sign_out_everywhere", "auth.end_session", "auth.end_other_sessions",
                        "notify.add_method", "notify.verify", "notify.resend", "notify.remove", "notify.set_rules",
                        "notify.test_page", "two_factor.start", "two_factor.confirm", "two_factor.recovery_codes",
-                       "two_factor.turn_off"}
+                       "two_factor.turn_off", "passkeys.registration_options", "passkeys.register",
+                       "passkeys.rename", "passkeys.remove"}
     for endpoint, method, url, view in routes(app):
         if method == "GET" or endpoint in PUBLIC_ENDPOINTS:
             continue

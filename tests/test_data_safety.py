@@ -38,6 +38,12 @@ ALLOWED_HARD_DELETES = {
                                       "log keeps when it was on and who removed it",
     ("auth/twofactor.py", "_new_recovery_codes"): "recovery codes replaced by new ones are dead credentials; "
                                                   "the audit log keeps when they were made and used",
+    ("auth/twofactor.py", "reset"): "an admin's reset forgets the person's passkeys too: credentials; the audit "
+                                     "log keeps the reset",
+    ("auth/passkeys.py", "remove"): "a removed passkey is a dead credential; the audit log keeps its name, who "
+                                    "added it and who removed it",
+    ("auth/passkeys.py", "_issue"): "challenges past their expiry are dead: nothing refers to them",
+    ("auth/passkeys.py", "_take"): "a challenge is deleted as it is answered: that is what makes it good once",
     ("auth/oidc.py", "remove_mapping"): "a group → team mapping is configuration; memberships it made stay, "
                                         "the audit log keeps the mapping",
     ("notify/contacts.py", "remove_method"): "the method is deactivated; only its rules go (configuration)",

@@ -48,6 +48,15 @@ UNREACHED = {
     "two_factor.confirm": "shown only while a new authenticator waits for its first code (tests/test_two_factor.py)",
     "two_factor.start": "shown only to someone without a second factor; everyone here has one, for the forms of "
                         "those who do (tests/test_two_factor.py)",
+    "passkeys.rename": "shown only to the passkey's owner; the world's passkey is Dana's, not the crawling admin's "
+                       "(tests/test_passkeys.py)",
+    "passkeys.remove": "shown only to the passkey's owner, as rename (tests/test_passkeys.py)",
+    "passkeys.second_step": "shown only to a browser whose password just passed, to someone with a passkey "
+                            "(tests/test_passkeys.py)",
+    # JSON that static/js/passkeys.js posts before calling navigator.credentials: no form.
+    "passkeys.registration_options": "asked for by static/js/passkeys.js, no form (tests/test_passkeys.py)",
+    "passkeys.sign_in_options": "asked for by static/js/passkeys.js, no form (tests/test_passkeys.py)",
+    "passkeys.second_step_options": "asked for by static/js/passkeys.js, no form (tests/test_passkeys.py)",
 }
 # Tables a refused request may write, on purpose.
 MAY_WRITE_WHEN_REFUSED = {

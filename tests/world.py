@@ -9,6 +9,7 @@ fails `test_the_world_fills_every_table`.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 from app import clock
 from app.audit.service import Actor
 from app.auth import service as people, sessions
-from app.auth.models import Role, Team, User
+from app.auth.models import Passkey, Role, Team, User
 from app.extensions import db
 from tests.factories import resolve
 
@@ -59,6 +60,18 @@ def _two_factor(as_admin: Actor, person: User, now: datetime) -> None:
     code = pyotp.TOTP(twofactor.pending_secret(person)).at(now)
     codes = twofactor.confirm(Actor.for_user(person), person, code, now)
     twofactor.check_code(person, codes[0], now)
+
+
+def _passkey(person: User, now: datetime) -> None:
+    """A passkey for `person`, registered as a browser would (tests/authenticator.py),
+    and a challenge handed out for a passkey sign-in and not yet answered."""
+    from app.auth import passkeys
+    from tests.authenticator import Authenticator
+    session: dict = {}
+    options = json.loads(passkeys.registration_options(Actor.for_user(person), person, session, now))
+    made = Authenticator().create(options, passkeys.origin())
+    passkeys.register(Actor.for_user(person), person, session, made, "Dana's laptop", now)
+    passkeys.sign_in_options({}, now)
 
 
 def populate(app, client) -> World:
@@ -192,6 +205,7 @@ def populate(app, client) -> World:
     responder_token, responder_secret = people.create_api_token(as_dana, dana, name="dana-script")
     viewer_token, viewer_secret = people.create_api_token(Actor.for_user(viewer), viewer, name="viewer-script")
     _two_factor(as_admin, dana, now)
+    _passkey(dana, now)
     dana_session, _ = sessions.open_session(dana, now=now, ip="203.0.113.7",
                                             user_agent="Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
     from app.auth import oidc
@@ -287,7 +301,8 @@ def populate(app, client) -> World:
                                                          clock.now()).made
     password_reset.request_reset(dana.email, clock.now())
     reset_mail = db.session.scalar(sa.select(Notification).where(Notification.purpose == "security",
-                                                                 Notification.user_id == dana.id))
+                                                                 Notification.user_id == dana.id,
+                                                                 Notification.key.like("security:password_reset:%")))
     known_devices.signed_in(dana, "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
                             "192.0.2.10", clock.now())
     _commit()
@@ -315,6 +330,7 @@ def populate(app, client) -> World:
         "list_member": internal.members[0].id if internal.members else None,
         "method": method.id, "notification": notification.id if notification else None,
         "token": token.id, "responder_token": responder_token.id, "session": dana_session.id, "mapping": mapping.id,
+        "passkey": db.session.scalar(sa.select(Passkey.id)),
         # Team B's (Platform's) and nobody's: what a manager of Payments may not change.
         "team_b": db.session.scalar(sa.select(Team.id).where(Team.name == "Platform")), "service_b": gateway.id,
         "schedule_b": db.session.scalar(sa.select(Schedule.id).where(Schedule.name == "Platform on-call")),

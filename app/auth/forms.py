@@ -144,3 +144,8 @@ class AcceptInvitationForm(FlaskForm):
                         render_kw={"inputmode": "tel", "autocomplete": "tel"})
     time_zone = StringField("Time zone", validators=[DataRequired(), Length(max=64)], default="UTC",
                             render_kw={"list": "time-zones"})
+
+
+class PasskeyNameForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=64)],
+                       description="Which device or key this is, e.g. “Work laptop” or “Blue security key”.")

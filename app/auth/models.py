@@ -323,3 +323,37 @@ class OidcGroupMapping(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
     team: Mapped[Team] = relationship()
+
+
+class Passkey(db.Model):
+    """A person's passkey (WebAuthn credential): a second factor after the password,
+    or the whole sign-in when the authenticator verified the person (app.auth.passkeys).
+    The credential id is stored base64url; the public key as COSE bytes. `user_handle`
+    is the random id the authenticator keeps for the person, the same on each of their
+    passkeys, never their email or database id."""
+
+    __tablename__ = "passkeys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_handle: Mapped[str] = mapped_column(sa.String(64))
+    credential_id: Mapped[str] = mapped_column(sa.String(1400), unique=True)
+    public_key: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    sign_count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    transports: Mapped[str] = mapped_column(sa.String(200), default="")
+    name: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class PasskeyChallenge(db.Model):
+    """A WebAuthn challenge handed out and not yet answered. The browser's session
+    holds the challenge itself; this row (its SHA-256) makes it good once: an answer
+    deletes it, so a replayed answer, even with an old session cookie, finds nothing."""
+
+    __tablename__ = "passkey_challenges"
+
+    challenge_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -40,7 +40,7 @@ from werkzeug.security import check_password_hash
 from app import clock
 from app.audit import service as audit
 from app.audit.service import Actor
-from app.auth.models import AccessSettings, RecoveryCode, Role, TotpFactor, TwoFactorPolicy, User
+from app.auth.models import AccessSettings, Passkey, RecoveryCode, Role, TotpFactor, TwoFactorPolicy, User
 from app.errors import Conflict, DomainError, Forbidden
 from app.extensions import db
 
@@ -116,9 +116,10 @@ def factor_of(user: User) -> TotpFactor | None:
 
 
 def has_second_factor(user: User) -> bool:
-    """Whether signing in takes a second step (an authenticator confirmed)."""
+    """Whether signing in takes a second step (an authenticator confirmed, or a passkey)."""
     factor = factor_of(user)
-    return factor is not None and factor.confirmed_at is not None
+    return (factor is not None and factor.confirmed_at is not None) or db.session.scalar(
+        sa.select(sa.exists().where(Passkey.user_id == user.id)))
 
 
 def must_enrol(user: User) -> bool:
@@ -207,13 +208,15 @@ def turn_off(actor: Actor, user: User, now: datetime, *, password: str = "", cod
 
 
 def reset(actor: Actor, user: User) -> None:
-    """An admin removes a person's second factor (a lost phone). Their sessions end,
-    so if the policy covers them they enrol again at their next sign-in."""
+    """An admin removes a person's second factors (a lost phone: its authenticator app
+    and any passkeys). Their sessions end, so if the policy covers them they enrol
+    again at their next sign-in."""
     if not actor.can(Role.ADMIN):
         raise Forbidden("Only an admin may reset someone's second factor.")
-    if factor_of(user) is None:
+    if factor_of(user) is None and not has_second_factor(user):
         raise DomainError(f"{user.name} has no second factor to reset.")
     _remove(user)
+    db.session.execute(sa.delete(Passkey).where(Passkey.user_id == user.id))  # a lost device may hold them
     user.session_version += 1
     audit.record(actor, "two_factor.reset", user, summary=f"Reset the second factor of {user.name}; "
                                                          "their sessions are signed out")

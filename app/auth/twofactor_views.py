@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, flash, make_response, redirect, reques
 from flask_login import current_user
 
 from app import clock
-from app.auth import service, twofactor
+from app.auth import passkeys, service, twofactor
 from app.auth.forms import EmptyForm, TwoFactorCodeForm, TwoFactorOffForm, TwoFactorPolicyForm
 from app.auth.models import Role, User
 from app.auth.security_mail import send as send_security_mail
@@ -23,7 +23,8 @@ from app.web import act_and_flash, attempt, current_actor, public, render, requi
 bp = Blueprint("two_factor", __name__)
 
 # What someone held for enrolment may still reach.
-WHILE_HELD = frozenset({"two_factor.enrol", "two_factor.start", "two_factor.confirm", "auth.logout", "static"})
+WHILE_HELD = frozenset({"two_factor.enrol", "two_factor.start", "two_factor.confirm", "auth.logout", "static",
+                        "passkeys.index", "passkeys.registration_options", "passkeys.register"})
 
 
 def _signin_limit() -> str:
@@ -75,7 +76,8 @@ def second_step():
             return complete_sign_in(user, target)
     elif request.method == "POST":
         status = 400
-    return render("auth/two_factor_login.html", form=form, user=user, status=status)
+    return render("auth/two_factor_login.html", form=form, user=user, status=status,
+                  totp=twofactor.factor_of(user) is not None, passkey=passkeys.has_passkey(user))
 
 
 # --- one's own second factor -----------------------------------------------------------------
