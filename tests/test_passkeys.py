@@ -98,6 +98,7 @@ def test_registration_options_name_this_site_and_exclude_the_persons_passkeys(ap
     assert second["challenge"] != first["challenge"]
 
 
+@pytest.mark.db  # bytes, a delete's row count, a BigInteger on both backends
 def test_a_registered_passkey_is_stored_listed_audited_and_emailed(app, client, mailbox):
     user = make_user(name="Pat Key")
     login(client, user)
@@ -163,6 +164,7 @@ def test_a_passkey_signs_in_without_a_password_and_counts_as_both_factors(app, c
     assert "(no password)" in audited("two_factor.success")[-1]
 
 
+@pytest.mark.db  # bytes, a delete's row count, a BigInteger on both backends
 def test_passwordless_sign_in_refuses_a_wrong_origin_and_a_replayed_challenge(app, client):
     authenticator = enrolled(app, make_user())
     wrong = passwordless(client, authenticator, origin="http://localhost:8080")
@@ -189,6 +191,7 @@ def test_a_removed_passkey_no_longer_signs_in(app, client):
     assert not signed_in(client)
 
 
+@pytest.mark.db  # bytes, a delete's row count, a BigInteger on both backends
 def test_a_sign_count_going_backwards_is_refused(app, client):
     user = make_user()
     authenticator = enrolled(app, user)
@@ -254,3 +257,14 @@ def test_an_admins_reset_removes_the_persons_passkeys(app, client):
     assert client.post(f"/people/{user.id}/two-factor/reset").status_code == 303
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Passkey)) == 0
     assert not twofactor.has_second_factor(user)
+
+
+def test_a_passkey_meets_the_two_factor_policy(app, client):
+    twofactor.set_policy(twofactor.Actor.system(), "everyone")
+    db.session.commit()
+    user = make_user()
+    client.post("/login", data={"email": user.email, "password": PASSWORD})
+    assert client.get("/incidents/").headers["Location"] == "/profile/two-factor"  # held for enrolment
+    assert client.get("/profile/passkeys").status_code == 200
+    assert register(client, Authenticator()).status_code == 201
+    assert signed_in(client)
