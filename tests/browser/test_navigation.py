@@ -28,7 +28,7 @@ def sign_in(page, email, password=PASSWORD):
     expect(page).to_have_url("/login?next=/")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Hello, Avery")
 
 
@@ -76,7 +76,7 @@ def test_a_wrong_password_is_refused_clearly_in_the_browser(new_page, admin):
     page.goto("/login")
     page.get_by_label("Email").fill(admin)
     page.get_by_label("Password").fill("not the password")
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("alert")).to_have_text("That email and password do not match an active account.")
     expect(page.get_by_label("Email")).to_have_value(admin)
 

@@ -26,7 +26,7 @@ def test_a_responder_adds_and_verifies_a_phone_on_a_phone(new_page, live, fake_t
     page.goto("/login")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.goto("/profile/paging")
     expect(page.get_by_role("heading", level=1)).to_have_text("How you are paged")
 

@@ -41,7 +41,7 @@ def test_walk_the_wizard_on_a_phone_to_a_sev1_and_page_people(new_page, live, fa
     page.goto("/login")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.goto("/triage/new")
     page.get_by_label(f"wizard-checkout-{n}").select_option("unavailable")
     page.get_by_role("button", name="Next").click()

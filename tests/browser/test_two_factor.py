@@ -21,7 +21,7 @@ def sign_in_with_password(page, email: str) -> None:
     page.goto("/login")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def test_enrol_then_sign_in_with_a_code(new_page, live):
@@ -51,7 +51,7 @@ def test_enrol_then_sign_in_with_a_code(new_page, live):
         sign_in_with_password(page, email)
         expect(page.get_by_role("heading", name="One more step")).to_be_visible()
         page.get_by_label("Code").fill(pyotp.TOTP(secret).at(clock.now()))
-        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("button", name="Sign in", exact=True).click()
         expect(page).to_have_url(f"{live.url}/")
         expect(page.get_by_text("Hello, Tess")).to_be_visible()
     assert refused == []
