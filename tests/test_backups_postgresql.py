@@ -9,7 +9,6 @@ goes on where the original's stood, so the restored instance takes a new alert
 """
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from app.extensions import db
 from app.incidents.models import Incident
 from tests.conftest import Client, make_app
 from tests.factories import login
-from tests.whole_database import assert_same, every_row
+from tests.whole_database import assert_same, every_row, postgres_admin
 from tests.world import DEMO_KEY, populate
 
 pytestmark = pytest.mark.postgresql
@@ -52,16 +51,6 @@ def run(*command) -> subprocess.CompletedProcess:
     return done
 
 
-def admin(*statements: str) -> None:
-    engine = sa.create_engine(os.environ["FIREBREAK_TEST_POSTGRES_URL"], isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            for statement in statements:
-                connection.execute(sa.text(statement))
-    finally:
-        engine.dispose()
-
-
 def sequences() -> dict[str, int | None]:
     return dict(db.session.execute(sa.text("SELECT sequencename, last_value FROM pg_sequences")).all())
 
@@ -77,9 +66,9 @@ def restored_url(app):
     """A new, empty database beside the test's own, removed afterwards."""
     source = db.engine.url
     name = f"{source.database}_restored"
-    admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}" TEMPLATE template0')
+    postgres_admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}" TEMPLATE template0')
     yield source.set(database=name)
-    admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_pg_dump_and_pg_restore_bring_back_every_row_and_a_working_instance(app, client, restored_url, tmp_path):

@@ -71,6 +71,17 @@ def every_row(leaving_out: dict[str, str] = NOT_COMPARED) -> dict[str, list[tupl
         connection.close()
 
 
+def postgres_admin(*statements: str) -> None:
+    """Statements outside any transaction on the test cluster (CREATE/DROP DATABASE)."""
+    admin = sa.create_engine(os.environ["FIREBREAK_TEST_POSTGRES_URL"], isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            for statement in statements:
+                connection.execute(sa.text(statement))
+    finally:
+        admin.dispose()
+
+
 class _Pristine:
     """A copy of the test's database as it is now, to start each run from: a file
     copy on SQLite, a database made from it as a template on PostgreSQL (so ids and
@@ -86,23 +97,13 @@ class _Pristine:
         else:
             self.name = self.url.database
             self.copy_name = f"{self.name}_pristine"
-            self._admin(f'DROP DATABASE IF EXISTS "{self.copy_name}"',
+            postgres_admin(f'DROP DATABASE IF EXISTS "{self.copy_name}"',
                         f'CREATE DATABASE "{self.copy_name}" TEMPLATE "{self.name}"')
 
     @staticmethod
     def _close() -> None:
         db.session.remove()
         db.engine.dispose()
-
-    @staticmethod
-    def _admin(*statements: str) -> None:
-        admin = sa.create_engine(os.environ["FIREBREAK_TEST_POSTGRES_URL"], isolation_level="AUTOCOMMIT")
-        try:
-            with admin.connect() as connection:
-                for statement in statements:
-                    connection.execute(sa.text(statement))
-        finally:
-            admin.dispose()
 
     def restore(self) -> None:
         self._close()
@@ -111,14 +112,14 @@ class _Pristine:
                 self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
             shutil.copyfile(self.copy, self.path)
         else:
-            self._admin(f'DROP DATABASE "{self.name}" WITH (FORCE)',
+            postgres_admin(f'DROP DATABASE "{self.name}" WITH (FORCE)',
                         f'CREATE DATABASE "{self.name}" TEMPLATE "{self.copy_name}"')
 
     def drop(self) -> None:
         if self.url.get_backend_name() == "sqlite":
             self.copy.unlink(missing_ok=True)
         else:
-            self._admin(f'DROP DATABASE IF EXISTS "{self.copy_name}"')
+            postgres_admin(f'DROP DATABASE IF EXISTS "{self.copy_name}"')
 
 
 def each_from_here(monkeypatch, *runs: Callable[[], object]) -> list[dict[str, list[tuple]]]:
