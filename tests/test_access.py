@@ -87,7 +87,7 @@ PUBLIC_ENDPOINTS = {
     "password_reset.request_link",
     "password_reset.choose",
     "invitations.accept",
-    "invitations.accept_through_provider",
+    "invitations.accept_through_provider", "invitations.passkey_options", "invitations.accept_with_passkey",
     # Passkeys at sign-in (app.auth.passkey_views): on their own the signed answer is the
     # key; as the second step only a session whose password just passed gets past it.
     "passkeys.sign_in_options", "passkeys.sign_in", "passkeys.second_step_options", "passkeys.second_step",
@@ -288,6 +288,8 @@ def url_for_rule(rule, world) -> str:
             values[arg] = {"alerts.heartbeat_ping": ids["heartbeat_token"], "statuspage.confirm": secrets["confirm"],
                            "insights.survey": secrets["survey"], "invitations.accept": secrets["invitation"],
                            "invitations.accept_through_provider": secrets["invitation"],
+                           "invitations.passkey_options": secrets["invitation"],
+                           "invitations.accept_with_passkey": secrets["invitation"],
                            "password_reset.choose": secrets["password_reset"],
                            "statuspage.confirm_code": secrets["sms"]}.get(rule.endpoint, secrets["unsubscribe"])
         elif arg == "schedule_id" and "override_id" in rule.arguments:

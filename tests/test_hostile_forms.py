@@ -57,6 +57,7 @@ UNREACHED = {
     "passkeys.registration_options": "asked for by static/js/passkeys.js, no form (tests/test_passkeys.py)",
     "passkeys.sign_in_options": "asked for by static/js/passkeys.js, no form (tests/test_passkeys.py)",
     "passkeys.second_step_options": "asked for by static/js/passkeys.js, no form (tests/test_passkeys.py)",
+    "invitations.passkey_options": "asked for by static/js/passkeys.js, no form (tests/test_invitations.py)",
 }
 # Tables a refused request may write, on purpose.
 MAY_WRITE_WHEN_REFUSED = {

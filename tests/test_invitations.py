@@ -4,6 +4,7 @@ page with the phone's code on its way; dead links change nothing; resend, revoke
 command; managers invite to their own team only."""
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -12,11 +13,12 @@ import sqlalchemy as sa
 
 from app import clock
 from app.audit.models import AuditEntry
-from app.auth.models import Invitation, Role, User
+from app.auth.models import Invitation, Passkey, Role, User
 from app.engine.core import Engine
 from app.engine.jobs import all_jobs
 from app.extensions import db
 from app.notify.models import Channel, ContactMethod
+from tests.authenticator import Authenticator
 from tests.conftest import provider_config
 from tests.factories import login, make_team, make_user
 
@@ -159,3 +161,109 @@ def test_the_command_prints_the_link_and_sends_the_email(app, runner, mailbox):
     assert runner.invoke(args=["invite", "--email", "x@example.com", "--role", "viewer",
                                "--team", "Nope"]).exit_code != 0
     assert len(invitations()) == 1
+
+
+# --- a passkey instead of a password -------------------------------------------------------------
+
+ACCOUNT = {"name": "Pia Passkey", "phone": "+15557000043", "time_zone": "Europe/Berlin", "passkey_name": "Phone"}
+
+
+def join_with_passkey(client, path, authenticator, origin="http://localhost", **fields):
+    """What static/js/passkeys.js does for the "join" form: options (the fields
+    checked first), the authenticator's answer, then the account made."""
+    body, headers = {**ACCOUNT, **fields}, {"X-CSRFToken": client.csrf_token()}
+    options = client.post(f"{path}/passkey/options", json=body, headers=headers)
+    if options.status_code != 200:
+        return options
+    made = authenticator.create(options.get_json(), origin)
+    return client.post(f"{path}/passkey", json={**body, "credential": made}, headers=headers)
+
+
+def people() -> int:
+    db.session.rollback()
+    return db.session.scalar(sa.select(sa.func.count()).select_from(User))
+
+
+def test_joining_with_a_passkey_makes_the_account_without_a_password(app, client, admin, mailbox):
+    team = make_team("Payments")
+    client.post("/people/invitations", data={"emails": "pia@example.com", "role": "responder", "team_id": team.id})
+    path = links(mailbox)["pia@example.com"]
+    newcomer = app.test_client()
+    page = newcomer.get(path, headers={"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) "
+                                       "AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"})
+    assert "Join with a passkey" in page.text and 'value="Safari on iOS"' in page.text
+
+    options = newcomer.post(f"{path}/passkey/options", json=ACCOUNT, headers={"X-CSRFToken": newcomer.csrf_token()})
+    key = options.get_json()
+    assert options.headers["Cache-Control"] == "no-store"
+    assert key["user"]["name"] == "pia@example.com"
+    # its only way in: it must be findable without an email (discoverable) and check the person
+    assert key["authenticatorSelection"]["residentKey"] == "required"
+    assert key["authenticatorSelection"]["userVerification"] == "required"
+
+    authenticator = Authenticator()
+    made = authenticator.create(key, "http://localhost")
+    joined = newcomer.post(f"{path}/passkey", json={**ACCOUNT, "credential": made},
+                           headers={"X-CSRFToken": newcomer.csrf_token()})
+    assert joined.status_code == 201 and joined.get_json()["redirect"].endswith("/profile/paging")
+    pia = db.session.scalar(sa.select(User).where(User.email == "pia@example.com"))
+    assert pia.password_hash is None and pia.name == "Pia Passkey" and pia.time_zone == "Europe/Berlin"
+    assert [t.name for t in pia.teams] == ["Payments"] and pia.role == Role.RESPONDER
+    [passkey] = db.session.scalars(sa.select(Passkey).where(Passkey.user_id == pia.id)).all()
+    assert passkey.name == "Phone" and passkey.user_handle == key["user"]["id"]
+    sms = db.session.scalar(sa.select(ContactMethod).where(ContactMethod.user_id == pia.id,
+                                                           ContactMethod.channel == Channel.SMS))
+    assert sms.address == "+15557000043" and sms.code_sent_at is not None
+    assert "Welcome, Pia Passkey" in newcomer.get("/profile/paging").text
+    summaries = db.session.scalars(sa.select(AuditEntry.summary).where(
+        AuditEntry.action.in_(["invitation.accept", "passkey.add"])).order_by(AuditEntry.id)).all()
+    assert summaries == ["Pia Passkey <pia@example.com> accepted the invitation as responder in Payments "
+                         "with a passkey", "Pia Passkey added the passkey 'Phone'"]
+
+    # the passkey is the way back in; the password form knows no password for her
+    later = app.test_client()
+    answer = authenticator.get(json.loads(later.post("/login/passkeys/options").data), "http://localhost")
+    signed = later.post("/login/passkeys", json=answer, headers={"X-CSRFToken": later.csrf_token()})
+    assert signed.status_code == 200 and later.get("/incidents/").status_code == 200
+    assert app.test_client().post("/login", data={"email": "pia@example.com", "password": ""}).status_code != 303
+    assert app.test_client().get(path).status_code == 410
+
+
+def test_joining_with_a_passkey_refuses_bad_fields_before_the_prompt_and_bad_passkeys_after(app, client, admin,
+                                                                                          mailbox):
+    client.post("/people/invitations", data={"emails": "pia@example.com", "role": "viewer", "team_id": ""})
+    path = links(mailbox)["pia@example.com"]
+    before = people()
+    for fields, words in (({"phone": "555-1234"}, "international form"), ({"time_zone": "Mars/Olympus"}, "time zone"),
+                          ({"name": " "}, "your name"), ({"passkey_name": ""}, "Name the passkey")):
+        refused = join_with_passkey(app.test_client(), path, Authenticator(), **fields)
+        assert refused.status_code == 400 and words in refused.get_json()["error"], fields
+    # a passkey that does not check the person is not enough to be the only way in
+    unverified = join_with_passkey(app.test_client(), path, Authenticator(verified=False))
+    assert unverified.status_code == 401 and "not accepted" in unverified.get_json()["error"]
+    wrong_origin = join_with_passkey(app.test_client(), path, Authenticator(), origin="https://evil.example")
+    assert wrong_origin.status_code == 401
+    # options asked through one invitation do not make an account through another
+    client.post("/people/invitations", data={"emails": "bo@example.com", "role": "viewer", "team_id": ""})
+    other = links(mailbox)["bo@example.com"]
+    browser = app.test_client()
+    key = browser.post(f"{other}/passkey/options", json=ACCOUNT, headers={"X-CSRFToken": browser.csrf_token()})
+    crossed = browser.post(f"{path}/passkey", json={**ACCOUNT, "credential": Authenticator().create(
+        key.get_json(), "http://localhost")}, headers={"X-CSRFToken": browser.csrf_token()})
+    assert crossed.status_code == 401 and "another invitation" in crossed.get_json()["error"]
+    assert people() == before and all(i.accepted_at is None for i in invitations())
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Passkey)) == 0
+
+    # the answer sent again, once it made the account, makes nothing more
+    browser = app.test_client()
+    headers = {"X-CSRFToken": browser.csrf_token()}
+    made = Authenticator().create(browser.post(f"{path}/passkey/options", json=ACCOUNT, headers=headers).get_json(),
+                                  "http://localhost")
+    with browser.session_transaction() as session:
+        waiting = dict(session)
+    assert browser.post(f"{path}/passkey", json={**ACCOUNT, "credential": made}, headers=headers).status_code == 201
+    replay = app.test_client()
+    with replay.session_transaction() as session:
+        session.update(waiting)  # the old session cookie, challenge and all
+    again = replay.post(f"{path}/passkey", json={**ACCOUNT, "credential": made}, headers=headers)
+    assert again.status_code == 410 and people() == before + 1

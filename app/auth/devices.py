@@ -29,6 +29,9 @@ SYSTEMS = (
 )
 
 
+UNKNOWN = "Unknown device"
+
+
 def describe(user_agent: str | None) -> str:
     """"Firefox on macOS", "Chrome on Android", "Safari", "Windows", or "Unknown device"."""
     text = user_agent or ""
@@ -36,4 +39,4 @@ def describe(user_agent: str | None) -> str:
     system = next((name for name, pattern in SYSTEMS if pattern.search(text)), None)
     if browser and system:
         return f"{browser} on {system}"
-    return browser or system or "Unknown device"
+    return browser or system or UNKNOWN

@@ -146,6 +146,12 @@ class AcceptInvitationForm(FlaskForm):
                             render_kw={"list": "time-zones"})
 
 
+class JoinWithPasskeyForm(FlaskForm):
+    """The accept page's other way: the account's fields come from its main form."""
+    passkey_name = StringField("Name the passkey", validators=[DataRequired(), Length(max=64)],
+                               description="Which device or key this is, e.g. “Work laptop” or “Phone”.")
+
+
 class PasskeyNameForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=64)],
                        description="Which device or key this is, e.g. “Work laptop” or “Blue security key”.")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import click
 import sqlalchemy as sa
-from flask import Blueprint, flash, redirect, request, session, url_for
+from flask import Blueprint, flash, jsonify, redirect, request, session, url_for
 from flask_login import current_user
 
 from app import clock
 from app.audit.service import Actor
-from app.auth import invitations, oidc, permissions
-from app.auth.forms import AcceptInvitationForm, EmptyForm, InviteForm
+from app.auth import devices, invitations, oidc, permissions
+from app.auth.forms import AcceptInvitationForm, EmptyForm, InviteForm, JoinWithPasskeyForm
 from app.auth.models import Invitation, Role, Team
+from app.auth.passkey_views import options_response
+from app.auth.passkeys import PasskeyRefused
 from app.auth.views import complete_sign_in
 from app.errors import DomainError, Gone
 from app.extensions import db, limiter
@@ -94,7 +96,62 @@ def accept(token: str):
             return signed_in
         add_error(form, refused)
     return render("auth/invitation_accept.html", form=form, invitation=invitation, provider_form=EmptyForm(),
-                  single_sign_on=oidc.enabled(), status=400 if form.errors else 200)
+                  passkey_form=_passkey_form(), single_sign_on=oidc.enabled(),
+                  status=400 if form.errors else 200)
+
+
+def _passkey_form() -> JoinWithPasskeyForm:
+    """The passkey's name suggested from the browser ("Firefox on macOS"), when it says."""
+    device = devices.describe(request.user_agent.string)
+    return JoinWithPasskeyForm(passkey_name="" if device == devices.UNKNOWN else device)
+
+
+def _joining() -> dict:
+    """What static/js/passkeys.js posts for joining: the account's fields from the
+    accept form, the passkey's name, and (the second time) the credential."""
+    body = request.get_json(silent=True)
+    body = body if isinstance(body, dict) else {}
+    text = {key: body.get(key) if isinstance(body.get(key), str) else ""
+            for key in ("name", "phone", "time_zone", "passkey_name")}
+    return {**text, "phone": text["phone"] or None}
+
+
+@bp.route("/invite/<token>/passkey/options", methods=["POST"])
+@public
+@limiter.limit("10 per minute")
+def passkey_options(token: str):
+    """Joining with a passkey, step one: the fields are checked, then the browser is
+    given the options to make the passkey with."""
+    try:
+        body = invitations.passkey_options(token, session, clock.now(), **_joining())
+    except DomainError as error:
+        return jsonify(error=error.message), error.status
+    db.session.commit()
+    return options_response(body)
+
+
+@bp.route("/invite/<token>/passkey", methods=["POST"])
+@public
+@limiter.limit("10 per minute")
+def accept_with_passkey(token: str):
+    """Joining with a passkey, step two: the account is made with the passkey the
+    browser made, and the person signed in."""
+    body = request.get_json(silent=True)
+    credential = body.get("credential") if isinstance(body, dict) else None
+    try:
+        user = invitations.accept_with_passkey(token, session, clock.now(), credential=credential,
+                                               ip=request.remote_addr, **_joining())
+    except PasskeyRefused as refused:
+        db.session.commit()  # nothing but the used-up challenge was written: it stays used up
+        return jsonify(error=refused.message), refused.status
+    except DomainError as refused:
+        db.session.rollback()
+        return jsonify(error=refused.message), refused.status
+    db.session.commit()
+    answer = complete_sign_in(user, url_for("notify.profile"))
+    flash(f"Welcome, {user.name}. Your passkey signs you in from now on. Check how pages reach you: enter the "
+          "code sent to your phone, then send yourself a test page.", "success")
+    return jsonify(redirect=answer.location), 201
 
 
 @bp.route("/invite/<token>/single-sign-on", methods=["POST"])

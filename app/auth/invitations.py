@@ -9,6 +9,10 @@ once, for 7 days; resending makes a new link (the old one dies), revoking kills 
 Accepting makes the person with the invitation's role and team, sets their
 password, and starts their phone's verification (app.notify.contacts).
 
+Instead of a password the invitee may make a passkey (`check_account`, then
+`accept_with_passkey`): their phone, laptop or security key signs them in from then
+on (app.auth.passkeys).
+
 With single sign-on set up, the invitee may instead join through the identity
 provider: the browser's session remembers the invitation (its token's hash, for a
 few minutes) across the trip, and the callback makes the person only when the
@@ -26,7 +30,7 @@ import sqlalchemy as sa
 
 from app.audit import service as audit
 from app.audit.service import Actor
-from app.auth import oidc, permissions, security_mail, service
+from app.auth import oidc, passkeys, permissions, security_mail, service
 from app.auth.models import Invitation, OidcIdentity, Role, Team, TeamMembership, User
 from app.errors import DomainError, Forbidden, Gone, NotFound
 from app.extensions import db
@@ -198,6 +202,44 @@ def accept(token: str, now: datetime, *, name: str, password: str, time_zone: st
     service.check_password_strength(password)
     user = _make_person(invitation, now, ip, name=name, password=password, phone=phone,
                         time_zone=(time_zone or "").strip())
+    contacts.add_phone(Actor.for_user(user, ip=ip), user, user.phone, now)
+    return user
+
+
+def check_account(name: str, phone: str | None, time_zone: str) -> dict:
+    """The account's fields from the accept page, checked before the browser makes a
+    passkey (the person should not make one for nothing); DomainError on the first wrong."""
+    name = " ".join((name or "").split())
+    if not name or len(name) > 120:
+        raise DomainError("Give your name (up to 120 characters).", "name")
+    time_zone = (time_zone or "").strip()
+    if not service.valid_time_zone(time_zone):
+        raise DomainError("Unknown time zone: pick one from the list, e.g. Europe/Paris.", "time_zone")
+    return {"name": name, "phone": service.normalise_phone(phone), "time_zone": time_zone}
+
+
+def passkey_options(token: str, session, now: datetime, *, name: str, phone: str | None, time_zone: str,
+                    passkey_name: str) -> str:
+    """The options for making the invitee's passkey, once what they typed checks out."""
+    invitation = find(token, now)
+    check_account(name, phone, time_zone)
+    passkeys.check_name(passkey_name)
+    return passkeys.joining_options(session, token_hash(token), invitation.email, now)
+
+
+def accept_with_passkey(token: str, session, now: datetime, *, name: str, phone: str | None, time_zone: str,
+                        passkey_name: str, credential, ip: str | None = None) -> User:
+    """Make the invited person's account with the passkey this browser just made in
+    place of a password; their phone (if given) is sent a code. Nothing is made unless
+    the invitation is pending, the fields check out and the passkey verifies."""
+    invitation = find(token, now)
+    if service.find_user_by_email(invitation.email) is not None:
+        raise Gone("Someone already has this address. Sign in instead.")
+    account = check_account(name, phone, time_zone)
+    passkey_name = passkeys.check_name(passkey_name)
+    made = passkeys.take_joining(session, token_hash(token), credential, now)
+    user = _make_person(invitation, now, ip, " with a passkey", **account)
+    passkeys.keep(Actor.for_user(user, ip=ip), user, made, passkey_name, now)
     contacts.add_phone(Actor.for_user(user, ip=ip), user, user.phone, now)
     return user
 

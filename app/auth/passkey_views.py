@@ -28,7 +28,8 @@ def _signin_limit() -> str:
     return current_app.config["SIGNIN_RATE_LIMIT"]
 
 
-def _options(body: str):
+def options_response(body: str):
+    """WebAuthn options (JSON from py_webauthn) as the answer, never cached."""
     response = current_app.response_class(body, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -58,7 +59,7 @@ def index():
 def registration_options():
     body, refused = attempt(lambda: passkeys.registration_options(
         current_actor(), current_user._get_current_object(), session, clock.now()))
-    return _refused(refused) if refused else _options(body)
+    return _refused(refused) if refused else options_response(body)
 
 
 @bp.route("/profile/passkeys", methods=["POST"])
@@ -105,7 +106,7 @@ def remove(passkey_id: int):
 def sign_in_options():
     body = passkeys.sign_in_options(session, clock.now())
     db.session.commit()
-    return _options(body)
+    return options_response(body)
 
 
 @bp.route("/login/passkeys", methods=["POST"])
@@ -133,7 +134,7 @@ def second_step_options():
         return jsonify(error="Sign in with your password first."), 401
     body = passkeys.sign_in_options(session, clock.now(), user)
     db.session.commit()
-    return _options(body)
+    return options_response(body)
 
 
 @bp.route("/login/two-factor/passkeys", methods=["POST"])

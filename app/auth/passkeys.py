@@ -8,6 +8,10 @@ browser's session for CHALLENGE_SECONDS and, as its SHA-256, in passkey_challeng
 the answer takes both (`_take`), so each challenge is good once, for the purpose it
 was made for, even against an old session cookie sent again.
 
+Someone accepting an invitation may make a passkey instead of setting a password
+(`joining_options`, `take_joining`): it must be discoverable and verify the person,
+since it is then their only way in.
+
 A passkey sign-in on its own (no password) needs the authenticator to have verified
 the person (a PIN or biometrics): possession and that check are the two factors, so
 no code is asked after it. As a second step it needs only presence, like a security
@@ -22,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import MutableMapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -46,7 +51,7 @@ RP_NAME = "Firebreak"
 CHALLENGE_SECONDS = 300
 NAME_LENGTH = 64
 _SESSION = "passkey_challenge"
-REGISTER, SIGN_IN, SECOND_STEP = "register", "sign_in", "second_step"
+REGISTER, SIGN_IN, SECOND_STEP, JOIN = "register", "sign_in", "second_step", "join"
 
 
 class PasskeyRefused(DomainError):
@@ -148,29 +153,78 @@ def register(actor: Actor, user: User, session: MutableMapping, credential, name
     """Keep the passkey the browser made, once the answer to this session's challenge
     checks out; the person is emailed that a passkey was added."""
     _own(actor, user)
-    name = _name(name)
+    name = check_name(name)
     challenge, waiting = _take(session, REGISTER, now)
+    made = _verify_made(credential, challenge, waiting["handle"], require_user_verification=False)
+    passkey = keep(actor, user, made, name, now)
+    security_mail.send(user, "passkey_added", now, passkey=name, when=f"{now:%-d %B %Y %H:%M} UTC")
+    return passkey
+
+
+@dataclass(frozen=True)
+class Made:
+    """A passkey an authenticator made and the app verified, not yet anyone's."""
+
+    handle: str
+    credential_id: str
+    public_key: bytes
+    sign_count: int
+    transports: str
+
+
+def _verify_made(credential, challenge: bytes, handle: str, *, require_user_verification: bool) -> Made:
     try:
         verified = webauthn.verify_registration_response(
-            credential=credential, expected_challenge=challenge, expected_rp_id=rp_id(), expected_origin=origin())
+            credential=credential, expected_challenge=challenge, expected_rp_id=rp_id(), expected_origin=origin(),
+            require_user_verification=require_user_verification)
     except (InvalidRegistrationResponse, ValueError, TypeError, KeyError) as error:
         raise PasskeyRefused(f"The passkey was not accepted: {error}") from None
     credential_id = bytes_to_base64url(verified.credential_id)
     if db.session.scalar(sa.select(Passkey.id).where(Passkey.credential_id == credential_id)) is not None:
         raise PasskeyRefused("That passkey is registered already.")
-    passkey = Passkey(user_id=user.id, user_handle=waiting["handle"], credential_id=credential_id,
-                      public_key=verified.credential_public_key, sign_count=verified.sign_count,
-                      transports=_transports(credential), name=name, created_at=now)
+    return Made(handle=handle, credential_id=credential_id, public_key=verified.credential_public_key,
+                sign_count=verified.sign_count, transports=_transports(credential))
+
+
+def keep(actor: Actor, user: User, made: Made, name: str, now: datetime) -> Passkey:
+    """`made` becomes one of `user`'s passkeys, named `name` (checked by `check_name`)."""
+    passkey = Passkey(user_id=user.id, user_handle=made.handle, credential_id=made.credential_id,
+                      public_key=made.public_key, sign_count=made.sign_count, transports=made.transports,
+                      name=name, created_at=now)
     db.session.add(passkey)
     audit.record(actor, "passkey.add", passkey, summary=f"{user.name} added the passkey {name!r}",
                  after={"name": name})
-    security_mail.send(user, "passkey_added", now, passkey=name, when=f"{now:%-d %B %Y %H:%M} UTC")
     return passkey
+
+
+# --- a passkey instead of a password, for someone joining ---------------------------------------
+
+def joining_options(session: MutableMapping, invitation_hash: str, email: str, now: datetime) -> str:
+    """The options for navigator.credentials.create() of someone accepting the
+    invitation whose token hashes to `invitation_hash`: a new handle, and a passkey
+    that must be discoverable and verify the person, as it will be their only way in."""
+    handle = bytes_to_base64url(secrets.token_bytes(32))
+    options = webauthn.generate_registration_options(
+        rp_id=rp_id(), rp_name=RP_NAME, user_id=webauthn.base64url_to_bytes(handle), user_name=email,
+        user_display_name=email, timeout=CHALLENGE_SECONDS * 1000,
+        challenge=_issue(session, JOIN, now, handle=handle, invitation=invitation_hash),
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            resident_key=ResidentKeyRequirement.REQUIRED, user_verification=UserVerificationRequirement.REQUIRED))
+    return webauthn.options_to_json(options)
+
+
+def take_joining(session: MutableMapping, invitation_hash: str, credential, now: datetime) -> Made:
+    """The passkey this browser made for joining through that invitation, verified
+    (user verification required), or PasskeyRefused."""
+    challenge, waiting = _take(session, JOIN, now)
+    if waiting.get("invitation") != invitation_hash:
+        raise PasskeyRefused("Start again: that passkey was made for another invitation.")
+    return _verify_made(credential, challenge, waiting["handle"], require_user_verification=True)
 
 
 def rename(actor: Actor, passkey: Passkey, name: str) -> Passkey:
     _own(actor, passkey.user)
-    before, passkey.name = passkey.name, _name(name)
+    before, passkey.name = passkey.name, check_name(name)
     if passkey.name != before:
         audit.record(actor, "passkey.rename", passkey, summary=f"Renamed the passkey {before!r} to {passkey.name!r}",
                      before={"name": before}, after={"name": passkey.name})
@@ -185,7 +239,7 @@ def remove(actor: Actor, passkey: Passkey) -> None:
     db.session.delete(passkey)
 
 
-def _name(name: str) -> str:
+def check_name(name: str) -> str:
     name = " ".join((name or "").split())
     if not name or len(name) > NAME_LENGTH:
         raise DomainError(f"Name the passkey (up to {NAME_LENGTH} characters), e.g. “Work laptop”.", "name")

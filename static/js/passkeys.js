@@ -1,6 +1,7 @@
 // Passkeys: the browser's half of WebAuthn for forms marked data-passkey ("register",
-// "sign-in", "second-step"). On submit it asks the form's data-options URL for
-// options, hands them to navigator.credentials (create or get), and posts the answer
+// "join", "sign-in", "second-step"). On submit it asks the form's data-options URL for
+// options (posting the form's fields, and for "join" the name, phone and time zone of
+// the form whose id is in data-account, so the app checks them before the prompt), hands them to navigator.credentials (create or get), and posts the answer
 // as JSON to the form's action with the CSRF token in a header, then follows the
 // redirect the app answers with, or shows its error in the form. A static file: the
 // Content-Security-Policy allows no inline script (app/security.py).
@@ -63,17 +64,29 @@
     });
   }
 
+  // The fields posted with a "register" or "join" form: its own, and for "join" the
+  // account's (never its passwords: a passkey stands in for them).
+  function fields(form) {
+    var body = {}, account = form.dataset.account && document.getElementById(form.dataset.account);
+    new FormData(form).forEach(function (value, key) { if (key !== "csrf_token") body[key] = value; });
+    if (account) ["name", "phone", "time_zone"].forEach(function (key) {
+      var field = account.elements.namedItem(key);
+      if (field) body[key] = field.value;
+    });
+    return body;
+  }
+
   function run(form) {
     var kind = form.dataset.passkey, token = form.querySelector("[name=csrf_token]").value;
-    var error = form.querySelector("[data-passkey-error]"), nameField = form.querySelector("[name=name]");
+    var error = form.querySelector("[data-passkey-error]"), making = kind === "register" || kind === "join";
+    var body = making ? fields(form) : undefined;
     error.hidden = true;
-    return post(form.dataset.options, token).then(function (options) {
+    return post(form.dataset.options, token, body).then(function (options) {
       var key = publicKey(options);
-      return kind === "register" ? navigator.credentials.create({ publicKey: key })
-                                 : navigator.credentials.get({ publicKey: key });
+      return making ? navigator.credentials.create({ publicKey: key }) : navigator.credentials.get({ publicKey: key });
     }).then(function (credential) {
-      var body = kind === "register" ? { name: nameField.value, credential: answer(credential) } : answer(credential);
-      return post(form.action, token, body);
+      return post(form.action, token, making ? Object.assign(body, { credential: answer(credential) })
+                                            : answer(credential));
     }).then(function (json) {
       window.location.assign(json.redirect);
     }).catch(function (problem) {

@@ -1,7 +1,8 @@
 """Passkeys in the real browser, with Chromium's virtual authenticator (DevTools'
 WebAuthn domain: a platform authenticator with resident keys that verifies the
 person): add a passkey on the profile, sign out, sign in with it and no password;
-then remove it, and the browser's copy no longer signs in.
+then remove it, and the browser's copy no longer signs in. And joining through an
+invitation with a passkey in place of a password.
 
 WebAuthn needs a secure context and a domain for the rp id (an IP address is not one),
 so this test opens the live server as http://localhost:<port>, with PUBLIC_BASE_URL
@@ -13,7 +14,11 @@ import itertools
 import pytest
 from playwright.sync_api import expect
 
+from app import clock
+from app.audit.service import Actor
+from app.auth import invitations
 from app.auth.models import Role
+from app.extensions import db
 from tests.browser.conftest import DESKTOP
 from tests.factories import PASSWORD, make_user
 
@@ -82,3 +87,25 @@ def test_add_a_passkey_sign_in_with_it_alone_then_remove_it(page, live, localhos
     expect(page.get_by_role("alert")).to_contain_text("not registered")
     expect(page).to_have_url(f"{localhost}/login")
     assert refused == []
+
+
+def test_join_through_an_invitation_with_a_passkey_then_sign_in_with_it(page, live, localhost):
+    n = next(_n)
+    with live.app.app_context():
+        sent = invitations.invite(Actor.system("test"), f"lee.joiner{n}@example.com", Role.RESPONDER, None,
+                                  clock.now())
+        db.session.commit()
+        [(_, link)] = sent.made
+    page.goto(link.removeprefix(localhost))
+    page.get_by_label("Your name").fill(f"Lee Joiner {n}")
+    page.get_by_label("Time zone").fill("Europe/Paris")
+    page.get_by_label("Name the passkey").fill("Virtual phone")
+    page.get_by_role("button", name="Join with a passkey").click()
+    expect(page.get_by_text(f"Welcome, Lee Joiner {n}")).to_be_visible()
+    expect(page).to_have_url(f"{localhost}/profile/paging")
+
+    sign_out(page)
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page.get_by_text("Hello, Lee")).to_be_visible()
+    page.goto("/profile/passkeys")
+    expect(page.locator("#passkeys tbody tr input[name=name]")).to_have_value("Virtual phone")
