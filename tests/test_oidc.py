@@ -122,7 +122,6 @@ def audit(action: str) -> list[AuditEntry]:
 
 # --- through the real provider --------------------------------------------------------
 
-@pytest.mark.realtime
 def test_sign_in_goes_to_the_issuer_with_pkce_state_and_nonce(client, provider):
     start = client.get("/login/oidc")
     assert start.status_code == 302
@@ -134,7 +133,6 @@ def test_sign_in_goes_to_the_issuer_with_pkce_state_and_nonce(client, provider):
     assert query["response_type"] == "code" and query["scope"] == "openid email profile groups"
 
 
-@pytest.mark.realtime
 def test_a_known_person_signs_in_and_stays_linked_when_their_email_changes(app, client, provider):
     ana = make_user(Role.RESPONDER, email="ana@example.com")
     sub = provider.person("ana-1", email="Ana@Example.com", email_verified=True, name="Ana", groups=[])
@@ -150,7 +148,6 @@ def test_a_known_person_signs_in_and_stays_linked_when_their_email_changes(app, 
     assert sign_in(other, sub).status_code == 303 and signed_in_as(other) == ana.id
 
 
-@pytest.mark.realtime
 def test_a_sign_in_through_the_provider_ends_open_reset_links_as_a_password_sign_in_does(app, client, provider):
     ana = make_user(Role.RESPONDER, email="ana@example.com")
     password_reset.request_reset("ana@example.com", clock.now())
@@ -163,7 +160,6 @@ def test_a_sign_in_through_the_provider_ends_open_reset_links_as_a_password_sign
     assert db.session.get(PasswordReset, reset.id).ended_at is not None
 
 
-@pytest.mark.realtime
 @pytest.mark.parametrize("auto_create", ["off", "viewer", "responder"])
 def test_someone_unknown_is_created_only_when_auto_create_allows(app, client, provider, auto_create):
     app.config["OIDC_AUTO_CREATE"] = auto_create
@@ -181,7 +177,6 @@ def test_someone_unknown_is_created_only_when_auto_create_allows(app, client, pr
         assert audit("user.create")[-1].actor_label == "Single sign-on"
 
 
-@pytest.mark.realtime
 def test_an_unverified_email_is_refused_and_nobody_is_linked_or_created(app, client, provider):
     app.config["OIDC_AUTO_CREATE"] = "responder"
     ana = make_user(Role.ADMIN, email="boss@example.com")
@@ -193,7 +188,6 @@ def test_an_unverified_email_is_refused_and_nobody_is_linked_or_created(app, cli
     assert "unverified email" in audit("sso.refused")[-1].summary
 
 
-@pytest.mark.realtime
 @pytest.mark.parametrize("forged, resign, why", [
     ({"email": "boss@example.com"}, False, "claims changed after signing"),
     ({"aud": "another-client"}, True, "issued to another client"),
@@ -212,7 +206,6 @@ def test_a_tampered_or_misissued_id_token_is_refused(app, client, provider, forg
     assert "invalid id token" in audit("sso.refused")[-1].summary
 
 
-@pytest.mark.realtime
 def test_a_replayed_state_is_refused(app, client, provider):
     ana = make_user(Role.RESPONDER, email="ana@example.com")
     sub = provider.person("ana-2", email="ana@example.com", email_verified=True, groups=[])
@@ -230,7 +223,6 @@ def test_a_replayed_state_is_refused(app, client, provider):
     assert len(audit("sso.signin")) == 1
 
 
-@pytest.mark.realtime
 def test_people_outside_every_mapped_group_are_refused_and_members_join_their_teams(app, client, provider):
     ops, db_team = make_team("Ops"), make_team("Databases")
     admin = make_user(Role.ADMIN)
@@ -279,7 +271,6 @@ def nobody_joined(client, invitation: Invitation) -> None:
     assert audit("invitation.accept") == [] and audit("sso.signin") == []
 
 
-@pytest.mark.realtime
 def test_an_invitation_is_accepted_through_the_provider_with_the_invited_address_verified(app, client, provider):
     team = make_team("Payments")
     invitation, path = invited("nia@example.com", team)
@@ -301,7 +292,6 @@ def test_an_invitation_is_accepted_through_the_provider_with_the_invited_address
     assert sign_in(again, "nia").status_code == 303 and signed_in_as(again) == nia.id
 
 
-@pytest.mark.realtime
 @pytest.mark.parametrize("email, verified, message, reason", [
     ("bo@example.com", True, "signed you in as bo@example.com, but the invitation is for nia@example.com",
      "invitation for another address"),
@@ -320,7 +310,6 @@ def test_an_invitation_through_the_provider_needs_the_invited_address_verified(a
     assert f"({reason})" in audit("sso.refused")[-1].summary
 
 
-@pytest.mark.realtime
 @pytest.mark.parametrize("meanwhile, message", [
     ("revoke", "This invitation was withdrawn"),
     ("expire", "This invitation has expired"),
@@ -342,7 +331,6 @@ def test_a_dead_invitation_or_a_stale_trip_is_refused_through_the_provider(app, 
     assert invitation.accepted_at is None
 
 
-@pytest.mark.realtime
 def test_a_provider_account_already_linked_cannot_accept_an_invitation_as_a_second_person(app, client, provider):
     ana = make_user(Role.RESPONDER, email="ana@example.com")
     provider.person("nia", email="ana@example.com", email_verified=True, name="Ana", groups=[])
