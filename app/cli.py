@@ -23,6 +23,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(check_paging_command)
     app.cli.add_command(backup_command)
     app.cli.add_command(engine_group)
+    from app.importers.cli import import_group
+    app.cli.add_command(import_group)
 
 
 def _fail(message: str) -> None:

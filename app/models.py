@@ -30,3 +30,4 @@ from app.insights.models import (  # noqa: F401
     DrillAssessment, PageRead, ReviewReminder, ReviewSchedule, SurveyAnswer, SurveyInvitation, SurveyRound,
 )
 from app.metrics.models import MetricCount  # noqa: F401
+from app.importers.models import ImportedObject  # noqa: F401

@@ -212,6 +212,8 @@ def populate(app, client) -> World:
     from app.auth.models import OidcIdentity
     mapping = oidc.add_mapping(as_admin, "payments-oncall", payments)  # single sign-on's group → team
     db.session.add(OidcIdentity(user=dana, issuer="https://id.example.com", subject="dana-1", created_at=now))
+    from app.importers.core import Ledger
+    Ledger("pagerduty").remember("team", "PT4KHLK", payments)  # the team, as an import from PagerDuty made it
     subscribers.subscribe("email", "reader@example.com", now, components=[component])
     subscribers.subscribe("webhook", "https://hooks.example.com/status", now, email="ops@example.com")
     requested = subscribers.subscribe("sms", "+15005550010", now)
