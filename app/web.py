@@ -200,10 +200,10 @@ def _check_csrf(view: Callable) -> None:
         csrf.protect()
 
 
-def json_error(status: int, message: str, **extra):
-    response = jsonify({"error": message, **extra})
-    response.status_code = status
-    return response
+def json_error(status: int, message: str, *, errors: list[dict] | None = None, headers: dict | None = None):
+    """A refusal on a JSON path: RFC 9457 problem details (app.api.problems)."""
+    from app.api.problems import problem
+    return problem(status, message, errors=errors, headers=headers)
 
 
 def render(template: str, block: str | None = None, status: int = 200, **context):

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
-from openapi_core import OpenAPI
+from openapi_core import Config, OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
@@ -30,12 +30,15 @@ from app.postmortems import actions
 from app.postmortems import service as postmortems
 from app.services.models import IntegrationKey, Service
 from app.statuspage import service as status_page
+from tests.problems import detail, listed
 from tests.factories import SYSTEM, make_service, make_team, make_user, resolve, story
 from tests.oncall_api_walk import walk_oncall
 from tests.response_api_walk import walk_response
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-SPEC = OpenAPI.from_dict(copy.deepcopy(document()))
+# openapi-core reads application/json itself; problem details are JSON too (RFC 9457).
+SPEC = OpenAPI.from_dict(copy.deepcopy(document()),
+                         config=Config(extra_media_type_deserializers={"application/problem+json": json.loads}))
 NOTHING = object()
 # Over MAX_CONTENT_LENGTH (512 KB).
 TOO_LARGE = json.dumps({"note": "x" * (600 * 1024)})
@@ -337,7 +340,7 @@ def test_every_route_but_the_document_needs_a_token(world, app):
         answer = world.anonymous.call(method, url)
         assert answer.status_code == 401, (method, url)
         assert answer.headers["WWW-Authenticate"] == 'Bearer realm="firebreak"'
-        assert answer.json == {"error": "A valid API token is needed: send 'Authorization: Bearer <token>'."}
+        assert detail(answer) == "A valid API token is needed: send 'Authorization: Bearer <token>'."
 
 
 @pytest.mark.db
@@ -362,7 +365,7 @@ def test_read_scope_tokens_only_read_whoever_holds_them(world, app, client, log)
     for method, url in api_routes(app):
         if method == "POST":
             answer = reader.call(method, url.replace("/1", f"/{incident.id}", 1), body={})
-            assert answer.status_code == 403 and answer.json == {"error": "This token may only read."}, url
+            assert answer.status_code == 403 and detail(answer) == "This token may only read.", url
     assert written() == before
 
 
@@ -374,26 +377,26 @@ def test_only_admins_configure_services(world):
                       (f"/services/{w.service.id}/integration_keys", {}),
                       (f"/services/{w.service.id}/integration_keys/{key.id}/revoke", {})]:
         answer = w.as_responder.post(url, body)
-        assert answer.status_code == 403 and answer.json == {"error": "This needs the admin role."}, url
+        assert answer.status_code == 403 and detail(answer) == "This needs the admin role.", url
     assert key.active and count(Service) == 1
 
 
 @pytest.mark.db
 def test_unknown_ids_are_404_with_a_message(world):
     w = world
-    assert w.as_viewer.get("/incidents/4040").json == {"error": "There is no incident #4040."}
+    assert detail(w.as_viewer.get("/incidents/4040")) == "There is no incident #4040."
     assert w.as_responder.post("/incidents/4040/acknowledge").status_code == 404
     assert w.as_viewer.get("/incidents/4040/timeline").status_code == 404
-    assert w.as_viewer.get("/alerts/4040").json == {"error": "There is no alert 4040."}
-    assert w.as_viewer.get("/services/4040").json == {"error": "There is no service 4040."}
+    assert detail(w.as_viewer.get("/alerts/4040")) == "There is no alert 4040."
+    assert detail(w.as_viewer.get("/services/4040")) == "There is no service 4040."
     assert w.as_viewer.get("/services/4040/integration_keys").status_code == 404
     # Ids past what the database holds name nothing, rather than breaking the query.
     assert w.as_viewer.get(f"/incidents/{2**63}").status_code == 404
     # A key of another service is not this service's.
     other = make_service("other-service")
     answer = w.as_admin.post(f"/services/{w.service.id}/integration_keys/{other.integration_keys[0].id}/revoke")
-    assert answer.status_code == 404 and answer.json == {"error": "Service checkout-api has no integration key "
-                                                                  f"{other.integration_keys[0].id}."}
+    assert answer.status_code == 404 and detail(answer) == ("Service checkout-api has no integration key "
+                                                           f"{other.integration_keys[0].id}.")
     assert other.integration_keys[0].active
 
 
@@ -492,7 +495,7 @@ def test_bad_incident_queries_say_what_is_wrong(world, query, message):
     answer = world.as_viewer.get("/incidents", **query)
     assert answer.status_code == 400
     assert answer.json["error"] == message
-    assert answer.json["errors"] == message.split("; ")
+    assert listed(answer) == message.split("; ")
 
 
 @pytest.mark.db
@@ -630,7 +633,7 @@ def test_opening_an_incident_with_a_bad_body_says_everything_that_is_wrong(world
     before = written()
     answer = world.as_responder.post("/incidents", data=data)
     assert answer.status_code == 400
-    assert answer.json == {"error": "; ".join(errors), "errors": errors}
+    assert detail(answer) == "; ".join(errors) and listed(answer) == errors
     assert written() == before
 
 
@@ -640,7 +643,7 @@ def test_incidents_are_not_opened_on_inactive_services(world):
     db.session.commit()
     answer = world.as_responder.post("/incidents", {"title": "x", "service_id": world.service.id, "severity": 2})
     assert answer.status_code == 409
-    assert answer.json == {"error": "Service checkout-api is inactive: it takes no new incidents."}
+    assert detail(answer) == "Service checkout-api is inactive: it takes no new incidents."
     assert count(Incident) == 0
 
 
@@ -667,7 +670,7 @@ def test_a_resolved_incident_cannot_be_acknowledged(world):
     incident = open_incident(world.service, status=Status.RESOLVED)
     answer = world.as_responder.post(f"/incidents/{incident.id}/acknowledge")
     assert answer.status_code == 409
-    assert answer.json == {"error": f"Incident #{incident.id} is resolved: there is nothing to acknowledge."}
+    assert detail(answer) == f"Incident #{incident.id} is resolved: there is nothing to acknowledge."
     assert events(incident, EventKind.ACKNOWLEDGED) == []
 
 
@@ -750,7 +753,7 @@ def test_a_severity_change_needs_a_reason_and_a_severity(world):
     before = written()
     answer = world.as_responder.post(f"/incidents/{incident.id}/severity", {"severity": 2})
     assert answer.status_code == 400
-    assert answer.json == {"error": "Say why the severity changes: it is kept for the review."}
+    assert detail(answer) == "Say why the severity changes: it is kept for the review."
     answer = world.as_responder.post(f"/incidents/{incident.id}/severity", {"reason": "worse", "severity": 0})
     assert answer.json["error"] == "'severity' must be 1 to 4 or \"SEV-1\" to \"SEV-4\""
     assert written() == before
@@ -808,7 +811,7 @@ def test_alerts_list_newest_first_and_read_with_what_monitoring_sent(world, clie
 def test_bad_alert_queries_say_what_is_wrong(world):
     answer = world.as_viewer.get("/alerts", status="loud", incident_id="x", per_page="1000")
     assert answer.status_code == 400
-    assert answer.json["errors"] == ["'status' must be one of open, triggered, acknowledged, resolved, all",
+    assert listed(answer) == ["'status' must be one of open, triggered, acknowledged, resolved, all",
                                      "'incident_id' must be a whole number from 1 to 2147483647",
                                      "'per_page' must be a whole number from 1 to 100"]
 

@@ -13,6 +13,7 @@ from app.auth.models import Role
 from app.extensions import db
 from app.incidents import service as incidents
 from app.postmortems import service as postmortems
+from tests.problems import listed
 from tests.factories import SYSTEM, actor, make_service, make_team, make_user, resolve
 from tests.test_api import Api, token
 
@@ -82,7 +83,7 @@ def test_bad_action_items_say_what_is_wrong(world):
     assert answer.status_code == 400 and answer.json["error"] == "The ticket link must be an http(s) address."
     answer = world.as_dana.post("/action_items", {"incident_id": world.incident.id, "title": " ", "due_on": "tomorrow",
                                                   "priority": "urgent"})
-    assert answer.json["errors"] == ["'title' must not be blank", "'due_on' must be a date such as 2026-03-20",
+    assert listed(answer) == ["'title' must not be blank", "'due_on' must be a date such as 2026-03-20",
                                      "'priority' must be one of high, medium, low"]
     assert world.as_viewer.post("/action_items", {"incident_id": world.incident.id, "title": "x",
                                                   "due_on": "2026-03-10"}).status_code == 403

@@ -28,11 +28,12 @@ SEVERITY_HINT = 'must be 1 to 4 or "SEV-1" to "SEV-4"'
 
 
 class BadInput(DomainError):
-    """A 400 that lists every problem with the request."""
+    """A 400 that lists every problem with the request, each worded "'name' what is
+    wrong"; `where` says whether the names are body fields or query parameters."""
 
-    def __init__(self, errors: list[str]):
+    def __init__(self, errors: list[str], where: str = "body"):
         super().__init__("; ".join(errors))
-        self.errors = errors
+        self.errors, self.where = errors, where
 
 
 class Invalid(ValueError):
@@ -247,4 +248,4 @@ class Query:
 
     def check(self) -> None:
         if self.errors:
-            raise BadInput(self.errors)
+            raise BadInput(self.errors, where="query")

@@ -173,10 +173,19 @@ CHANGE_EVENT = obj({
     "links": LINKS,
 })
 
-ERROR = obj({"error": {"type": "string", "description": "What was wrong, for people."},
-             "errors": {"type": "array", "items": {"type": "string"},
-                        "description": "Each problem with the input, when there are several to list."}},
-            optional=("errors",))
+ERROR = obj({
+    "type": {"type": "string", "description": "about:blank: the status says what kind of problem it is."},
+    "title": {"type": "string", "description": "The status's phrase, e.g. Bad Request."},
+    "status": {"type": "integer", "minimum": 400, "maximum": 599},
+    "detail": {"type": "string", "description": "What was wrong, for people."},
+    "error": {"type": "string", "deprecated": True,
+              "description": "The same as `detail`, for clients written before problem details."},
+    "errors": {"type": "array", "description": "Each problem with the input, when there are any to list.",
+               "items": obj({"detail": {"type": "string"},
+                             "pointer": {"type": "string", "description": "JSON Pointer to the body field."},
+                             "parameter": {"type": "string", "description": "The query parameter."}},
+                            optional=("pointer", "parameter"))}},
+    optional=("errors",), description="RFC 9457 problem details.")
 
 PAGINATION = obj({"page": {"type": "integer", "minimum": 1}, "per_page": {"type": "integer", "minimum": 1},
                   "total": {"type": "integer", "minimum": 0}, "pages": {"type": "integer", "minimum": 0}})
@@ -293,7 +302,7 @@ def text(max_length: int, description: str | None = None) -> dict:
 # --- responses -----------------------------------------------------------------------
 
 def error(description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": ref("Error")}}}
+    return {"description": description, "content": {"application/problem+json": {"schema": ref("Error")}}}
 
 
 COMMON_RESPONSES = {

@@ -3,14 +3,15 @@ no cookies, so no CSRF.
 
 One blueprint, `bp`; its routes live in this package by resource (incidents,
 alerts, services, change events, the OpenAPI document), imported at the bottom so
-registering `bp` brings them all. Answers are JSON; errors are
-`{"error": "…"}` (plus `"errors": [...]` listing each problem with the input).
+registering `bp` brings them all. Answers are JSON; errors are RFC 9457 problem
+details (app.api.problems).
 """
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
 from app.api.inputs import MAX_ID
+from app.api.problems import field_error
 from app.auth.models import Role
 from app.errors import DomainError, NotFound
 from app.extensions import db
@@ -23,8 +24,14 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 def domain_error(error: DomainError):
     """A broken rule or bad input: nothing of the request is kept."""
     db.session.rollback()
-    errors = getattr(error, "errors", None)
-    return json_error(error.status, error.message, **({"errors": errors} if errors else {}))
+    listed = getattr(error, "errors", None)
+    if listed:
+        errors = [field_error(text, getattr(error, "where", "body")) for text in listed]
+    elif error.field:  # a service's refusal naming the field at fault
+        errors = [{"detail": error.message, "pointer": f"/{error.field}"}]
+    else:
+        errors = None
+    return json_error(error.status, error.message, errors=errors)
 
 
 @bp.after_request
