@@ -185,10 +185,14 @@ def from_env() -> dict:
         "TWILIO_AUTH_TOKEN": _secret("TWILIO_AUTH_TOKEN"),
         "TWILIO_FROM_NUMBER": os.environ.get("TWILIO_FROM_NUMBER", ""),
         "TWILIO_API_BASE": os.environ.get("TWILIO_API_BASE", "https://api.twilio.com"),
+        # Where `flask import pagerduty` reads PagerDuty's REST API (a test points it at a fake).
+        "PAGERDUTY_API_BASE": os.environ.get("PAGERDUTY_API_BASE", "https://api.pagerduty.com").rstrip("/"),
         "SMTP_URL": _secret("SMTP_URL"),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "Firebreak <firebreak@localhost>"),
         "ENGINE_IN_PROCESS": _flag("ENGINE_IN_PROCESS", False),
         "RATELIMIT_STORAGE_URI": _secret("RATELIMIT_STORAGE_URI") or "memory://",
+        # Requests each API token may make (Flask-Limiter's notation); over it, 429 and Retry-After.
+        "API_RATE_LIMIT": os.environ.get("API_RATE_LIMIT", "").strip() or "600 per minute",
         # Logs as text (the default) or one JSON object per line (app.logs).
         "LOG_FORMAT": log_format(),
         # How many proxies in front set X-Forwarded-For/-Proto (Fly.io: 1). 0 trusts none.

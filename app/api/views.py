@@ -8,16 +8,34 @@ details (app.api.problems).
 """
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+import hashlib
+
+from flask import Blueprint, current_app, jsonify, request
 
 from app.api.inputs import MAX_ID
 from app.api.problems import field_error
 from app.auth.models import Role
 from app.errors import DomainError, NotFound
-from app.extensions import db
+from app.extensions import db, limiter
 from app.web import SAFE_METHODS, current_actor, json_error, requires
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _limit() -> str:
+    return current_app.config["API_RATE_LIMIT"]
+
+
+def _client() -> str:
+    """Whom a rate limit counts: the token (by its hash), else the address."""
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer " and header[7:].strip():
+        return "token:" + hashlib.sha256(header[7:].strip().encode()).hexdigest()[:32]
+    return "address:" + (request.remote_addr or "")
+
+
+# Every route of the API together, per token: over it, 429 with Retry-After (app.error_pages).
+limiter.shared_limit(_limit, scope="api", key_func=_client)(bp)
 
 
 @bp.errorhandler(DomainError)
