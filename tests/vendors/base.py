@@ -21,6 +21,14 @@ class Request:
     headers: dict[str, str]
 
 
+@dataclass
+class Raw:
+    """A handler's answer that is not JSON (an iCalendar file, say)."""
+
+    body: bytes
+    content_type: str
+
+
 class Refusal(Exception):
     """Raised by a handler: answered with `status` and the vendor's error `body`."""
 
@@ -29,15 +37,19 @@ class Refusal(Exception):
         self.status, self.body, self.headers = status, body, headers or {}
 
 
-Handler = Callable[[Request, re.Match], dict | list]
+Handler = Callable[[Request, re.Match], dict | list | Raw]
 
 
 class FakeVendorApi:
     """Subclasses set `routes` (regex of the path → handler) and `authorised(request)`;
-    `unauthorised` is the vendor's 401 body. `rate_limited = n` answers the next n
+    `unauthorised` is the vendor's answer to a refused key (`unauthorised_status`,
+    401 unless the vendor says otherwise) and `throttled` its 429 body; a handler may
+    answer `Raw` bytes instead of JSON. `rate_limited = n` answers the next n
     requests with 429 and `Retry-After: retry_after`."""
 
     unauthorised: dict = {"error": "unauthorised"}
+    unauthorised_status = 401
+    throttled: dict = {"error": "rate limited"}
 
     def __init__(self):
         self.requests: list[Request] = []
@@ -61,9 +73,12 @@ class FakeVendorApi:
                     status, body, headers = 200, fake.answer(request), {}
                 except Refusal as refusal:
                     status, body, headers = refusal.status, refusal.body, refusal.headers
-                data = json.dumps(body).encode()
+                if isinstance(body, Raw):
+                    data, content_type = body.body, body.content_type
+                else:
+                    data, content_type = json.dumps(body).encode(), "application/json"
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
@@ -91,9 +106,9 @@ class FakeVendorApi:
     def answer(self, request: Request):
         if self.rate_limited > 0:
             self.rate_limited -= 1
-            raise Refusal(429, {"error": "rate limited"}, {"Retry-After": self.retry_after})
+            raise Refusal(429, self.throttled, {"Retry-After": self.retry_after})
         if not self.authorised(request):
-            raise Refusal(401, self.unauthorised)
+            raise Refusal(self.unauthorised_status, self.unauthorised)
         if request.method != "GET":
             raise Refusal(405, {"error": "the importer only reads"})
         for pattern, handler in self.routes:
