@@ -25,6 +25,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(engine_group)
     from app.importers.cli import import_group
     app.cli.add_command(import_group)
+    from app.config_as_code.cli import config_group
+    app.cli.add_command(config_group)
 
 
 def _fail(message: str) -> None:

@@ -82,6 +82,30 @@ def create_webhook(actor: Actor, now: datetime, *, name: str, kind: str, url: st
     return row
 
 
+def update_webhook(actor: Actor, row: Webhook, *, kind: str | None = None, url: str | None = None,
+                   secret: str | None = None) -> list[str]:
+    """Point a webhook elsewhere or give it a new kind or signing secret (what a
+    configuration file does); returns the fields that changed. The audit entry names
+    the fields and the host, never the URL or the secret."""
+    _admin(actor)
+    changed = []
+    if kind is not None and kind != row.kind:
+        if kind not in WebhookKind.ALL:
+            raise DomainError("The kind is slack, teams or generic.", "kind")
+        row.kind = kind
+        changed.append("kind")
+    if url is not None and url != row.url:
+        row.url = clean_url(url)
+        changed.append("url")
+    if secret is not None and secret != row.secret:
+        row.secret = signing.check_secret(secret)
+        changed.append("secret")
+    if changed:
+        audit.record(actor, "comms.webhook", row, summary=f"Changed the webhook {row.name}: {', '.join(changed)}",
+                     after={"kind": row.kind, "host": urlparse(row.url).netloc, "changed": changed})
+    return changed
+
+
 def set_active(actor: Actor, row: Webhook, active: bool) -> bool:
     _admin(actor)
     if row.active == active:
