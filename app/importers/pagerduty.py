@@ -372,11 +372,21 @@ class Import:
         anything changed."""
         changed = False
         zone = ZoneInfo(schedule.time_zone)
-        wanted = set()
-        for layer in reversed(data.get("schedule_layers") or []):
+        in_force = [layer for layer in reversed(data.get("schedule_layers") or [])
+                    if not (layer.get("end") and parse_time(layer["end"]) <= self.now)]
+        # Layers PagerDuty ended (it ends a layer when it is edited, and starts a new one)
+        # or deleted go first, so their names are free for the layers that replace them.
+        keep = {layer["id"] for layer in in_force}
+        for row in list(schedule.layers):
+            vendor_id = self._vendor_id("schedule_layer", row)
+            if vendor_id is not None and vendor_id not in keep:
+                oncall.remove_layer(ACTOR, row, self.now)
+                self.report.approximate.append(f"layer {row.name} of {schedule.name} was removed: it is no longer "
+                                               "in force in PagerDuty")
+                changed = True
+        order = []
+        for layer in in_force:
             where = f"layer {layer.get('name')} of {schedule.name}"
-            if layer.get("end") and parse_time(layer["end"]) <= self.now:
-                continue  # replaced by a later layer (PagerDuty ends a layer when it is edited)
             rotation = self.rotation(layer, zone, where)
             if rotation is None:
                 continue
@@ -407,15 +417,24 @@ class Import:
                     oncall.change_layer(ACTOR, row, now=self.now, name=name)
                     changed = True
             self.ledger.remember("schedule_layer", layer["id"], row)
-            wanted.add(row.id)
-        for row in list(schedule.layers):
-            link = self._vendor_id("schedule_layer", row)
-            if link is not None and row.id not in wanted:
-                oncall.remove_layer(ACTOR, row, self.now)
-                self.report.approximate.append(f"layer {row.name} of {schedule.name} was removed: it is no longer "
-                                               "in force in PagerDuty")
-                changed = True
-        return changed
+            order.append(row)
+        return self.stack(schedule, order) or changed
+
+    def stack(self, schedule: Schedule, order: list[ScheduleLayer]) -> bool:
+        """Put the imported layers in PagerDuty's order (`order`: lowest first), when the
+        schedule has no layers of its own besides them."""
+        layers = sorted(schedule.layers, key=lambda layer: layer.position)
+        if {layer.id for layer in layers} != {layer.id for layer in order}:
+            return False
+        rank = {layer.id: number for number, layer in enumerate(order)}
+        moved = False
+        for end in range(len(layers) - 1, 0, -1):
+            for i in range(end):
+                if rank[layers[i].id] > rank[layers[i + 1].id]:
+                    oncall.move_layer(ACTOR, layers[i], up=True, now=self.now)
+                    layers[i], layers[i + 1] = layers[i + 1], layers[i]
+                    moved = True
+        return moved
 
     def _vendor_id(self, kind: str, row) -> str | None:
         from app.importers.models import ImportedObject
