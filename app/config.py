@@ -187,6 +187,8 @@ def from_env() -> dict:
         "TWILIO_API_BASE": os.environ.get("TWILIO_API_BASE", "https://api.twilio.com"),
         # Where `flask import pagerduty` reads PagerDuty's REST API (a test points it at a fake).
         "PAGERDUTY_API_BASE": os.environ.get("PAGERDUTY_API_BASE", "https://api.pagerduty.com").rstrip("/"),
+        # Where `flask import opsgenie` reads; empty: Opsgenie's own (US, or EU with --region eu).
+        "OPSGENIE_API_BASE": os.environ.get("OPSGENIE_API_BASE", "").strip().rstrip("/"),
         "SMTP_URL": _secret("SMTP_URL"),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "Firebreak <firebreak@localhost>"),
         "ENGINE_IN_PROCESS": _flag("ENGINE_IN_PROCESS", False),
