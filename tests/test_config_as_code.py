@@ -1,0 +1,279 @@
+"""Configuration as code: `config export` and `config apply` (docs/config-as-code.md)."""
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from app import clock
+from app.audit.models import AuditEntry
+from app.audit.service import Actor
+from app.auth import service as people
+from app.comms import webhooks as hooks
+from app.comms.models import Webhook
+from app.demo import seed_demo
+from app.escalation.models import EscalationPolicy
+from app.extensions import db
+from app.auth.models import User
+from app.oncall.models import Schedule
+from app.services.models import IntegrationKey, Service
+from app.statuspage.models import Component
+from app.triage import service as triage
+from tests.whole_database import _Pristine, assert_same, every_row
+
+NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+def demo(app):
+    clock.set(NOW)
+    seed_demo("demo-password-1")
+    db.session.commit()
+
+
+def export(runner) -> str:
+    result = runner.invoke(args=["config", "export"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def apply(runner, path, *options):
+    return runner.invoke(args=["config", "apply", str(path), *options])
+
+
+def write(tmp_path, text: str, name: str = "firebreak.yaml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_demo_organisation_exported_applied_to_an_empty_database_exports_the_same_file(app, runner, tmp_path):
+    clock.set(NOW)
+    empty = _Pristine()
+    try:
+        seed_demo("demo-password-1")
+        db.session.commit()
+        first = export(runner)
+        empty.restore()
+    finally:
+        empty.drop()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
+
+    result = apply(runner, write(tmp_path, first))
+    assert result.exit_code == 0, result.output
+    assert "+ create person dana@example.com" in result.output
+    assert "+ create schedule Payments on-call" in result.output
+    assert result.output.rstrip().endswith("Applied.")
+    assert export(runner) == first
+
+    again = apply(runner, write(tmp_path, first))
+    assert again.exit_code == 0 and again.output == "No changes.\n"
+
+    # What the file made is whole: the services page, the rotation, the policies.
+    checkout = db.session.scalar(sa.select(Service).where(Service.name == "checkout-api"))
+    assert checkout.active_keys and checkout.escalation_policy_id is not None
+    assert triage.service_matrix(checkout) == {"unavailable": 1, "degraded": 2}
+    entries = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.actor_label == "config apply")).all()
+    assert {"user.create", "schedule.create", "escalation.create", "service.create"} <= {e.action for e in entries}
+
+
+def test_the_export_is_ordered_by_name_and_names_things_instead_of_ids(app, runner, demo):
+    doc = yaml.safe_load(export(runner))
+    assert list(doc) == ["firebreak_config", "people", "teams", "schedules", "escalation_policies", "services",
+                         "severity_levels", "communication_templates", "status_page", "webhooks"]
+    emails = [p["email"] for p in doc["people"]]
+    assert emails == sorted(emails) and "dana@example.com" in emails
+    assert [s["name"] for s in doc["services"]] == sorted(s["name"] for s in doc["services"])
+    payments = next(p for p in doc["escalation_policies"] if p["name"] == "Payments escalation")
+    assert payments["steps"][0]["targets"] == [{"schedule": "Payments on-call"}]
+    assert payments["steps"][1]["targets"] == [{"user": "priya@example.com"}]
+    schedule = next(s for s in doc["schedules"] if s["name"] == "Payments on-call")
+    assert [layer["name"] for layer in schedule["layers"]] == ["Business hours", "Weekly"]  # the top one first
+    assert schedule["layers"][0]["rotation"]["restrictions"] == [
+        {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "17:00"}]
+    marco = next(p for p in doc["people"] if p["email"] == "marco@example.com")
+    assert marco["holidays"] and marco["holidays"][0]["note"] == "Conference"
+
+
+def test_secrets_are_never_written_and_webhooks_name_the_environment_instead(app, runner, demo, tmp_path, monkeypatch):
+    admin = people.find_user_by_email("admin@example.com")
+    row, token = people.create_api_token(Actor.system("test"), admin, name="ci")
+    hooks.create_webhook(Actor.system("test"), NOW, name="Ops Slack", kind="slack",
+                         url="https://hooks.slack.example/services/T000/B000/XXXXSECRETPATH")
+    db.session.commit()
+    text = export(runner)
+    hook = db.session.scalar(sa.select(Webhook).where(Webhook.name == "Ops Slack"))
+    secrets = [hook.url, hook.secret, "XXXXSECRETPATH", admin.password_hash]
+    secrets += list(db.session.scalars(sa.select(IntegrationKey.key)))
+    secrets += [token, row.token_hash]
+    for secret in secrets:
+        assert secret not in text
+    assert "password" not in text and "totp" not in text.lower() and "passkey" not in text.lower()
+    doc = yaml.safe_load(text)
+    assert doc["webhooks"] == [{"name": "Ops Slack", "kind": "slack",
+                                "url": {"env": "FIREBREAK_WEBHOOK_OPS_SLACK_URL"},
+                                "secret": {"env": "FIREBREAK_WEBHOOK_OPS_SLACK_SECRET"}, "active": True}]
+    checkout = next(s for s in doc["services"] if s["name"] == "checkout-api")
+    assert checkout["integration_keys"] == [{"name": "Events API v2", "kind": "events_api_v2"}]
+
+    # Applied, the secrets come from the environment; without them, nothing is written.
+    doc["webhooks"].append({"name": "Status bot", "kind": "generic", "url": {"env": "STATUS_BOT_URL"},
+                            "secret": {"env": "STATUS_BOT_SECRET"}})
+    path = write(tmp_path, yaml.safe_dump(doc, sort_keys=False))
+    monkeypatch.setenv("FIREBREAK_WEBHOOK_OPS_SLACK_URL", hook.url)
+    monkeypatch.setenv("FIREBREAK_WEBHOOK_OPS_SLACK_SECRET", hook.secret)
+    before = every_row()
+    result = apply(runner, path)
+    assert result.exit_code == 1
+    assert re.search(r"webhooks\[1\]\.url: the environment has no STATUS_BOT_URL .* \(line \d+\)", result.output)
+    assert_same(before, every_row())
+    secret = hooks.signing.new_secret()
+    monkeypatch.setenv("STATUS_BOT_URL", "https://status-bot.example/hook")
+    monkeypatch.setenv("STATUS_BOT_SECRET", secret)
+    result = apply(runner, path)
+    assert result.exit_code == 0, result.output
+    assert "+ create webhook Status bot" in result.output and "Ops Slack" not in result.output
+    assert secret not in result.output and "status-bot.example" not in result.output
+    made = db.session.scalar(sa.select(Webhook).where(Webhook.name == "Status bot"))
+    assert (made.url, made.secret) == ("https://status-bot.example/hook", secret)
+    assert apply(runner, path).output == "No changes.\n"
+    # A new secret in the environment is a change of that one field.
+    monkeypatch.setenv("STATUS_BOT_SECRET", hooks.signing.new_secret())
+    assert "~ update webhook Status bot: secret" in apply(runner, path, "--dry-run").output
+
+
+def test_a_changed_file_plans_the_fields_that_change_and_applies_them_once(app, runner, demo, tmp_path):
+    doc = yaml.safe_load(export(runner))
+    checkout = next(s for s in doc["services"] if s["name"] == "checkout-api")
+    checkout["description"] = "Orders and payment."
+    checkout["severity_matrix"]["bug"] = 3
+    weekly = next(s for s in doc["schedules"] if s["name"] == "Platform on-call")["layers"][0]
+    weekly["rotation"]["participants"].append("admin@example.com")
+    doc["teams"].append({"name": "Data", "description": "Warehouse and pipelines.",
+                         "members": ["sam@example.com", "ines@example.com"], "managers": ["sam@example.com"]})
+    path = write(tmp_path, yaml.safe_dump(doc, sort_keys=False))
+    result = apply(runner, path)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[:4] == [
+        "+ create team Data",
+        "~ update schedule Platform on-call: layers",
+        "~ update service checkout-api: description, severity_matrix",
+        "Plan: 1 to create, 2 to update, 0 to delete.",
+    ]
+    service = db.session.scalar(sa.select(Service).where(Service.name == "checkout-api"))
+    assert service.description == "Orders and payment."
+    assert triage.service_matrix(service)["bug"] == 3
+    # The rotation changes from its next handoff, as on the schedule page: whoever is on call stays.
+    schedule = db.session.scalar(sa.select(Schedule).where(Schedule.name == "Platform on-call"))
+    assert len(schedule.layers[0].versions) == 2
+    assert apply(runner, path).output == "No changes.\n"
+    assert apply(runner, path, "--prune").output == "No changes.\n"
+
+
+def test_without_prune_nothing_is_deleted_and_with_it_what_the_file_leaves_out_goes(app, runner, demo, tmp_path):
+    doc = yaml.safe_load(export(runner))
+    doc["status_page"]["components"] = [c for c in doc["status_page"]["components"] if c["name"] != "Website"]
+    doc["people"] = [p for p in doc["people"] if p["email"] != "morgan@example.com"]
+    for service in doc["services"]:
+        if service["name"] == "web-frontend":
+            service["integration_keys"] = []
+    path = write(tmp_path, yaml.safe_dump(doc, sort_keys=False))
+
+    before = every_row()
+    kept = apply(runner, path)
+    assert kept.exit_code == 0, kept.output
+    assert kept.output == ("No changes.\n"
+                           "Not in the file, kept (apply with --prune to delete):\n"
+                           "  person morgan@example.com (deactivated)\n"
+                           "  integration key Events API v2 of web-frontend (revoked)\n"
+                           "  status page component Website\n")
+    assert_same(before, every_row())
+
+    pruned = apply(runner, path, "--prune")
+    assert pruned.exit_code == 0, pruned.output
+    assert "- delete status page component Website" in pruned.output
+    assert "- delete person morgan@example.com (deactivated)" in pruned.output
+    assert "~ update service web-frontend: integration_keys" in pruned.output
+    assert db.session.scalar(sa.select(Component).where(Component.name == "Website")) is None
+    assert people.find_user_by_email("morgan@example.com").active is False
+    web = db.session.scalar(sa.select(Service).where(Service.name == "web-frontend"))
+    assert web.active_keys == [] and web.integration_keys  # revoked, not deleted
+    assert apply(runner, path, "--prune").output == "No changes.\n"
+
+
+def test_a_schema_error_names_the_path_and_its_line_and_changes_nothing(app, runner, demo, tmp_path):
+    text = export(runner)
+    lines = text.splitlines()
+    # The second participant of a schedule's first layer becomes someone nobody knows.
+    start = lines.index("- name: Platform on-call")
+    at = next(i for i in range(start, len(lines)) if lines[i].strip() == "- ines@example.com")
+    lines[at] = lines[at].replace("ines@example.com", "zoe@example.com")
+    schedules = yaml.safe_load(text)["schedules"]
+    index = [s["name"] for s in schedules].index("Platform on-call")
+    before = every_row()
+    result = apply(runner, write(tmp_path, "\n".join(lines) + "\n"))
+    assert result.exit_code == 1
+    assert (f'Error: schedules[{index}].layers[0].rotation.participants[1]: unknown person "zoe@example.com" '
+            f"(line {at + 1})") in result.output
+    assert "Nothing was changed." in result.output
+    assert_same(before, every_row())
+
+    bad = ("people:\n"
+           "- email: zed@example.com\n"
+           "  name: Zed\n"
+           "  role: boss\n")
+    result = apply(runner, write(tmp_path, bad))
+    assert result.exit_code == 1
+    assert "people[0].role: Input should be 'admin', 'responder' or 'viewer' (line 4)" in result.output
+    result = apply(runner, write(tmp_path, "teams:\n- name: Data\n  colour: blue\n"))
+    assert "teams[0].colour: unknown key (line 3)" in result.output
+    result = apply(runner, write(tmp_path, "services:\n- name: x\n  ack_timeout_minutes: 0\n"))
+    assert "services[0].ack_timeout_minutes" in result.output and "(line 3)" in result.output
+    result = apply(runner, write(tmp_path, "teams: [\n"))
+    assert result.exit_code == 1 and "not valid YAML" in result.output
+    assert_same(before, every_row())
+
+
+def test_a_refusal_while_applying_names_the_object_and_rolls_everything_back(app, runner, demo, tmp_path):
+    doc = yaml.safe_load(export(runner))
+    doc["teams"].append({"name": "Data", "members": ["sam@example.com"]})
+    doc["communication_templates"] = [{"key": "custom_broken", "name": "Broken", "audience": "management",
+                                       "body": "{{ incident.nonexistent_field | oops }}"}]
+    path = write(tmp_path, yaml.safe_dump(doc, sort_keys=False))
+    before = every_row()
+    result = apply(runner, path)
+    assert result.exit_code == 1
+    assert re.search(r"communication_templates\[0\]: create communication template custom_broken: .+ \(line \d+\)",
+                     result.output), result.output
+    assert_same(before, every_row())
+
+
+def test_a_dry_run_prints_the_plan_and_leaves_the_whole_database_as_it_was(app, runner, demo, tmp_path):
+    doc = yaml.safe_load(export(runner))
+    doc["teams"].append({"name": "Data", "members": ["sam@example.com"]})
+    doc["escalation_policies"] = [p for p in doc["escalation_policies"] if p["name"] != "Platform escalation"]
+    for service in doc["services"]:
+        if service["escalation_policy"] == "Platform escalation":
+            service["escalation_policy"] = "Payments escalation"
+    doc["people"].append({"email": "zed@example.com", "name": "Zed", "phone": "+15551239999",
+                          "contact_methods": [{"channel": "sms", "address": "+1 555 123 9999"}]})
+    path = write(tmp_path, yaml.safe_dump(doc, sort_keys=False))
+    before = every_row()
+    result = apply(runner, path, "--dry-run", "--prune")
+    assert result.exit_code == 0, result.output
+    assert "+ create person zed@example.com" in result.output
+    assert "+ create team Data" in result.output
+    assert "- delete escalation policy Platform escalation" in result.output
+    assert result.output.rstrip().endswith("Dry run: nothing was written.")
+    assert_same(before, every_row())
+
+    result = apply(runner, path, "--prune")
+    assert result.exit_code == 0, result.output
+    assert db.session.scalar(sa.select(EscalationPolicy).where(EscalationPolicy.name == "Platform escalation")) is None
+    assert people.find_user_by_email("zed@example.com").contact_methods[0].address == "+15551239999"
+    assert apply(runner, path, "--prune").output == "No changes.\n"
