@@ -452,6 +452,9 @@ class Import:
             self.report.created.append(f"layer {name} of {row.name}")
         else:
             old = layer.name
+            latest = layer.versions[-1] if layer.versions else None
+            if latest is not None and all(getattr(latest, key) == value for key, value in fields.items()):
+                fields = {}  # already so, or already coming at the next hand-off (a version pending)
             version = oncall.change_layer(ACTOR, layer, now=self.now, name=name, **fields)
             if version is not None or old != name:
                 self.report.updated.append(f"layer {name} of {row.name}"
