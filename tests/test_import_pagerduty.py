@@ -285,3 +285,15 @@ def test_a_layer_edited_in_pagerduty_replaces_the_old_one_on_the_next_run(app, r
     instants = NEW_YORK[6:]
     assert [firebreak_on_call(schedule, at) for at in instants] == \
         [pagerduty_on_call(pagerduty, "PSNYC01", at) for at in instants]
+
+
+def test_the_fakes_two_answers_agree(pagerduty):
+    """GET /oncalls names, for each policy level on the schedule, whom the final schedule
+    names, with the whole shift around the instant."""
+    answer = requests.get(f"{pagerduty.url}/oncalls", timeout=5, headers={"Authorization": f"Token token={API_KEY}"},
+                          params={"schedule_ids[]": "PSNYC01", "since": "2026-03-09T11:30:00Z",
+                                  "until": "2026-03-09T11:30:00Z"})
+    oncalls = answer.json()["oncalls"]
+    assert [(o["escalation_policy"]["id"], o["escalation_level"], o["user"]["summary"]) for o in oncalls] == \
+        [("PEPAY01", 1, "Ada Lovelace")]
+    assert (oncalls[0]["start"], oncalls[0]["end"]) == ("2026-03-09T07:00:00-04:00", "2026-03-09T08:00:00-04:00")

@@ -31,7 +31,9 @@ and its knowledge base where the document is silent:
   type user_reference / schedule_reference); GET /services with include[]=integrations
   (Service: `acknowledgement_timeout`, `auto_resolve_timeout` in seconds, `status`,
   `escalation_policy`, `teams`, `integrations`); GET /maintenance_windows with
-  `filter` (past, future, ongoing, open, all) and `services`.
+  `filter` (past, future, ongoing, open, all) and `services`; GET /oncalls with
+  `schedule_ids[]`, `since`, `until` (schema Oncall: `escalation_policy`,
+  `escalation_level`, `schedule`, `user`, `start`, `end`, the whole on-call period).
   An integration's `integration_key` is not in the document's Integration schema but
   is what the API returns for Events API integrations (Terraform's
   pagerduty_service_integration exports it as `integration_key`).
@@ -278,6 +280,7 @@ class FakePagerDuty(FakeVendorApi):
                    lambda r, m: self.page(r, "escalation_policies", copy.deepcopy(self.data["escalation_policies"])))
         self.route(r"/services", self.services)
         self.route(r"/maintenance_windows", self.maintenance_windows)
+        self.route(r"/oncalls", self.oncalls)
 
     def authorised(self, request) -> bool:
         return request.headers.get("authorization") == f"Token token={self.api_key}"
@@ -392,6 +395,32 @@ class FakePagerDuty(FakeVendorApi):
         return self.page(request, "maintenance_windows",
                          [copy.deepcopy(w) for w in self.data["maintenance_windows"] if state(w) in keep])
 
+    def oncalls(self, request, match):
+        """GET /oncalls (schema Oncall): one entry per escalation policy level whose rule
+        targets a schedule (filtered by schedule_ids[]), for each on-call period that
+        overlaps [since, until] (both default to now), with the period's whole extent."""
+        since = instant(request.query["since"][0]) if "since" in request.query else clock.now()
+        until = instant(request.query["until"][0]) if "until" in request.query else since
+        if until < since:
+            raise Refusal(400, {"error": {"message": "Invalid Input Provided", "code": 2001,
+                                          "errors": ["until cannot be before since"]}})
+        wanted = set(request.query.get("schedule_ids[]", []))
+        result = []
+        for policy in self.data["escalation_policies"]:
+            for level, rule in enumerate(policy["escalation_rules"], start=1):
+                for target in rule["targets"]:
+                    if target["type"] != "schedule_reference" or (wanted and target["id"] not in wanted):
+                        continue
+                    schedule = self._find("schedules", target["id"])
+                    zone = ZoneInfo(schedule["time_zone"])
+                    for start, end, user in self.final_entries(schedule, since, max(until, since + timedelta(minutes=1)),
+                                                               overflow=True):
+                        result.append({"escalation_policy": ref("escalation_policy", policy["id"], policy["name"]),
+                                       "escalation_level": level, "schedule": copy.deepcopy(target),
+                                       "user": ref("user", user, self._name(user)),
+                                       "start": iso(start, zone), "end": iso(end, zone)})
+        return self.page(request, "oncalls", result)
+
     def _name(self, user_id: str) -> str:
         return next(u["name"] for u in self.data["users"] if u["id"] == user_id)
 
@@ -426,11 +455,12 @@ class FakePagerDuty(FakeVendorApi):
                 else:
                     entries.append([at, following, user])
             at = following
-        if overflow and entries:
+        if overflow and entries:  # whole shifts, looking up to two weeks either side
             first, last = entries[0], entries[-1]
-            while self.on_call(schedule, first[0] - step) == first[2]:
+            reach = timedelta(days=14)
+            while first[0] > start - reach and self.on_call(schedule, first[0] - step) == first[2]:
                 first[0] -= step
-            while self.on_call(schedule, last[1]) == last[2]:
+            while last[1] < end + reach and self.on_call(schedule, last[1]) == last[2]:
                 last[1] += step
         return [tuple(e) for e in entries]
 
