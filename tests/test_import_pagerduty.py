@@ -297,3 +297,17 @@ def test_the_fakes_two_answers_agree(pagerduty):
     assert [(o["escalation_policy"]["id"], o["escalation_level"], o["user"]["summary"]) for o in oncalls] == \
         [("PEPAY01", 1, "Ada Lovelace")]
     assert (oncalls[0]["start"], oncalls[0]["end"]) == ("2026-03-09T07:00:00-04:00", "2026-03-09T08:00:00-04:00")
+
+
+def test_a_name_taken_here_is_imported_beside_it(app, runner, pagerduty):
+    from app.escalation.policies import create_policy
+    from tests.factories import SYSTEM
+    clock.set(T0)
+    create_policy(SYSTEM, name="Payments", now=T0)
+    db.session.commit()
+    answer = run(runner)
+    assert answer.exit_code == 0, answer.output
+    assert "escalation policy Payments is named Payments (PagerDuty): Firebreak already has one by that name" \
+        in answer.output
+    assert by_name(EscalationPolicy, "Payments").steps == []  # the one made here is left alone
+    assert len(by_name(EscalationPolicy, "Payments (PagerDuty)").steps) == 2

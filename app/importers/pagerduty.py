@@ -182,8 +182,8 @@ class Import:
         if clash is None or clash is row:
             return name
         renamed = f"{name} (PagerDuty)"
-        self.report.approximate.append(f"{model.__tablename__[:-1].replace('_', ' ')} {name} is named {renamed}: "
-                                       "Firebreak already has one by that name")
+        what = {"schedules": "schedule", "escalation_policies": "escalation policy"}.get(model.__tablename__, "service")
+        self.report.approximate.append(f"{what} {name} is named {renamed}: Firebreak already has one by that name")
         return renamed
 
     # --- people -----------------------------------------------------------------------
