@@ -311,3 +311,23 @@ def test_a_name_taken_here_is_imported_beside_it(app, runner, pagerduty):
         in answer.output
     assert by_name(EscalationPolicy, "Payments").steps == []  # the one made here is left alone
     assert len(by_name(EscalationPolicy, "Payments (PagerDuty)").steps) == 2
+
+
+def test_an_object_firebreak_refuses_is_left_out_whole_and_the_rest_comes_in(app, runner, pagerduty):
+    """Bob is already here, deactivated: he is adopted as he is, the New York schedule
+    (whose rotations name him) is refused by the rotation rules after it was begun, and
+    nothing of it stays; the policy that pages it says its target is missing."""
+    from app.auth import service as people
+    from tests.factories import SYSTEM
+    bob = people.create_user(SYSTEM, email="bob@example.com", name="Bob Kahn")
+    people.update_user(SYSTEM, bob, active=False)
+    db.session.commit()
+    answer = run(runner)
+    assert answer.exit_code == 0, answer.output
+    assert "  - schedule Payments Primary: Bob Kahn is deactivated." in answer.output
+    assert by_name(Schedule, "Payments Primary") is None
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
+        AuditEntry.summary.like("%Payments Primary%"))) == 0
+    assert "escalation policy Payments rule 1: target Payments Primary (schedule_reference) was not imported" \
+        in answer.output
+    assert by_name(Schedule, "Platform") is not None and by_name(EscalationPolicy, "Payments").repeat == 2

@@ -153,7 +153,7 @@ class Import:
 
     def apply(self, data: dict) -> None:
         for user in data["users"]:
-            self.person(user)
+            self.each(f"person {user.get('name')} <{user.get('email')}>", self.person, user)
         if any(item.startswith("person ") for item in self.report.created):
             self.report.approximate.append(
                 "people were made without a password: they get in through a password reset, an invitation "
@@ -163,15 +163,33 @@ class Import:
                 f"the contact methods of {', '.join(self.vouched)} are marked verified without a code, on "
                 "PagerDuty's word (PagerDuty pages them now; the audit log records it)")
         for team in data["teams"]:
-            self.team(team)
+            self.each(f"team {team.get('name')}", self.team, team)
         for schedule in data["schedules"]:
-            self.schedule(schedule)
+            self.each(f"schedule {schedule.get('name')}", self.schedule, schedule)
         for policy in data["escalation_policies"]:
-            self.policy(policy)
+            self.each(f"escalation policy {policy.get('name')}", self.policy, policy)
         for service in data["services"]:
-            self.service(service)
+            self.each(f"service {service.get('name')}", self.service, service)
         for window in data["maintenance_windows"]:
-            self.window(window)
+            self.each(f"maintenance {window.get('description') or window.get('id')}", self.window, window)
+
+    def each(self, label: str, work, data: dict) -> None:
+        """One PagerDuty object, in a savepoint: a rule of Firebreak's that refuses any
+        part of it (a DomainError) undoes all of it, and the report says so; the rest of
+        the import goes on."""
+        lists = ("created", "updated", "unchanged", "approximate", "unmapped", "integrations")
+        marks = {name: len(getattr(self.report, name)) for name in lists}
+        vouched = len(self.vouched)
+        try:
+            with db.session.begin_nested():
+                work(data)
+        except DomainError as error:
+            for name, mark in marks.items():
+                del getattr(self.report, name)[mark:]
+            del self.vouched[vouched:]
+            for found in (self.users, self.teams, self.schedules, self.policies, self.services):
+                found.pop(data.get("id"), None)
+            self.report.unmapped.append(f"{label}: {error.message}")
 
     def outcome(self, label: str, *, created: bool = False, changed: bool = False) -> None:
         (self.report.created if created else self.report.updated if changed else self.report.unchanged).append(label)
@@ -199,25 +217,21 @@ class Import:
             self.report.approximate.append(f"{label}: time zone {zone!r} is not an IANA zone; UTC used")
             zone = "UTC"
         user = self.ledger.find("user", data["id"], User)
-        try:
-            if user is None:
-                user = people.find_user_by_email(data["email"])
-                if user is not None:
-                    self.report.approximate.append(f"{label}: already in Firebreak, kept as they are (role "
-                                                   f"{user.role.value}); their PagerDuty contact methods are added")
-                    self.outcome(label)
-                else:
-                    user = people.create_user(ACTOR, email=data["email"], name=data["name"], role=role,
-                                              time_zone=zone)
-                    self.outcome(label, created=True)
+        if user is None:
+            user = people.find_user_by_email(data["email"])
+            if user is not None:
+                self.report.approximate.append(f"{label}: already in Firebreak, kept as they are (role "
+                                               f"{user.role.value}); their PagerDuty contact methods are added")
+                self.outcome(label)
             else:
-                # The role is PagerDuty's only when the person is made: it may have been changed here since.
-                before = (user.email, user.name, user.time_zone)
-                people.update_user(ACTOR, user, email=data["email"], name=data["name"], time_zone=zone)
-                self.outcome(label, changed=before != (user.email, user.name, user.time_zone))
-        except DomainError as error:
-            self.report.unmapped.append(f"{label}: {error.message}")
-            return
+                user = people.create_user(ACTOR, email=data["email"], name=data["name"], role=role,
+                                          time_zone=zone)
+                self.outcome(label, created=True)
+        else:
+            # The role is PagerDuty's only when the person is made: it may have been changed here since.
+            before = (user.email, user.name, user.time_zone)
+            people.update_user(ACTOR, user, email=data["email"], name=data["name"], time_zone=zone)
+            self.outcome(label, changed=before != (user.email, user.name, user.time_zone))
         self.ledger.remember("user", data["id"], user)
         self.users[data["id"]] = user
         methods = self.contact_methods(user, data)
@@ -292,21 +306,17 @@ class Import:
     def team(self, data: dict) -> None:
         label = f"team {data['name']}"
         team = self.ledger.find("team", data["id"], Team)
-        try:
+        if team is None:
+            team = db.session.scalar(sa.select(Team).where(sa.func.lower(Team.name) == data["name"].lower()))
             if team is None:
-                team = db.session.scalar(sa.select(Team).where(sa.func.lower(Team.name) == data["name"].lower()))
-                if team is None:
-                    team = people.create_team(ACTOR, name=data["name"], description=data.get("description") or "")
-                    self.outcome(label, created=True)
-                else:
-                    self.outcome(label)
+                team = people.create_team(ACTOR, name=data["name"], description=data.get("description") or "")
+                self.outcome(label, created=True)
             else:
-                before = (team.name, team.description)
-                people.update_team(ACTOR, team, name=data["name"], description=data.get("description") or "")
-                self.outcome(label, changed=before != (team.name, team.description))
-        except DomainError as error:
-            self.report.unmapped.append(f"{label}: {error.message}")
-            return
+                self.outcome(label)
+        else:
+            before = (team.name, team.description)
+            people.update_team(ACTOR, team, name=data["name"], description=data.get("description") or "")
+            self.outcome(label, changed=before != (team.name, team.description))
         self.ledger.remember("team", data["id"], team)
         self.teams[data["id"]] = team
         for member in data.get("members") or ():
@@ -345,22 +355,18 @@ class Import:
         if schedule is not None and schedule.archived_at is not None:
             schedule = None
         fields = {"description": data.get("description") or "", "time_zone": zone, "team_id": team_id}
-        try:
-            if schedule is None:
-                schedule = oncall.create_schedule(ACTOR, name=self._free_name(Schedule, data["name"], None),
-                                                  now=self.now, **fields)
-                self.outcome(label, created=True)
-            else:
-                version = schedule.version
-                oncall.update_schedule(ACTOR, schedule, now=self.now,
-                                       name=self._free_name(Schedule, data["name"], schedule), **fields)
-                changed = self.layers(schedule, data) | self.overrides(schedule, data)
-                self.outcome(label, changed=changed or schedule.version != version)
-                self.ledger.remember("schedule", data["id"], schedule)
-                self.schedules[data["id"]] = schedule
-                return
-        except DomainError as error:
-            self.report.unmapped.append(f"{label}: {error.message}")
+        if schedule is None:
+            schedule = oncall.create_schedule(ACTOR, name=self._free_name(Schedule, data["name"], None),
+                                              now=self.now, **fields)
+            self.outcome(label, created=True)
+        else:
+            version = schedule.version
+            oncall.update_schedule(ACTOR, schedule, now=self.now,
+                                   name=self._free_name(Schedule, data["name"], schedule), **fields)
+            changed = self.layers(schedule, data) | self.overrides(schedule, data)
+            self.outcome(label, changed=changed or schedule.version != version)
+            self.ledger.remember("schedule", data["id"], schedule)
+            self.schedules[data["id"]] = schedule
             return
         self.ledger.remember("schedule", data["id"], schedule)
         self.schedules[data["id"]] = schedule
@@ -525,21 +531,17 @@ class Import:
             repeat = escalation.MAX_REPEAT
         team_id = self.team_of(data.get("teams"), label)
         policy = self.ledger.find("escalation_policy", data["id"], EscalationPolicy)
-        try:
-            if policy is None:
-                policy = escalation.create_policy(ACTOR, name=self._free_name(EscalationPolicy, data["name"], None),
-                                                  now=self.now, description=data.get("description") or "",
-                                                  repeat=repeat, team_id=team_id)
-                created = True
-            else:
-                before = (policy.name, policy.description, policy.repeat)
-                escalation.update_policy(ACTOR, policy, name=self._free_name(EscalationPolicy, data["name"], policy),
-                                         description=data.get("description") or "", repeat=repeat, now=self.now)
-                created = False
-            steps_changed = self.steps(policy, data, label)
-        except DomainError as error:
-            self.report.unmapped.append(f"{label}: {error.message}")
-            return
+        if policy is None:
+            policy = escalation.create_policy(ACTOR, name=self._free_name(EscalationPolicy, data["name"], None),
+                                              now=self.now, description=data.get("description") or "",
+                                              repeat=repeat, team_id=team_id)
+            created = True
+        else:
+            before = (policy.name, policy.description, policy.repeat)
+            escalation.update_policy(ACTOR, policy, name=self._free_name(EscalationPolicy, data["name"], policy),
+                                     description=data.get("description") or "", repeat=repeat, now=self.now)
+            created = False
+        steps_changed = self.steps(policy, data, label)
         self.outcome(label, created=created,
                      changed=not created and (steps_changed or before != (policy.name, policy.description,
                                                                            policy.repeat)))
@@ -591,24 +593,20 @@ class Import:
         team_id = self.team_of(data.get("teams"), label)
         active = data.get("status") != "disabled"
         service = self.ledger.find("service", data["id"], Service)
-        try:
-            if service is None:
-                service = services.create_service(ACTOR, name=self._free_name(Service, data["name"], None),
-                                                  description=data.get("description") or "", team_id=team_id,
-                                                  with_key=False, **settings)
-                before = None
-            else:
-                before = (service.name, service.description, service.team_id, service.active,
-                          service.ack_timeout_minutes, service.auto_resolve_minutes, service.escalation_policy_id)
-            services.update_service(ACTOR, service, name=self._free_name(Service, data["name"], service),
-                                    description=data.get("description") or "", team_id=team_id,
-                                    severity_mapping=service.severity_mapping, active=active, **settings)
-            policy = self.policies.get((data.get("escalation_policy") or {}).get("id"))
-            escalation.set_service_policy(ACTOR, service, policy.id if policy else service.escalation_policy_id,
-                                          service.fallback_team_id)
-        except DomainError as error:
-            self.report.unmapped.append(f"{label}: {error.message}")
-            return
+        if service is None:
+            service = services.create_service(ACTOR, name=self._free_name(Service, data["name"], None),
+                                              description=data.get("description") or "", team_id=team_id,
+                                              with_key=False, **settings)
+            before = None
+        else:
+            before = (service.name, service.description, service.team_id, service.active,
+                      service.ack_timeout_minutes, service.auto_resolve_minutes, service.escalation_policy_id)
+        services.update_service(ACTOR, service, name=self._free_name(Service, data["name"], service),
+                                description=data.get("description") or "", team_id=team_id,
+                                severity_mapping=service.severity_mapping, active=active, **settings)
+        policy = self.policies.get((data.get("escalation_policy") or {}).get("id"))
+        escalation.set_service_policy(ACTOR, service, policy.id if policy else service.escalation_policy_id,
+                                      service.fallback_team_id)
         after = (service.name, service.description, service.team_id, service.active, service.ack_timeout_minutes,
                  service.auto_resolve_minutes, service.escalation_policy_id)
         self.outcome(label, created=before is None, changed=before is not None and before != after)
