@@ -277,3 +277,67 @@ def test_a_dry_run_prints_the_plan_and_leaves_the_whole_database_as_it_was(app, 
     assert db.session.scalar(sa.select(EscalationPolicy).where(EscalationPolicy.name == "Platform escalation")) is None
     assert people.find_user_by_email("zed@example.com").contact_methods[0].address == "+15551239999"
     assert apply(runner, path, "--prune").output == "No changes.\n"
+
+
+def test_a_persons_own_rules_holidays_and_a_schedules_layers_follow_the_file(app, runner, demo, tmp_path):
+    doc = yaml.safe_load(export(runner))
+    dana = next(p for p in doc["people"] if p["email"] == "dana@example.com")
+    dana["notification_rules"]["high"] = [{"channel": "voice", "address": "+15551230001", "delay_minutes": 0},
+                                          {"channel": "email", "address": "dana@example.com", "delay_minutes": 3}]
+    dana["holidays"] = [{"first_day": "2026-12-24", "last_day": "2026-12-26", "note": "Christmas"}]
+    schedule = next(s for s in doc["schedules"] if s["name"] == "Payments on-call")
+    weekly = next(layer for layer in schedule["layers"] if layer["name"] == "Weekly")
+    schedule["layers"] = [weekly, {"name": "Weekends", "rotation": {
+        "participants": ["dana@example.com", "lee@example.com"], "shift_unit": "days", "shift_length": 2,
+        "handoff_time": "08:00", "restrictions": [{"days": ["sat", "sun"], "start": "08:00", "end": "20:00"}],
+        "start_date": "2026-11-21", "first_participant": "lee@example.com"}}]
+    path = write(tmp_path, yaml.safe_dump(doc, sort_keys=False))
+    result = apply(runner, path)
+    assert result.exit_code == 0, result.output
+    assert "~ update person dana@example.com: notification_rules, holidays" in result.output
+    assert "~ update schedule Payments on-call: layers" in result.output
+    row = db.session.scalar(sa.select(Schedule).where(Schedule.name == "Payments on-call"))
+    layers = sorted(row.layers, key=lambda layer: -layer.position)
+    assert [layer.name for layer in layers] == ["Weekly", "Weekends"]  # Business hours removed, Weekly on top
+    weekends = layers[1].versions[0]
+    dana_row, lee = people.find_user_by_email("dana@example.com"), people.find_user_by_email("lee@example.com")
+    assert weekends.participant_ids == [dana_row.id, lee.id] and weekends.start_index == 1
+    assert weekends.restrictions == [{"days": [5, 6], "start": "08:00", "end": "20:00"}]
+    from app.notify import contacts
+    assert [(r.contact_method.channel.value, r.delay_minutes, r.chosen) for r in contacts.rules_for(dana_row, "high")] \
+        == [("voice", 0, True), ("email", 3, True)]
+    assert apply(runner, path).output == "No changes.\n"
+    exported = next(p for p in yaml.safe_load(export(runner))["people"] if p["email"] == "dana@example.com")
+    assert [str(h["first_day"]) for h in exported["holidays"]] == ["2026-12-24"]
+
+    # Back to the defaults: the rules left out, the holiday gone.
+    dana["notification_rules"]["high"] = None
+    dana["holidays"] = []
+    path = write(tmp_path, yaml.safe_dump(doc, sort_keys=False))
+    assert apply(runner, path).exit_code == 0
+    db.session.expire_all()
+    assert [(r.contact_method.channel.value, r.delay_minutes, r.chosen) for r in contacts.rules_for(dana_row, "high")] \
+        == [("sms", 0, False), ("voice", 2, False), ("email", 5, False)]
+    assert apply(runner, path).output == "No changes.\n"
+
+
+def test_pruning_archives_a_schedule_and_refuses_one_a_policy_still_pages(app, runner, demo, tmp_path):
+    doc = yaml.safe_load(export(runner))
+    doc["schedules"] = [s for s in doc["schedules"] if s["name"] != "Payments on-call"]
+    path = write(tmp_path, yaml.safe_dump(doc, sort_keys=False))
+    # The file still has Payments escalation paging it: the reference check stops that
+    # (without --prune the schedule stays, and the reference is good).
+    result = apply(runner, path, "--prune")
+    assert result.exit_code == 1
+    assert re.search(r'escalation_policies\[\d\]\.steps\[0\]\.targets\[0\]\.schedule: unknown schedule '
+                     r'"Payments on-call" \(line \d+\)', result.output), result.output
+    assert apply(runner, path).output.startswith("No changes.\nNot in the file, kept")
+    policy = next(p for p in doc["escalation_policies"] if p["name"] == "Payments escalation")
+    policy["steps"][0]["targets"] = [{"user": "dana@example.com"}]
+    path = write(tmp_path, yaml.safe_dump(doc, sort_keys=False))
+    result = apply(runner, path, "--prune")
+    assert result.exit_code == 0, result.output
+    assert "- delete schedule Payments on-call (archived)" in result.output
+    row = db.session.scalar(sa.select(Schedule).where(Schedule.name == "Payments on-call"))
+    assert row.archived_at is not None
+    assert apply(runner, path, "--prune").output == "No changes.\n"

@@ -42,7 +42,7 @@ def apply_command(file: Path, dry_run: bool, prune: bool) -> None:
     now = clock.now()
     try:
         doc, lines = parse(file.read_text(encoding="utf-8"))
-        planning.check_references(doc, lines)
+        planning.check_references(doc, lines, prune=prune)
         plan = planning.make_plan(doc, lines, now, prune=prune)
         click.echo(plan.text())
         if not plan.changes:

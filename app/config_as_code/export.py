@@ -85,10 +85,7 @@ def _person(user: User, now: datetime) -> PersonDoc:
         if any(r.chosen for r in chosen):
             rules[urgency] = [RuleDoc(channel=r.contact_method.channel.value, address=r.contact_method.address,
                                       delay_minutes=r.delay_minutes) for r in chosen]
-    zone = ZoneInfo(user.time_zone or "UTC")
-    holidays = [HolidayDoc(first_day=compute.to_local(h.starts_at, zone).date(),
-                           last_day=(compute.to_local(h.ends_at, zone) - timedelta(microseconds=1)).date(),
-                           note=h.note or "")
+    holidays = [HolidayDoc(**dict(zip(("first_day", "last_day"), holiday_days(h, user))), note=h.note or "")
                 for h in db.session.scalars(sa.select(Holiday).where(Holiday.user_id == user.id, Holiday.ends_at > now)
                                             .order_by(Holiday.starts_at, Holiday.id))]
     return PersonDoc(email=user.email, name=user.name, role=user.role.value, time_zone=user.time_zone,
@@ -96,6 +93,13 @@ def _person(user: User, now: datetime) -> PersonDoc:
                      contact_methods=[ContactMethodDoc(channel=m.channel.value, address=m.address,
                                                        verified=m.verified) for m in methods],
                      notification_rules=RulesDoc(**rules), holidays=holidays)
+
+
+def holiday_days(holiday: Holiday, user: User) -> tuple:
+    """A holiday's first and last day off, in its person's zone (as it was entered)."""
+    zone = ZoneInfo(user.time_zone or "UTC")
+    return (compute.to_local(holiday.starts_at, zone).date(),
+            (compute.to_local(holiday.ends_at, zone) - timedelta(microseconds=1)).date())
 
 
 def _team(team: Team) -> TeamDoc:

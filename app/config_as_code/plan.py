@@ -31,17 +31,17 @@ from app.auth.models import Team, TeamMembership, User
 from app.comms import library
 from app.comms import webhooks as hooks
 from app.comms.defaults import TEMPLATE_KEYS
-from app.comms.models import CommsTemplate, Webhook
-from app.config_as_code.document import (WEEKDAYS, Document, Lines, Path, ConfigError, PersonDoc, PolicyDoc,
-                                         ScheduleDoc, ServiceDoc, TeamDoc, format_path, resolve_env)
-from app.config_as_code.export import current, latest_version, trigger_key
+from app.comms.models import Webhook
+from app.config_as_code.document import (WEEKDAYS, ConfigError, Document, Lines, Path, PersonDoc, PolicyDoc,
+                                         ScheduleDoc, ServiceDoc, TeamDoc, resolve_env)
+from app.config_as_code.export import current, holiday_days, latest_version, trigger_key
 from app.errors import DomainError
 from app.escalation import policies as escalation
 from app.escalation import service as severity_triggers
 from app.escalation.models import EscalationPolicy
 from app.extensions import db
 from app.notify import contacts
-from app.notify.models import ContactMethod, NotificationRule
+from app.notify.models import NotificationRule
 from app.oncall import service as oncall
 from app.oncall.models import Holiday, Schedule
 from app.services import service as services
@@ -54,7 +54,7 @@ ACTOR = Actor.system("config apply")
 
 # Sections in the order they are applied (what an object names comes before it).
 KINDS = [
-    # section, kind (as the plan says it), key of an item, its label
+    # section, kind (as the plan says it), the key that matches file and database
     ("people", "person", lambda d: d.email),
     ("teams", "team", lambda d: d.name.lower()),
     ("schedules", "schedule", lambda d: d.name.lower()),
@@ -130,20 +130,23 @@ def _label(section: str, item) -> str:
 
 # --- references ------------------------------------------------------------------------------
 
-def check_references(doc: Document, lines: Lines) -> None:
+def check_references(doc: Document, lines: Lines, *, prune: bool = False) -> None:
     """Every person, team, schedule, policy, service and group the file names exists,
-    in the file or in the database; ConfigError at the first that does not."""
-    def known(model, column, section, key):
-        have = {str(v).lower() for v in db.session.scalars(sa.select(column))}
+    in the file or in the database (with `prune`, schedules, policies and groups only
+    in the file: the others are about to go); ConfigError at the first that does not."""
+    def known(model, column, section, key, *, pruned: bool = False):
+        have = set() if pruned and prune else {str(v).lower() for v in db.session.scalars(sa.select(column))}
         return have | {str(key(d)).lower() for d in _items(doc, section)}
 
     emails = known(User, User.email, "people", lambda d: d.email)
     teams = known(Team, Team.name, "teams", lambda d: d.name)
-    schedules = {n.lower() for n in db.session.scalars(sa.select(Schedule.name).where(Schedule.archived_at.is_(None)))} \
-        | {d.name.lower() for d in doc.schedules}
-    policies = known(EscalationPolicy, EscalationPolicy.name, "escalation_policies", lambda d: d.name)
+    schedules = known(Schedule, Schedule.name, "schedules", lambda d: d.name, pruned=True)
+    if not prune:
+        schedules -= {n.lower() for n in db.session.scalars(sa.select(Schedule.name).where(
+            Schedule.archived_at.is_not(None)))} - {d.name.lower() for d in doc.schedules}
+    policies = known(EscalationPolicy, EscalationPolicy.name, "escalation_policies", lambda d: d.name, pruned=True)
     service_names = known(Service, Service.name, "services", lambda d: d.name)
-    groups = known(ComponentGroup, ComponentGroup.name, "status_page.groups", lambda d: d.name)
+    groups = known(ComponentGroup, ComponentGroup.name, "status_page.groups", lambda d: d.name, pruned=True)
     sets = {"person": emails, "team": teams, "schedule": schedules, "escalation policy": policies,
             "service": service_names, "status page group": groups}
 
@@ -392,15 +395,15 @@ def _default_rules(actor: Actor, user: User, urgency: str) -> None:
 
 
 def _holidays(actor: Actor, user: User, d: PersonDoc, now: datetime) -> None:
-    from app.config_as_code.export import _person as exported
-    have = {(h.first_day, h.last_day, h.note) for h in exported(user, now).holidays}
+    """The person's holidays still to come made the file's: (first day, last day, note)."""
     want = {(h.first_day, h.last_day, h.note) for h in d.holidays}
-    if have == want:
-        return
-    rows = db.session.scalars(sa.select(Holiday).where(Holiday.user_id == user.id, Holiday.ends_at > now)
-                              .order_by(Holiday.starts_at, Holiday.id)).all()
-    for row, item in zip(rows, exported(user, now).holidays):
-        if (item.first_day, item.last_day, item.note) not in want:
+    have = set()
+    for row in db.session.scalars(sa.select(Holiday).where(Holiday.user_id == user.id, Holiday.ends_at > now)
+                                  .order_by(Holiday.starts_at, Holiday.id)):
+        days = (*holiday_days(row, user), row.note or "")
+        if days in want and days not in have:
+            have.add(days)
+        else:
             oncall.remove_holiday(actor, row, now)
     for first, last, note in sorted(want - have):
         oncall.add_holiday(actor, user, first_day=first, last_day=last, note=note, now=now)
@@ -659,6 +662,3 @@ APPLY = {
     "status_page.components": _component,
     "webhooks": _webhook_apply,
 }
-
-
-__all__ = ["Change", "Plan", "check_references", "make_plan", "apply", "format_path"]
