@@ -184,7 +184,7 @@ def test_a_429_is_waited_out_as_retry_after_says(app, fake):
 
 def test_a_second_run_updates_in_place_and_duplicates_nothing(app, runner, fake):
     assert run_import(runner).exit_code == 0
-    tables = (User, ContactMethod, Team, TeamMembership, Schedule, ScheduleLayer, Override, EscalationPolicy,
+    tables = (User, Team, TeamMembership, Schedule, ScheduleLayer, Override, EscalationPolicy,
               Service, IntegrationKey, ImportedObject)
     counts = {model: count(model) for model in tables}
     key = db.session.scalar(sa.select(IntegrationKey.key).join(Service).where(Service.name == "Prometheus"))
@@ -197,6 +197,7 @@ def test_a_second_run_updates_in_place_and_duplicates_nothing(app, runner, fake)
     schedule["rotations"][0]["participants"].append(og._person(og.ERIN))
     next(e for e in fake.escalations if e["id"] == og.PAYMENTS_ESCALATION)["name"] = "Payments paging"
     next(i for i in fake.integrations if i["name"] == "Prometheus")["name"] = "Prometheus (prod)"
+    next(c for c in fake.contacts[og.BOB] if c["method"] == "sms")["to"] = "1-2125550199"   # a new phone
 
     again = run_import(runner)
     assert again.exit_code == 0, again.output
@@ -208,6 +209,10 @@ def test_a_second_run_updates_in_place_and_duplicates_nothing(app, runner, fake)
         assert f"  - {line}" in again.output
     assert "layer Business hours of Payments first line: the rotation changes from the next handoff" in again.output
     assert person("alice@example.com").name == "Alice Archer-Smith"
+    bob = person("bob@example.com")
+    assert {(m.address, m.active, m.verified) for m in bob.contact_methods if m.channel == Channel.SMS} == {
+        ("+12125550102", False, True), ("+12125550199", True, True)}   # the old number removed
+    assert "  - contact SMS +12125550199 of Bob Baker" in again.output.split("Unchanged")[0].split("Updated")[1]
     assert db.session.scalar(sa.select(IntegrationKey.key).join(Service).where(
         Service.name == "Prometheus (prod)")) == key   # the senders' key stays
     # The rotation change waits for the next handoff (Monday 09:00 New York, later today):

@@ -208,8 +208,9 @@ def restrictions(time_restriction: dict | None) -> list[dict]:
         return [{"days": list(range(7)), "start": _hhmm(start), "end": _hhmm(end)}]
     pieces: dict[tuple[str, str], set[int]] = {}
     for item in time_restriction.get("restrictions") or []:
-        start = DAYS.index(item["startDay"]) * 24 * 60 + _clock_minute(item.get("startHour"), item.get("startMin"))
-        end = DAYS.index(item["endDay"]) * 24 * 60 + _clock_minute(item.get("endHour"), item.get("endMin"))
+        start = (DAYS.index(item["startDay"].lower()) * 24 * 60
+                 + _clock_minute(item.get("startHour"), item.get("startMin")))
+        end = DAYS.index(item["endDay"].lower()) * 24 * 60 + _clock_minute(item.get("endHour"), item.get("endMin"))
         length = (end - start) % WEEK or WEEK
         at = start
         while length > 0:
@@ -354,15 +355,25 @@ class Mapping:
             except DomainError as error:
                 self.report.unmapped.append(f"{user.name}'s {method} contact {to!r}: {error.message}")
                 continue
+            label = f"contact {channel.label} {address} of {user.name}"
             row = self.ledger.find("contact", contact["id"], ContactMethod)
+            if row is not None and row.active and (row.channel, row.address) != (channel, address):
+                # Changed in Opsgenie (a new number): the old method goes, with its rules.
+                contacts.remove_method(ACTOR, row)
+                row = None
+                self.report.updated.append(label)
+            elif row is not None and not row.active:
+                row = None
             if row is None:
                 row = next((m for m in user.contact_methods if m.active and m.channel == channel
                             and m.address == address), None)
-            label = f"contact {channel.label} {address} of {user.name}"
-            if row is None:
-                row = contacts.add_method(ACTOR, user, channel, address, self.now, verified=True)
-                vouched = True
-                self.report.created.append(label)
+                if row is None:
+                    row = contacts.add_method(ACTOR, user, channel, address, self.now, verified=True)
+                    vouched = True
+                    if label not in self.report.updated:
+                        self.report.created.append(label)
+                elif label not in self.report.updated:
+                    self.report.unchanged.append(label)
             else:
                 self.report.unchanged.append(label)
             self.ledger.remember("contact", contact["id"], row)
