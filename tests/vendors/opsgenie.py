@@ -364,7 +364,8 @@ class FakeOpsgenie(FakeVendorApi):
         page = ordered[offset:offset + limit]
 
         def link(at):
-            return f"{self.url}/v2/users?{urlencode({'limit': limit, 'offset': at, 'sort': 'username', 'order': 'asc'})}"
+            query = urlencode({"limit": limit, "offset": at, "sort": "username", "order": "asc"})
+            return f"{self.url}/v2/users?{query}"
 
         paging = {"first": link(0), "last": link(max(0, (len(ordered) - 1) // limit * limit))}
         if offset + limit < len(ordered):
