@@ -26,7 +26,11 @@ pages use (so every rule applies and every change is audited, by the actor
 - maintenance windows that are under way or to come.
 
 Running again updates in place (app.importers.core.Ledger). What could only be
-mapped approximately, or not at all, is said in the report with the reason.
+mapped approximately, or not at all, is said in the report with the reason. Each
+PagerDuty object is made in a savepoint (`Import.each`): one that a rule refuses is
+left out whole and reported, and the rest comes in. Time zones are IANA identifiers
+in PagerDuty's API (its developer docs' list of time zones); one that is not is
+reported.
 """
 from __future__ import annotations
 
