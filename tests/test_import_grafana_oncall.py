@@ -141,6 +141,17 @@ def test_a_wrong_token_is_refused_and_nothing_is_written(app, runner, oncall):
     assert "Grafana OnCall refused the credentials (403)" in answer.output
     assert oncall.requests[0].headers["authorization"] == "not-the-token"
     assert every_row() == before
+    # A URL that is not one is refused before anything is asked.
+    asked = len(oncall.requests)
+    bad = runner.invoke(args=["import", "grafana-oncall", "--url", "oncall.example", "--token", TOKEN])
+    assert bad.exit_code == 1 and "--url is the OnCall API URL" in bad.output
+    assert len(oncall.requests) == asked and every_row() == before
+    # The URL may be given with /api/v1 after it, as some copy it.
+    assert run(runner, oncall, "--dry-run").exit_code == 0
+    with_path = runner.invoke(args=["import", "grafana-oncall", "--url", f"{oncall.url}/api/v1/", "--token", TOKEN,
+                                    "--dry-run"])
+    assert with_path.exit_code == 0, with_path.output  # /api/v1/api/v1/… would be a 404
+    assert every_row() == before
 
 
 def test_a_429_is_waited_out_as_retry_after_says(app, oncall):

@@ -302,8 +302,10 @@ class Import:
                 .order_by(NotificationRule.delay_minutes, NotificationRule.id))]
             if have != sorted(steps, key=lambda s: s[1]):
                 contacts.set_rules(ACTOR, user, "high", steps)
-                self.report.updated.append(f"{user.name}'s high-urgency rules: email after "
-                                           + ", ".join(f"{d} min" for _, d in steps))
+                made = self.report.created if f"email {user.email} for {user.name}" in " ".join(
+                    self.report.created) else self.report.updated
+                made.append(f"{user.name}'s high-urgency rules: email after "
+                            + ", ".join(f"{d} min" for _, d in steps))
 
     # --- schedules -------------------------------------------------------------------------
 

@@ -92,7 +92,10 @@ PAYMENTS_SCHEDULE, PLATFORM_SCHEDULE, LEGACY_SCHEDULE = "SPAYMENTS0001", "SPLATF
 
 # Payments primary: a Terraform-kind ("calendar") schedule in New York. Everyone
 # weekly from Monday 09:00; over it, business hours (Mon-Fri 09:00-17:00) rotate
-# weekly between dave and carol; alice covers six hours on Tuesday 10 March.
+# weekly between dave and carol; alice covers six hours on Tuesday 10 March (an
+# override made through the API: level 99 over every rotation; its own time zone,
+# since OnCall reads overrides without one in UTC, on_call_schedule.py
+# _refresh_overrides_ical_file).
 SHIFTS = [
     {"id": "OPAYWEEKLY001", "name": "Payments weekly", "type": "rolling_users", "team_id": "TPAYMENTS00AA",
      "schedule": PAYMENTS_SCHEDULE, "time_zone": None, "level": 0, "start": "2026-03-02T09:00:00",
@@ -106,7 +109,7 @@ SHIFTS = [
      "by_day": ["MO", "TU", "WE", "TH", "FR"], "by_month": None, "by_monthday": None,
      "rolling_users": [[DAVE], [CAROL]], "start_rotation_from_user_index": 0},
     {"id": "OPAYOVERRIDE3", "name": "Alice covers Tuesday", "type": "override", "team_id": "TPAYMENTS00AA",
-     "schedule": PAYMENTS_SCHEDULE, "time_zone": None, "start": "2026-03-10T12:00:00",
+     "schedule": PAYMENTS_SCHEDULE, "time_zone": "America/New_York", "start": "2026-03-10T12:00:00",
      "rotation_start": "2026-03-10T12:00:00", "duration": 6 * 3600, "users": [ALICE]},
     # Platform: a web-UI schedule. Its rotations have no time zone: OnCall keeps them in UTC.
     {"id": "OPLATDAILY004", "name": "Platform daily", "type": "rolling_users", "team_id": "TPLATFORM0BB",
