@@ -194,7 +194,7 @@ def test_a_second_run_updates_in_place_and_duplicates_nothing(app, runner, fake)
     next(t for t in fake.teams if t["id"] == og.PAYMENTS_TEAM)["name"] = "Payments & Billing"
     schedule = next(s for s in fake.schedules if s["id"] == og.PAYMENTS_SCHEDULE)
     schedule["name"] = "Payments first line"
-    schedule["rotations"][0]["participants"].append(og._person(og.ERIN))
+    schedule["rotations"][0]["participants"].append(og.participant(og.ERIN))
     next(e for e in fake.escalations if e["id"] == og.PAYMENTS_ESCALATION)["name"] = "Payments paging"
     next(i for i in fake.integrations if i["name"] == "Prometheus")["name"] = "Prometheus (prod)"
     next(c for c in fake.contacts[og.BOB] if c["method"] == "sms")["to"] = "1-2125550199"   # a new phone
@@ -249,7 +249,7 @@ def test_overlapping_rotations_and_taken_names_are_reported(app, runner, fake):
     db.session.commit()
     # Dan instead of the team in the evening rotation: it now overlaps the all-day one.
     platform = next(s for s in fake.schedules if s["id"] == og.PLATFORM_SCHEDULE)
-    platform["rotations"][1]["participants"] = [og._person(og.DAN)]
+    platform["rotations"][1]["participants"] = [og.participant(og.DAN)]
     out = run_import(runner).output
     assert "schedule 'Platform': the name is taken here, imported as 'Platform (Opsgenie)'" in out
     assert ("schedule Platform (Opsgenie): rotations Follow the sun and Team backup overlap; there Opsgenie puts "

@@ -152,7 +152,7 @@ TEAMS = [
 ]
 
 
-def _person(ident):
+def participant(ident):
     user = next(u for u in USERS if u["id"] == ident)
     return {"type": "user", "id": ident, "username": user["username"]}
 
@@ -170,13 +170,13 @@ SCHEDULES = [
      "rotations": [
          # Weekly, Monday 09:00 New York: Alice, Bob, Alice, ... Only in office hours.
          {"id": BUSINESS_HOURS, "name": "Business hours", "startDate": "2026-02-02T14:00:00Z", "type": "weekly",
-          "length": 1, "participants": [_person(ALICE), _person(BOB)],
+          "length": 1, "participants": [participant(ALICE), participant(BOB)],
           "timeRestriction": {"type": "weekday-and-time-of-day",
                               "restrictions": [_weekday_window(day, 9, day, 17) for day in WEEKDAYS]}},
          # Daily, 17:00 New York: Carol, Dan, Erin, ... Outside office hours: each
          # weeknight until 09:00, and the weekend from Friday 17:00 to Monday 09:00.
          {"id": NIGHTS, "name": "Nights and weekends", "startDate": "2026-02-02T22:00:00Z", "type": "daily",
-          "length": 1, "participants": [_person(CAROL), _person(DAN), _person(ERIN)],
+          "length": 1, "participants": [participant(CAROL), participant(DAN), participant(ERIN)],
           "timeRestriction": {"type": "weekday-and-time-of-day", "restrictions": [
               _weekday_window("monday", 17, "tuesday", 9), _weekday_window("tuesday", 17, "wednesday", 9),
               _weekday_window("wednesday", 17, "thursday", 9), _weekday_window("thursday", 17, "friday", 9),
@@ -188,7 +188,7 @@ SCHEDULES = [
          # Twelve-hour turns from 08:00 Berlin: Frank days, Grace nights, all week;
          # the whole Platform team as well in the evenings (18:00-22:00 every day).
          {"id": FOLLOW_THE_SUN, "name": "Follow the sun", "startDate": "2026-01-05T07:00:00Z", "type": "hourly",
-          "length": 12, "participants": [_person(FRANK), _person(GRACE)]},
+          "length": 12, "participants": [participant(FRANK), participant(GRACE)]},
          {"id": TEAM_BACKUP, "name": "Team backup", "startDate": "2026-01-05T07:00:00Z", "type": "weekly",
           "length": 1, "participants": [{"type": "team", "id": PLATFORM_TEAM, "name": "Platform"}],
           "timeRestriction": {"type": "time-of-day", "restriction": {"startHour": 18, "startMin": 0,
