@@ -259,3 +259,30 @@ def test_firebreak_names_who_oncall_names_on_both_sides_of_a_dst_change(app, run
             assert ours is not None and db.session.get(User, ours.user_id).name == ids[expected], (name, text)
     assert len(PAYMENTS_INSTANTS) >= 12
     assert LEGACY_SCHEDULE  # the iCal one is checked in test_the_whole_organisation_comes_in
+
+
+def merged(spans):
+    """(start, end, who) spans with adjacent ones of the same person joined."""
+    out = []
+    for start, end, who in sorted(spans):
+        if out and out[-1][2] == who and out[-1][1] == start:
+            out[-1] = (out[-1][0], end, who)
+        else:
+            out.append((start, end, who))
+    return out
+
+
+def test_firebreak_final_shifts_are_oncalls_over_two_weeks(app, runner, oncall):
+    """Not only at chosen instants: every hand-off of the fortnight across the DST
+    change, Firebreak's final shifts against OnCall's final_shifts export."""
+    assert run(runner, oncall).exit_code == 0
+    answer = requests.get(f"{oncall.url}/api/v1/schedules/{PAYMENTS_SCHEDULE}/final_shifts/",
+                          params={"start_date": "2026-03-02", "end_date": "2026-03-16"},
+                          headers={"Authorization": TOKEN}, timeout=5)
+    theirs = merged((datetime.fromisoformat(s["shift_start"]), datetime.fromisoformat(s["shift_end"]),
+                     s["user_username"]) for s in answer.json()["results"])
+    start, end = theirs[0][0], theirs[-1][1]
+    names = {u.id: u.name for u in db.session.scalars(sa.select(User))}
+    ours = merged((s.start, s.end, names[s.user_id])
+                  for s in compute.final_shifts(load_spec(by_name(Schedule, "Payments primary")), start, end))
+    assert ours == theirs
