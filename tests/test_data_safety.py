@@ -49,6 +49,7 @@ ALLOWED_HARD_DELETES = {
     ("notify/contacts.py", "remove_method"): "the method is deactivated; only its rules go (configuration)",
     ("notify/contacts.py", "set_rules"): "a person's rules are replaced (configuration)",
     ("notify/contacts.py", "ensure_rules"): "a default rule left over when the defaults change (configuration)",
+    ("notify/contacts.py", "reset_rules"): "a person's chosen rules, back to the defaults (configuration)",
     ("incidents/roles.py", "restore_definition"): "an admin's edit of a shipped role, restored (configuration)",
     ("incidents/roles.py", "check"): "unticking a checklist item; the tick and untick are in the audit log",
     ("oncall/service.py", "remove_override"): "only one that has not started; one under way is ended",

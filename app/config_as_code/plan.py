@@ -24,7 +24,6 @@ from datetime import datetime, time
 
 import sqlalchemy as sa
 
-from app.audit import service as audit
 from app.audit.service import Actor
 from app.auth import service as people
 from app.auth.models import Team, TeamMembership, User
@@ -374,7 +373,7 @@ def _person(change: Change, now: datetime, actor: Actor) -> None:
         chosen = any(r.chosen for r in rules)
         if wanted is None:
             if chosen:
-                _default_rules(actor, user, urgency)
+                contacts.reset_rules(actor, user, urgency)
             continue
         steps = [(methods[(r.channel, r.address)].id, r.delay_minutes) for r in wanted]
         if not chosen or [(r.contact_method_id, r.delay_minutes) for r in rules] != steps:
@@ -382,16 +381,6 @@ def _person(change: Change, now: datetime, actor: Actor) -> None:
     _holidays(actor, user, d, now)
     if d.active != user.active:
         people.update_user(actor, user, active=d.active)
-
-
-def _default_rules(actor: Actor, user: User, urgency: str) -> None:
-    """The person's rules of this urgency back to the documented defaults."""
-    db.session.execute(sa.delete(NotificationRule).where(NotificationRule.user_id == user.id,
-                                                         NotificationRule.urgency == urgency))
-    contacts.memo.forget(contacts.RulesOf(user.id, urgency))
-    db.session.expire(user)
-    audit.record(actor, "contact.rules", user, summary=f"Put the {urgency}-urgency rules of {user.name} back to the defaults")
-    contacts.ensure_rules(user)
 
 
 def _holidays(actor: Actor, user: User, d: PersonDoc, now: datetime) -> None:
@@ -462,15 +451,9 @@ def _schedule_apply(change: Change, now: datetime, actor: Actor) -> None:
         rotation = _rotation(item.rotation)
         layer = layers.get(item.name.lower())
         if layer is None:
-            layer = oncall.add_layer(actor, schedule, name=item.name, start_date=item.rotation.start_date, now=now,
-                                     **rotation)
-            first = item.rotation.participants.index(item.rotation.first_participant)
-            if first:
-                layer.versions[0].start_index = first
-                audit.record(actor, "schedule.layer_change", schedule,
-                             summary=f"Layer {layer.name} of {schedule.name} starts with {item.rotation.first_participant}",
-                             after={"layer_id": layer.id, "start_index": first})
-                oncall.replan(schedule, now)
+            oncall.add_layer(actor, schedule, name=item.name, start_date=item.rotation.start_date, now=now,
+                             start_index=item.rotation.participants.index(item.rotation.first_participant),
+                             **rotation)
             continue
         if layer.name != item.name:
             oncall.change_layer(actor, layer, now=now, name=item.name)
@@ -503,10 +486,7 @@ def _policy(change: Change, now: datetime, actor: Actor) -> None:
     else:
         if (policy.name, policy.description, policy.repeat) != (d.name, d.description, d.repeat):
             escalation.update_policy(actor, policy, name=d.name, description=d.description, repeat=d.repeat, now=now)
-        if policy.team_id != team_id:
-            audit.record(actor, "escalation.update", policy, summary=f"Gave escalation policy {policy.name} to "
-                         + (d.team or "no team"), before={"team_id": policy.team_id}, after={"team_id": team_id})
-            policy.team_id = team_id
+        escalation.set_policy_team(actor, policy, team_id, now)
     steps = sorted(policy.steps, key=lambda s: s.position)
     for extra in steps[len(d.steps):][::-1]:
         escalation.remove_step(actor, extra, now)

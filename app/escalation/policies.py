@@ -84,6 +84,19 @@ def update_policy(actor: Actor, policy: EscalationPolicy, *, name: str, descript
                      before=before, after=after)
 
 
+def set_policy_team(actor: Actor, policy: EscalationPolicy, team_id: int | None, now: datetime) -> None:
+    """Give a policy to a team (its managers may then change it), or to none."""
+    _admin(actor, policy)
+    permissions.require_team(actor, team_id, "Only an admin, or a manager for their own team, may give a policy to a team.")
+    if team_id is not None and db.session.get(Team, team_id) is None:
+        raise DomainError("No such team.", "team_id")
+    if policy.team_id == team_id:
+        return
+    audit.record(actor, "escalation.update", policy, summary=f"Changed the team of escalation policy {policy.name}",
+                 before={"team_id": policy.team_id}, after={"team_id": team_id})
+    policy.team_id, policy.updated_at = team_id, now
+
+
 def add_step(actor: Actor, policy: EscalationPolicy, *, delay_minutes: int, mode: str, now: datetime) -> EscalationStep:
     _admin(actor, policy)
     if len(policy.steps) >= MAX_STEPS:

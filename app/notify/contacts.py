@@ -322,6 +322,22 @@ def set_rules(actor: Actor, user: User, urgency: str, steps: list[tuple[int, int
                  before={"steps": before}, after={"steps": sorted(steps, key=lambda s: s[1])})
 
 
+def reset_rules(actor: Actor, user: User, urgency: str) -> None:
+    """Put a person's rules of one urgency back to the documented defaults: the rules
+    they chose go, and `ensure_rules` makes the defaults for the methods they have."""
+    _may_manage(actor, user)
+    if urgency not in ("high", "low"):
+        raise DomainError("Urgency is high or low.", "urgency")
+    before = [(r.contact_method_id, r.delay_minutes) for r in rules_for(user, urgency)]
+    db.session.execute(sa.delete(NotificationRule).where(NotificationRule.user_id == user.id,
+                                                         NotificationRule.urgency == urgency))
+    memo.forget(RulesOf(user.id, urgency))
+    db.session.expire(user)
+    audit.record(actor, "contact.rules", user, summary=f"Put the {urgency}-urgency rules of {user.name} back to the defaults",
+                 before={"steps": before})
+    ensure_rules(user)
+
+
 def test_page(actor: Actor, user: User, now: datetime) -> list[Notification]:
     """'Send me a test page': one message on every usable method, now."""
     _may_manage(actor, user)

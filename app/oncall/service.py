@@ -326,9 +326,9 @@ def _version_snapshot(version: RotationVersion) -> dict:
 
 
 def add_layer(actor: Actor, schedule: Schedule, *, name: str, start_date: date, now: datetime,
-              **rotation) -> ScheduleLayer:
+              start_index: int = 0, **rotation) -> ScheduleLayer:
     """A new layer on top of the others, its rotation starting at the first
-    handoff on or after `start_date`."""
+    handoff on or after `start_date`, with participant `start_index` (0: the first)."""
     _admin(actor, schedule)
     name = _name(name, "layer")
     if any(layer.name.lower() == name.lower() for layer in schedule.layers):
@@ -340,7 +340,9 @@ def add_layer(actor: Actor, schedule: Schedule, *, name: str, start_date: date, 
                                   fields["handoff_weekday"])
     top = max((layer.position for layer in schedule.layers), default=-1)
     layer = ScheduleLayer(schedule=schedule, name=name, position=top + 1, created_at=now)
-    version = RotationVersion(layer=layer, start_date=first.date(), start_index=0, created_at=now,
+    if not 0 <= start_index < len(fields["participant_ids"]):
+        raise DomainError("The first shift goes to one of the participants.", "start_index")
+    version = RotationVersion(layer=layer, start_date=first.date(), start_index=start_index, created_at=now,
                               created_by_id=actor.user.id if actor.user else None, **fields)
     db.session.add_all([layer, version])
     db.session.flush()
