@@ -420,10 +420,12 @@ class Import:
                 start_date = rotation.pop("start_date")
                 current = oncall.current_version(row, self.now)
                 same = current is not None and current.start_date == start_date and all(
-                    getattr(current, key) == value for key, value in oncall._rotation_fields(**rotation).items())
+                    getattr(current, key) == value for key, value in rotation.items())
+                taken = any(o.name.lower() == name.lower() for o in schedule.layers if o is not row)
                 if not same:
-                    changed = oncall.change_layer(ACTOR, row, now=self.now, name=name, **rotation) is not None or changed
-                elif row.name != name and not any(o.name.lower() == name.lower() for o in schedule.layers if o is not row):
+                    version = oncall.change_layer(ACTOR, row, now=self.now, name=None if taken else name, **rotation)
+                    changed = changed or version is not None
+                elif row.name != name and not taken:
                     oncall.change_layer(ACTOR, row, now=self.now, name=name)
                     changed = True
             self.ledger.remember("schedule_layer", layer["id"], row)
@@ -494,7 +496,8 @@ class Import:
             self.report.approximate.append(f"{where} starts mid-turn at {layer['start']} in PagerDuty; here at the "
                                            f"start of that turn, {local:%Y-%m-%d %H:%M}")
         return {"start_date": local.date(), "participant_ids": turned, "shift_unit": unit, "shift_length": length,
-                "handoff_time": local.time(), "handoff_weekday": local.weekday() if unit == "weeks" else None,
+                "handoff_time": local.time().replace(second=0, microsecond=0),
+                "handoff_weekday": local.weekday() if unit == "weeks" else None,
                 "restrictions": _merge_restrictions(restrictions)}
 
     def overrides(self, schedule: Schedule, data: dict) -> bool:
@@ -564,10 +567,11 @@ class Import:
             targets = []
             for target in rule.get("targets") or ():
                 kind = (target.get("type") or "").replace("_reference", "")
-                found = (self.users if kind == "user" else self.schedules if kind == "schedule" else {}).get(target["id"])
+                found = {"user": self.users, "schedule": self.schedules}.get(kind, {}).get(target["id"])
                 if found is None:
-                    self.report.unmapped.append(f"{label} rule {number}: target {target.get('summary') or target['id']} "
-                                                f"({target.get('type')}) was not imported")
+                    self.report.unmapped.append(f"{label} rule {number}: target "
+                                                f"{target.get('summary') or target['id']} ({target.get('type')}) "
+                                                "was not imported")
                     continue
                 if (kind, found.id) not in targets:
                     targets.append((kind, found.id))

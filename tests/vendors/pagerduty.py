@@ -413,8 +413,8 @@ class FakePagerDuty(FakeVendorApi):
                         continue
                     schedule = self._find("schedules", target["id"])
                     zone = ZoneInfo(schedule["time_zone"])
-                    for start, end, user in self.final_entries(schedule, since, max(until, since + timedelta(minutes=1)),
-                                                               overflow=True):
+                    until_or_a_minute = max(until, since + timedelta(minutes=1))
+                    for start, end, user in self.final_entries(schedule, since, until_or_a_minute, overflow=True):
                         result.append({"escalation_policy": ref("escalation_policy", policy["id"], policy["name"]),
                                        "escalation_level": level, "schedule": copy.deepcopy(target),
                                        "user": ref("user", user, self._name(user)),
