@@ -176,6 +176,7 @@ def test_a_second_run_updates_in_place_and_makes_nothing_new(app, runner, oncall
     oncall.chains[1]["name"] = "Platform escalation"
     oncall.integrations[0]["name"] = "Prometheus (payments)"
     oncall.shifts[0]["rolling_users"] = [[BOB], [ALICE], [CAROL]]
+    oncall.policies[1]["duration"] = 600  # the first wait of Payments default: 5 → 10 minutes
     clock.set(datetime(2026, 3, 4, 12, 0, tzinfo=UTC))  # mid-week: the new order starts at the next hand-off
 
     answer = run(runner, oncall)
@@ -190,6 +191,8 @@ def test_a_second_run_updates_in_place_and_makes_nothing_new(app, runner, oncall
     assert by_name(Service, "Prometheus (payments)").escalation_policy_id == \
         by_name(EscalationPolicy, "Payments default").id
     assert "team Payments → Payments & Billing" in answer.output
+    assert "escalation policy Payments default: steps" in answer.output
+    assert [s.delay_minutes for s in by_name(EscalationPolicy, "Payments default").steps] == [10, 10, 15]
     versions = renamed.layers[1].versions
     assert renamed.layers[1].id == weekly_layer.id and len(versions) == 2
     bob, alice = person("bob@acme.example"), person("alice@acme.example")

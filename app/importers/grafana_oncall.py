@@ -591,20 +591,22 @@ class Import:
             planned = planned[:escalation.MAX_STEPS]
         team = self.teams.get(data.get("team_id"))
         row = self._find("escalation_chain", data["id"], EscalationPolicy, name)
+        changes = []
         if row is None:
             row = escalation.create_policy(ACTOR, name=name, now=self.now, repeat=repeat,
                                            description="Imported from Grafana OnCall",
                                            team_id=team.id if team else None)
             self.report.created.append(f"escalation policy {name}")
-            changed = True
-        else:
-            changed = row.name != name or row.repeat != repeat
-            if changed:
-                escalation.update_policy(ACTOR, row, name=name, description=row.description, repeat=repeat,
-                                         now=self.now)
+        elif row.name != name or row.repeat != repeat:
+            changes += [field for field, differs in (("name", row.name != name), ("repeat", row.repeat != repeat))
+                        if differs]
+            escalation.update_policy(ACTOR, row, name=name, description=row.description, repeat=repeat,
+                                     now=self.now)
         have = [(s.delay_minutes, s.mode, sorted((t.kind, t.ref) for t in s.targets)) for s in row.steps]
         wanted = [(s["delay"], s["mode"], sorted(s["targets"])) for s in planned]
         if have != wanted:
+            if have:
+                changes.append("steps")
             for step in list(row.steps):
                 escalation.remove_step(ACTOR, step, self.now)
             db.session.flush()
@@ -612,11 +614,9 @@ class Import:
                 step = escalation.add_step(ACTOR, row, delay_minutes=spec["delay"], mode=spec["mode"], now=self.now)
                 for kind, ref in spec["targets"]:
                     escalation.add_target(ACTOR, step, kind, ref, self.now)
-            if not changed:
-                self.report.updated.append(f"escalation policy {name}: steps")
-        elif changed and "escalation policy " + name not in self.report.created:
-            self.report.updated.append(f"escalation policy {name}")
-        else:
+        if changes:
+            self.report.updated.append(f"escalation policy {name}: {', '.join(changes)}")
+        elif f"escalation policy {name}" not in self.report.created:
             self.report.unchanged.append(f"escalation policy {name}")
         if not planned:
             self.report.unmapped.append(f"{what}: no step Firebreak can page; the policy was made empty")
