@@ -31,8 +31,10 @@ the actor "import from Grafana OnCall"), in this order:
   integration key each, and a maintenance window while OnCall has one in
   maintenance. The report says, for each, the Firebreak URL and key to point it at.
 
-Running again updates in place (app.importers.core.Ledger). What could only be
-mapped approximately, or not at all, is said in the report with the reason.
+Running again updates in place (app.importers.core.Ledger), and takes out of each
+schedule the layers and coming overrides whose rotation, override or calendar event
+OnCall no longer has. What could only be mapped approximately, or not at all, is said
+in the report with the reason.
 """
 from __future__ import annotations
 
@@ -56,6 +58,7 @@ from app.escalation.models import EscalationPolicy
 from app.extensions import db
 from app.importers import core
 from app.importers.cli import finish, import_group
+from app.importers.models import ImportedObject
 from app.links import external_url
 from app.notify import contacts
 from app.notify.models import Channel, ContactMethod, NotificationRule
@@ -182,6 +185,7 @@ class Import:
         self.user_keys: dict[str, str] = {}       # username / email (lower case) → vendor id
         self.schedules: dict[str, Schedule] = {}
         self.policies: dict[str, EscalationPolicy] = {}
+        self.seen: set[str] = set()               # layers' and overrides' vendor keys met in this run
 
     def apply(self, data: dict) -> None:
         for team in data["teams"]:
@@ -366,6 +370,29 @@ class Import:
         for field in ("ical_url_primary", "ical_url_overrides"):
             if data.get(field):
                 self.calendar(row, data, calendars[data[field]], field)
+        self.forget_removed(row)
+
+    def forget_removed(self, row: Schedule) -> None:
+        """Layers and coming overrides imported into `row` before whose rotation, shift
+        or calendar event OnCall no longer has: removed here too (an override under way
+        ends now)."""
+        links = db.session.scalars(sa.select(ImportedObject).where(
+            ImportedObject.vendor == LEDGER, ImportedObject.kind.in_(("layer", "override")))).all()
+        for link in links:
+            if link.vendor_id in self.seen:
+                continue
+            if link.kind == "layer":
+                layer = db.session.get(ScheduleLayer, link.object_id)
+                if layer is not None and layer.schedule_id == row.id:
+                    self.report.updated.append(f"layer {layer.name} of {row.name}: removed, as in OnCall")
+                    oncall.remove_layer(ACTOR, layer, self.now)
+            else:
+                override = db.session.get(Override, link.object_id)
+                if override is not None and override.schedule_id == row.id and _utc(override.ends_at) > self.now:
+                    outcome = oncall.remove_override(ACTOR, override, self.now)
+                    self.report.updated.append(f"override of {override.user.name} on {row.name} from "
+                                               f"{_utc(override.starts_at):%Y-%m-%d %H:%M} UTC: {outcome}, as "
+                                               "in OnCall")
 
     def _people(self, ids, what: str) -> list[int]:
         found = []
@@ -466,6 +493,7 @@ class Import:
             else:
                 self.report.unchanged.append(f"layer {name} of {row.name}")
         self.ledger.remember("layer", shift["id"], layer)
+        self.seen.add(shift["id"])
 
     def single(self, row: Schedule, schedule: dict, shift: dict, kind: str) -> None:
         zone = ZoneInfo(self.shift_zone(schedule, shift))
@@ -510,6 +538,7 @@ class Import:
 
     def override(self, row: Schedule, key: str, user_id: int, starts_at: datetime, ends_at: datetime,
                  what: str) -> None:
+        self.seen.add(key)
         if ends_at <= self.now:
             return  # over: the record of who was on call stays OnCall's
         existing = self.ledger.find("override", key, Override)
