@@ -85,7 +85,7 @@ def test_the_demo_organisation_exported_applied_to_an_empty_database_exports_the
 def test_the_export_is_ordered_by_name_and_names_things_instead_of_ids(app, runner, demo):
     doc = yaml.safe_load(export(runner))
     assert list(doc) == ["firebreak_config", "people", "teams", "schedules", "escalation_policies", "services",
-                         "severity_levels", "communication_templates", "status_page", "webhooks"]
+                         "severity_levels", "communication_templates", "stakeholder_lists", "status_page", "webhooks"]
     emails = [p["email"] for p in doc["people"]]
     assert emails == sorted(emails) and "dana@example.com" in emails
     assert [s["name"] for s in doc["services"]] == sorted(s["name"] for s in doc["services"])
@@ -156,15 +156,24 @@ def test_a_changed_file_plans_the_fields_that_change_and_applies_them_once(app, 
     weekly["rotation"]["participants"].append("admin@example.com")
     doc["teams"].append({"name": "Data", "description": "Warehouse and pipelines.",
                          "members": ["sam@example.com", "ines@example.com"], "managers": ["sam@example.com"]})
+    executives = next(row for row in doc["stakeholder_lists"] if row["name"] == "Executives")
+    executives["members"] = [{"user": "admin@example.com"}, {"name": "Board secretary", "email": "Board@Example.com"}]
+    doc["status_page"]["page"]["brand_color"] = "#0a7d33"
     path = write(tmp_path, yaml.safe_dump(doc, sort_keys=False))
     result = apply(runner, path)
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[:4] == [
+    assert result.output.splitlines()[:6] == [
         "+ create team Data",
         "~ update schedule Platform on-call: layers",
         "~ update service checkout-api: description, severity_matrix",
-        "Plan: 1 to create, 2 to update, 0 to delete.",
+        "~ update stakeholder list Executives: members",
+        "~ update status page settings: brand_color",
+        "Plan: 1 to create, 4 to update, 0 to delete.",
     ]
+    from app.comms.models import StakeholderList
+    row = db.session.scalar(sa.select(StakeholderList).where(StakeholderList.name == "Executives"))
+    assert sorted(m.label for m in row.members) == ["Avery Admin", "Board secretary"]
+    assert [m.email for m in row.members if m.user_id is None] == ["board@example.com"]
     service = db.session.scalar(sa.select(Service).where(Service.name == "checkout-api"))
     assert service.description == "Orders and payment."
     assert triage.service_matrix(service)["bug"] == 3

@@ -10,9 +10,9 @@ piece of configuration as one YAML document; `config apply FILE [--dry-run]
 What is configuration: people with their contact methods, notification rules and
 holidays; teams; schedules with their layers; escalation policies; services with
 their severity mapping, matrix and integration keys (by name); the severity model
-and its triggers; communication templates admins saved; the status page's groups
-and components; outbound webhooks (URL and secret named by an environment
+and its triggers; communication templates admins saved; stakeholder lists; the
+status page's settings, groups and components; outbound webhooks (URL and secret named by an environment
 variable). Not configuration: incidents, alerts, notifications, history, the audit
-log, overrides and swaps (operations on a schedule, as Terraform's PagerDuty
-provider also treats them), sign-in secrets of any kind.
+log, overrides, swaps and maintenance windows (operations, as Terraform's PagerDuty
+provider also treats overrides), sign-in secrets of any kind.
 """

@@ -460,6 +460,62 @@ class TemplateDoc(Strict):
     active: bool = True
 
 
+class StakeholderMemberDoc(Strict):
+    """A person of ours (`user`: their own addresses are used), or an outside name with
+    an email address and/or a phone number."""
+
+    user: Email | None = None
+    name: str = ""
+    email: Email | None = None
+    phone: Phone = None
+
+    @model_validator(mode="after")
+    def _one(self):
+        if self.user is not None and (self.name or self.email or self.phone):
+            raise ValueError("a member is a person (user) or an outside name with an email or phone, not both")
+        if self.user is None and not (self.email or self.phone):
+            raise ValueError("give user, or an email or phone for someone outside")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _only_what_is_set(self, handler):
+        return {k: v for k, v in handler(self).items() if v not in (None, "")}
+
+
+def member_key(m) -> tuple:
+    """How members are ordered and matched: our people by email, then outside ones."""
+    if isinstance(m, dict):
+        return (m.get("user") is None, m.get("user") or "", m.get("name", ""), m.get("email") or "",
+                m.get("phone") or "")
+    return (m.user is None, m.user or "", m.name, m.email or "", m.phone or "")
+
+
+class StakeholderListDoc(Strict):
+    name: Name
+    description: str = ""
+    external: bool = False
+    send_sms: bool = False
+    severities: list[Severity] = []
+    services: list[str] = []
+    members: list[StakeholderMemberDoc] = []
+
+    @model_validator(mode="after")
+    def _sorted(self):
+        self.severities = sorted(set(self.severities))
+        _unique(self.members, member_key, "member")
+        return self
+
+
+class PageDoc(Strict):
+    """The public page's name and look (its logo is not configuration as text)."""
+
+    name: Name = "Firebreak"
+    time_zone: Zone = "UTC"
+    brand_color: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")] = "#1f4e8c"
+    about: str = ""
+    support_url: str = ""
+
+
 class GroupDoc(Strict):
     name: Name
     description: str = ""
@@ -478,6 +534,8 @@ class ComponentDoc(Strict):
 
 
 class StatusPageDoc(Strict):
+    # Left out: the page's settings stay as they are.
+    page: PageDoc | None = None
     groups: list[GroupDoc] = []
     components: list[ComponentDoc] = []
 
@@ -506,6 +564,7 @@ class Document(Strict):
     services: list[ServiceDoc] = []
     severity_levels: list[SeverityLevelDoc] = []
     communication_templates: list[TemplateDoc] = []
+    stakeholder_lists: list[StakeholderListDoc] = []
     status_page: StatusPageDoc = StatusPageDoc()
     webhooks: list[WebhookDoc] = []
 
@@ -514,7 +573,8 @@ class Document(Strict):
         for field, key in (("people", lambda p: p.email), ("teams", lambda t: t.name.lower()),
                            ("schedules", lambda s: s.name.lower()), ("escalation_policies", lambda p: p.name.lower()),
                            ("services", lambda s: s.name.lower()), ("severity_levels", lambda s: s.level),
-                           ("communication_templates", lambda t: t.key), ("webhooks", lambda w: w.name)):
+                           ("communication_templates", lambda t: t.key),
+                           ("stakeholder_lists", lambda t: t.name.lower()), ("webhooks", lambda w: w.name)):
             _unique(getattr(self, field), key, field.replace("_", " ").rstrip("s"))
         _unique(self.status_page.groups, lambda g: g.name.lower(), "group")
         _unique(self.status_page.components, lambda c: c.name.lower(), "component")

@@ -16,19 +16,21 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from app.auth.models import Team, User
-from app.comms.models import CommsTemplate, Webhook
+from app.comms.models import CommsTemplate, StakeholderList, Webhook
 from app.config_as_code.document import (WEEKDAYS, ComponentDoc, ContactMethodDoc, Document, EnvRef, GroupDoc,
                                          HolidayDoc, KeyDoc, LayerDoc, MatrixDoc, PersonDoc, PolicyDoc,
                                          RestrictionDoc, RotationDoc, RuleDoc, RulesDoc, ScheduleDoc, ServiceDoc,
-                                         SeverityLevelDoc, SeverityMappingDoc, StatusPageDoc, StepDoc, TargetDoc,
-                                         TeamDoc, TemplateDoc, TriggerDoc, WebhookDoc, dump_yaml)
+                                         PageDoc, SeverityLevelDoc, SeverityMappingDoc, StakeholderListDoc,
+                                         StakeholderMemberDoc, StatusPageDoc, StepDoc, TargetDoc, TeamDoc,
+                                         TemplateDoc, TriggerDoc, WebhookDoc, dump_yaml, member_key)
 from app.escalation.models import EscalationPolicy, SeverityTrigger
 from app.extensions import db
 from app.notify.models import NotificationRule
 from app.oncall import compute
 from app.oncall.models import Holiday, Schedule
 from app.services.models import Service
-from app.statuspage.models import Component, ComponentGroup
+from app.statuspage.models import Component, ComponentGroup, PageSettings
+from app.statuspage.service import SETTINGS_ID
 from app.triage import levels
 from app.triage.models import ImpactRule, SeverityLevel
 
@@ -69,6 +71,8 @@ def current(now: datetime) -> Document:
         severity_levels=_levels(email, team, schedules),
         communication_templates=[_template(t) for t in
                                  db.session.scalars(sa.select(CommsTemplate).order_by(CommsTemplate.key))],
+        stakeholder_lists=[_stakeholders(row) for row in
+                           db.session.scalars(sa.select(StakeholderList).order_by(sa.func.lower(StakeholderList.name)))],
         status_page=_status_page(),
         webhooks=[_webhook(w) for w in
                   db.session.scalars(sa.select(Webhook).where(Webhook.removed_at.is_(None)).order_by(Webhook.name))],
@@ -198,10 +202,23 @@ def _template(row: CommsTemplate) -> TemplateDoc:
                        subject=row.subject or "", body=row.body or "", active=row.active)
 
 
+def _stakeholders(row: StakeholderList) -> StakeholderListDoc:
+    members = [StakeholderMemberDoc(user=m.user.email) if m.user is not None else
+               StakeholderMemberDoc(name=m.name or "", email=m.email or None, phone=m.phone or None)
+               for m in row.members]
+    return StakeholderListDoc(name=row.name, description=row.description or "", external=row.external,
+                              send_sms=row.send_sms, severities=list(row.severities or []),
+                              services=sorted((s.name for s in row.services), key=str.lower),
+                              members=sorted(members, key=member_key))
+
+
 def _status_page() -> StatusPageDoc:
     groups = db.session.scalars(sa.select(ComponentGroup).order_by(sa.func.lower(ComponentGroup.name))).all()
     components = db.session.scalars(sa.select(Component).order_by(sa.func.lower(Component.name))).all()
+    page = db.session.get(PageSettings, SETTINGS_ID)
     return StatusPageDoc(
+        page=PageDoc(name=page.name, time_zone=page.time_zone, brand_color=page.brand_color, about=page.about or "",
+                     support_url=page.support_url or "") if page is not None else None,
         groups=[GroupDoc(name=g.name, description=g.description or "", position=g.position) for g in groups],
         components=[ComponentDoc(name=c.name, description=c.description or "",
                                  group=c.group.name if c.group else None, position=c.position,

@@ -27,12 +27,12 @@ import sqlalchemy as sa
 from app.audit.service import Actor
 from app.auth import service as people
 from app.auth.models import Team, TeamMembership, User
-from app.comms import library
+from app.comms import library, stakeholders
 from app.comms import webhooks as hooks
 from app.comms.defaults import TEMPLATE_KEYS
-from app.comms.models import Webhook
+from app.comms.models import StakeholderList, Webhook
 from app.config_as_code.document import (WEEKDAYS, ConfigError, Document, Lines, Path, PersonDoc, PolicyDoc,
-                                         ScheduleDoc, ServiceDoc, TeamDoc, resolve_env)
+                                         ScheduleDoc, ServiceDoc, TeamDoc, member_key, resolve_env)
 from app.config_as_code.export import current, holiday_days, latest_version, trigger_key
 from app.errors import DomainError
 from app.escalation import policies as escalation
@@ -61,6 +61,8 @@ KINDS = [
     ("services", "service", lambda d: d.name.lower()),
     ("severity_levels", "severity level", lambda d: d.level),
     ("communication_templates", "communication template", lambda d: d.key),
+    ("stakeholder_lists", "stakeholder list", lambda d: d.name.lower()),
+    ("status_page.page", "status page", lambda d: "settings"),
     ("status_page.groups", "status page group", lambda d: d.name.lower()),
     ("status_page.components", "status page component", lambda d: d.name.lower()),
     ("webhooks", "webhook", lambda d: d.name),
@@ -110,11 +112,11 @@ def _items(doc: Document, section: str) -> list:
     obj = doc
     for part in section.split("."):
         obj = getattr(obj, part)
-    return obj
+    return obj if isinstance(obj, list) else [] if obj is None else [obj]  # the page: one or none
 
 
 def _path(section: str, index: int) -> Path:
-    return tuple(section.split(".")) + (index,)
+    return tuple(section.split(".")) + (() if section == "status_page.page" else (index,))
 
 
 def _label(section: str, item) -> str:
@@ -124,6 +126,8 @@ def _label(section: str, item) -> str:
         return f"SEV-{item.level}"
     if section == "communication_templates":
         return item.key
+    if section == "status_page.page":
+        return "settings"
     return item.name
 
 
@@ -185,6 +189,11 @@ def check_references(doc: Document, lines: Lines, *, prune: bool = False) -> Non
         need("person", level.owner, ("severity_levels", i, "owner"))
         for j, t in enumerate(level.triggers):
             target(t, ("severity_levels", i, "triggers", j))
+    for i, row in enumerate(doc.stakeholder_lists):
+        for j, name in enumerate(row.services):
+            need("service", name, ("stakeholder_lists", i, "services", j))
+        for j, member in enumerate(row.members):
+            need("person", member.user, ("stakeholder_lists", i, "members", j, "user"))
     for i, component in enumerate(doc.status_page.components):
         need("status page group", component.group, ("status_page", "components", i, "group"))
         for j, name in enumerate(component.services):
@@ -261,6 +270,9 @@ def _differences(section: str, want, have, lines: Lines, path: Path, prune: bool
         secret = resolve_env(want.secret, path + ("secret",), lines)
         a["url"], b["url"] = url, row.url
         a["secret"], b["secret"] = (secret, row.secret) if secret is not None else (None, None)
+    elif section == "stakeholder_lists":
+        a["members"] = sorted(a["members"], key=member_key)
+        a["services"] = sorted(a["services"], key=str.lower)
     elif section == "teams":
         a["members"], a["managers"] = sorted(a["members"]), sorted(a["managers"])
     return [name for name in a if a[name] != b.get(name)]
@@ -279,7 +291,7 @@ def _deletion(section: str, kind: str, item) -> Change | None:
         if item.key in TEMPLATE_KEYS:
             return Change("delete", kind, label, section, item, note="the shipped text restored")
         return Change("delete", kind, label, section, item, note="retired") if item.active else None
-    if section in ("teams", "severity_levels"):
+    if section in ("teams", "severity_levels", "status_page.page"):
         return None
     return Change("delete", kind, label, section, item)
 
@@ -582,7 +594,41 @@ def _template(change: Change, now: datetime, actor: Actor) -> None:
                  subject=d.subject, body=d.body, active=d.active)
 
 
+# stakeholder lists
+
+def _stakeholder_list(change: Change, now: datetime, actor: Actor) -> None:
+    d = change.doc
+    row = _named(StakeholderList, d.name)
+    if change.action == "delete":
+        stakeholders.delete_list(actor, row)
+        return
+    values = {"name": d.name, "description": d.description, "external": d.external, "send_sms": d.send_sms,
+              "severities": d.severities, "service_ids": [_named(Service, name).id for name in d.services]}
+    if row is None:
+        row = stakeholders.create_list(actor, now, **values)
+    elif change.fields and set(change.fields) - {"members"}:
+        stakeholders.update_list(actor, row, now, **values)
+    want = {member_key(m): m for m in d.members}
+    for member in list(row.members):
+        key = member_key({"user": member.user.email} if member.user is not None else
+                         {"name": member.name or "", "email": member.email or None, "phone": member.phone or None})
+        if want.pop(key, None) is None:
+            stakeholders.remove_member(actor, row, member.id, now)
+    db.session.flush()
+    for key in sorted(want):
+        m = want[key]
+        if m.user is not None:
+            stakeholders.add_member(actor, row, now, user_id=_user(m.user).id)
+        else:
+            stakeholders.add_member(actor, row, now, name=m.name, email=m.email or "", phone=m.phone or "")
+
+
 # the status page
+
+def _page(change: Change, now: datetime, actor: Actor) -> None:
+    statuspage.update_settings(actor, now, **change.doc.model_dump())
+
+
 
 def _group(change: Change, now: datetime, actor: Actor) -> None:
     d = change.doc
@@ -638,6 +684,8 @@ APPLY = {
     "services": _service,
     "severity_levels": _level,
     "communication_templates": _template,
+    "stakeholder_lists": _stakeholder_list,
+    "status_page.page": _page,
     "status_page.groups": _group,
     "status_page.components": _component,
     "webhooks": _webhook_apply,
