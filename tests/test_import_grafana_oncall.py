@@ -202,7 +202,9 @@ def test_a_second_run_updates_in_place_and_makes_nothing_new(app, runner, oncall
     third = run(runner, oncall)  # nothing changed since: all unchanged
     assert "Created (0):" in third.output and "Updated (0):" in third.output
 
-    # Removed at OnCall: the coming override and the weekend rotation go here too.
+    # Removed at OnCall: the coming override and the weekend rotation go here too; the
+    # weekly rotation raised above business hours goes on top.
+    next(s for s in oncall.shifts if s["id"] == "OPAYWEEKLY001")["level"] = 5
     oncall.shifts = [s for s in oncall.shifts if s["id"] not in ("OPAYOVERRIDE3", "OPLATWEEKEND5")]
     for schedule in oncall.schedules:
         schedule["shifts"] = [i for i in schedule.get("shifts", []) if i not in ("OPAYOVERRIDE3", "OPLATWEEKEND5")]
@@ -212,6 +214,9 @@ def test_a_second_run_updates_in_place_and_makes_nothing_new(app, runner, oncall
     assert db.session.scalars(sa.select(Override).where(Override.schedule_id == primary.id)).all() == []
     assert [layer.name for layer in by_name(Schedule, "Platform").layers] == ["Platform daily"]
     assert "layer Platform weekend days of Platform: removed, as in OnCall" in fourth.output
+    assert [layer.name for layer in by_name(Schedule, "Payments on call").layers] == \
+        ["Payments weekly", "Payments business hours"]
+    assert "schedule Payments on call: layers reordered by OnCall's levels" in fourth.output
     assert "Created (0):" in fourth.output
 
 

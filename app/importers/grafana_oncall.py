@@ -360,8 +360,8 @@ class Import:
                 self.report.unchanged.append(f"schedule {name}")
         self.ledger.remember("schedule", data["id"], row)
         self.schedules[data["id"]] = row
-        for shift in sorted(rotations, key=lambda s: (s.get("level") or 0, s["id"])):
-            self.layer(row, data, shift, zone)
+        ordered = [self.layer(row, data, shift, zone)
+                   for shift in sorted(rotations, key=lambda s: (s.get("level") or 0, s["id"]))]
         for shift in mine:
             kind = shift.get("type")
             if kind in ("override", "single_event") or (kind in ("rolling_users", "recurrent_event")
@@ -371,6 +371,25 @@ class Import:
             if data.get(field):
                 self.calendar(row, data, calendars[data[field]], field)
         self.forget_removed(row)
+        self.stack(row, [layer for layer in ordered if layer is not None])
+
+    def stack(self, row: Schedule, wanted: list[ScheduleLayer]) -> None:
+        """Layers ordered as OnCall's levels order them (lowest first), moving one
+        layer at a time as the schedule page would; a schedule with layers of its own
+        besides the imported ones is left as it is."""
+        if {layer.id for layer in row.layers} != {layer.id for layer in wanted}:
+            return
+        moved = False
+        for _ in range(len(wanted) ** 2):
+            order = sorted(row.layers, key=lambda layer: layer.position)
+            wrong = next((i for i in range(len(order) - 1)
+                          if wanted.index(order[i]) > wanted.index(order[i + 1])), None)
+            if wrong is None:
+                break
+            oncall.move_layer(ACTOR, order[wrong], up=True, now=self.now)
+            moved = True
+        if moved:
+            self.report.updated.append(f"schedule {row.name}: layers reordered by OnCall's levels")
 
     def forget_removed(self, row: Schedule) -> None:
         """Layers and coming overrides imported into `row` before whose rotation, shift
@@ -464,10 +483,10 @@ class Import:
                  "handoff_weekday": start.weekday() if unit == ShiftUnit.WEEKS else None,
                  "restrictions": restrictions}, start.date())
 
-    def layer(self, row: Schedule, schedule: dict, shift: dict, zone: str) -> None:
+    def layer(self, row: Schedule, schedule: dict, shift: dict, zone: str) -> ScheduleLayer | None:
         found = self.rotation(schedule, shift, zone)
         if found is None:
-            return
+            return None
         fields, start_date = found
         layer = self.ledger.find("layer", shift["id"], ScheduleLayer)
         if layer is not None and layer.schedule_id != row.id:
@@ -494,6 +513,7 @@ class Import:
                 self.report.unchanged.append(f"layer {name} of {row.name}")
         self.ledger.remember("layer", shift["id"], layer)
         self.seen.add(shift["id"])
+        return layer
 
     def single(self, row: Schedule, schedule: dict, shift: dict, kind: str) -> None:
         zone = ZoneInfo(self.shift_zone(schedule, shift))
