@@ -80,7 +80,8 @@ PERSONAL_NOTIFICATION_RULES = [
     {"id": "NALICE3", "user_id": ALICE, "position": 2, "important": False, "type": "notify_by_email"},
     {"id": "NALICE4", "user_id": ALICE, "position": 0, "important": True, "type": "notify_by_phone_call"},
     {"id": "NBOB1", "user_id": BOB, "position": 0, "important": False, "type": "notify_by_email"},
-    {"id": "NBOB2", "user_id": BOB, "position": 1, "duration": 120, "important": False, "type": "wait"},
+    # Waits are one of 60, 300, 900, 1800, 3600 s (UserNotificationPolicy.DURATION_CHOICES).
+    {"id": "NBOB2", "user_id": BOB, "position": 1, "duration": 900, "important": False, "type": "wait"},
     {"id": "NBOB3", "user_id": BOB, "position": 2, "important": False, "type": "notify_by_slack"},
     {"id": "NCAROL1", "user_id": CAROL, "position": 0, "important": False, "type": "notify_by_mobile_app"},
     {"id": "NCAROL2", "user_id": CAROL, "position": 1, "duration": 60, "important": False, "type": "wait"},
