@@ -350,3 +350,26 @@ def test_pruning_archives_a_schedule_and_refuses_one_a_policy_still_pages(app, r
     row = db.session.scalar(sa.select(Schedule).where(Schedule.name == "Payments on-call"))
     assert row.archived_at is not None
     assert apply(runner, path, "--prune").output == "No changes.\n"
+
+
+def test_what_is_a_set_may_be_listed_in_any_order_and_written_in_other_words(app, runner, demo, tmp_path):
+    doc = yaml.safe_load(export(runner))
+    for person in doc["people"]:
+        person["contact_methods"].reverse()
+        person["email"] = person["email"].upper()
+        if person["phone"]:
+            person["phone"] = person["phone"][:2] + " " + person["phone"][2:]
+    for team in doc["teams"]:
+        team["members"].reverse()
+    for service in doc["services"]:
+        service["name"] = service["name"].upper() if service["name"] == "payments-db" else service["name"]
+    for row in doc["stakeholder_lists"]:
+        row["members"].reverse()
+        row["severities"].reverse()
+    doc["people"].reverse()
+    path = write(tmp_path, yaml.safe_dump(doc, sort_keys=False))
+    result = apply(runner, path)
+    # Only the one real change: a service's name in capitals is a rename of it.
+    assert result.output.splitlines() == ["~ update service PAYMENTS-DB: name",
+                                          "Plan: 0 to create, 1 to update, 0 to delete.", "Applied."]
+    assert apply(runner, path).output == "No changes.\n"

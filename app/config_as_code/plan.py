@@ -242,6 +242,9 @@ def _differences(section: str, want, have, lines: Lines, path: Path, prune: bool
         verified = {(m["channel"], m["address"]) for m in b["contact_methods"] if m["verified"]}
         for m in a["contact_methods"]:
             m["verified"] = m["verified"] or (m["channel"], m["address"]) in verified
+        # Contact methods and holidays are sets, whatever order the file lists them in.
+        a["contact_methods"] = sorted(a["contact_methods"], key=lambda m: (m["channel"], m["address"]))
+        a["holidays"] = sorted(a["holidays"], key=lambda h: (h["first_day"], h["last_day"], h["note"]))
     elif section == "schedules":
         # Where an existing layer started, and with whom, is the schedule's history.
         theirs = {layer["name"].lower(): layer for layer in b["layers"]}
@@ -275,7 +278,24 @@ def _differences(section: str, want, have, lines: Lines, path: Path, prune: bool
         a["services"] = sorted(a["services"], key=str.lower)
     elif section == "teams":
         a["members"], a["managers"] = sorted(a["members"]), sorted(a["managers"])
+    a, b = _references_folded(a), _references_folded(b)
     return [name for name in a if a[name] != b.get(name)]
+
+
+REFERENCES = {"team", "fallback_team", "escalation_policy", "services", "group", "schedule"}
+
+
+def _references_folded(value, key: str | None = None):
+    """Names that refer to other objects compared as the lookups find them, whatever
+    their case (an object's own `name` is compared as written: a change is a rename)."""
+    if isinstance(value, dict):
+        return {k: _references_folded(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        folded = [_references_folded(v, key) for v in value]
+        return sorted(folded) if key == "services" else folded
+    if key in REFERENCES and isinstance(value, str):
+        return value.lower()
+    return value
 
 
 def _deletion(section: str, kind: str, item) -> Change | None:
