@@ -373,3 +373,64 @@ def test_what_is_a_set_may_be_listed_in_any_order_and_written_in_other_words(app
     assert result.output.splitlines() == ["~ update service PAYMENTS-DB: name",
                                           "Plan: 0 to create, 1 to update, 0 to delete.", "Applied."]
     assert apply(runner, path).output == "No changes.\n"
+
+
+MINIMAL = """\
+# Written by hand: defaults left out.
+people:
+- email: Ann@Example.com
+  name: Ann Lee
+  role: admin
+  phone: "+44 7700 900123"
+  contact_methods:
+  - {channel: sms, address: "+447700900123"}
+  - {channel: email, address: ann@example.com}
+- email: bo@example.com
+  name: Bo Park
+teams:
+- name: SRE
+  members: [ann@example.com, bo@example.com]
+  managers: [ann@example.com]
+schedules:
+- name: SRE on-call
+  time_zone: Europe/London
+  team: SRE
+  layers:
+  - name: Weekly
+    rotation:
+      participants: [ann@example.com, bo@example.com]
+      handoff_weekday: monday
+      start_date: 2026-11-18
+escalation_policies:
+- name: SRE escalation
+  steps:
+  - delay_minutes: 5
+    targets: [{schedule: SRE on-call}]
+services:
+- name: db
+  team: SRE
+  escalation_policy: SRE escalation
+  integration_keys: [{name: Prometheus}]
+"""
+
+
+def test_a_short_hand_written_file_applies_to_an_empty_database_and_then_says_no_changes(app, runner, tmp_path):
+    clock.set(NOW)
+    path = write(tmp_path, MINIMAL)
+    dry = apply(runner, path, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert dry.output.splitlines()[-2:] == ["Plan: 6 to create, 0 to update, 0 to delete.",
+                                            "Dry run: nothing was written."]
+    result = apply(runner, path)
+    assert result.exit_code == 0, result.output
+    assert apply(runner, path).output == "No changes.\n"
+    ann = people.find_user_by_email("ann@example.com")
+    assert ann.phone == "+447700900123" and all(m.verified for m in ann.contact_methods)
+    schedule = db.session.scalar(sa.select(Schedule).where(Schedule.name == "SRE on-call"))
+    version = schedule.layers[0].versions[0]
+    assert (version.handoff_weekday, str(version.start_date)) == (0, "2026-11-23")  # the first Monday from the 18th
+    db_service = db.session.scalar(sa.select(Service).where(Service.name == "db"))
+    assert [k.name for k in db_service.active_keys] == ["Prometheus"]
+    # The export says the same in full, and applies as no change.
+    full = write(tmp_path, export(runner), "full.yaml")
+    assert apply(runner, full).output == "No changes.\n"
