@@ -73,16 +73,18 @@ def requires(role: Role, manages: tuple[type, str] | str | None = None) -> Calla
     return decorate
 
 
-def _manages(view: Callable) -> bool:
-    """Whether the signed-in person manages what the view changes (their way past its role)."""
+def _manages(view: Callable, person=None) -> bool:
+    """Whether `person` (the signed-in one unless given: an API token's owner) manages
+    what the view changes (their way past its role)."""
     owned = getattr(view, "_manages", None)
     if owned is None:
         return False
+    person = person if person is not None else current_user
     if owned == SOME_TEAM:
-        return permissions.manages_some_team(current_user)
+        return permissions.manages_some_team(person)
     model, argument = owned
     obj = db.session.get(model, request.view_args[argument])
-    return obj is not None and permissions.manages(current_user, obj)
+    return obj is not None and permissions.manages(person, obj)
 
 
 def is_json_path(path: str | None = None) -> bool:
@@ -138,8 +140,9 @@ def enforce_access():
         if token.scope == TokenScope.READ and request.method not in SAFE_METHODS:
             return json_error(403, "This token may only read.")
         g.actor = Actor.for_token(token, ip=request.remote_addr)
-        if not token.user.can(needed):
-            return json_error(403, f"This needs the {needed.value} role.")
+        if not token.user.can(needed) and not _manages(view, token.user):
+            more = ", or a manager of its team" if getattr(view, "_manages", None) else ""
+            return json_error(403, f"This needs the {needed.value} role{more}.")
         return None
     if current_user.is_authenticated:
         _expire_session()

@@ -99,7 +99,7 @@ VIEWER_ENDPOINTS = {
     "api.incident_tasks", "api.incident_updates", "api.list_action_items", "api.list_alerts",
     "api.list_change_events", "api.list_components", "api.list_incidents", "api.list_integration_keys",
     "api.list_layers", "api.list_overrides", "api.list_postmortems", "api.list_schedules", "api.list_services",
-    "api.list_shifts", "api.me", "api.show_action_item", "api.show_alert", "api.show_component", "api.show_incident",
+    "api.list_shifts", "api.list_teams", "api.show_team", "api.me", "api.show_action_item", "api.show_alert", "api.show_component", "api.show_incident",
     "api.show_override", "api.show_postmortem", "api.show_schedule", "api.show_service", "api.stakeholder_lists",
     "api.timeline", "api.who_is_on_call", "auth.change_password", "auth.create_token", "auth.logout", "auth.people",
     "auth.profile", "auth.revoke_token", "auth.show_person", "auth.show_team", "auth.sign_out_everywhere",
@@ -145,6 +145,7 @@ RESPONDER_ENDPOINTS = {
 # Configuration: people, teams, services, schedules, policies, templates, the status page, the audit log.
 ADMIN_ENDPOINTS = {
     "api.add_integration_key", "api.create_component", "api.create_service", "api.delete_component",
+    "api.create_team", "api.update_team", "api.delete_team",
     "api.revoke_integration_key", "api.set_component_status", "api.update_component", "audit.index",
     "auth.edit_person", "auth.edit_team", "auth.mark_verified", "auth.new_person", "auth.new_team",
     "auth.set_person_password", "auth.sign_out_person", "two_factor.reset", "two_factor.policy", "auth.all_tokens", "auth.revoke_any_token", "comms.add_member", "comms.delete_list",
@@ -162,7 +163,7 @@ ADMIN_ENDPOINTS = {
 # Configuration a team's managers change too (app.auth.permissions): marked
 # `requires(Role.ADMIN, manages=…)`; for everyone else they are admin routes.
 MANAGER_ENDPOINTS = {
-    "auth.add_member", "auth.remove_member", "auth.set_manager",
+    "auth.add_member", "auth.remove_member", "auth.set_manager", "api.put_member", "api.remove_member",
     "escalation.add_step", "escalation.add_target", "escalation.delete", "escalation.edit", "escalation.move_step",
     "escalation.remove_step", "escalation.remove_target", "escalation.update_step",
     "maintenance.end", "maintenance.public_update", "maintenance.schedule",

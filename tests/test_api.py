@@ -34,6 +34,7 @@ from tests.problems import detail, listed
 from tests.factories import SYSTEM, make_service, make_team, make_user, resolve, story
 from tests.oncall_api_walk import walk_oncall
 from tests.response_api_walk import walk_response
+from tests.teams_api_walk import walk_teams
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 # openapi-core reads application/json itself; problem details are JSON too (RFC 9457).
@@ -59,9 +60,9 @@ class Api:
     def post(self, path: str, body=NOTHING, *, data: str | bytes | None = None):
         return self.call("POST", path, body=body, data=data)
 
-    def call(self, method: str, path: str, *, query=None, body=NOTHING, data=None):
+    def call(self, method: str, path: str, *, query=None, body=NOTHING, data=None, headers=None):
         url = "/api/v1" + path
-        headers = {"Authorization": f"Bearer {self.secret}"} if self.secret else {}
+        headers = {**({"Authorization": f"Bearer {self.secret}"} if self.secret else {}), **(headers or {})}
         if body is not NOTHING:
             data = json.dumps(body)
         kwargs = {"method": method, "headers": headers, "query_string": query or None}
@@ -75,6 +76,10 @@ class Api:
         rule, _ = self.client.application.url_map.bind("localhost").match(url, method, return_rule=True)
         self.log.append((template(rule.rule), method.lower(), answer.status_code))
         return answer
+
+
+def without_links(pagination: dict) -> dict:
+    return {key: value for key, value in pagination.items() if key != "links"}
 
 
 def template(rule: str) -> str:
@@ -186,7 +191,10 @@ def test_every_write_documents_its_body_and_refusals():
             if path != "/openapi.json":
                 assert "401" in statuses, (method, path)
             if method == "post":
-                assert operation["requestBody"]["content"]["application/json"]["schema"]["type"] == "object"
+                schema = operation["requestBody"]["content"]["application/json"]["schema"]
+                if "$ref" in schema:
+                    schema = document()["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+                assert schema["type"] == "object"
                 assert {"400", "403", "413"} <= statuses, path
             if "{" in path:
                 assert "404" in statuses, path
@@ -289,6 +297,7 @@ def test_every_route_gives_every_status_it_documents_and_each_answer_matches_the
     w.as_admin.post(f"/services/{w.service.id}/integration_keys/{key.id}/revoke", data="not json")
     oncall_values = walk_oncall(w)
     oncall_values.update(walk_response(w, incident))
+    oncall_values.update(walk_teams(w))
     w.as_responder.post("/action_items", {"incident_id": resolved.id, "title": "", "due_on": "soon"})
     w.as_responder.post(f"/action_items/{item.id}/status", {"status": "wont_do"})
     w.as_admin.post("/status_page/components", {"name": " ", "service_ids": [9999]})
@@ -314,7 +323,8 @@ def test_every_route_gives_every_status_it_documents_and_each_answer_matches_the
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert w.anonymous.call(method, real).status_code == 401
             if "{" in path:
-                assert w.as_admin.call(method, missing, **({"body": {}} if method == "POST" else {})).status_code == 404
+                sent = {"body": {}} if method in ("POST", "PATCH", "PUT") else {}
+                assert w.as_admin.call(method, missing, **sent).status_code == 404, (method, missing)
             if method == "POST":
                 assert w.as_viewer.call(method, real, body={}).status_code == 403
                 assert w.as_reader.call(method, real, body={}).status_code == 403
@@ -448,7 +458,7 @@ def test_incidents_are_listed_most_urgent_first(world, mix):
     assert ids(api.get("/incidents", status="acknowledged")) == [m.ack_sev1, m.ack_sev2]
     assert ids(api.get("/incidents", status="resolved")) == [m.res_sev1, m.res_sev4]
     answer = api.get("/incidents")
-    assert answer.json["pagination"] == {"page": 1, "per_page": 50, "total": 5, "pages": 1}
+    assert without_links(answer.json["pagination"]) == {"page": 1, "per_page": 50, "total": 5, "pages": 1}
 
 
 @pytest.mark.db
@@ -457,8 +467,18 @@ def test_incident_pages_run_across_statuses_in_order(world, mix):
     everything = ids(api.get("/incidents", status="all"))
     pages = [api.get("/incidents", status="all", per_page=3, page=n) for n in (1, 2, 3, 4)]
     assert [ids(p) for p in pages] == [everything[0:3], everything[3:6], everything[6:], []]
-    assert pages[0].json["pagination"] == {"page": 1, "per_page": 3, "total": 7, "pages": 3}
-    assert pages[3].json["pagination"] == {"page": 4, "per_page": 3, "total": 7, "pages": 3}
+    assert without_links(pages[0].json["pagination"]) == {"page": 1, "per_page": 3, "total": 7, "pages": 3}
+    assert without_links(pages[3].json["pagination"]) == {"page": 4, "per_page": 3, "total": 7, "pages": 3}
+    # links to the other pages, in the body and in the Link header (RFC 8288)
+    assert pages[0].json["pagination"]["links"] == {
+        "self": "/api/v1/incidents?status=all&page=1&per_page=3", "first": "/api/v1/incidents?status=all&page=1&per_page=3",
+        "last": "/api/v1/incidents?status=all&page=3&per_page=3", "prev": None,
+        "next": "/api/v1/incidents?status=all&page=2&per_page=3"}
+    assert pages[0].headers["Link"] == ('</api/v1/incidents?status=all&page=1&per_page=3>; rel="first", '
+                                        '</api/v1/incidents?status=all&page=3&per_page=3>; rel="last", '
+                                        '</api/v1/incidents?status=all&page=2&per_page=3>; rel="next"')
+    assert pages[3].json["pagination"]["links"]["next"] is None
+    assert pages[3].json["pagination"]["links"]["prev"] == "/api/v1/incidents?status=all&page=3&per_page=3"
     assert ids(api.get("/incidents", status="all", per_page=100)) == everything
 
 
@@ -789,7 +809,7 @@ def test_alerts_list_newest_first_and_read_with_what_monitoring_sent(world, clie
 
     listed = api.get("/alerts").json
     assert [a["id"] for a in listed["alerts"]] == [first.id]
-    assert listed["pagination"] == {"page": 1, "per_page": 50, "total": 1, "pages": 1}
+    assert without_links(listed["pagination"]) == {"page": 1, "per_page": 50, "total": 1, "pages": 1}
     assert "custom_details" not in listed["alerts"][0]
     assert [a["id"] for a in api.get("/alerts", status="all").json["alerts"]] == [second.id, first.id]
     assert [a["id"] for a in api.get("/alerts", status="resolved").json["alerts"]] == [second.id]

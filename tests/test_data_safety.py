@@ -34,6 +34,8 @@ APP = Path(__file__).resolve().parent.parent / "app"
 # listed: make it a soft delete (archived_at, removed_at, active) if it loses history.
 ALLOWED_HARD_DELETES = {
     ("auth/service.py", "remove_member"): "membership is current state; the audit log keeps who was in which team",
+    ("auth/service.py", "delete_team"): "only a team that owns nothing and no history names; the audit log keeps "
+                                        "its name, description and members",
     ("auth/twofactor.py", "_remove"): "a second factor turned off or reset is a credential, not history; the audit "
                                       "log keeps when it was on and who removed it",
     ("auth/twofactor.py", "_new_recovery_codes"): "recovery codes replaced by new ones are dead credentials; "

@@ -12,6 +12,7 @@ from functools import cache
 from flask import jsonify
 
 from app.api.inputs import DEFAULT_PER_PAGE, MAX_ID, MAX_PAGE, MAX_PER_PAGE
+from app.api.spec import API_TAGS, generated_paths
 from app.api.views import bp
 from app.incidents.service import MAX_NOTE, MAX_TITLE
 from app.web import public
@@ -187,8 +188,6 @@ ERROR = obj({
                             optional=("pointer", "parameter"))}},
     optional=("errors",), description="RFC 9457 problem details.")
 
-PAGINATION = obj({"page": {"type": "integer", "minimum": 1}, "per_page": {"type": "integer", "minimum": 1},
-                  "total": {"type": "integer", "minimum": 0}, "pages": {"type": "integer", "minimum": 0}})
 
 ME = obj({"id": ID, "name": {"type": "string"}, "email": {"type": "string"},
           "role": {"type": "string", "enum": ["admin", "responder", "viewer"]}, "time_zone": {"type": "string"},
@@ -749,6 +748,21 @@ def response_paths() -> dict:
 
 @cache
 def document() -> dict:
+    """The whole document: the routes described here by hand, and those declared with
+    app.api.spec (spectree makes their paths and schemas from the pydantic models)."""
+    written = _written()
+    generated = generated_paths()
+    overlap = set(written["paths"]) & set(generated["paths"])
+    for path in overlap:  # a path with old and new methods
+        written["paths"][path].update(generated["paths"].pop(path))
+    written["paths"].update(generated["paths"])
+    written["paths"] = dict(sorted(written["paths"].items()))
+    written["components"]["schemas"].update(generated["schemas"])
+    written["tags"] += [{"name": tag} for tag in API_TAGS if {"name": tag} not in written["tags"]]
+    return written
+
+
+def _written() -> dict:
     incident_id, service_id = param("incident_id"), param("service_id")
     status_filter = {"type": "string", "enum": ["open", "triggered", "acknowledged", "resolved", "all"],
                      "default": "open"}
@@ -1052,8 +1066,9 @@ def document() -> dict:
                 "`flask --app wsgi create-api-token`). A read-scope token may only read; writes act with "
                 "the token owner's role (viewers read, responders act on incidents and make overrides, "
                 "admins configure services).\n\n"
-                "Bodies are JSON objects; a field the operation does not take is refused. Errors answer "
-                "`{\"error\": \"…\"}` with the right status, plus `errors` listing each problem with the input. "
+                "Bodies are JSON objects; a field the operation does not take is refused. Errors are RFC 9457 "
+                "problem details (`application/problem+json`) with the right status, `errors` listing each "
+                "problem with the input. "
                 "Times are ISO 8601: answers give UTC with a `Z`; times you send need a zone. Lists take "
                 f"`page` (from 1) and `per_page` (1 to {MAX_PER_PAGE}) and answer with `pagination`."),
         },
@@ -1093,7 +1108,6 @@ def document() -> dict:
                 "StatusComponent": STATUS_COMPONENT,
                 "GroupRef": REF,
                 "Error": ERROR,
-                "Pagination": PAGINATION,
                 "Me": ME,
                 "ServiceRef": REF,
                 "TeamRef": REF,

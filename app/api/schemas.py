@@ -158,5 +158,11 @@ def change_json(change: ChangeEvent) -> dict:
 
 
 def pagination_json(page: int, per_page: int, total: int) -> dict:
-    return {"page": page, "per_page": per_page, "total": total, "pages": -(-total // per_page) if total else 0}
+    """The `pagination` of a list answer, with links to the other pages; the same links
+    go in the answer's Link header (app.api.views)."""
+    from flask import g
+
+    from app.api.spec import pagination
+    body, g.api_link = pagination(page, per_page, total)
+    return body
 

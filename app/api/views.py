@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
 from app.api.inputs import MAX_ID
 from app.api.problems import field_error
@@ -44,7 +44,8 @@ def domain_error(error: DomainError):
     db.session.rollback()
     listed = getattr(error, "errors", None)
     if listed:
-        errors = [field_error(text, getattr(error, "where", "body")) for text in listed]
+        where = getattr(error, "where", "body")
+        errors = [item if isinstance(item, dict) else field_error(item, where) for item in listed]
     elif error.field:  # a service's refusal naming the field at fault
         errors = [{"detail": error.message, "pointer": f"/{error.field}"}]
     else:
@@ -58,6 +59,8 @@ def keep_token_use(response):
     keep that too, or a read-only script would look unused."""
     if request.method in SAFE_METHODS and response.status_code < 400 and db.session.dirty:
         db.session.commit()
+    if g.get("api_link") and response.status_code == 200:
+        response.headers["Link"] = g.api_link  # RFC 8288: the list's next, prev, first and last pages
     return response
 
 
@@ -84,5 +87,5 @@ def me():
 
 # The routes, on this same blueprint.
 from app.api import (  # noqa: E402,F401
-    alerts, change_events, incidents, insights, oncall, openapi, postmortems, response, services, statuspage,
+    alerts, change_events, incidents, insights, oncall, openapi, postmortems, response, services, statuspage, teams,
 )

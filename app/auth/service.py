@@ -288,6 +288,35 @@ def update_team(actor: Actor, team: Team, *, name: str, description: str) -> Tea
     return team
 
 
+# Rows that go with a deleted team: its memberships, the group mappings that fill it,
+# invitations to it (they are then to no team).
+_GOES_WITH_A_TEAM = {"team_memberships", "oidc_group_mappings", "invitations"}
+
+
+def delete_team(actor: Actor, team: Team) -> None:
+    """Delete a team that owns nothing: its services, schedules, escalation policies and
+    the history naming it (paged teams, team requests) must go to another team first,
+    so no page ever loses its way and no record its name."""
+    _require(actor, Role.ADMIN)
+    owned = []
+    for table in db.metadata.sorted_tables:
+        if table.name in _GOES_WITH_A_TEAM:
+            continue
+        for key in table.foreign_keys:
+            if key.column.table.name == "teams":
+                count = db.session.scalar(sa.select(sa.func.count()).select_from(table)
+                                          .where(key.parent == team.id))
+                if count:
+                    owned.append(f"{count} {table.name.replace('_', ' ')}")
+    if owned:
+        raise Conflict(f"{team.name} still has {', '.join(owned)}: move them to another team first.")
+    audit.record(actor, "team.delete", team, summary=f"Deleted team {team.name}",
+                 before={"name": team.name, "description": team.description,
+                         "members": [m.user_id for m in team.memberships]})
+    db.session.delete(team)
+    db.session.flush()
+
+
 def add_member(actor: Actor, team: Team, user: User, *, is_manager: bool = False) -> TeamMembership:
     permissions.require(actor, team, "Only an admin or a manager of this team may change its members.")
     if is_manager:
