@@ -4,9 +4,11 @@ the API serves, and every request that succeeds is checked against it too."""
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 import re
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -34,7 +36,6 @@ from tests.problems import detail, listed
 from tests.factories import SYSTEM, make_service, make_team, make_user, resolve, story
 from tests.oncall_api_walk import walk_oncall
 from tests.response_api_walk import walk_response
-from tests.teams_api_walk import walk_teams
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 # openapi-core reads application/json itself; problem details are JSON too (RFC 9457).
@@ -76,6 +77,13 @@ class Api:
         rule, _ = self.client.application.url_map.bind("localhost").match(url, method, return_rule=True)
         self.log.append((template(rule.rule), method.lower(), answer.status_code))
         return answer
+
+
+def rest_walks():
+    """The walks of the resources declared with app.api.spec: `walk` in each
+    tests/*_rest_walk.py (tests/teams_rest_walk.py shows one)."""
+    for path in sorted(Path(__file__).parent.glob("*_rest_walk.py")):
+        yield importlib.import_module(f"tests.{path.stem}").walk
 
 
 def without_links(pagination: dict) -> dict:
@@ -297,7 +305,8 @@ def test_every_route_gives_every_status_it_documents_and_each_answer_matches_the
     w.as_admin.post(f"/services/{w.service.id}/integration_keys/{key.id}/revoke", data="not json")
     oncall_values = walk_oncall(w)
     oncall_values.update(walk_response(w, incident))
-    oncall_values.update(walk_teams(w))
+    for walk in rest_walks():
+        oncall_values.update(walk(w))
     w.as_responder.post("/action_items", {"incident_id": resolved.id, "title": "", "due_on": "soon"})
     w.as_responder.post(f"/action_items/{item.id}/status", {"status": "wont_do"})
     w.as_admin.post("/status_page/components", {"name": " ", "service_ids": [9999]})

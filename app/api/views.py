@@ -85,7 +85,16 @@ def me():
     })
 
 
-# The routes, on this same blueprint.
-from app.api import (  # noqa: E402,F401
-    alerts, change_events, incidents, insights, oncall, openapi, postmortems, response, services, statuspage, teams,
-)
+# The routes, on this same blueprint: every module of the package but these, which
+# hold no routes.
+def _import_routes() -> None:
+    import importlib
+    import pkgutil
+
+    import app.api as package
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name not in ("views", "spec", "problems", "inputs", "schemas", "queries"):
+            importlib.import_module(f"app.api.{module.name}")
+
+
+_import_routes()

@@ -11,7 +11,7 @@ from tests.factories import SYSTEM, make_service, make_team, make_user
 TOO_LARGE = {"description": "x" * (600 * 1024)}
 
 
-def walk_teams(w) -> dict[str, tuple[str, str]]:
+def walk(w) -> dict[str, tuple[str, str]]:
     """Call every teams route; returns, per path parameter, a real and a missing value."""
     search = make_team("Search", members=[w.responder])
     make_team("Storage")
