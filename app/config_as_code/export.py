@@ -61,22 +61,28 @@ def current(now: datetime) -> Document:
 
     return Document(
         people=[_person(u, now) for u in sorted(users.values(), key=lambda u: u.email)],
-        teams=[_team(t) for t in sorted(teams.values(), key=lambda t: t.name.lower())],
-        schedules=[_schedule(s, email, team) for s in sorted(schedules.values(), key=lambda s: s.name.lower())
+        teams=[_team(t) for t in sorted(teams.values(), key=lambda t: (t.name.lower(), t.name))],
+        schedules=[_schedule(s, email, team) for s in sorted(schedules.values(), key=lambda s: (s.name.lower(), s.name))
                    if s.archived_at is None],
         escalation_policies=[_policy(p, email, team, schedules)
-                             for p in sorted(policies.values(), key=lambda p: p.name.lower())],
+                             for p in sorted(policies.values(), key=lambda p: (p.name.lower(), p.name))],
         services=[_service(s, team, policies) for s in
-                  db.session.scalars(sa.select(Service).order_by(sa.func.lower(Service.name)))],
+                  by_name(sa.select(Service))],
         severity_levels=_levels(email, team, schedules),
         communication_templates=[_template(t) for t in
-                                 db.session.scalars(sa.select(CommsTemplate).order_by(CommsTemplate.key))],
+                                 sorted(db.session.scalars(sa.select(CommsTemplate)), key=lambda t: t.key)],
         stakeholder_lists=[_stakeholders(row) for row in
-                           db.session.scalars(sa.select(StakeholderList).order_by(sa.func.lower(StakeholderList.name)))],
+                           by_name(sa.select(StakeholderList))],
         status_page=_status_page(),
         webhooks=[_webhook(w) for w in
-                  db.session.scalars(sa.select(Webhook).where(Webhook.removed_at.is_(None)).order_by(Webhook.name))],
+                  by_name(sa.select(Webhook).where(Webhook.removed_at.is_(None)))],
     )
+
+
+def by_name(stmt) -> list:
+    """Rows sorted by name in Python, not by the database's collation, so SQLite and
+    PostgreSQL (whose locale may skip hyphens and spaces) export the same order."""
+    return sorted(db.session.scalars(stmt), key=lambda row: (row.name.lower(), row.name))
 
 
 def _person(user: User, now: datetime) -> PersonDoc:
@@ -213,8 +219,8 @@ def _stakeholders(row: StakeholderList) -> StakeholderListDoc:
 
 
 def _status_page() -> StatusPageDoc:
-    groups = db.session.scalars(sa.select(ComponentGroup).order_by(sa.func.lower(ComponentGroup.name))).all()
-    components = db.session.scalars(sa.select(Component).order_by(sa.func.lower(Component.name))).all()
+    groups = by_name(sa.select(ComponentGroup))
+    components = by_name(sa.select(Component))
     page = db.session.get(PageSettings, SETTINGS_ID)
     return StatusPageDoc(
         page=PageDoc(name=page.name, time_zone=page.time_zone, brand_color=page.brand_color, about=page.about or "",

@@ -254,7 +254,8 @@ def _differences(section: str, want, have, lines: Lines, path: Path, prune: bool
                     layer["rotation"][name] = theirs[layer["name"].lower()]["rotation"][name]
     elif section == "services":
         if not prune:  # keys not in the file are kept (revoking one stops its monitoring)
-            extra = Counter(k["name"] for k in b["integration_keys"]) - Counter(k["name"] for k in a["integration_keys"])
+            extra = Counter(k["name"] for k in b["integration_keys"]) \
+                - Counter(k["name"] for k in a["integration_keys"])
             if extra:
                 kept.append(Change("delete", "integration key", f"{', '.join(sorted(extra))} of {want.name}", section,
                                    note="revoked"))

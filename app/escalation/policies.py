@@ -87,7 +87,8 @@ def update_policy(actor: Actor, policy: EscalationPolicy, *, name: str, descript
 def set_policy_team(actor: Actor, policy: EscalationPolicy, team_id: int | None, now: datetime) -> None:
     """Give a policy to a team (its managers may then change it), or to none."""
     _admin(actor, policy)
-    permissions.require_team(actor, team_id, "Only an admin, or a manager for their own team, may give a policy to a team.")
+    permissions.require_team(actor, team_id,
+                             "Only an admin, or a manager for their own team, may give a policy to a team.")
     if team_id is not None and db.session.get(Team, team_id) is None:
         raise DomainError("No such team.", "team_id")
     if policy.team_id == team_id:

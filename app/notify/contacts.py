@@ -333,7 +333,8 @@ def reset_rules(actor: Actor, user: User, urgency: str) -> None:
                                                          NotificationRule.urgency == urgency))
     memo.forget(RulesOf(user.id, urgency))
     db.session.expire(user)
-    audit.record(actor, "contact.rules", user, summary=f"Put the {urgency}-urgency rules of {user.name} back to the defaults",
+    audit.record(actor, "contact.rules", user,
+                 summary=f"Put the {urgency}-urgency rules of {user.name} back to the defaults",
                  before={"steps": before})
     ensure_rules(user)
 
