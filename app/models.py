@@ -31,3 +31,4 @@ from app.insights.models import (  # noqa: F401
 )
 from app.metrics.models import MetricCount  # noqa: F401
 from app.importers.models import ImportedObject  # noqa: F401
+from app.api.idempotency import IdempotencyKey  # noqa: F401

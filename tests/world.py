@@ -212,6 +212,9 @@ def populate(app, client) -> World:
     from app.auth.models import OidcIdentity
     mapping = oidc.add_mapping(as_admin, "payments-oncall", payments)  # single sign-on's group → team
     db.session.add(OidcIdentity(user=dana, issuer="https://id.example.com", subject="dana-1", created_at=now))
+    from app.api.idempotency import IdempotencyKey
+    db.session.add(IdempotencyKey(token_id=token.id, key="retry-1", request_hash="0" * 64, created_at=now,
+                                  status=201, body="{}", headers="{}"))  # a POST the crawler's token may repeat
     from app.importers.core import Ledger
     Ledger("pagerduty").remember("team", "PT4KHLK", payments)  # the team, as an import from PagerDuty made it
     subscribers.subscribe("email", "reader@example.com", now, components=[component])

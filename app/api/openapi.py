@@ -1068,7 +1068,8 @@ def _written() -> dict:
                 "admins configure services).\n\n"
                 "Bodies are JSON objects; a field the operation does not take is refused. Errors are RFC 9457 "
                 "problem details (`application/problem+json`) with the right status, `errors` listing each "
-                "problem with the input. "
+                "problem with the input. A POST with `Idempotency-Key` sent again within 24 hours answers its "
+                "first answer (`Idempotent-Replayed: true`) and makes nothing; the key with another request is 422. "
                 "Times are ISO 8601: answers give UTC with a `Z`; times you send need a zone. Lists take "
                 f"`page` (from 1) and `per_page` (1 to {MAX_PER_PAGE}) and answer with `pagination`."),
         },

@@ -12,6 +12,7 @@ import hashlib
 
 from flask import Blueprint, current_app, g, jsonify, request
 
+from app.api import idempotency
 from app.api.inputs import MAX_ID
 from app.api.problems import field_error
 from app.auth.models import Role
@@ -53,12 +54,22 @@ def domain_error(error: DomainError):
     return json_error(error.status, error.message, errors=errors)
 
 
+@bp.before_request
+def repeated_post():
+    """A POST sent again with the same Idempotency-Key gets its first answer (app.api.idempotency)."""
+    actor = g.get("actor")
+    if request.method == "POST" and actor is not None and actor.token is not None:
+        return idempotency.before(actor.token.id)
+    return None
+
+
 @bp.after_request
 def keep_token_use(response):
     """Reads change nothing but the token's `last_used_at` (see token_from_secret);
     keep that too, or a read-only script would look unused."""
     if request.method in SAFE_METHODS and response.status_code < 400 and db.session.dirty:
         db.session.commit()
+    response = idempotency.after(response)
     if g.get("api_link") and response.status_code == 200:
         response.headers["Link"] = g.api_link  # RFC 8288: the list's next, prev, first and last pages
     return response
@@ -93,7 +104,7 @@ def _import_routes() -> None:
 
     import app.api as package
     for module in pkgutil.iter_modules(package.__path__):
-        if module.name not in ("views", "spec", "problems", "inputs", "schemas", "queries"):
+        if module.name not in ("views", "spec", "problems", "inputs", "schemas", "queries", "idempotency"):
             importlib.import_module(f"app.api.{module.name}")
 
 
