@@ -159,17 +159,23 @@ def test_a_changed_file_plans_the_fields_that_change_and_applies_them_once(app, 
     executives = next(row for row in doc["stakeholder_lists"] if row["name"] == "Executives")
     executives["members"] = [{"user": "admin@example.com"}, {"name": "Board secretary", "email": "Board@Example.com"}]
     doc["status_page"]["page"]["brand_color"] = "#0a7d33"
+    doc["communication_templates"] = [{"key": "custom_board_note", "name": "Board note", "audience": "management",
+                                       "subject": "{{ ref }}: {{ title }}",
+                                       "body": "{{ severity }} on {{ service }}.\nImpact: {{ impact }}\n"}]
     path = write(tmp_path, yaml.safe_dump(doc, sort_keys=False))
     result = apply(runner, path)
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[:6] == [
+    assert result.output.splitlines()[:7] == [
         "+ create team Data",
         "~ update schedule Platform on-call: layers",
         "~ update service checkout-api: description, severity_matrix",
+        "+ create communication template custom_board_note",
         "~ update stakeholder list Executives: members",
         "~ update status page settings: brand_color",
-        "Plan: 1 to create, 4 to update, 0 to delete.",
+        "Plan: 2 to create, 4 to update, 0 to delete.",
     ]
+    # Text of several lines reads as it is written.
+    assert "  body: |-\n    {{ severity }} on {{ service }}.\n    Impact: {{ impact }}\n" in export(runner)
     from app.comms.models import StakeholderList
     row = db.session.scalar(sa.select(StakeholderList).where(StakeholderList.name == "Executives"))
     assert sorted(m.label for m in row.members) == ["Avery Admin", "Board secretary"]

@@ -94,13 +94,19 @@ def _slug(name: str) -> str:
 
 
 def save(actor: Actor, key: str | None, now: datetime, *, name: str, audience: str, description: str,
-         subject: str, body: str, active: bool = True) -> Template:
-    """Save an edit of a template (`key`), or a new one (`key` None). Refused, with the
-    reason, when the text does not fill in for a sample incident."""
+         subject: str, body: str, active: bool = True, new_key: bool = False) -> Template:
+    """Save an edit of a template (`key`), or a new one (`key` None, or with `new_key`
+    the `custom_…` key it is to have: a configuration file names its templates).
+    Refused, with the reason, when the text does not fill in for a sample incident."""
     if not actor.can(Role.ADMIN):
         raise Forbidden("Only an admin may change templates.")
     values = _clean(name, audience, description, subject, body)
-    before = get(key) if key else None
+    if new_key:
+        if not re.fullmatch(r"custom_[a-z0-9_]{1,53}", key or ""):
+            raise DomainError("An admin's own template has a key custom_ and lowercase letters, digits or _.", "key")
+        if db.session.scalar(sa.select(CommsTemplate.id).where(CommsTemplate.key == key)) is not None:
+            raise DomainError(f"There is already a template {key!r}.", "key")
+    before = get(key) if key and not new_key else None
     row = db.session.scalar(sa.select(CommsTemplate).where(CommsTemplate.key == key)) if key else None
     if row is None:
         if key is None:

@@ -107,9 +107,18 @@ def read_yaml(text: str) -> tuple[Any, Lines]:
     return build(node, ()), lines
 
 
+class _Dumper(yaml.SafeDumper):
+    """Text of several lines (a template's body) as a literal block, as it reads; the
+    emitter falls back to quotes for text a block cannot hold (trailing spaces)."""
+
+
+_Dumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None))
+
+
 def dump_yaml(data: dict) -> str:
     """The document as YAML, keys in the schema's order, block style, unicode kept."""
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
 
 
 # --- value types ----------------------------------------------------------------------------
@@ -162,7 +171,8 @@ Minutes = Annotated[int, Field(ge=1, le=7 * 24 * 60)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=False)
+    # Text is compared as the services keep it: without spaces around it.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 def _unique(items, key, what: str):
@@ -458,6 +468,13 @@ class TemplateDoc(Strict):
     subject: str = ""
     body: Annotated[str, Field(min_length=1)]
     active: bool = True
+
+    @model_validator(mode="after")
+    def _as_stored(self):
+        """As the template library keeps it: a name's spaces folded, text trimmed."""
+        self.name = " ".join(self.name.split())
+        self.description, self.subject, self.body = self.description.strip(), self.subject.strip(), self.body.strip()
+        return self
 
 
 class StakeholderMemberDoc(Strict):

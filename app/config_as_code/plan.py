@@ -612,7 +612,8 @@ def _template(change: Change, now: datetime, actor: Actor) -> None:
                          subject=d.subject, body=d.body, active=False)
         return
     library.save(actor, d.key, now, name=d.name, audience=d.audience, description=d.description,
-                 subject=d.subject, body=d.body, active=d.active)
+                 subject=d.subject, body=d.body, active=d.active,
+                 new_key=change.action == "create" and d.key not in TEMPLATE_KEYS)
 
 
 # stakeholder lists
