@@ -249,6 +249,11 @@ def test_a_schema_error_names_the_path_and_its_line_and_changes_nothing(app, run
     assert "teams[0].colour: unknown key (line 3)" in result.output
     result = apply(runner, write(tmp_path, "services:\n- name: x\n  ack_timeout_minutes: 0\n"))
     assert "services[0].ack_timeout_minutes" in result.output and "(line 3)" in result.output
+    result = apply(runner, write(tmp_path, "schedules:\n- name: s\n  layers:\n  - name: l\n    rotation:\n"
+                                           "      participants: [dana@example.com]\n      shift_unit: days\n"
+                                           "      start_date: 2026-12-01\n      handoff_time: 17:00\n"))
+    assert ("schedules[0].layers[0].rotation.handoff_time: write times of day in quotes, e.g. '17:00' (line 9)"
+            in result.output), result.output
     result = apply(runner, write(tmp_path, "teams: [\n"))
     assert result.exit_code == 1 and "not valid YAML" in result.output
     assert_same(before, every_row())
