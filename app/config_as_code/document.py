@@ -609,15 +609,14 @@ def parse(text: str) -> tuple[Document, Lines]:
     except ValidationError as error:
         first = error.errors()[0]
         path = tuple(first["loc"])
-        # A union's branch name (str, EnvRef) is pydantic's, not the file's.
+        # A union's branch (str, EnvRef, function-after[…]) is pydantic's word, not the file's.
         path = tuple(p for p in path if not (isinstance(p, str) and (p in ("str", "EnvRef") or "[" in p)))
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "missing":
             message = "this is required"
         elif first["type"] == "extra_forbidden":
             message = "unknown key"
-        return_path = path
-        raise lines.error(return_path, message) from None
+        raise lines.error(path, message) from None
 
 
 def resolve_env(ref: EnvRef | str | None, path: Path, lines: Lines) -> str | None:
