@@ -209,6 +209,9 @@ def from_env() -> dict:
         # How many messages go to the providers at once. An engine that dies mid-send
         # may leave up to this many to be sent again (at-least-once).
         "NOTIFY_CONCURRENCY": int(os.environ.get("NOTIFY_CONCURRENCY") or 8),
+        # How long a provider (Twilio, SMTP) may take before a send counts as failed; a
+        # claimed message is sent again only after 6 of these (app.notify.dispatch).
+        "NOTIFY_TIMEOUT_SECONDS": _positive("NOTIFY_TIMEOUT_SECONDS", 10.0),
         # How long one job may work in a cycle before the next job's turn (the outbox
         # after escalations); the engine then cycles again at once, without sleeping.
         "ENGINE_SLICE_SECONDS": _positive("ENGINE_SLICE_SECONDS", 0.2),
@@ -263,8 +266,6 @@ DEFAULTS = {
     "SIGNIN_LOCK_MINUTES": 15,
     "PASSWORD_HASH_METHOD": "scrypt",
     "PAGE_SIZE": 50,
-    # How long a provider (Twilio, SMTP) may take before a send counts as failed.
-    "NOTIFY_TIMEOUT_SECONDS": 10,
     # How often live pages (incident list, incident page) ask whether anything changed.
     "LIVE_POLL_SECONDS": 3,
     # /healthz is unhealthy when the disk under the SQLite file has less free than this.

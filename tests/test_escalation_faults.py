@@ -116,8 +116,10 @@ def test_the_engine_killed_at_random_during_escalations_loses_no_page(tmp_path, 
     db.engine.dispose()
 
     engines = Engines(tmp_path, url)
+    # A send to the loopback SMTP server takes milliseconds: a 2-second timeout makes the
+    # pages a killed engine left `sending` due again after 12 s, not the default 60.
     engines.env.update({"SMTP_URL": mailbox.url, "MAIL_FROM": "firebreak@example.com",
-                        "NOTIFY_CONCURRENCY": str(concurrency)})
+                        "NOTIFY_CONCURRENCY": str(concurrency), "NOTIFY_TIMEOUT_SECONDS": "2"})
     path = url.removeprefix("sqlite:///")
 
     def counts():

@@ -1,6 +1,6 @@
 """Sending what is due from the outbox: the engine's notification job.
 
-One unit claims a message (status `sending`, due again after SEND_TIMEOUT so a
+One unit claims a message (status `sending`, due again after `claim_window()` so a
 sender that dies mid-send is retried: at-least-once) and commits; the provider is
 called outside any transaction; another unit records the result. Up to
 NOTIFY_CONCURRENCY claimed messages go to their providers at once (a burst of
@@ -39,7 +39,10 @@ from app.triage import levels
 
 log = logging.getLogger("firebreak.notify")
 
-SEND_TIMEOUT = timedelta(seconds=60)
+# A claimed message is left to its sender for this many provider timeouts (60 s at the
+# default NOTIFY_TIMEOUT_SECONDS of 10) before anyone may send it again: a send never
+# takes longer than its timeout, so only a sender that died leaves one that long.
+CLAIM_TIMEOUTS = 6
 FALL_THROUGH_AFTER = 2
 # Per-number limits (docs/paging.md, "When a message waits"). Pages count only other
 # pages, so a code, a test page or a reminder never holds a page back; a high-urgency
@@ -286,12 +289,16 @@ def _busy_key(row: Notification) -> tuple:
     return (row.channel, row.contact_method_id or row.to_address)
 
 
+def claim_window() -> timedelta:
+    return timedelta(seconds=CLAIM_TIMEOUTS * float(current_app.config["NOTIFY_TIMEOUT_SECONDS"]))
+
+
 def claim(notification_id: int, now: datetime, busy: frozenset | set = frozenset()):
     """The first half of sending, in the engine's unit transaction: decide, then claim.
 
     Returns False (nothing to do), True (done here: cancelled or held back), LATER,
     or the `Outgoing` claimed: the row (and its bundle mates) marked `sending`, due
-    again after SEND_TIMEOUT, so that once this transaction commits a sender that
+    again after `claim_window()`, so that once this transaction commits a sender that
     dies mid-send leaves it to be retried (at-least-once)."""
     row = db.session.get(Notification, notification_id)
     if row is None or row.status in (Status.SENT, Status.DELIVERED, Status.FAILED, Status.CANCELLED):
@@ -319,11 +326,11 @@ def claim(notification_id: int, now: datetime, busy: frozenset | set = frozenset
     if mates:
         pages = [facts(_incident(n)) for n in [row, *mates]]
         body = text.bundle_sms(pages, external_url("incidents.index"))
-    # Claim: anyone finding it `sending` after SEND_TIMEOUT may send again.
+    # Claim: anyone finding it `sending` after the claim window may send again.
     for claimed in [row, *mates]:
         claimed.status = Status.SENDING
         claimed.attempts += 1
-        claimed.next_attempt_at = now + SEND_TIMEOUT
+        claimed.next_attempt_at = now + claim_window()
     for mate in mates:
         mate.bundled_into_id = row.id
     # Only the engine counts a method's failures, and one message per method is in
