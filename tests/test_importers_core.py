@@ -55,6 +55,8 @@ def test_a_429_is_waited_out_as_retry_after_says(fake):
     fake.rate_limited = core.MAX_RETRIES + 1
     with pytest.raises(ImportFailed, match="kept answering 429"):
         client.get("/things")
+    fake.rate_limited, fake.retry_after, fake.extra_429_headers = 1, "", {"ratelimit-reset": "12"}
+    assert client.get("/things") == {"things": [1, 2]} and waits[-1] == 12.0  # PagerDuty's header
 
 
 @pytest.mark.parametrize(("value", "seconds"), [(None, 1.0), ("", 1.0), ("0", 0.0), ("3", 3.0), ("nonsense", 1.0),

@@ -88,7 +88,8 @@ class VendorClient:
                 raise ImportFailed(f"{self.vendor} could not be reached at {url}: {error}") from None
             if answer.status_code != 429:
                 break
-            wait = retry_after(answer.headers.get("Retry-After"))
+            # Retry-After, or PagerDuty's ratelimit-reset (seconds until the window resets)
+            wait = retry_after(answer.headers.get("Retry-After") or answer.headers.get("ratelimit-reset"))
             self.waits.append(wait)
             self.sleep(wait)
         else:

@@ -54,7 +54,8 @@ class FakeVendorApi:
     def __init__(self):
         self.requests: list[Request] = []
         self.rate_limited = 0
-        self.retry_after = "2"
+        self.retry_after = "2"       # empty: no Retry-After header
+        self.extra_429_headers: dict[str, str] = {}
         self.routes: list[tuple[re.Pattern, Handler]] = []
         fake = self
 
@@ -106,7 +107,8 @@ class FakeVendorApi:
     def answer(self, request: Request):
         if self.rate_limited > 0:
             self.rate_limited -= 1
-            raise Refusal(429, self.throttled, {"Retry-After": self.retry_after})
+            headers = {"Retry-After": self.retry_after} if self.retry_after else {}
+            raise Refusal(429, self.throttled, {**headers, **self.extra_429_headers})
         if not self.authorised(request):
             raise Refusal(self.unauthorised_status, self.unauthorised)
         if request.method != "GET":
