@@ -220,6 +220,24 @@ def test_without_prune_nothing_is_deleted_and_with_it_what_the_file_leaves_out_g
     assert web.active_keys == [] and web.integration_keys  # revoked, not deleted
     assert apply(runner, path, "--prune").output == "No changes.\n"
 
+    # A team goes with --prune once it owns nothing; one that still does is refused, whole.
+    from app.auth.models import Team
+    doc["teams"].append({"name": "Data", "members": ["sam@example.com"]})
+    assert apply(runner, write(tmp_path, yaml.safe_dump(doc, sort_keys=False)), "--prune").exit_code == 0
+    doc["teams"] = [t for t in doc["teams"] if t["name"] not in ("Data", "Platform")]
+    path = write(tmp_path, yaml.safe_dump(doc, sort_keys=False))
+    before = every_row()
+    refused = apply(runner, path, "--prune")
+    assert refused.exit_code == 1
+    assert re.search(r'unknown team "Platform" \(line \d+\)', refused.output), refused.output
+    assert_same(before, every_row())
+    doc["teams"].append({"name": "Platform", "members": ["sam@example.com"]})
+    path = write(tmp_path, yaml.safe_dump(doc, sort_keys=False))
+    result = apply(runner, path, "--prune")
+    assert result.exit_code == 0, result.output
+    assert "- delete team Data" in result.output
+    assert db.session.scalar(sa.select(Team).where(Team.name == "Data")) is None
+
 
 def test_a_schema_error_names_the_path_and_its_line_and_changes_nothing(app, runner, demo, tmp_path):
     text = export(runner)

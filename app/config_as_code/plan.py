@@ -12,8 +12,8 @@ object's path and line in the file).
 
 Deleting follows each domain's own rule: people and services are deactivated
 (incidents name them), schedules archived, integration keys revoked, shipped
-communication templates restored (an admin's own retired); teams are never deleted
-(Firebreak has no way to), nor severity levels (there are always four).
+communication templates restored (an admin's own retired), a team deleted only when
+it owns nothing any more; severity levels are never deleted (there are always four).
 """
 from __future__ import annotations
 
@@ -135,14 +135,14 @@ def _label(section: str, item) -> str:
 
 def check_references(doc: Document, lines: Lines, *, prune: bool = False) -> None:
     """Every person, team, schedule, policy, service and group the file names exists,
-    in the file or in the database (with `prune`, schedules, policies and groups only
-    in the file: the others are about to go); ConfigError at the first that does not."""
+    in the file or in the database (with `prune`, teams, schedules, policies and groups
+    only in the file: the others are about to go); ConfigError at the first that does not."""
     def known(model, column, section, key, *, pruned: bool = False):
         have = set() if pruned and prune else {str(v).lower() for v in db.session.scalars(sa.select(column))}
         return have | {str(key(d)).lower() for d in _items(doc, section)}
 
     emails = known(User, User.email, "people", lambda d: d.email)
-    teams = known(Team, Team.name, "teams", lambda d: d.name)
+    teams = known(Team, Team.name, "teams", lambda d: d.name, pruned=True)
     schedules = known(Schedule, Schedule.name, "schedules", lambda d: d.name, pruned=True)
     if not prune:
         schedules -= {n.lower() for n in db.session.scalars(sa.select(Schedule.name).where(
@@ -312,7 +312,7 @@ def _deletion(section: str, kind: str, item) -> Change | None:
         if item.key in TEMPLATE_KEYS:
             return Change("delete", kind, label, section, item, note="the shipped text restored")
         return Change("delete", kind, label, section, item, note="retired") if item.active else None
-    if section in ("teams", "severity_levels", "status_page.page"):
+    if section in ("severity_levels", "status_page.page"):
         return None
     return Change("delete", kind, label, section, item)
 
@@ -436,6 +436,9 @@ def _holidays(actor: Actor, user: User, d: PersonDoc, now: datetime) -> None:
 def _team(change: Change, now: datetime, actor: Actor) -> None:
     d: TeamDoc = change.doc
     team = _named(Team, d.name)
+    if change.action == "delete":
+        people.delete_team(actor, team)  # refused while it still owns anything
+        return
     if team is None:
         team = people.create_team(actor, name=d.name, description=d.description)
     elif team.description != d.description or team.name != d.name:
