@@ -31,6 +31,7 @@ from typing import Annotated, Any
 from flask import jsonify, request, url_for
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError
 from spectree import Response, SpecTree
+from spectree.model_adapter.pydantic_adapter import PydanticModelAdapter
 
 from app.api.inputs import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE
 from app.errors import DomainError
@@ -131,8 +132,19 @@ def _refuse_invalid(req, resp, req_validation_error, instance, adapter=None) -> 
         raise FieldErrors(errors)
 
 
+class _BodiesAsJson(PydanticModelAdapter):
+    """spectree checks a body as the Python objects `get_json` made of it, where strict
+    mode takes no "2026-06-01" for a date; a body (`Input`) is checked as the JSON it
+    came as instead, as `_refuse_invalid` reads it."""
+
+    def validate_obj(self, model, value):
+        if isinstance(model, type) and issubclass(model, Input) and isinstance(value, dict):
+            return model.model_validate_json(json.dumps(value))
+        return super().validate_obj(model, value)
+
+
 spec = SpecTree("flask", mode="strict", title="Firebreak API", version="1", validation_error_status=400,
-                before=_refuse_invalid, annotations=False,
+                before=_refuse_invalid, annotations=False, model_adapter=_BodiesAsJson(),
                 naming_strategy=lambda model: model.__name__, nested_naming_strategy=lambda parent, child: child)
 
 
@@ -293,15 +305,15 @@ def generated_paths() -> dict[str, dict]:
     shell.register_blueprint(bp)
     with shell.app_context():
         document = copy.deepcopy(spec.spec)
-    views = {(rule.rule, method.lower()): shell.view_functions[rule.endpoint]
+    views = {(re.sub(r"<(?:[^:>]+:)?(\w+)>", r"{\1}", rule.rule), method.lower()):
+             (shell.view_functions[rule.endpoint], re.findall(r"<int:(\w+)>", rule.rule))
              for rule in shell.url_map.iter_rules() for method in rule.methods}
     paths = {}
     for path, operations in document["paths"].items():
-        rule = re.sub(r"\{(\w+)\}", lambda m: f"<int:{m.group(1)}>", path)
         for method, operation in operations.items():
-            view = views[(rule, method)]
+            view, numbers = views[(path, method)]
             for parameter in operation.get("parameters", []):
-                if parameter["in"] == "path":
+                if parameter["in"] == "path" and parameter["name"] in numbers:  # ids; a <key> is a string
                     parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
                     parameter["description"] = parameter.get("description") or f"The {parameter['name'][:-3]}'s id."
             statuses = {int(s) for s in operation["responses"] if not s.startswith(("4", "5"))}

@@ -83,12 +83,20 @@ def create_webhook(actor: Actor, now: datetime, *, name: str, kind: str, url: st
 
 
 def update_webhook(actor: Actor, row: Webhook, *, kind: str | None = None, url: str | None = None,
-                   secret: str | None = None) -> list[str]:
-    """Point a webhook elsewhere or give it a new kind or signing secret (what a
-    configuration file does); returns the fields that changed. The audit entry names
-    the fields and the host, never the URL or the secret."""
+                   secret: str | None = None, name: str | None = None) -> list[str]:
+    """Rename a webhook, point it elsewhere or give it a new kind or signing secret
+    (what a configuration file and the API do); returns the fields that changed. The
+    audit entry names the fields and the host, never the URL or the secret."""
     _admin(actor)
     changed = []
+    if name is not None and " ".join(name.split()) != row.name:
+        name = " ".join(name.split())
+        if not name or len(name) > 120:
+            raise DomainError("Give the webhook a name (at most 120 characters).", "name")
+        if db.session.scalar(sa.select(Webhook.id).where(Webhook.name == name, Webhook.id != row.id)) is not None:
+            raise Conflict(f"There is already a webhook called {name}.")
+        row.name = name
+        changed.append("name")
     if kind is not None and kind != row.kind:
         if kind not in WebhookKind.ALL:
             raise DomainError("The kind is slack, teams or generic.", "kind")
