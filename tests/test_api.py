@@ -861,6 +861,9 @@ def test_services_list_and_read(world):
         "severity_mapping": {"critical": 2, "error": 3, "warning": 4, "info": None},
         "active": True, "alert_grouping": "per_alert", "resolve_with_alerts": True,
         "ack_timeout_minutes": 30, "auto_resolve_minutes": None, "created_at": "2026-03-02T09:00:00Z",
+        # One service also says how it escalates and its triage matrix (app.api.services_rest).
+        "escalation_policy": None, "fallback_team": None,
+        "severity_matrix": {"unavailable": None, "degraded": None, "bug": None},
     }
 
 

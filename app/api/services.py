@@ -1,4 +1,5 @@
-"""Services and their integration keys over the API: read for all, configure for admins."""
+"""Services and their integration keys over the API: read for all, configure for admins.
+One service (GET with its ETag, PATCH, DELETE) is in app.api.services_rest."""
 from __future__ import annotations
 
 from flask import jsonify, url_for
@@ -33,12 +34,6 @@ def _service(service_id: int) -> Service:
 @requires(Role.VIEWER)
 def list_services():
     return jsonify({"services": [service_json(row) for row in queries.services()]})
-
-
-@bp.route("/services/<int:service_id>")
-@requires(Role.VIEWER)
-def show_service(service_id: int):
-    return jsonify(service_json(_service(service_id)))
 
 
 @bp.route("/services", methods=["POST"])

@@ -161,6 +161,43 @@ def move_step(actor: Actor, step: EscalationStep, direction: int, now: datetime)
                  summary=f"Moved step {index + 1} of {step.policy.name} to {other + 1}")
 
 
+def replace_steps(actor: Actor, policy: EscalationPolicy, steps: list[tuple[int, str, list[tuple[str, int]]]],
+                  now: datetime) -> None:
+    """Make the policy's steps exactly `steps`, in order: each (delay_minutes, mode,
+    [(target kind, id), …]). The steps already there are changed in place by
+    position (so a round robin keeps its turn), the rest added or removed, all through
+    the functions above, so each change is checked and audited as on the page; a step
+    whose targets differ gets them anew in the order given. Nothing is written unless
+    every step and target is good."""
+    _admin(actor, policy)
+    if len(steps) > MAX_STEPS:
+        raise DomainError(f"At most {MAX_STEPS} steps.", "steps")
+    for index, (delay_minutes, mode, wanted) in enumerate(steps):
+        try:
+            _step_values(delay_minutes, mode)
+            for kind, ref in wanted:
+                find_target(kind, ref)
+        except DomainError as error:
+            raise DomainError(f"Step {index + 1}: {error.message}", error.field) from None
+        if len(set(wanted)) != len(wanted):
+            raise Conflict(f"Step {index + 1} names a target twice.", "steps")
+    current = list(policy.steps)
+    for extra in current[len(steps):][::-1]:
+        remove_step(actor, extra, now)
+    for index, (delay_minutes, mode, wanted) in enumerate(steps):
+        if index < len(current):
+            step = current[index]
+            if (step.delay_minutes, step.mode) != (delay_minutes, mode):
+                update_step(actor, step, delay_minutes=delay_minutes, mode=mode, now=now)
+        else:
+            step = add_step(actor, policy, delay_minutes=delay_minutes, mode=mode, now=now)
+        if [(t.kind, t.ref) for t in step.targets] != list(wanted):
+            for target in list(step.targets):
+                remove_target(actor, target, now)
+            for kind, ref in wanted:
+                add_target(actor, step, kind, ref, now)
+
+
 def find_target(kind: str, ref: int | None):
     """The person, team or schedule a target names; DomainError when there is none."""
     if kind not in TARGET_KINDS:

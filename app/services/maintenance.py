@@ -5,10 +5,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from app import clock
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.auth import permissions
-from app.errors import DomainError, Forbidden, NotFound
+from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
 from app.services.models import MaintenanceState, MaintenanceWindow, Service
 
@@ -55,6 +56,60 @@ def schedule(actor: Actor, *, title: str, starts_at: datetime, ends_at: datetime
         status_page.announce(window, now, components=components)
     advance(window, now)
     return window
+
+
+def update(actor: Actor, window: MaintenanceWindow, now: datetime, *, title: str, description: str,
+           starts_at: datetime, ends_at: datetime, services: list[Service]) -> None:
+    """Change a window not yet over. Until it starts everything may change; once under
+    way only its title, details and end (to finish sooner or later, not in the past).
+    Its status-page components stay as announced; a start moved earlier than now
+    starts it at once, as `schedule` does."""
+    permissions.require(actor, window, "Only an admin or a manager of its services' teams may change this maintenance.")
+    if window.state not in ACTIVE:
+        raise Conflict("That window is already over.")
+    title = (title or "").strip()
+    if not title:
+        raise DomainError("Give the maintenance a title.", "title")
+    started = window.state != MaintenanceState.SCHEDULED
+    if started and clock.utc(starts_at) != clock.utc(window.starts_at):
+        raise Conflict("The window has started: only its end can move.", "starts_at")
+    if started and {s.id for s in services} != {s.id for s in window.services}:
+        raise Conflict("The window has started: its services stay as they are.", "services")
+    if ends_at <= starts_at:
+        raise DomainError("The window must end after it starts.", "ends_at")
+    if ends_at <= now:
+        raise DomainError("The end must be in the future.", "ends_at")
+    if not services:
+        raise DomainError("Choose at least one service.", "services")
+    for service in services:
+        if not permissions.may(actor, service):
+            raise Forbidden(f"Only an admin or a manager of its team may put {service.name} under maintenance.",
+                            "services")
+    fields = ("title", "description", "starts_at", "ends_at", "services")
+
+    def shown() -> dict:
+        return {"title": window.title, "description": window.description or "",
+                "starts_at": clock.utc(window.starts_at).isoformat(), "ends_at": clock.utc(window.ends_at).isoformat(),
+                "services": sorted(s.id for s in window.services)}
+    before = shown()
+    window.title, window.description = title[:255], description or ""
+    window.starts_at, window.ends_at = starts_at, ends_at
+    window.services = list(services)
+    window.next_transition_at = starts_at if window.state == MaintenanceState.SCHEDULED else ends_at
+    before, after = audit.changed(before, shown())
+    if not after:
+        return
+    audit.record(actor, "maintenance.update", window, summary=f"Changed maintenance “{window.title}”: "
+                 + ", ".join(name for name in fields if name in after), before=before, after=after)
+    if window.public:
+        from app.statuspage import maintenance as status_page
+        from app.statuspage import service as status_service
+        window.updated_at = now
+        if window.state == MaintenanceState.SCHEDULED:
+            reminder = window.starts_at - status_page.REMINDER_BEFORE
+            window.reminder_at = reminder if reminder > now else None
+        status_service.bump(now)
+    advance(window, now)
 
 
 def cancel(actor: Actor, window: MaintenanceWindow, now: datetime) -> None:
