@@ -4,7 +4,10 @@ templates and severity levels, every route with every status its document promis
 the signing secret, ETag and If-Match do."""
 from __future__ import annotations
 
+import sqlalchemy as sa
+
 from app import clock
+from app.audit.models import AuditEntry
 from app.comms import library
 from app.comms.models import Webhook
 from app.extensions import db
@@ -49,6 +52,10 @@ def walk_webhooks(w) -> int:
     etag = as_admin.headers["ETag"]
     changed = w.as_admin.call("PATCH", base, body={"name": "Slack #ops", "active": False}, headers={"If-Match": etag})
     assert changed.status_code == 200 and changed.json["name"] == "Slack #ops" and changed.json["active"] is False
+    audited = db.session.scalars(sa.select(AuditEntry.summary).where(AuditEntry.action == "comms.webhook",
+                                                                     AuditEntry.actor_user_id == w.admin.id)).all()
+    assert "Changed the webhook Slack #ops: name" in audited and "Disabled the webhook Slack #ops" in audited
+    assert not any(HOOK in summary for summary in audited)  # the audit log names the host, never the URL
     stale = w.as_admin.call("PATCH", base, body={"url": "https://elsewhere.example.com/"}, headers={"If-Match": etag})
     assert stale.status_code == 412 and w.as_admin.get(base).json["url"] == HOOK
     secret_before = db.session.get(Webhook, hook_id).secret

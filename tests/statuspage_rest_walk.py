@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import sqlalchemy as sa
+
 from app import clock
 from app.api.schemas import iso
+from app.audit.models import AuditEntry
 from app.extensions import db
 from app.incidents import service as lifecycle
 from app.statuspage.models import Component, ComponentGroup, PublicIncident
@@ -114,6 +117,12 @@ def walk_incidents(w) -> str:
     assert resolved.json["resolved_at"] == iso(clock.now())
     db.session.refresh(ledger)
     assert ledger.status.value == "operational"
+    published = db.session.scalars(sa.select(AuditEntry.summary).where(AuditEntry.action == "statuspage.publish",
+                                                                       AuditEntry.actor_user_id == w.responder.id)
+                                       .order_by(AuditEntry.id))
+    assert [s for s in published if "Payouts are delayed" in s] == [
+        f"Published “Payouts are delayed” (investigating) for #{incident.id}",
+        f"Published “Payouts are delayed” (resolved) for #{incident.id}"]
     summary = w.as_responder.call("PATCH", base, body={"postmortem": "A full disk."})
     assert summary.json["postmortem"] == "A full disk." and summary.json["postmortem_published_at"]
     listed = w.as_viewer.get("/status_page/incidents", per_page=5)

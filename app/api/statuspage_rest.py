@@ -222,7 +222,8 @@ def change_component(component_id: int):
     if "group_id" in sent:
         changes["group_id"] = group.id if group else None
     actor, now = current_actor(), clock.now()
-    status_page.update_component(actor, component, now, services=services, **changes)
+    if changes or services is not None:
+        status_page.update_component(actor, component, now, services=services, **changes)
     if body.status is not None:
         status_page.set_component_status(actor, component, body.status, now)
     db.session.commit()
