@@ -103,6 +103,8 @@ def walk(w) -> dict[str, tuple[str, str]]:
     # Bad policy fields, a taken name (whatever its letter case), an unknown team.
     bad = w.as_admin.call("PATCH", base, body={"name": " ", "repeat": 10, "colour": "red"})
     assert {e["pointer"] for e in bad.json["errors"]} == {"/name", "/repeat", "/colour"}
+    assert w.as_admin.call("PATCH", base, body={"repeat": None}).json["errors"] == [
+        {"detail": "must not be null", "pointer": "/repeat"}]
     assert w.as_admin.call("PATCH", base, body={"name": "everyone ELSE"}).status_code == 409
     w.as_admin.call("PATCH", base, body=TOO_LARGE)
     assert w.as_admin.post("/escalation_policies", {"name": "payments primary"}).status_code == 409

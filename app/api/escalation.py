@@ -225,10 +225,13 @@ def update_escalation_policy(policy_id: int):
     policy, body = _policy(policy_id), request.context.json
     check_if_match(EscalationPolicyOut, policy_data(policy))
     sent, actor, now = body.model_fields_set, current_actor(), clock.now()
+    nulls = sorted(name for name in ("name", "description", "repeat") if name in sent and getattr(body, name) is None)
+    if nulls:
+        raise FieldErrors([{"detail": "must not be null", "pointer": f"/{name}"} for name in nulls])
     if {"name", "description", "repeat"} & sent:
-        policies.update_policy(actor, policy, name=body.name if body.name is not None else policy.name,
-                               description=body.description if body.description is not None else policy.description,
-                               repeat=body.repeat if body.repeat is not None else policy.repeat, now=now)
+        policies.update_policy(actor, policy, name=body.name if "name" in sent else policy.name,
+                               description=body.description if "description" in sent else policy.description,
+                               repeat=body.repeat if "repeat" in sent else policy.repeat, now=now)
     if "team_id" in sent:
         policies.set_policy_team(actor, policy, body.team_id, now)
     db.session.commit()
