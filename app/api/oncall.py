@@ -12,6 +12,7 @@ from app import clock
 from app.api import inputs
 from app.api.inputs import Field
 from app.api.schemas import iso, person_json, team_json
+from app.api.spec import etag_of
 from app.api.views import bp, load
 from app.auth.models import Role, User
 from app.errors import NotFound
@@ -109,6 +110,13 @@ def _schedule(schedule_id: int) -> Schedule:
     return load(Schedule, schedule_id, f"There is no schedule {schedule_id}.")
 
 
+def _with_etag(body: dict):
+    """The object with its ETag, for If-Match on its PATCH and DELETE (app.api.schedules)."""
+    response = jsonify(body)
+    response.headers["ETag"] = etag_of(body)
+    return response
+
+
 # --- routes ----------------------------------------------------------------------------
 
 @bp.route("/schedules")
@@ -127,7 +135,7 @@ def show_schedule(schedule_id: int):
     schedule = _schedule(schedule_id)
     now = clock.now()
     spec = load_spec(schedule, since=now - REACH)
-    return jsonify(schedule_json(schedule, spec, now, _everyone([schedule], {schedule.id: spec})))
+    return _with_etag(schedule_json(schedule, spec, now, _everyone([schedule], {schedule.id: spec})))
 
 
 @bp.route("/schedules/<int:schedule_id>/layers")
@@ -216,7 +224,7 @@ def _override(schedule: Schedule, override_id: int) -> Override:
 @bp.route("/schedules/<int:schedule_id>/overrides/<int:override_id>")
 @requires(Role.VIEWER)
 def show_override(schedule_id: int, override_id: int):
-    return jsonify(override_json(_override(_schedule(schedule_id), override_id)))
+    return _with_etag(override_json(_override(_schedule(schedule_id), override_id)))
 
 
 @bp.route("/schedules/<int:schedule_id>/overrides", methods=["POST"])

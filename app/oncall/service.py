@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from app import clock
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.auth import permissions
@@ -517,6 +518,55 @@ def remove_override(actor: Actor, override: Override, now: datetime) -> str:
     return outcome
 
 
+def change_override(actor: Actor, override: Override, *, now: datetime, user_id: int | None = None,
+                    starts_at: datetime | None = None, ends_at: datetime | None = None,
+                    note: str | None = None) -> Override:
+    """Change an override; what is not given stays. One that is over is part of the
+    record (refused). One under way keeps who covers and since when (the record of
+    who was on call stays true): only its end and note change; to hand the rest to
+    someone else, end it and make another. A start in the past is taken as now."""
+    _responder(actor)
+    schedule = override.schedule
+    _live(schedule)
+    if override.ends_at <= now:
+        raise Conflict("That override is over; it stays in the record.")
+    begun = override.starts_at <= now
+    if begun and ((user_id is not None and user_id != override.user_id)
+                  or (starts_at is not None and starts_at != override.starts_at)):
+        raise Conflict("That override has begun: only its end and note change. End it and make another to "
+                       "hand the rest to someone else.")
+    user = _person(user_id) if user_id is not None and user_id != override.user_id else override.user
+    starts_at = override.starts_at if starts_at is None else starts_at
+    ends_at = override.ends_at if ends_at is None else ends_at
+    if begun:
+        if ends_at.tzinfo is None:
+            raise DomainError("Times need a time zone.", "ends_at")
+        if ends_at <= now:
+            raise DomainError("That window is already over: end the override instead.", "ends_at")
+        if ends_at - starts_at > MAX_WINDOW:
+            raise DomainError("Keep it under a year.", "ends_at")
+    else:
+        starts_at, ends_at = _window(starts_at, ends_at, now)
+    before = _override_fields(override)
+    override.user, override.starts_at, override.ends_at = user, clock.utc(starts_at), clock.utc(ends_at)
+    if note is not None:
+        override.note = note.strip()[:MAX_NOTE]
+    db.session.flush()
+    before, after = audit.changed(before, _override_fields(override))
+    if after:
+        audit.record(actor, "schedule.override_change", schedule,
+                     summary=f"Changed override #{override.id} on {schedule.name}: {', '.join(after)}",
+                     before={"override_id": override.id, **before}, after={"override_id": override.id, **after})
+        _touch(schedule, now)
+        replan(schedule, now)
+    return override
+
+
+def _override_fields(override: Override) -> dict:
+    return {"user_id": override.user_id, "starts_at": clock.utc(override.starts_at).isoformat(),
+            "ends_at": clock.utc(override.ends_at).isoformat(), "note": override.note or ""}
+
+
 def add_swap(actor: Actor, schedule: Schedule, *, first_user_id: int, second_user_id: int,
              first_starts_at: datetime, first_ends_at: datetime, now: datetime,
              second_starts_at: datetime | None = None, second_ends_at: datetime | None = None,
@@ -576,7 +626,7 @@ def remove_swap(actor: Actor, swap: Swap, now: datetime) -> None:
     _responder(actor)
     schedule = swap.schedule
     if swap.first_starts_at <= now:
-        raise DomainError("That swap has begun; make an override to change what is left of it.")
+        raise Conflict("That swap has begun; make an override to change what is left of it.")
     audit.record(actor, "schedule.swap_remove", schedule, summary=f"Removed swap #{swap.id} on {schedule.name}",
                  before={"swap_id": swap.id, "first_user_id": swap.first_user_id,
                          "second_user_id": swap.second_user_id})
@@ -662,7 +712,7 @@ def remove_holiday(actor: Actor, holiday: Holiday, now: datetime) -> None:
     if not own and not actor.can(Role.ADMIN):
         raise Forbidden("Only an admin may change someone else's holiday.")
     if holiday.ends_at <= now:
-        raise DomainError("That holiday is over; it stays in the record.")
+        raise Conflict("That holiday is over; it stays in the record.")
     audit.record(actor, "holiday.remove", holiday, summary=f"Removed a holiday of {holiday.user.name}",
                  before={"user_id": holiday.user_id, "starts_at": holiday.starts_at, "ends_at": holiday.ends_at})
     if holiday.starts_at < now:
