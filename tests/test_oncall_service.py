@@ -198,6 +198,41 @@ def test_overrides_by_responders_start_now_at_the_earliest_and_end_rather_than_v
 
 
 @pytest.mark.db
+def test_an_override_changes_whole_before_it_starts_and_only_its_end_while_under_way(app, people):
+    ana, ben, cy, _ = people
+    schedule = make_schedule()
+    make_layer(schedule, [ana], name="Primary")
+    override = make_override(schedule, ben, T0 + timedelta(days=1), T0 + timedelta(days=2))
+    oncall.change_override(actor(cy), override, now=T0, user_id=cy.id, starts_at=T0 - timedelta(hours=1),
+                           note="Cy covers")
+    db.session.commit()
+    assert (override.user_id, override.starts_at, override.note) == (cy.id, T0, "Cy covers")  # the past: now
+    assert on_call(schedule, T0 + timedelta(hours=1)) == cy
+    entry = db.session.scalars(sa.select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+    assert entry.action == "schedule.override_change" and set(entry.after) == {"override_id", "user_id", "starts_at",
+                                                                                "note"}
+    under_way = T0 + timedelta(hours=2)
+    with pytest.raises(Conflict, match="begun"):
+        oncall.change_override(actor(cy), override, now=under_way, user_id=ben.id)
+    with pytest.raises(Conflict, match="begun"):
+        oncall.change_override(actor(cy), override, now=under_way, starts_at=under_way)
+    with pytest.raises(DomainError, match="already over"):
+        oncall.change_override(actor(cy), override, now=under_way, ends_at=T0 + timedelta(hours=1))
+    db.session.rollback()
+    oncall.change_override(actor(cy), override, now=under_way, ends_at=T0 + timedelta(hours=5))
+    db.session.commit()
+    assert (override.starts_at, override.ends_at) == (T0, T0 + timedelta(hours=5))
+    assert on_call(schedule, T0 + timedelta(hours=6)) == ana
+    actions = audit_actions()
+    oncall.change_override(actor(cy), override, now=under_way, note="Cy covers")  # nothing changes: no entry
+    assert audit_actions() == actions
+    with pytest.raises(Forbidden):
+        oncall.change_override(actor(make_user(Role.VIEWER)), override, now=under_way, note="x")
+    with pytest.raises(Conflict, match="over"):
+        oncall.change_override(actor(cy), override, now=T0 + timedelta(days=1), note="late")
+
+
+@pytest.mark.db
 def test_a_swap_trades_two_weeks(app, people):
     ana, ben, _, _ = people
     schedule = make_schedule()
