@@ -104,6 +104,11 @@ def walk(w) -> dict[str, tuple[str, str]]:
     people.set_manager(SYSTEM, w.team, w.responder, False)
     db.session.commit()
 
+    # An answer's ETag is the one a read gives, whatever order the services were sent in.
+    both = w.as_admin.call("PATCH", base, body={"service_ids": [shared.id, vault.id]})
+    assert [m["name"] for m in both.json["services"]] == ["card-vault", "shared-dns"]
+    assert both.headers["ETag"] == w.as_viewer.get(base).headers["ETag"]
+
     # DELETE ends it: a scheduled one is cancelled, one under way completes now; kept on the list.
     w.as_admin.call("DELETE", running_base, headers={"If-Match": etag})  # stale: 412
     assert w.as_admin.call("DELETE", base).status_code == 204

@@ -101,7 +101,10 @@ def window_data(window: MaintenanceWindow) -> dict:
     creator = db.session.get(User, window.created_by_id) if window.created_by_id else None
     return {"id": window.id, "title": window.title, "description": window.description or "",
             "state": window.state.value, "starts_at": window.starts_at, "ends_at": window.ends_at,
-            "public": window.public, "services": window.services, "components": window.components,
+            "public": window.public,
+            # In the relationships' order, loaded or just assigned, so an answer's ETag is a later read's.
+            "services": sorted(window.services, key=lambda s: (s.name, s.id)),
+            "components": sorted(window.components, key=lambda c: (c.position, c.id)),
             "created_by": creator, "created_at": window.created_at}
 
 
