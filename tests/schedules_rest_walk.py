@@ -197,7 +197,7 @@ def walk(w) -> dict[str, tuple[str, str]]:
     clock.set(now)
 
     # A team's manager makes schedules for their team and changes them, nobody else's.
-    search = make_team("Discovery")
+    search = make_team("Tracing")  # (after "Search": the teams walk lists the first two by name)
     people.add_member(SYSTEM, search, nia, is_manager=True)
     db.session.commit()
     as_manager = _as(w, nia)
@@ -211,12 +211,12 @@ def walk(w) -> dict[str, tuple[str, str]]:
 
     # Archiving: refused while a policy pages the schedule; then it keeps its history
     # and changes no more.
-    policy = policies.create_policy(SYSTEM, name="Discovery escalation", now=clock.now())
+    policy = policies.create_policy(SYSTEM, name="Tracing escalation", now=clock.now())
     step = policies.add_step(SYSTEM, policy, delay_minutes=5, mode="all", now=clock.now())
     policies.add_target(SYSTEM, step, "schedule", theirs.json["id"], clock.now())
     db.session.commit()
     paged = w.as_admin.call("DELETE", f"/schedules/{theirs.json['id']}")
-    assert paged.status_code == 409 and "Discovery escalation still pages" in paged.json["detail"]
+    assert paged.status_code == 409 and "Tracing escalation still pages" in paged.json["detail"]
     assert w.as_admin.call("PATCH", base, body={"name": "Search secondary"}).status_code == 409
     w.as_admin.call("DELETE", base, headers={"If-Match": read.headers["ETag"]})
     w.as_viewer.call("DELETE", base)

@@ -233,7 +233,7 @@ def _optional(schema: dict) -> None:
     schema.pop("default", None)
 
 
-class Rotation(Input):
+class RotationFields(Input):
     participant_ids: list[Id] = Field(None, min_length=1, max_length=oncall.MAX_PARTICIPANTS,
                                       description="People in rotation order.", json_schema_extra=_optional)
     shift_unit: Literal["hours", "days", "weeks"] = Field(None, json_schema_extra=_optional)
@@ -245,7 +245,7 @@ class Rotation(Input):
                                             json_schema_extra=_optional)
 
 
-class NewLayer(Rotation):
+class NewLayer(RotationFields):
     name: Title
     participant_ids: list[Id] = Field(min_length=1, max_length=oncall.MAX_PARTICIPANTS,
                                       description="People in rotation order.")
@@ -261,7 +261,7 @@ class NewLayer(Rotation):
                              description="Which participant (from 0) takes the first shift.")
 
 
-class LayerChange(Rotation):
+class LayerChange(RotationFields):
     """The name changes at once. Any rotation field sent changes the rotation from the
     next handoff (the fields left out are those of the latest version, pending or in
     force); sending what it is now drops a pending change."""
@@ -380,7 +380,7 @@ def _hhmm(value: str | None) -> time | None:
     return None if value is None else time.fromisoformat(value)
 
 
-def _rotation(version, sent: Rotation) -> dict:
+def _rotation(version, sent: RotationFields) -> dict:
     """The rotation fields `change_layer`/`add_layer` take: those sent, the rest from
     `version`."""
     fields = sent.model_fields_set
