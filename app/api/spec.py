@@ -118,7 +118,7 @@ def _refuse_invalid(req, resp, req_validation_error, instance, adapter=None) -> 
     if body_model is not None:
         raw = request.get_data(cache=True)
         try:
-            parsed = body_model.model_validate_json(raw)
+            parsed = body_model.model_validate_json(raw if raw.strip() else b"{}")
         except ValidationError as invalid:
             for error in invalid.errors():
                 location = tuple(error.get("loc", ()))
@@ -127,19 +127,21 @@ def _refuse_invalid(req, resp, req_validation_error, instance, adapter=None) -> 
                 else:
                     errors.append({"detail": _message(error), "pointer": _pointer(location)})
         else:
-            request.context = request.context._replace(json=parsed)
+            if not errors:
+                request.context = request.context._replace(json=parsed)
     if errors:
         raise FieldErrors(errors)
 
 
 class _BodiesAsJson(PydanticModelAdapter):
-    """spectree checks a body as the Python objects `get_json` made of it, where strict
-    mode takes no "2026-06-01" for a date; a body (`Input`) is checked as the JSON it
-    came as instead, as `_refuse_invalid` reads it."""
+    """spectree checks a body as the Python objects `get_json` made of it (when the
+    content type says JSON, else not at all), where strict mode takes no "2026-06-01"
+    for a date. A body (`Input`) is left to `_refuse_invalid`, which reads the bytes
+    sent, whatever their content type; spectree still checks the query."""
 
     def validate_obj(self, model, value):
-        if isinstance(model, type) and issubclass(model, Input) and isinstance(value, dict):
-            return model.model_validate_json(json.dumps(value))
+        if isinstance(model, type) and issubclass(model, Input):
+            return None
         return super().validate_obj(model, value)
 
 
@@ -326,6 +328,8 @@ def generated_paths() -> dict[str, dict]:
                 refusals.add(400)
             if "requestBody" in operation:
                 refusals.add(413)
+                if not any(field.is_required() for field in view._body.model_fields.values()):
+                    operation["requestBody"]["required"] = False  # no body is an empty object
             if method in ("patch", "put", "delete"):
                 refusals.add(412)
             operation["responses"] = {**{str(s): operation["responses"][str(s)] for s in sorted(statuses)},
