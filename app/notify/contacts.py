@@ -212,6 +212,20 @@ def _verified_with(actor: Actor, method: ContactMethod, now: datetime, *, vouche
                 audit.record(actor, "contact.verify", each, summary=f"Verified {each.display} for {each.user.name}")
 
 
+def relabel(actor: Actor, method: ContactMethod, label: str) -> ContactMethod:
+    """Name a contact method ("work phone"): shown beside it, pages use it as before.
+    Audited when the name changes."""
+    _may_manage(actor, method.user)
+    if not method.active:
+        raise DomainError("That contact method was removed.")
+    label = " ".join((label or "").split())[:60]
+    if label != method.label:
+        audit.record(actor, "contact.label", method, summary=f"Named {method.display} of {method.user.name} {label!r}",
+                     before={"label": method.label}, after={"label": label})
+        method.label = label
+    return method
+
+
 def remove_method(actor: Actor, method: ContactMethod) -> None:
     _may_manage(actor, method.user)
     method.active = False
