@@ -24,7 +24,7 @@ An unknown schedule (or layer, swap, holiday of it) is 404 before the body is re
 from __future__ import annotations
 
 import functools
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
