@@ -5,8 +5,11 @@ whose; a new phone's code; ETag and If-Match."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import sqlalchemy as sa
+
+from app import clock
 
 from app.audit.models import AuditEntry
 from app.auth.models import Role, User
@@ -99,6 +102,13 @@ def walk(w) -> dict[str, tuple[str, str]]:
     assert w.as_responder.post(f"/users/{rita.id}/contact_methods", vouching).status_code == 403  # an admin's
     assert w.as_responder.post(f"{base}/contact_methods",
                                {"channel": "email", "address": "rita@home.example.com"}).status_code == 403
+    # Another code, a minute after the last at the soonest (as the profile page's Resend).
+    codes = f"{email}/verification_codes"
+    assert w.as_responder.post(codes, {}).json["detail"].startswith("A code was just sent.")
+    assert w.as_responder.post(codes, {"channel": "sms"}).status_code == 400
+    assert w.as_viewer.post(codes, {}).status_code == 403
+    clock.advance(timedelta(seconds=61))
+    assert w.as_responder.post(codes, {}).status_code == 202
     wrong = w.as_responder.call("PATCH", email, body={"code": "nope"})
     assert wrong.status_code == 400 and wrong.json["errors"][0]["pointer"] == "/code"
     assert db.session.get(ContactMethod, added.json["id"]).code_attempts == 1  # a wrong code counts, as on the page
@@ -106,6 +116,7 @@ def walk(w) -> dict[str, tuple[str, str]]:
                                    headers={"If-Match": first})
     assert verified.status_code == 200 and verified.json["verified"] and verified.json["label"] == "Pager"
     assert w.as_responder.call("PATCH", email, body={"label": "Lost"}, headers={"If-Match": first}).status_code == 412
+    assert w.as_responder.post(codes, {}).json["detail"] == "That contact method is already verified."
     w.as_responder.call("PATCH", email, body={"label": 5})
     w.as_responder.call("PATCH", email, body=TOO_LARGE)
     assert w.as_viewer.call("PATCH", email, body={"label": "Vic's now"}).status_code == 403

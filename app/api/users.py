@@ -141,6 +141,10 @@ class ContactMethodChange(Input):
     verified: Literal[True] | None = None
 
 
+class CodeRequest(Input):
+    """Nothing to say: the code goes to the method itself."""
+
+
 class RuleStepOut(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -381,6 +385,20 @@ def update_contact_method(user_id: int, method_id: int):
         raise DomainError("That code is not right.", "code")
     db.session.commit()
     return _one_method(method)
+
+
+@bp.route("/users/<int:user_id>/contact_methods/<int:method_id>/verification_codes", methods=["POST"])
+@requires(Role.VIEWER)
+@own_or_admin
+@endpoint(body=CodeRequest, answers={202: ContactMethodOut}, tag="users")
+def send_verification_code(user_id: int, method_id: int):
+    """Send a new code to an unverified method (the person, or an admin), as the
+    profile page's Resend: a minute after the last at the soonest; it replaces the
+    last one."""
+    method = _method(_user(user_id), method_id)
+    contacts.send_code(current_actor(), method, clock.now())
+    db.session.commit()
+    return _one_method(method, 202)
 
 
 @bp.route("/users/<int:user_id>/contact_methods/<int:method_id>", methods=["DELETE"])
