@@ -103,6 +103,9 @@ def walk(w) -> dict[str, tuple[str, str]]:
     backup = w.as_admin.post(f"{base}/layers", {"name": "Backup", "participant_ids": [nia.id], "shift_unit": "days"})
     assert backup.status_code == 201 and backup.json["level"] > renamed.json["level"]
     assert w.as_admin.post(f"{base}/layers", {"name": "weekdays", "participant_ids": [nia.id]}).status_code == 409
+    raised = w.as_admin.call("PATCH", layer_url, body={"level": backup.json["level"]})
+    assert raised.json["level"] == backup.json["level"] and raised.json["pending"] == later.json["pending"]
+    assert [item["name"] for item in w.as_viewer.get(f"{base}/layers").json["layers"]] == ["Weekdays", "Backup"]
     assert w.as_admin.call("PATCH", layer_url, body={"name": "BACKUP"}).status_code == 409
     refused = w.as_admin.post(f"{base}/layers", {
         "name": "Nights", "participant_ids": [], "handoff_time": "25:00", "colour": 1,
@@ -118,7 +121,9 @@ def walk(w) -> dict[str, tuple[str, str]]:
     backup_url = f"{base}/layers/{backup.json['id']}"
     w.as_admin.call("DELETE", backup_url, headers={"If-Match": '"stale"'})
     versions = db.session.scalar(sa.select(sa.func.count()).select_from(RotationVersion))
-    assert w.as_admin.call("DELETE", backup_url, headers={"If-Match": backup.headers["ETag"]}).status_code == 204
+    assert w.as_admin.call("DELETE", backup_url, headers={"If-Match": backup.headers["ETag"]}).status_code == 412
+    assert w.as_admin.call("DELETE", backup_url, headers={"If-Match": w.as_viewer.get(backup_url).headers["ETag"]}
+                           ).status_code == 204  # (moved below Weekdays: its ETag changed)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(RotationVersion)) == versions - 1
     assert _audited("schedule.layer_remove") >= 1
 

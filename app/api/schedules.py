@@ -264,9 +264,12 @@ class NewLayer(RotationFields):
 class LayerChange(RotationFields):
     """The name changes at once. Any rotation field sent changes the rotation from the
     next handoff (the fields left out are those of the latest version, pending or in
-    force); sending what it is now drops a pending change."""
+    force); sending what it is now drops a pending change. `level` moves the layer past
+    the layers whose level lies between its own and the one sent, one at a time as the
+    page's arrows do (a higher layer wins)."""
 
     name: Title | None = None
+    level: int = Field(None, ge=0, le=1_000_000, json_schema_extra=_optional)
 
 
 class OverrideChange(Input):
@@ -488,12 +491,26 @@ def update_layer(schedule_id: int, layer_id: int):
     _live(schedule)
     now = clock.now()
     rotation = {}
-    if body.model_fields_set - {"name"}:
+    if body.model_fields_set - {"name", "level"}:
         latest = (oncall.pending_versions(layer, now) or [oncall.current_version(layer, now)])[-1]
         rotation = _rotation(latest, body)
-    oncall.change_layer(current_actor(), layer, now=now, name=body.name, **rotation)
+    actor = current_actor()
+    oncall.change_layer(actor, layer, now=now, name=body.name, **rotation)
+    while body.level is not None and (step := _toward(layer, body.level)) is not None:
+        oncall.move_layer(actor, layer, up=step, now=now)
     db.session.commit()
     return _one_layer(layer)
+
+
+def _toward(layer: ScheduleLayer, level: int) -> bool | None:
+    """Up (True) or down (False) past the next layer on the way to `level`; None there."""
+    ordered = sorted(layer.schedule.layers, key=lambda item: item.position)
+    i = ordered.index(layer)
+    if level > layer.position and i + 1 < len(ordered) and ordered[i + 1].position <= level:
+        return True
+    if level < layer.position and i > 0 and ordered[i - 1].position >= level:
+        return False
+    return None
 
 
 @bp.route("/schedules/<int:schedule_id>/layers/<int:layer_id>", methods=["DELETE"])
