@@ -757,6 +757,9 @@ def document() -> dict:
         written["paths"][path].update(generated["paths"].pop(path))
     written["paths"].update(generated["paths"])
     written["paths"] = dict(sorted(written["paths"].items()))
+    clash = (set(written["components"]["schemas"]) & set(generated["schemas"])) - {"Pagination"}
+    if clash:  # Pagination is the generated one's on purpose: one pagination for every list
+        raise TypeError(f"API models named as hand-written schemas: {', '.join(sorted(clash))}")
     written["components"]["schemas"].update(generated["schemas"])
     written["tags"] += [{"name": tag} for tag in API_TAGS if {"name": tag} not in written["tags"]]
     return written
@@ -886,10 +889,6 @@ def _written() -> dict:
                     "severity_mapping": SEVERITY_MAPPING,
                 }, required=("name",), example={"name": "checkout-api", "team_id": 1,
                                                 "severity_mapping": {"critical": 1, "info": None}})),
-        },
-        "/services/{service_id}": {
-            "get": operation("show_service", "services", "One service",
-                             answers(200, "The service.", ref("Service"), 401, 404), parameters=[service_id]),
         },
         "/services/{service_id}/integration_keys": {
             "get": operation("list_integration_keys", "services", "A service's integration keys, revoked ones too",
@@ -1023,13 +1022,15 @@ def _written() -> dict:
             "get": operation("show_component", "status page", "One status page component",
                              answers(200, "The component.", ref("StatusComponent"), 401, 404),
                              parameters=[param("component_id")]),
-            "post": operation(
+            "post": {**operation(
                 "update_component", "status page", "Change a component",
                 answers(200, "The component.", ref("StatusComponent"), *POST_ERRORS, 404,
                         conflict="Another component has that name."),
-                description="Only the fields sent change. Writes the audit entry.", role="admin",
+                description="Deprecated: use PATCH /status_page/components/{component_id} (with If-Match). Only "
+                            "the fields sent change. Writes the audit entry.", role="admin",
                 parameters=[param("component_id")],
                 request_body=body(COMPONENT_INPUT, example={"description": "Basket and payment", "position": 2})),
+                "deprecated": True},
         },
         "/status_page/components/{component_id}/status": {
             "post": operation(
@@ -1041,11 +1042,13 @@ def _written() -> dict:
                                   example={"status": "degraded_performance"})),
         },
         "/status_page/components/{component_id}/delete": {
-            "post": operation(
+            "post": {**operation(
                 "delete_component", "status page", "Remove a component, with its history",
                 answers(200, "The component as it was.", ref("StatusComponent"), *POST_ERRORS, 404),
-                description="Writes the audit entry. The body, if any, is an empty object.", role="admin",
+                description="Deprecated: use DELETE /status_page/components/{component_id} (with If-Match). "
+                            "Writes the audit entry. The body, if any, is an empty object.", role="admin",
                 parameters=[param("component_id")], request_body=body({}, optional_body=True)),
+                "deprecated": True},
         },
         "/openapi.json": {
             "get": {"operationId": "openapi", "tags": ["meta"], "summary": "This document", "security": [],

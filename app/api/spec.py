@@ -145,9 +145,22 @@ class _BodiesAsJson(PydanticModelAdapter):
         return super().validate_obj(model, value)
 
 
+_NAMED: dict[str, type] = {}
+
+
+def _schema_name(model: type) -> str:
+    """A model's schema name is its class name, which must be its own: two models of one
+    name would be one schema in the document, the second silently replacing the first."""
+    name = model.__name__
+    if _NAMED.setdefault(name, model) is not model:
+        raise TypeError(f"Two API models are named {name} ({_NAMED[name].__module__} and {model.__module__}): "
+                        "rename one.")
+    return name
+
+
 spec = SpecTree("flask", mode="strict", title="Firebreak API", version="1", validation_error_status=400,
                 before=_refuse_invalid, annotations=False, model_adapter=_BodiesAsJson(),
-                naming_strategy=lambda model: model.__name__, nested_naming_strategy=lambda parent, child: child)
+                naming_strategy=_schema_name, nested_naming_strategy=lambda parent, child: child)
 
 
 REFUSALS = {
