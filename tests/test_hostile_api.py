@@ -58,7 +58,10 @@ def test_every_api_operation_survives_generated_requests(app, client, tokens, ta
             response = case.call(app=app, session=client, headers=headers)
             tally.saw(response.status_code)
             assert response.status_code < 500, (case.as_curl_command(headers), response.text[:500])
-            case.validate_response(response, checks=CHECKS, headers=headers)
+            # A body over MAX_CONTENT_LENGTH is refused whole (413) before anything reads it,
+            # however it breaks the schema: a refusal schemathesis does not count as one.
+            checks = CHECKS if response.status_code != 413 else [c for c in CHECKS if c is not negative_data_rejection]
+            case.validate_response(response, checks=checks, headers=headers)
             if 400 <= response.status_code < 500:
                 assert digest() == before, f"{response.status_code} changed rows: {case.as_curl_command(headers)}"
 

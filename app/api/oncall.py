@@ -84,7 +84,7 @@ def override_json(override: Override) -> dict:
             "created_at": iso(override.created_at), "created_by": person_json(override.created_by)}
 
 
-def _everyone(schedules: list[Schedule], specs: dict[int, compute.ScheduleSpec]) -> dict[int, User]:
+def everyone(schedules: list[Schedule], specs: dict[int, compute.ScheduleSpec]) -> dict[int, User]:
     ids = set()
     for schedule in schedules:
         spec = specs[schedule.id]
@@ -125,7 +125,7 @@ def list_schedules():
     now = clock.now()
     schedules = oncall.all_schedules()
     specs = load_specs(schedules, since=now - REACH)
-    people = _everyone(schedules, specs)
+    people = everyone(schedules, specs)
     return jsonify({"schedules": [schedule_json(s, specs[s.id], now, people) for s in schedules]})
 
 
@@ -135,7 +135,7 @@ def show_schedule(schedule_id: int):
     schedule = _schedule(schedule_id)
     now = clock.now()
     spec = load_spec(schedule, since=now - REACH)
-    return _with_etag(schedule_json(schedule, spec, now, _everyone([schedule], {schedule.id: spec})))
+    return _with_etag(schedule_json(schedule, spec, now, everyone([schedule], {schedule.id: spec})))
 
 
 @bp.route("/schedules/<int:schedule_id>/layers")
@@ -144,7 +144,7 @@ def list_layers(schedule_id: int):
     schedule = _schedule(schedule_id)
     now = clock.now()
     spec = load_spec(schedule, since=now)
-    people = _everyone([schedule], {schedule.id: spec})
+    people = everyone([schedule], {schedule.id: spec})
     return jsonify({"schedule": schedule_ref(schedule), "layers": [layer_json(layer, now, people)
                                                                     for layer in schedule.layers]})
 
@@ -159,7 +159,7 @@ def who_is_on_call(schedule_id: int):
     query.check()
     at = at or clock.now()
     spec = load_spec(schedule, since=at - REACH)
-    people = _everyone([schedule], {schedule.id: spec})
+    people = everyone([schedule], {schedule.id: spec})
     return jsonify({"schedule": schedule_ref(schedule), "at": iso(at), "on_call": on_call_json(spec, at, people)})
 
 
@@ -173,7 +173,7 @@ def everyone_on_call():
     at = at or clock.now()
     schedules = oncall.all_schedules()
     specs = load_specs(schedules, since=at - REACH)
-    people = _everyone(schedules, specs)
+    people = everyone(schedules, specs)
     return jsonify({"at": iso(at), "schedules": [
         {"schedule": schedule_ref(s), "on_call": on_call_json(specs[s.id], at, people)} for s in schedules]})
 
@@ -193,7 +193,7 @@ def list_shifts(schedule_id: int):
     if end - start > MAX_SHIFT_WINDOW:
         raise inputs.BadInput([f"ask for at most {MAX_SHIFT_WINDOW.days} days at a time"])
     spec = load_spec(schedule, since=start)
-    people = _everyone([schedule], {schedule.id: spec})
+    people = everyone([schedule], {schedule.id: spec})
     return jsonify({"schedule": schedule_ref(schedule), "start": iso(start), "end": iso(end),
                     "shifts": [shift_json(s, people) for s in compute.final_shifts(spec, start, end)]})
 

@@ -33,7 +33,7 @@ from flask import request, url_for
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from app import clock
-from app.api.oncall import REACH, _everyone, layer_json, override_json, schedule_json
+from app.api.oncall import REACH, everyone, layer_json, override_json, schedule_json
 from app.api.schemas import pagination_json
 from app.api.spec import FieldErrors, Input, PageQuery, Pagination, Ref, Time, answer, check_if_match, endpoint
 from app.api.views import bp, load
@@ -347,7 +347,7 @@ def _live(schedule: Schedule) -> None:
 def _schedule_data(schedule: Schedule) -> dict:
     now = clock.now()
     spec = load_spec(schedule, since=now - REACH)
-    return schedule_json(schedule, spec, now, _everyone([schedule], {schedule.id: spec}))
+    return schedule_json(schedule, spec, now, everyone([schedule], {schedule.id: spec}))
 
 
 def _layer_data(layer: ScheduleLayer) -> dict:

@@ -85,7 +85,7 @@ FIELDS = {
 CREATE_FIELDS = {**FIELDS, "name": Field(inputs.text(120, blank=False), required=True), "status": Field(_status)}
 
 
-def _references(values: dict) -> tuple[ComponentGroup | None, list[Service] | None]:
+def component_references(values: dict) -> tuple[ComponentGroup | None, list[Service] | None]:
     """The group and services named, or a 400 saying which do not exist."""
     errors, group, services = [], None, None
     if values.get("group_id"):
@@ -122,7 +122,7 @@ def show_component(component_id: int):
 @requires(Role.ADMIN)
 def create_component():
     values = inputs.body(CREATE_FIELDS)
-    group, services = _references(values)
+    group, services = component_references(values)
     component = status_page.create_component(
         current_actor(), name=values["name"], now=clock.now(), description=values.get("description", ""),
         group=group, services=services or [], position=values.get("position"),
@@ -140,7 +140,7 @@ def create_component():
 def update_component(component_id: int):
     component = _component(component_id)
     values = inputs.body(FIELDS)
-    group, services = _references(values)
+    group, services = component_references(values)
     changes = {key: values[key] for key in ("name", "description", "position", "showcase", "only_show_if_degraded")
                if key in values}
     if "group_id" in values:

@@ -29,7 +29,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from app import clock
 from app.api.schemas import pagination_json, service_ref
 from app.api.spec import Input, Name, PageQuery, Pagination, Ref, Time, answer, check_if_match, endpoint
-from app.api.statuspage import _references, component_json
+from app.api.statuspage import component_references, component_json
 from app.api.views import bp, load
 from app.auth.models import Role
 from app.errors import Conflict, DomainError, NotFound
@@ -214,7 +214,7 @@ def change_component(component_id: int):
     values = {name: getattr(body, name) for name in ("group_id", "service_ids") if name in sent}
     if values.get("service_ids") is None:
         values.pop("service_ids", None)
-    group, services = _references(values)
+    group, services = component_references(values)
     changes = {name: getattr(body, name) for name in ("name", "position", "showcase", "only_show_if_degraded")
                if name in sent}
     if "description" in sent:

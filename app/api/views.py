@@ -9,8 +9,11 @@ details (app.api.problems).
 from __future__ import annotations
 
 import hashlib
+import math
+import time
 
 from flask import Blueprint, current_app, g, jsonify, request
+from limits import parse_many
 
 from app.api import idempotency
 from app.api.inputs import MAX_ID
@@ -23,20 +26,29 @@ from app.web import SAFE_METHODS, current_actor, json_error, requires
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
-def _limit() -> str:
-    return current_app.config["API_RATE_LIMIT"]
-
-
 def _client() -> str:
-    """Whom a rate limit counts: the token (by its hash), else the address."""
+    """Whom the rate limit counts: the token (by its hash), else the address."""
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer " and header[7:].strip():
         return "token:" + hashlib.sha256(header[7:].strip().encode()).hexdigest()[:32]
     return "address:" + (request.remote_addr or "")
 
 
-# Every route of the API together, per token: over it, 429 with Retry-After (app.error_pages).
-limiter.shared_limit(_limit, scope="api", key_func=_client)(bp)
+@bp.before_request
+def rate_limit():
+    """API_RATE_LIMIT for every route of the API together, per token: over it, 429 with
+    Retry-After. Counted here, in Flask-Limiter's storage (memory or Redis), rather
+    than as a blueprint limit, which would put its hook before every request of every
+    part of the app (app.patches, `limiter`)."""
+    if not limiter.enabled:
+        return None
+    for item in parse_many(current_app.config["API_RATE_LIMIT"]):
+        if not limiter.limiter.hit(item, "api", _client()):
+            reset_at, _ = limiter.limiter.get_window_stats(item, "api", _client())
+            wait = max(1, math.ceil(reset_at - time.time()))
+            return json_error(429, f"Too many requests: {item} per API token. Wait {wait} s and try again.",
+                              headers={"Retry-After": str(wait)})
+    return None
 
 
 @bp.errorhandler(DomainError)

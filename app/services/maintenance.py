@@ -23,24 +23,31 @@ def get_window(window_id: int) -> MaintenanceWindow:
     return window
 
 
-def schedule(actor: Actor, *, title: str, starts_at: datetime, ends_at: datetime, services: list[Service],
-             now: datetime, description: str = "", public: bool = False, components: list | None = None,
-             ) -> MaintenanceWindow:
-    """A new window. `public` announces it on the status page, putting `components`
-    (default: the components of its services) under maintenance while it runs."""
+def _checked(actor: Actor, title: str, starts_at: datetime, ends_at: datetime, services: list[Service],
+             now: datetime, ended: str) -> str:
+    """The window's title, once its times, services and the actor's right to them check out."""
     title = (title or "").strip()
     if not title:
         raise DomainError("Give the maintenance a title.", "title")
     if ends_at <= starts_at:
         raise DomainError("The window must end after it starts.", "ends_at")
     if ends_at <= now:
-        raise DomainError("The window has already ended.", "ends_at")
+        raise DomainError(ended, "ends_at")
     if not services:
         raise DomainError("Choose at least one service.", "services")
     for service in services:
         if not permissions.may(actor, service):
             raise Forbidden(f"Only an admin or a manager of its team may put {service.name} under maintenance.",
                             "services")
+    return title
+
+
+def schedule(actor: Actor, *, title: str, starts_at: datetime, ends_at: datetime, services: list[Service],
+             now: datetime, description: str = "", public: bool = False, components: list | None = None,
+             ) -> MaintenanceWindow:
+    """A new window. `public` announces it on the status page, putting `components`
+    (default: the components of its services) under maintenance while it runs."""
+    title = _checked(actor, title, starts_at, ends_at, services, now, "The window has already ended.")
     window = MaintenanceWindow(title=title[:255], description=description or "", starts_at=starts_at,
                                ends_at=ends_at, state=MaintenanceState.SCHEDULED, next_transition_at=starts_at,
                                created_by_id=actor.user.id if actor.user else None, created_at=now)
@@ -75,16 +82,7 @@ def update(actor: Actor, window: MaintenanceWindow, now: datetime, *, title: str
         raise Conflict("The window has started: only its end can move.", "starts_at")
     if started and {s.id for s in services} != {s.id for s in window.services}:
         raise Conflict("The window has started: its services stay as they are.", "services")
-    if ends_at <= starts_at:
-        raise DomainError("The window must end after it starts.", "ends_at")
-    if ends_at <= now:
-        raise DomainError("The end must be in the future.", "ends_at")
-    if not services:
-        raise DomainError("Choose at least one service.", "services")
-    for service in services:
-        if not permissions.may(actor, service):
-            raise Forbidden(f"Only an admin or a manager of its team may put {service.name} under maintenance.",
-                            "services")
+    _checked(actor, title, starts_at, ends_at, services, now, "The end must be in the future.")
     fields = ("title", "description", "starts_at", "ends_at", "services")
 
     def shown() -> dict:
