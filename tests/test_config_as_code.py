@@ -26,7 +26,8 @@ from tests.whole_database import _Pristine, assert_same, every_row
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
 
-pytestmark = pytest.mark.db
+# The tests that write the most (the whole import or file, a second run, a dry run)
+# also run on PostgreSQL (pytest.mark.db); the rest on SQLite alone.
 
 
 @pytest.fixture
@@ -52,6 +53,7 @@ def write(tmp_path, text: str, name: str = "firebreak.yaml"):
     return path
 
 
+@pytest.mark.db
 def test_the_demo_organisation_exported_applied_to_an_empty_database_exports_the_same_file(app, runner, tmp_path):
     clock.set(NOW)
     empty = _Pristine()
@@ -190,6 +192,7 @@ def test_a_changed_file_plans_the_fields_that_change_and_applies_them_once(app, 
     assert apply(runner, path, "--prune").output == "No changes.\n"
 
 
+@pytest.mark.db
 def test_without_prune_nothing_is_deleted_and_with_it_what_the_file_leaves_out_goes(app, runner, demo, tmp_path):
     doc = yaml.safe_load(export(runner))
     doc["status_page"]["components"] = [c for c in doc["status_page"]["components"] if c["name"] != "Website"]
@@ -291,6 +294,7 @@ def test_a_refusal_while_applying_names_the_object_and_rolls_everything_back(app
     assert_same(before, every_row())
 
 
+@pytest.mark.db
 def test_a_dry_run_prints_the_plan_and_leaves_the_whole_database_as_it_was(app, runner, demo, tmp_path):
     doc = yaml.safe_load(export(runner))
     doc["teams"].append({"name": "Data", "members": ["sam@example.com"]})

@@ -30,7 +30,8 @@ from tests.vendors.grafana_oncall import (
 )
 from tests.whole_database import every_row
 
-pytestmark = pytest.mark.db
+# The tests that write the most (the whole import or file, a second run, a dry run)
+# also run on PostgreSQL (pytest.mark.db); the rest on SQLite alone.
 
 
 @pytest.fixture
@@ -57,6 +58,7 @@ def by_name(model, name: str):
     return db.session.scalar(sa.select(model).where(model.name == name))
 
 
+@pytest.mark.db
 def test_the_whole_organisation_comes_in(app, runner, oncall):
     answer = run(runner, oncall)
     assert answer.exit_code == 0, answer.output
@@ -163,6 +165,7 @@ def test_a_429_is_waited_out_as_retry_after_says(app, oncall):
     assert "team Payments" in report.created and count(Team) == 2
 
 
+@pytest.mark.db
 def test_a_second_run_updates_in_place_and_makes_nothing_new(app, runner, oncall):
     assert run(runner, oncall).exit_code == 0
     counts = {model: count(model) for model in (User, Team, Schedule, Override, EscalationPolicy, Service,
@@ -220,6 +223,7 @@ def test_a_second_run_updates_in_place_and_makes_nothing_new(app, runner, oncall
     assert "Created (0):" in fourth.output
 
 
+@pytest.mark.db
 def test_a_dry_run_writes_nothing(app, runner, oncall):
     before = every_row()
     answer = run(runner, oncall, "--dry-run")

@@ -33,7 +33,8 @@ from tests.whole_database import assert_same, every_row
 # Monday 2 March 2026, noon UTC: New York changes to summer time on Sunday 8 March.
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
-pytestmark = pytest.mark.db
+# The tests that write the most (the whole import or file, a second run, a dry run)
+# also run on PostgreSQL (pytest.mark.db); the rest on SQLite alone.
 
 
 @pytest.fixture
@@ -61,6 +62,7 @@ def schedule_named(name: str) -> Schedule:
     return db.session.scalar(sa.select(Schedule).where(Schedule.name == name))
 
 
+@pytest.mark.db
 def test_the_whole_organisation_comes_across(app, runner, fake):
     result = run_import(runner)
     assert result.exit_code == 0, result.output
@@ -182,6 +184,7 @@ def test_a_429_is_waited_out_as_retry_after_says(app, fake):
     assert "person Alice Archer <alice@example.com> (admin)" in report.created
 
 
+@pytest.mark.db
 def test_a_second_run_updates_in_place_and_duplicates_nothing(app, runner, fake):
     assert run_import(runner).exit_code == 0
     tables = (User, Team, TeamMembership, Schedule, ScheduleLayer, Override, EscalationPolicy,
@@ -225,6 +228,7 @@ def test_a_second_run_updates_in_place_and_duplicates_nothing(app, runner, fake)
     assert "Created (0):" in third.output and "Updated (0):" in third.output, third.output
 
 
+@pytest.mark.db
 def test_a_dry_run_writes_nothing(app, runner, fake):
     before = every_row()
     dry = run_import(runner, "--dry-run")

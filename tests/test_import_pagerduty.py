@@ -29,7 +29,8 @@ from app.services.models import IntegrationKey, MaintenanceWindow, Service
 from tests.vendors.pagerduty import API_KEY, FakePagerDuty
 from tests.whole_database import every_row
 
-pytestmark = pytest.mark.db
+# The tests that write the most (the whole import or file, a second run, a dry run)
+# also run on PostgreSQL (pytest.mark.db); the rest on SQLite alone.
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday, a week before New York's clocks go forward
 
@@ -59,6 +60,7 @@ def by_name(model, name: str):
     return db.session.scalar(sa.select(model).where(model.name == name))
 
 
+@pytest.mark.db
 def test_the_whole_organisation_comes_in(app, runner, pagerduty):
     answer = run(runner)
     assert answer.exit_code == 0, answer.output
@@ -168,6 +170,7 @@ def test_a_429_is_waited_out_as_retry_after_says(app, pagerduty):
     assert count(User) == 6 and "person Ada Lovelace <ada@example.com>" in report.created
 
 
+@pytest.mark.db
 def test_a_second_run_updates_in_place_and_makes_nothing_new(app, runner, pagerduty):
     assert run(runner).exit_code == 0
     counts = {model: count(model) for model in (User, Team, Schedule, EscalationPolicy, Service, IntegrationKey,
@@ -197,6 +200,7 @@ def test_a_second_run_updates_in_place_and_makes_nothing_new(app, runner, pagerd
     assert {model: count(model) for model in counts} == counts
 
 
+@pytest.mark.db
 def test_a_dry_run_leaves_the_whole_database_as_it_was(app, runner, pagerduty):
     before = every_row()
     answer = run(runner, "--dry-run")
