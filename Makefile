@@ -19,9 +19,10 @@ $(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
 	$(PIP) install -q -c requirements.lock -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml requirements.lock $(VENV)/.installed
+# The app and its test tools in one pip run (one resolution, one editable build).
+$(VENV)/.installed-test: pyproject.toml requirements.lock | $(BIN)/python
 	$(PIP) install -q -c requirements.lock -e ".[test]"
-	touch $@
+	touch $(VENV)/.installed $@
 
 # The real OpenID provider tests/test_oidc.py signs in against (oidc-provider, pinned in
 # its lock file): installed again only when the lock changed.

@@ -16,6 +16,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(settings.DEFAULTS)
     app.config.update(settings.from_env())
     app.config.update(config or {})
+    patches.before_routes(app)
     logs.init_app(app)  # first: every record from here on in the chosen format
 
     statuspage.init_app(app)  # its cache middleware goes inside ProxyFix

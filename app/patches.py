@@ -16,6 +16,7 @@ import os
 import weakref
 
 from flask import Flask
+from werkzeug.routing import Rule
 
 PATCHES = {
     "ensure_sync": "Flask asks whether each hook and view is a coroutine on every request; "
@@ -23,6 +24,9 @@ PATCHES = {
     "limiter": "Flask-Limiter looks for default, application and blueprint limits before every "
                "request; Firebreak sets none, and decorated views check their own",
     "gc_freeze": "a gunicorn worker freezes what it has loaded, so collections skip it",
+    "lazy_url_builders": "werkzeug compiles two URL builders (Python source, through ast and compile) for "
+                         "each of the app's routes when the app is made; a process uses a few dozen of "
+                         "them: compile each on first use",
 }
 
 
@@ -71,6 +75,30 @@ class Firebreak(Flask):
         except TypeError:
             pass
         return synced
+
+
+class LazyRule(Rule):
+    """A route whose URL builders are compiled the first time a URL is built from it
+    (patch `lazy_url_builders`): making an app (every test makes one; every gunicorn
+    worker and engine does) then skips compiling about 800 small functions, most
+    never called. Relies on: werkzeug's `Rule.compile` storing
+    `_compile_builder(append_unknown)` bound to the rule as `_build` and
+    `_build_unknown`, and `Rule.build` calling those with the values as keywords."""
+
+    def _compile_builder(self, append_unknown: bool = True):
+        name = "_build_unknown" if append_unknown else "_build"
+
+        def build_first(rule, **values):
+            built = Rule._compile_builder(rule, append_unknown).__get__(rule, None)
+            setattr(rule, name, built)  # from now on, the compiled builder itself
+            return built(**values)
+        return build_first
+
+
+def before_routes(app: Firebreak) -> None:
+    """The patches that must be on before any route is added (start of `create_app`)."""
+    if "lazy_url_builders" in enabled(app.config.get("FRAMEWORK_PATCHES")):
+        app.url_rule_class = LazyRule
 
 
 def apply(app: Firebreak, limiter) -> None:

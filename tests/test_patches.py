@@ -20,6 +20,7 @@ def test_the_switch_turns_every_patch_on_off_or_some(app, database_url):
     off = make_app(database_url, FRAMEWORK_PATCHES="none", RATELIMIT_ENABLED=True)
     assert off.extensions["firebreak.patches"] == frozenset()
     assert off._plain is None and limiter._check_request_limit in off.before_request_funcs[None]
+    assert on.url_rule_class is patches.LazyRule and off.url_rule_class is not patches.LazyRule
     some = make_app(database_url, FRAMEWORK_PATCHES="limiter, gc_freeze")
     assert some.extensions["firebreak.patches"] == {"limiter", "gc_freeze"} and some._plain is None
     with pytest.raises(ValueError, match="unknown gc_frozen"):
@@ -88,3 +89,28 @@ def test_gc_can_freeze_what_a_worker_holds(monkeypatch):
 
 def test_base_config_leaves_the_patches_at_their_default():
     assert "FRAMEWORK_PATCHES" not in BASE_CONFIG
+
+
+def test_lazy_url_builders_build_the_same_urls_and_compile_once():
+    """Relies on werkzeug's Rule.compile storing `_compile_builder(...)` as `_build` and
+    `_build_unknown`, and Rule.build calling them with keywords."""
+    apps = []
+    for rule_class in (patches.LazyRule, None):
+        app = Flask(__name__)
+        if rule_class:
+            app.url_rule_class = rule_class
+        app.add_url_rule("/teams/<int:team_id>/members/<path:name>", "member", lambda **kw: "")
+        app.add_url_rule("/plain", "plain", lambda: "")
+        apps.append(app)
+    lazy, plain = apps
+    rule = next(r for r in lazy.url_map.iter_rules() if r.endpoint == "member")
+    first = rule._build_unknown  # what url_for calls (it appends unknown values as a query)
+    urls = []
+    for app in apps:
+        with app.test_request_context():
+            from flask import url_for
+            urls.append([url_for("member", team_id=7, name="a b/c"), url_for("member", team_id=7, name="x", q="1 2"),
+                         url_for("plain", page=2), url_for("plain")])
+    assert urls[0] == urls[1] == [["/teams/7/members/a%20b/c", "/teams/7/members/x?q=1+2", "/plain?page=2",
+                                   "/plain"]][0]
+    assert rule._build_unknown is not first and rule._build_unknown.__name__ != "build_first"  # compiled once, kept
