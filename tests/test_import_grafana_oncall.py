@@ -25,6 +25,7 @@ from app.oncall import compute
 from app.oncall.models import Override, Schedule
 from app.oncall.specs import load_spec
 from app.services.models import IntegrationKey, MaintenanceState, MaintenanceWindow, Service
+from tests.importing import count, person, by_name
 from tests.vendors.grafana_oncall import (
     ALICE, BOB, CAROL, DAVE, LEGACY_SCHEDULE, NOW, PAYMENTS_SCHEDULE, PLATFORM_SCHEDULE, TOKEN, FakeGrafanaOnCall,
 )
@@ -44,18 +45,6 @@ def oncall(app):
 
 def run(runner, fake, *args, token=TOKEN):
     return runner.invoke(args=["import", "grafana-oncall", "--url", fake.url, "--token", token, *args])
-
-
-def count(model) -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
-
-
-def person(email: str) -> User:
-    return db.session.scalar(sa.select(User).where(User.email == email))
-
-
-def by_name(model, name: str):
-    return db.session.scalar(sa.select(model).where(model.name == name))
 
 
 @pytest.mark.db

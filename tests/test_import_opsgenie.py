@@ -25,6 +25,7 @@ from app.oncall import service as oncall
 from app.oncall.models import Override, Schedule, ScheduleLayer
 from app.oncall.specs import load_spec
 from app.services.models import IntegrationKey, Service
+from tests.importing import count, person
 from tests.factories import SYSTEM
 from tests.vendors import opsgenie as og
 from tests.vendors.opsgenie import FakeOpsgenie
@@ -48,14 +49,6 @@ def fake(app):
 
 def run_import(runner, *extra, key=og.KEY):
     return runner.invoke(args=["import", "opsgenie", "--api-key", key, *extra])
-
-
-def count(model) -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
-
-
-def person(email: str) -> User:
-    return db.session.scalar(sa.select(User).where(User.email == email))
 
 
 def schedule_named(name: str) -> Schedule:

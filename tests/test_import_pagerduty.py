@@ -26,6 +26,7 @@ from app.oncall import compute
 from app.oncall.models import Override, Schedule
 from app.oncall.specs import load_spec
 from app.services.models import IntegrationKey, MaintenanceWindow, Service
+from tests.importing import count, person, by_name
 from tests.vendors.pagerduty import API_KEY, FakePagerDuty
 from tests.whole_database import every_row
 
@@ -46,18 +47,6 @@ def pagerduty(app):
 
 def run(runner, *args, key=API_KEY):
     return runner.invoke(args=["import", "pagerduty", "--api-key", key, *args])
-
-
-def count(model) -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
-
-
-def person(email: str) -> User:
-    return db.session.scalar(sa.select(User).where(User.email == email))
-
-
-def by_name(model, name: str):
-    return db.session.scalar(sa.select(model).where(model.name == name))
 
 
 @pytest.mark.db
