@@ -187,6 +187,15 @@ def _unique(items, key, what: str):
 
 # --- people -----------------------------------------------------------------------------------
 
+def _address(channel: str, address: str) -> str | None:
+    """An email address or phone number as the people pages store it, or ValueError
+    naming the `address` field."""
+    try:
+        return normalise_email(address) if channel == "email" else normalise_phone(address)
+    except DomainError as error:
+        raise ValueError(f"address: {error.message}") from None
+
+
 class ContactMethodDoc(Strict):
     channel: Literal["sms", "voice", "email"]
     address: str
@@ -196,10 +205,7 @@ class ContactMethodDoc(Strict):
 
     @model_validator(mode="after")
     def _normalise(self):
-        try:
-            self.address = normalise_email(self.address) if self.channel == "email" else normalise_phone(self.address)
-        except DomainError as error:
-            raise ValueError(f"address: {error.message}") from None
+        self.address = _address(self.channel, self.address)
         if not self.address:
             raise ValueError("address: give the phone number")
         return self
@@ -212,10 +218,7 @@ class RuleDoc(Strict):
 
     @model_validator(mode="after")
     def _normalise(self):
-        try:
-            self.address = normalise_email(self.address) if self.channel == "email" else normalise_phone(self.address)
-        except DomainError as error:
-            raise ValueError(f"address: {error.message}") from None
+        self.address = _address(self.channel, self.address)
         return self
 
 
