@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app import clock
 from app.api.schemas import pagination_json
-from app.api.spec import Input, Name, PageQuery, Pagination, Ref, Time, answer, check_if_match, endpoint
+from app.api.spec import Id, Input, Name, PageQuery, Pagination, Ref, Time, answer, check_if_match, endpoint
 from app.api.views import bp
 from app.auth.models import Role, User
 from app.comms import defaults, library, webhooks
@@ -288,7 +288,7 @@ class SeverityLevelChange(Input):
     update_cadence_minutes: int | None = Field(None, ge=5, le=60 * 24, description="null: no cadence.")
     postmortem: Literal["required", "lightweight", "optional"] | None = None
     urgency: Literal["high", "low"] | None = None
-    owner_id: int | None = Field(None, ge=1, description="Who reviews the level; null: nobody.")
+    owner_id: Id | None = Field(None, description="Who reviews the level; null: nobody.")
     next_review_on: date | None = None
 
 

@@ -21,7 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app import clock
 from app.api.schemas import pagination_json
-from app.api.spec import FieldErrors, Input, Name, PageQuery, Pagination, Ref, Time, answer, check_if_match, endpoint
+from app.api.spec import (
+    FieldErrors, Id, Input, Name, PageQuery, Pagination, Ref, Time, answer, check_if_match, endpoint,
+)
 from app.api.views import bp, load
 from app.auth.models import Role, Team, User
 from app.errors import Conflict, DomainError
@@ -84,7 +86,7 @@ class EscalationPolicyList(BaseModel):
 
 class TargetIn(Input):
     kind: Literal["user", "schedule", "team"]
-    id: int = Field(ge=1)
+    id: Id
 
 
 class StepIn(Input):
@@ -103,7 +105,7 @@ class NewPolicy(Input):
     name: Name
     description: str = Field("", max_length=MAX_DESCRIPTION)
     repeat: int = Field(0, ge=0, le=policies.MAX_REPEAT)
-    team_id: int | None = Field(None, ge=1)
+    team_id: Id | None = None
     steps: list[StepIn] = Field(default_factory=list, max_length=policies.MAX_STEPS)
 
 
@@ -114,7 +116,7 @@ class PolicyChange(Input):
     name: Name | None = None
     description: str | None = Field(None, max_length=MAX_DESCRIPTION)
     repeat: int | None = Field(None, ge=0, le=policies.MAX_REPEAT)
-    team_id: int | None = Field(None, ge=1)
+    team_id: Id | None = None
 
 
 class Escalated(BaseModel):

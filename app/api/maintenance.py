@@ -18,7 +18,7 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Fiel
 
 from app import clock
 from app.api.schemas import pagination_json
-from app.api.spec import FieldErrors, Input, PageQuery, Pagination, Ref, Time, answer, check_if_match, endpoint
+from app.api.spec import FieldErrors, Id, Input, PageQuery, Pagination, Ref, Time, answer, check_if_match, endpoint
 from app.api.views import bp, load
 from app.auth.models import Role, User
 from app.errors import Conflict
@@ -76,9 +76,9 @@ class NewWindow(Input):
     description: str = Field("", max_length=MAX_DESCRIPTION)
     starts_at: Moment
     ends_at: Moment
-    service_ids: list[int] = Field(min_length=1, max_length=MAX_IDS)
+    service_ids: list[Id] = Field(min_length=1, max_length=MAX_IDS)
     public: bool = False
-    component_ids: list[int] = Field(default_factory=list, max_length=MAX_IDS,
+    component_ids: list[Id] = Field(default_factory=list, max_length=MAX_IDS,
                                      description="With `public`: none given, the components of its services.")
 
 
@@ -90,7 +90,7 @@ class WindowChange(Input):
     description: str | None = Field(None, max_length=MAX_DESCRIPTION)
     starts_at: Moment | None = None
     ends_at: Moment | None = None
-    service_ids: list[int] | None = Field(None, min_length=1, max_length=MAX_IDS)
+    service_ids: list[Id] | None = Field(None, min_length=1, max_length=MAX_IDS)
 
 
 def _window(window_id: int) -> MaintenanceWindow:

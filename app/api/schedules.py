@@ -30,12 +30,14 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import request, url_for
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app import clock
 from app.api.oncall import REACH, everyone, layer_json, override_json, schedule_json
 from app.api.schemas import pagination_json
-from app.api.spec import FieldErrors, Input, PageQuery, Pagination, Ref, Time, answer, check_if_match, endpoint
+from app.api.spec import (
+    FieldErrors, Id, Input, PageQuery, Pagination, Ref, Time, answer, check_if_match, endpoint, one_line,
+)
 from app.api.views import bp, load
 from app.auth.models import Role, User
 from app.errors import Conflict, NotFound
@@ -51,15 +53,10 @@ MAX_DESCRIPTION = 4_000
 MAX_HOLIDAY_NOTE = 200
 
 
-def _strip(value):
-    return " ".join(value.split()) if isinstance(value, str) else value
-
-
-Title = Annotated[str, BeforeValidator(_strip), Field(min_length=1, max_length=oncall.MAX_NAME)]
+Title = one_line(oncall.MAX_NAME)
 Zone = Annotated[str, Field(min_length=1, max_length=64, examples=["Europe/London"])]
 HourMinute = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", examples=["09:00"])]
 Weekday = Annotated[int, Field(ge=0, le=6, description="0 Monday … 6 Sunday.")]
-Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 Note = Annotated[str, Field(max_length=oncall.MAX_NOTE)]
 
 

@@ -17,12 +17,12 @@ again with `PATCH {"active": true}`. (Revoking an integration key is still
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from flask import request
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.spec import Input, Ref, Time, answer, check_if_match, endpoint
+from app.api.spec import Id, Input, Ref, Time, answer, check_if_match, endpoint, one_line
 from app.api.views import bp, load
 from app.auth.models import Role, Team
 from app.escalation import policies
@@ -38,11 +38,7 @@ Severity = Annotated[int, Field(ge=1, le=4)]
 Minutes = Annotated[int, Field(ge=1, le=configuration.MAX_MINUTES)]
 
 
-def _strip(value: Any) -> Any:
-    return " ".join(value.split()) if isinstance(value, str) else value
-
-
-ServiceName = Annotated[str, BeforeValidator(_strip), Field(min_length=1, max_length=120)]
+ServiceName = one_line(120)
 
 
 class SeverityMapping(BaseModel):
@@ -106,12 +102,12 @@ class ServiceChange(Input):
 
     name: ServiceName | None = None
     description: str | None = Field(None, max_length=MAX_DESCRIPTION)
-    team_id: int | None = Field(None, ge=1)
+    team_id: Id | None = None
     active: bool | None = None
     severity_mapping: MappingChange | None = None
     severity_matrix: MatrixChange | None = None
-    escalation_policy_id: int | None = Field(None, ge=1)
-    fallback_team_id: int | None = Field(None, ge=1)
+    escalation_policy_id: Id | None = None
+    fallback_team_id: Id | None = None
     alert_grouping: Literal["per_alert", "grouped"] | None = None
     resolve_with_alerts: bool | None = None
     ack_timeout_minutes: Minutes | None = None

@@ -28,12 +28,12 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
-from flask import jsonify, request, url_for
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError
+from flask import request, url_for
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, ValidationError
 from spectree import Response, SpecTree
 from spectree.model_adapter.pydantic_adapter import PydanticModelAdapter
 
-from app.api.inputs import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE
+from app.api.inputs import DEFAULT_PER_PAGE, MAX_ID, MAX_PAGE, MAX_PER_PAGE
 from app.errors import DomainError
 
 PREFIX = "/api/v1"
@@ -195,15 +195,14 @@ def endpoint(*, body: type[BaseModel] | None = None, query: type[BaseModel] | No
 
 
 def answer(model: type[BaseModel], data: Any, status: int = 200, *, etag: bool = False, headers: dict | None = None):
-    """`data` shaped by `model`, as JSON; with `etag`, its ETag (`etag_of`)."""
-    body = model.model_validate(data).model_dump(mode="json")
-    response = jsonify(body)
-    response.status_code = status
+    """`data` shaped by `model`: the view's answer, which spectree (`endpoint`) writes as
+    JSON, knowing it is an instance of the declared model, without checking it again;
+    with `etag`, its ETag (`etag_of`)."""
+    shaped = model.model_validate(data)
+    headers = dict(headers or {})
     if etag:
-        response.headers["ETag"] = etag_of(body)
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
+        headers["ETag"] = etag_of(shaped.model_dump(mode="json"))
+    return shaped, status, headers
 
 
 # --- optimistic concurrency ----------------------------------------------------------------------
@@ -283,11 +282,23 @@ def _iso(value: datetime | None) -> str | None:
 Time = Annotated[datetime, PlainSerializer(_iso, return_type=str)]
 
 
-def _strip(value: Any) -> Any:
-    return " ".join(value.split()) if isinstance(value, str) else value
+def _one_line(value: str) -> str:
+    text = " ".join(value.split())
+    if not text:
+        raise ValueError("must not be blank")
+    return text
 
 
-Name = Annotated[str, BeforeValidator(_strip), Field(min_length=1, max_length=100)]
+def one_line(max_length: int) -> Any:
+    """Text on one line, as a name: at most `max_length` characters as sent (what the
+    document says), then its runs of white space made one space; blank is refused."""
+    return Annotated[str, Field(min_length=1, max_length=max_length), AfterValidator(_one_line)]
+
+
+Name = one_line(100)
+# An id in a body: what the database can hold, so a larger number is a 400, not an
+# overflow when it is looked up.
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class Ref(BaseModel):

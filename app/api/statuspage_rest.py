@@ -28,7 +28,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from app import clock
 from app.api.schemas import pagination_json, service_ref
-from app.api.spec import Input, Name, PageQuery, Pagination, Ref, Time, answer, check_if_match, endpoint
+from app.api.spec import Id, Input, Name, PageQuery, Pagination, Ref, Time, answer, check_if_match, endpoint
 from app.api.statuspage import component_references, component_json
 from app.api.views import bp, load
 from app.auth.models import Role
@@ -188,8 +188,8 @@ class StatusPageComponentChange(Input):
 
     name: str | None = Field(None, min_length=1, max_length=120)
     description: str | None = Field(None, max_length=2_000)
-    group_id: int | None = Field(None, ge=1)
-    service_ids: list[int] | None = Field(None, max_length=MAX_IDS)
+    group_id: Id | None = None
+    service_ids: list[Id] | None = Field(None, max_length=MAX_IDS)
     position: int | None = Field(None, ge=0, le=10_000)
     showcase: bool | None = None
     only_show_if_degraded: bool | None = None
@@ -293,12 +293,12 @@ class PublicIncidentList(BaseModel):
 class ComponentImpact(Input):
     """What the incident does to a component now; `status` null: not affected."""
 
-    id: int = Field(ge=1, description="The component's id.")
+    id: Id = Field(description="The component's id.")
     status: Literal["operational", "degraded_performance", "partial_outage", "major_outage"] | None
 
 
 class NewPublicIncident(Input):
-    incident_id: int = Field(ge=1, description="The incident to publish; it must not be on the page yet.")
+    incident_id: Id = Field(description="The incident to publish; it must not be on the page yet.")
     title: str = Field(min_length=1, max_length=255, description="The public title: what customers notice.")
     status: Stage = "investigating"
     body: str = Field(min_length=1, max_length=status_page.MAX_BODY)
@@ -464,9 +464,9 @@ class NewStatusMaintenance(Input):
                                                                                 "left out, one is written.")
     starts_at: AwareDatetime
     ends_at: AwareDatetime
-    service_ids: list[int] = Field(min_length=1, max_length=MAX_IDS, description="Alerts on these page nobody "
+    service_ids: list[Id] = Field(min_length=1, max_length=MAX_IDS, description="Alerts on these page nobody "
                                                                                  "while it runs.")
-    component_ids: list[int] | None = Field(None, max_length=MAX_IDS, description="Under maintenance while it "
+    component_ids: list[Id] | None = Field(None, max_length=MAX_IDS, description="Under maintenance while it "
                                                                                   "runs; left out: its services'.")
 
 

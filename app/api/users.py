@@ -21,12 +21,12 @@ from typing import Annotated, Literal
 
 import sqlalchemy as sa
 from flask import request, url_for
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import selectinload
 
 from app import clock
 from app.api.schemas import pagination_json
-from app.api.spec import Input, PageQuery, Pagination, Ref, Time, answer, check_if_match, endpoint
+from app.api.spec import Id, Input, PageQuery, Pagination, Ref, Time, answer, check_if_match, endpoint, one_line
 from app.api.views import bp, load
 from app.auth import service as people
 from app.auth.models import Role, TeamMembership, User
@@ -37,11 +37,7 @@ from app.notify.models import ContactMethod, NotificationRule
 from app.web import current_actor, requires
 
 
-def _strip(value):
-    return " ".join(value.split()) if isinstance(value, str) else value
-
-
-PersonName = Annotated[str, BeforeValidator(_strip), Field(min_length=1, max_length=120)]
+PersonName = one_line(120)
 Email = Annotated[str, Field(min_length=1, max_length=254)]
 Phone = Annotated[str, Field(max_length=32)]
 Zone = Annotated[str, Field(min_length=1, max_length=64)]
@@ -173,7 +169,7 @@ class NotificationRulesOut(BaseModel):
 
 
 class RuleStep(Input):
-    contact_method_id: int = Field(ge=1)
+    contact_method_id: Id
     delay_minutes: int = Field(0, ge=0, le=contacts.MAX_DELAY)
 
 
